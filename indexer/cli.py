@@ -1,0 +1,80 @@
+"""``pixsift index``: registered into the pixsift command line as an entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indexer.decoding import default_worker_count
+from indexer.pipeline import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DECODE_TIMEOUT_SECONDS,
+    Indexer,
+    IndexingOptions,
+    IndexingSummary,
+)
+from search.cli import library_options, model_options, model_spec_from, open_library, reports_errors
+from search.embedder import OpenClipEmbedder
+
+
+@click.command("index")
+@click.argument("roots", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(1, 4096)
+)
+@click.option(
+    "--workers",
+    default=default_worker_count(),
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Decoding processes.",
+)
+@click.option(
+    "--decode-timeout",
+    default=DEFAULT_DECODE_TIMEOUT_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds one file may take to decode before it is skipped.",
+)
+@click.option("--include-hidden", is_flag=True, help="Also index hidden files and folders.")
+@click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
+@library_options
+@model_options
+@reports_errors
+def index_command(
+    roots: tuple[Path, ...],
+    batch_size: int,
+    workers: int,
+    decode_timeout: float,
+    include_hidden: bool,
+    progress: bool | None,
+    library: Path | None,
+    database_url: str | None,
+    model: str | None,
+    pretrained: str | None,
+    preprocessing_tag: str | None,
+) -> None:
+    """Index the images in ROOTS (recursively, incrementally)."""
+    options = IndexingOptions(
+        batch_size=batch_size,
+        workers=workers,
+        decode_timeout_seconds=decode_timeout,
+        include_hidden=include_hidden,
+        show_progress=progress,
+    )
+    requested = model_spec_from(model, pretrained, preprocessing_tag)
+    with open_library(library, database_url, model_spec=requested) as opened:
+        spec = opened.model_spec()
+        embedder = OpenClipEmbedder.load(spec)
+        summary = Indexer(opened, embedder, options, model_spec=spec).index(list(roots))
+    click.echo(format_summary(summary))
+
+
+def format_summary(summary: IndexingSummary) -> str:
+    return (
+        f"added {summary.added}, updated {summary.updated}, moved {summary.moved}, "
+        f"unchanged {summary.unchanged}, removed {summary.removed}, failed {summary.failed}"
+        + (f" (+{summary.still_failing} skipped before)" if summary.still_failing else "")
+        + f" in {summary.elapsed_seconds:.1f} s ({summary.images_per_second:.1f} images/s)"
+    )

@@ -1,0 +1,123 @@
+"""Stage 2: reading, decoding and preprocessing images in worker processes.
+
+Decoding runs in a pebble process pool so that a decoder that hangs is killed at its time limit
+and one that crashes its process is replaced; either way the file is skipped with a reason and
+the run goes on. Workers run ahead of the model within a bounded window, which keeps the model fed
+without holding the whole corpus in memory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass
+
+import numpy as np
+from pebble import ProcessExpired, ProcessPool
+
+from search.embedder import ImagePreprocess
+from search.imagefile import ImageMetadata, ImageRejectedError, read_image_for_embedding
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # preprocessed, 3 x H x W float32
+    metadata: ImageMetadata
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class DecodeFailure:
+    reason: str
+
+
+DecodeResult = DecodedImage | DecodeFailure
+
+_worker_preprocess: ImagePreprocess | None = None
+_worker_min_side = 224
+
+
+def _initialise_worker(preprocess: ImagePreprocess, min_side: int) -> None:
+    global _worker_preprocess, _worker_min_side
+    import torch
+
+    # One thread per worker: the parallelism is across processes, and the model needs the cores.
+    torch.set_num_threads(1)
+    _worker_preprocess = preprocess
+    _worker_min_side = min_side
+
+
+def decode_file(path_bytes: bytes) -> DecodeResult:
+    """Read, decode and preprocess one file (runs in a worker process)."""
+    try:
+        loaded = read_image_for_embedding(os.fsdecode(path_bytes), min_side=_worker_min_side)
+    except ImageRejectedError as error:
+        return DecodeFailure(error.reason)
+    assert _worker_preprocess is not None, "worker not initialised"
+    pixels = _worker_preprocess(loaded.pixels).numpy().astype(np.float32, copy=False)
+    return DecodedImage(pixels=pixels, metadata=loaded.metadata, content_hash=loaded.content_hash)
+
+
+def default_worker_count() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class DecoderPool:
+    """Decode files in worker processes, yielding results in submission order."""
+
+    def __init__(
+        self,
+        preprocess: ImagePreprocess,
+        *,
+        min_side: int,
+        workers: int,
+        timeout_seconds: float,
+    ) -> None:
+        self.workers = workers
+        self.timeout_seconds = timeout_seconds
+        # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
+        self._pool = ProcessPool(
+            max_workers=workers,
+            initializer=_initialise_worker,
+            initargs=(preprocess, min_side),
+            context=multiprocessing.get_context("spawn"),
+        )
+
+    def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]:
+        window = self.workers * 8
+        pending: deque = deque()
+        paths = iter(path_bytes_list)
+        for path_bytes in paths:
+            pending.append(self._submit(path_bytes))
+            if len(pending) >= window:
+                break
+        while pending:
+            future = pending.popleft()
+            next_path = next(paths, None)
+            if next_path is not None:
+                pending.append(self._submit(next_path))
+            yield self._result(future)
+
+    def _submit(self, path_bytes: bytes):
+        return self._pool.schedule(decode_file, args=(path_bytes,), timeout=self.timeout_seconds)
+
+    def _result(self, future) -> DecodeResult:
+        try:
+            return future.result()
+        except FutureTimeoutError:
+            return DecodeFailure(f"decoding took longer than {self.timeout_seconds:g} s")
+        except ProcessExpired as error:
+            return DecodeFailure(f"the decoder crashed (exit code {error.exitcode})")
+        except Exception as error:
+            return DecodeFailure(f"unexpected decoder error: {type(error).__name__}: {error}")
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def abort(self) -> None:
+        self._pool.stop()
+        self._pool.join()

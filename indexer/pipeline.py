@@ -1,0 +1,294 @@
+"""Stage 3: the indexing run. Plan, decode in workers, embed in batches, commit each batch, then
+remove what vanished and refresh the vector index.
+
+A run killed at any moment loses at most the batch in flight: each batch's rows, embeddings and
+the index generation are committed together, and the vector index is rebuilt from the database
+whenever its generation lags behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
+from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
+from search.embedder import Embedder, ModelSpec
+from search.imagefile import SUPPORTED_EXTENSIONS
+from search.library import Library
+from search.store import IndexingBatch, KnownFile, MovedImage, NewImage, SkippedFile
+
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0
+#: Moves and skips need no model time; commit them at least this often so progress persists.
+MAX_PENDING_WRITES = 256
+
+
+@dataclass(frozen=True)
+class IndexingOptions:
+    batch_size: int = DEFAULT_BATCH_SIZE
+    workers: int = field(default_factory=default_worker_count)
+    decode_timeout_seconds: float = DEFAULT_DECODE_TIMEOUT_SECONDS
+    include_hidden: bool = False
+    #: None: a progress bar on a terminal only.
+    show_progress: bool | None = None
+
+
+@dataclass
+class IndexingSummary:
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    still_failing: int = 0
+    embedded: int = 0
+    elapsed_seconds: float = 0.0
+
+    @property
+    def processed(self) -> int:
+        return self.added + self.updated + self.moved + self.failed
+
+    @property
+    def images_per_second(self) -> float:
+        return self.processed / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+@dataclass
+class _PendingBatch:
+    """Results waiting for the model, and writes waiting for the next commit."""
+
+    to_embed: list[tuple[WorkItem, DecodedImage]] = field(default_factory=list)
+    writes: IndexingBatch = field(default_factory=lambda: IndexingBatch([], [], []))
+    replaced_image_ids: list[int] = field(default_factory=list)
+
+
+class Indexer:
+    """Indexes folders into a library with an embedder; both are handed in, so tests can fake
+    either."""
+
+    def __init__(
+        self,
+        library: Library,
+        embedder: Embedder,
+        options: IndexingOptions | None = None,
+        *,
+        model_spec: ModelSpec | None = None,
+    ) -> None:
+        self.library = library
+        self.store = library.store
+        self.embedder = embedder
+        self.options = options or IndexingOptions()
+        self.model_spec = model_spec
+        library.check_model(embedder.model_id)
+
+    def index(self, roots: list[Path]) -> IndexingSummary:
+        started = time.monotonic()
+        resolved_roots = [resolve_root(root) for root in roots]
+        self.library.claim_model(self.embedder, self.model_spec)
+        plan = plan_indexing(
+            self.store,
+            resolved_roots,
+            SUPPORTED_EXTENSIONS,
+            include_hidden=self.options.include_hidden,
+        )
+        summary = IndexingSummary(
+            unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
+        )
+        if plan.work:
+            self._process(plan, summary)
+        self._remove_vanished(plan, summary)
+        for root_id in plan.root_ids:
+            self.store.finish_root_run(root_id)
+        self.library.vector_index()  # Bring the index up to the database before returning.
+        summary.elapsed_seconds = time.monotonic() - started
+        return summary
+
+    # Decoding and embedding -------------------------------------------------------------------
+
+    def _process(self, plan: IndexingPlan, summary: IndexingSummary) -> None:
+        hashes_of_vanished = _by_content_hash(plan.vanished)
+        pool = DecoderPool(
+            self.embedder.preprocess,
+            min_side=_preprocess_size(self.embedder),
+            workers=self.options.workers,
+            timeout_seconds=self.options.decode_timeout_seconds,
+        )
+        pending = _PendingBatch()
+        progress = tqdm(
+            total=len(plan.work),
+            unit="img",
+            disable=_progress_disabled(self.options),
+            smoothing=0.1,
+        )
+        try:
+            results = pool.decode_in_order(item.scanned.path_bytes for item in plan.work)
+            for item, result in zip(plan.work, results, strict=True):
+                self._route(item, result, pending, plan, hashes_of_vanished, summary)
+                if self._batch_due(pending):
+                    self._flush(pending, summary)
+                    pending = _PendingBatch()
+                progress.update(1)
+            self._flush(pending, summary)
+            pool.close()
+        except BaseException:
+            pool.abort()
+            raise
+        finally:
+            progress.close()
+
+    def _route(
+        self,
+        item: WorkItem,
+        result: DecodedImage | DecodeFailure,
+        pending: _PendingBatch,
+        plan: IndexingPlan,
+        hashes_of_vanished: dict[str, list[bytes]],
+        summary: IndexingSummary,
+    ) -> None:
+        """Decide what a decoded file is: a failure, a moved file, a copy, or new content."""
+        scanned = item.scanned
+        if isinstance(result, DecodeFailure):
+            pending.writes.skipped_files.append(
+                SkippedFile(
+                    item.root_id,
+                    scanned.path_bytes,
+                    result.reason,
+                    scanned.size_bytes,
+                    scanned.mtime_ns,
+                )
+            )
+            if item.known is not None:
+                # The file at this path is now unreadable: its old picture is no longer there.
+                pending.replaced_image_ids.append(item.known.image_id)
+            summary.failed += 1
+            return
+        moved_from = self._take_vanished_twin(result.content_hash, plan, hashes_of_vanished)
+        if item.known is None and moved_from is not None:
+            pending.writes.moved_images.append(_moved(item, moved_from))
+            summary.moved += 1
+            return
+        if item.known is not None and item.known.content_hash == result.content_hash:
+            # Touched but not changed (e.g. copied back with a new mtime): no new embedding.
+            pending.writes.moved_images.append(_moved(item, item.known))
+            summary.updated += 1
+            return
+        pending.to_embed.append((item, result))
+
+    def _take_vanished_twin(
+        self, content_hash: str, plan: IndexingPlan, hashes_of_vanished: dict[str, list[bytes]]
+    ) -> KnownFile | None:
+        candidates = hashes_of_vanished.get(content_hash)
+        while candidates:
+            known = plan.vanished.pop(candidates.pop(), None)
+            if known is not None:
+                return known
+        return None
+
+    def _batch_due(self, pending: _PendingBatch) -> bool:
+        writes = pending.writes
+        return (
+            len(pending.to_embed) >= self.options.batch_size
+            or len(writes.moved_images) + len(writes.skipped_files) >= MAX_PENDING_WRITES
+        )
+
+    def _flush(self, pending: _PendingBatch, summary: IndexingSummary) -> None:
+        pending.writes.new_images.extend(self._new_images(pending.to_embed, summary))
+        self.store.commit_batch(pending.writes, self.embedder.model_id)
+        if pending.replaced_image_ids:
+            self.store.remove_images(pending.replaced_image_ids)
+            summary.removed += len(pending.replaced_image_ids)
+
+    def _new_images(
+        self, decoded: list[tuple[WorkItem, DecodedImage]], summary: IndexingSummary
+    ) -> Iterator[NewImage]:
+        """Embed what is new; reuse the stored embedding of identical content (copies)."""
+        if not decoded:
+            return
+        reusable = self.store.embedded_image_ids_by_hash(
+            (image.content_hash for _, image in decoded), self.embedder.model_id
+        )
+        reused_vectors = self.store.embeddings_for(list(reusable.values()), self.embedder.model_id)
+        needs_model = [
+            index for index, (_, image) in enumerate(decoded) if image.content_hash not in reusable
+        ]
+        computed = {}
+        if needs_model:
+            pixel_batch = np.stack([decoded[index][1].pixels for index in needs_model])
+            vectors = self.embedder.embed_pixel_batch(pixel_batch)
+            computed = dict(zip(needs_model, vectors, strict=True))
+            summary.embedded += len(needs_model)
+        for index, (item, image) in enumerate(decoded):
+            vector = computed.get(index)
+            if vector is None:
+                vector = reused_vectors[reusable[image.content_hash]]
+            if item.known is None:
+                summary.added += 1
+            else:
+                summary.updated += 1
+            yield _new_image(item, image, vector)
+
+    # Removal ------------------------------------------------------------------------------------
+
+    def _remove_vanished(self, plan: IndexingPlan, summary: IndexingSummary) -> None:
+        vanished_ids = [known.image_id for known in plan.vanished.values()]
+        self.store.remove_images(vanished_ids)
+        self.store.remove_failures(plan.vanished_failures)
+        summary.removed += len(vanished_ids)
+
+
+def _by_content_hash(vanished: dict[bytes, KnownFile]) -> dict[str, list[bytes]]:
+    by_hash: dict[str, list[bytes]] = {}
+    for path_bytes, known in vanished.items():
+        by_hash.setdefault(known.content_hash, []).append(path_bytes)
+    return by_hash
+
+
+def _moved(item: WorkItem, known: KnownFile) -> MovedImage:
+    return MovedImage(
+        image_id=known.image_id,
+        root_id=item.root_id,
+        path_bytes=item.scanned.path_bytes,
+        relative_path=item.scanned.relative_path,
+        size_bytes=item.scanned.size_bytes,
+        mtime_ns=item.scanned.mtime_ns,
+    )
+
+
+def _new_image(item: WorkItem, image: DecodedImage, vector: np.ndarray) -> NewImage:
+    metadata = image.metadata
+    return NewImage(
+        root_id=item.root_id,
+        path_bytes=item.scanned.path_bytes,
+        relative_path=item.scanned.relative_path,
+        size_bytes=item.scanned.size_bytes,
+        mtime_ns=item.scanned.mtime_ns,
+        content_hash=image.content_hash,
+        width=metadata.width,
+        height=metadata.height,
+        format=metadata.format,
+        taken_at=metadata.taken_at,
+        camera_make=metadata.camera_make,
+        camera_model=metadata.camera_model,
+        gps_latitude=metadata.gps_latitude,
+        gps_longitude=metadata.gps_longitude,
+        description=metadata.description,
+        keywords=metadata.keywords,
+        embedding=vector,
+        replaces_image_id=item.known.image_id if item.known else None,
+    )
+
+
+def _preprocess_size(embedder: Embedder) -> int:
+    return int(getattr(embedder, "image_size", 224))
+
+
+def _progress_disabled(options: IndexingOptions) -> bool | None:
+    # tqdm's None means: draw only on a terminal, stay quiet in pipes and logs.
+    return None if options.show_progress is None else not options.show_progress

@@ -1,0 +1,1 @@
+"""Alembic migrations of the pixsift library database (see search.database.upgrade_database)."""

@@ -1,0 +1,77 @@
+"""Opening a library database and keeping its schema current through Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+import migrations
+from search.errors import LibraryError
+
+MIGRATIONS_DIRECTORY = Path(migrations.__file__).resolve().parent
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_database_engine(database_url: str) -> Engine:
+    """An engine for ``database_url``; SQLite gets the settings a concurrent library needs."""
+    if database_url.startswith("sqlite"):
+        engine = create_engine(
+            database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True)
+
+
+def _configure_sqlite_connection(dbapi_connection, _connection_record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the web server read while an indexing run writes; NORMAL sync is crash-safe in WAL
+    # mode (a power cut may lose the last commits, never corrupt the file).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade_database(engine: Engine) -> None:
+    """Apply every migration the database lacks. Safe to call on every open."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as connection:
+            if _is_current(connection):
+                return
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as error:
+        raise LibraryError(f"cannot open or upgrade the library database: {error}") from error
+
+
+def _is_current(connection: Connection) -> bool:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    current = MigrationContext.configure(connection).get_current_heads()
+    return set(current) == set(script.get_heads())
+
+
+def database_revision(engine: Engine) -> tuple[str, ...]:
+    with engine.connect() as connection:
+        return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)

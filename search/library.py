@@ -1,0 +1,282 @@
+"""A pixsift library: its database, its vector index and the model that made its vectors.
+
+``Library.open(path)`` is the Python API; the CLI and the web app call the same methods.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from platformdirs import user_data_path
+
+from search.database import create_database_engine, upgrade_database
+from search.embedder import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PRETRAINED,
+    Embedder,
+    ModelSpec,
+    OpenClipEmbedder,
+)
+from search.errors import (
+    IndexMismatchError,
+    InvalidInputError,
+    LibraryError,
+    ModelMismatchError,
+    NotFoundError,
+)
+from search.imagefile import ImageRejectedError, read_image_for_embedding
+from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
+from search.store import LibraryStore
+from search.vector_index import (
+    VectorIndex,
+    build_flat_index,
+    load_vector_index,
+    read_sidecar,
+    save_vector_index,
+)
+
+DATABASE_FILENAME = "pixsift.sqlite3"
+INDEX_DIRECTORY_NAME = "index"
+STATE_MODEL_NAME = "model_name"
+STATE_PRETRAINED = "pretrained"
+STATE_PREPROCESSING_TAG = "preprocessing_tag"
+MAX_RESULTS = 1000
+
+
+def default_library_directory() -> Path:
+    return user_data_path("pixsift", appauthor=False)
+
+
+class Library:
+    """Open with :meth:`open`; search with :meth:`search`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        store: LibraryStore,
+        *,
+        embedder: Embedder | None = None,
+        model_spec: ModelSpec | None = None,
+    ) -> None:
+        self.directory = directory
+        self.store = store
+        self._embedder = embedder
+        self._requested_model_spec = model_spec
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path | str | None = None,
+        *,
+        database_url: str | None = None,
+        embedder: Embedder | None = None,
+        model_spec: ModelSpec | None = None,
+    ) -> Library:
+        """Open (creating if needed) the library in ``directory`` and bring its schema current."""
+        library_directory = (
+            Path(directory).expanduser() if directory else default_library_directory()
+        )
+        try:
+            library_directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LibraryError(
+                f"cannot create library directory {library_directory}: {error}"
+            ) from error
+        url = database_url or f"sqlite:///{library_directory / DATABASE_FILENAME}"
+        engine = create_database_engine(url)
+        upgrade_database(engine)
+        return cls(
+            library_directory, LibraryStore(engine), embedder=embedder, model_spec=model_spec
+        )
+
+    def close(self) -> None:
+        self.store.engine.dispose()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def index_directory(self) -> Path:
+        return self.directory / INDEX_DIRECTORY_NAME
+
+    # The model -----------------------------------------------------------------------------
+
+    def model_spec(self) -> ModelSpec:
+        """The model to run: what the caller asked for, else what the library was built with."""
+        requested = self._requested_model_spec
+        stored_name = self.store.get_state(STATE_MODEL_NAME)
+        stored_pretrained = self.store.get_state(STATE_PRETRAINED)
+        return ModelSpec(
+            model_name=(requested and requested.model_name) or stored_name or DEFAULT_MODEL_NAME,
+            pretrained=(requested and requested.pretrained)
+            or stored_pretrained
+            or DEFAULT_PRETRAINED,
+            preprocessing_tag=(requested and requested.preprocessing_tag)
+            or self.store.get_state(STATE_PREPROCESSING_TAG),
+        )
+
+    @property
+    def embedder(self) -> Embedder:
+        """The library's model, loaded on first use and checked against the stored vectors."""
+        if self._embedder is None:
+            self._embedder = OpenClipEmbedder.load(self.model_spec())
+        self.check_model(self._embedder.model_id)
+        return self._embedder
+
+    def claim_model(self, embedder: Embedder, spec: ModelSpec | None = None) -> None:
+        """Make ``embedder`` the library's model (first indexing run), or check it matches."""
+        library_model_id = self.store.claim_model(embedder.model_id)
+        self.check_model(embedder.model_id, library_model_id)
+        if spec is not None:
+            self.store.set_state(STATE_MODEL_NAME, spec.model_name)
+            self.store.set_state(STATE_PRETRAINED, spec.pretrained)
+            if spec.preprocessing_tag:
+                self.store.set_state(STATE_PREPROCESSING_TAG, spec.preprocessing_tag)
+        self._embedder = embedder
+
+    def check_model(self, model_id: str, library_model_id: str | None = None) -> None:
+        library_model_id = library_model_id or self.store.model_id()
+        if library_model_id is not None and library_model_id != model_id:
+            raise ModelMismatchError(
+                f"this library was indexed with model {library_model_id}, not {model_id}; "
+                "search with the same --model and --pretrained, or index into a new --library"
+            )
+
+    # The vector index ------------------------------------------------------------------------
+
+    def vector_index(self) -> VectorIndex:
+        """The current index, reloaded or rebuilt when the database has moved on since."""
+        generation = self.store.index_generation()
+        current = self._index
+        if current is not None and current.sidecar.generation == generation:
+            return current
+        with self._index_lock:
+            if self._index is not None and self._index.sidecar.generation == generation:
+                return self._index
+            self._index = self._load_or_rebuild(generation)
+            return self._index
+
+    def _load_or_rebuild(self, generation: int) -> VectorIndex:
+        model_id = self.store.model_id()
+        if model_id is None:
+            return build_flat_index(
+                np.zeros(0, np.int64), np.zeros((0, 1), np.float32), model_id="", generation=0
+            )
+        sidecar = read_sidecar(self.index_directory)
+        if sidecar is not None and sidecar.generation == generation:
+            try:
+                return load_vector_index(self.index_directory, expected_model_id=model_id)
+            except (IndexMismatchError, ModelMismatchError):
+                pass  # The index is derived data: a damaged or foreign one is rebuilt below.
+        return self.rebuild_index()
+
+    def rebuild_index(self) -> VectorIndex:
+        """Regenerate the vector index from the stored embeddings (no re-embedding)."""
+        model_id = self.store.model_id()
+        if model_id is None:
+            raise LibraryError("the library is empty: index a folder first (pixsift index DIR)")
+        generation = self.store.index_generation()
+        image_ids, vectors = self.store.all_embeddings(model_id)
+        if len(image_ids) == 0:
+            vectors = np.zeros((0, self._stored_dimension()), dtype=np.float32)
+        index = build_flat_index(image_ids, vectors, model_id=model_id, generation=generation)
+        save_vector_index(self.index_directory, index)
+        self._index = index
+        return index
+
+    def _stored_dimension(self) -> int:
+        embedder = self._embedder
+        return embedder.dimension if embedder is not None else 1
+
+    # Searching -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        image: Path | str | None = None,
+        image_id: int | None = None,
+        k: int = 10,
+    ) -> list[SearchHit]:
+        """The ``k`` images most similar to one query: a text, an image file or an indexed image."""
+        query = self.query_embedding(text=text, image=image, image_id=image_id)
+        return self.search_by_embedding(query, k=k)
+
+    def query_embedding(
+        self,
+        *,
+        text: str | None = None,
+        image: Path | str | None = None,
+        image_id: int | None = None,
+    ) -> EmbeddingMatrix:
+        given = [value for value in (text, image, image_id) if value is not None]
+        if len(given) != 1:
+            raise InvalidInputError("give exactly one query: a text, an image file or an image id")
+        if text is not None:
+            if not text.strip():
+                raise InvalidInputError("the search text is empty")
+            return self.embedder.embed_texts([text])
+        if image is not None:
+            return self.embed_image_file(Path(image))
+        return self.stored_embedding(int(image_id))  # type: ignore[arg-type]
+
+    def embed_image_file(self, path: Path) -> EmbeddingMatrix:
+        try:
+            loaded = read_image_for_embedding(path)
+        except ImageRejectedError as error:
+            raise InvalidInputError(f"cannot search by {path}: {error.reason}") from error
+        return self.embedder.embed_images([loaded.pixels])
+
+    def stored_embedding(self, image_id: int) -> EmbeddingMatrix:
+        model_id = self.store.model_id() or ""
+        vectors = self.store.embeddings_for([image_id], model_id)
+        if image_id not in vectors:
+            raise NotFoundError(f"no indexed image has id {image_id}")
+        return vectors[image_id].reshape(1, -1).astype(np.float32)
+
+    def search_by_embedding(self, query: EmbeddingMatrix, *, k: int = 10) -> list[SearchHit]:
+        if not 1 <= k <= MAX_RESULTS:
+            raise InvalidInputError(f"k must be between 1 and {MAX_RESULTS}, not {k}")
+        scores, ids = self.vector_index().search(query.reshape(1, -1), k)
+        ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        records = self.store.images_by_ids([image_id for image_id, _ in ranked])
+        # An image deleted after the index was loaded is dropped rather than shown broken.
+        return [
+            SearchHit(image=records[image_id], score=score)
+            for image_id, score in ranked
+            if image_id in records
+        ]
+
+    # Facts ------------------------------------------------------------------------------------
+
+    def image(self, image_id: int) -> ImageRecord:
+        records = self.store.images_by_ids([image_id])
+        if image_id not in records:
+            raise NotFoundError(f"no indexed image has id {image_id}")
+        return records[image_id]
+
+    def images(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]:
+        return self.store.images_by_ids(image_ids)
+
+    def stats(self) -> LibraryStats:
+        sidecar = read_sidecar(self.index_directory)
+        return LibraryStats(
+            image_count=self.store.image_count(),
+            root_paths=self.store.root_paths(),
+            failure_count=self.store.failure_count(),
+            model_id=self.store.model_id(),
+            index_type=sidecar.index_type if sidecar else "none",
+            index_generation=self.store.index_generation(),
+            last_indexed_at=self.store.last_indexed_at(),
+        )
+
+    def failures(self) -> list[FailureRecord]:
+        return self.store.failures()

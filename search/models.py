@@ -1,0 +1,97 @@
+"""SQLAlchemy 2 models of a pixsift library.
+
+File paths are stored twice on purpose: ``path_bytes`` is the exact file-system name (POSIX names
+are bytes and need not be valid UTF-8), used to find the file again; the text column beside it is
+for display and matching, with undecodable bytes replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Root(Base):
+    """A folder the user asked pixsift to index."""
+
+    __tablename__ = "roots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+    last_indexed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    images: Mapped[list[Image]] = relationship(back_populates="root", passive_deletes=True)
+
+
+class Image(Base):
+    """One indexed image file. Its id is also its id in the vector index."""
+
+    __tablename__ = "images"
+    # Never reuse the id of a deleted image: ids name vectors, thumbnails and URLs.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"), index=True)
+    path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    relative_path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    camera_make: Mapped[str | None] = mapped_column(Text, nullable=True)
+    camera_model: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gps_latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gps_longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    keywords: Mapped[str | None] = mapped_column(Text, nullable=True)
+    indexed_at: Mapped[datetime] = mapped_column(DateTime)
+
+    root: Mapped[Root] = relationship(back_populates="images")
+
+
+class Embedding(Base):
+    """An image's embedding under one model, as little-endian float16 bytes (half the size of
+    float32, and far below the precision that cosine ranking can notice)."""
+
+    __tablename__ = "embeddings"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Failure(Base):
+    """A file the indexer skipped, with the reason; retried only once the file changes."""
+
+    __tablename__ = "failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"), index=True)
+    path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    failed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LibraryState(Base):
+    """Small key/value facts about the library: its model, the index generation."""
+
+    __tablename__ = "library_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

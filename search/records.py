@@ -1,0 +1,77 @@
+"""Typed records passed between the store, the index, the embedder and the callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Rows of L2-normalised embeddings, one per image or text.
+EmbeddingMatrix: TypeAlias = NDArray[np.float32]
+#: Database ids of images; FAISS uses the same numbers as its ids.
+ImageIdArray: TypeAlias = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What the library knows about one indexed image."""
+
+    id: int
+    root_path: str
+    relative_path: str
+    absolute_path: str
+    size_bytes: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+    format: str
+    taken_at: datetime | None
+    camera_make: str | None
+    camera_model: str | None
+    gps_latitude: float | None
+    gps_longitude: float | None
+    description: str | None
+    keywords: str | None
+    indexed_at: datetime
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked result: the image and its cosine similarity to the query."""
+
+    image: ImageRecord
+    score: float
+
+    @property
+    def id(self) -> int:
+        return self.image.id
+
+    @property
+    def path(self) -> str:
+        return self.image.absolute_path
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """A file the indexer skipped, and why."""
+
+    path: str
+    reason: str
+    size_bytes: int
+    mtime_ns: int
+    failed_at: datetime
+
+
+@dataclass(frozen=True)
+class LibraryStats:
+    image_count: int
+    root_paths: list[str]
+    failure_count: int
+    model_id: str | None
+    index_type: str
+    index_generation: int
+    last_indexed_at: datetime | None

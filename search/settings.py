@@ -1,0 +1,66 @@
+"""Settings shared by the CLI, the web app and the Python API, each declared once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from search.embedder import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | int | None
+    help: str
+    environment_variable: str
+
+    def value(self) -> str | int | None:
+        """The environment's value if set, else the default."""
+        raw = os.environ.get(self.environment_variable)
+        if raw is None or raw == "":
+            return self.default
+        return type(self.default)(raw) if isinstance(self.default, int) else raw
+
+
+LIBRARY = Setting(
+    "library",
+    None,
+    "Library directory holding the database and the vector index "
+    "(default: the platform's user data folder, e.g. ~/.local/share/pixsift).",
+    "PIXSIFT_LIBRARY",
+)
+DATABASE_URL = Setting(
+    "database_url",
+    None,
+    "SQLAlchemy database URL, e.g. postgresql+psycopg://user@host/pixsift "
+    "(default: SQLite inside the library directory).",
+    "PIXSIFT_DATABASE_URL",
+)
+MODEL = Setting(
+    "model",
+    None,
+    f"open_clip model name (default: the library's model, or {DEFAULT_MODEL_NAME} for a new one).",
+    "PIXSIFT_MODEL",
+)
+PRETRAINED = Setting(
+    "pretrained",
+    None,
+    "open_clip pretrained tag (downloaded once) or path of a local checkpoint file "
+    f"(default: the library's, or {DEFAULT_PRETRAINED} for a new one).",
+    "PIXSIFT_PRETRAINED",
+)
+PREPROCESSING_TAG = Setting(
+    "preprocessing_tag",
+    None,
+    "With a local checkpoint: the published tag whose preprocessing it was trained with.",
+    "PIXSIFT_PREPROCESSING_TAG",
+)
+SECRET_KEY = Setting(
+    "secret_key",
+    None,
+    "Flask secret key; unset, a random one is made per process.",
+    "PIXSIFT_SECRET_KEY",
+)
+
+ALL_SETTINGS = (LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, SECRET_KEY)

@@ -1,0 +1,103 @@
+"""Shared fixtures: a tiny open_clip model with seeded random weights, saved as a checkpoint
+file, and folders of generated images. Nothing here downloads anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from search.embedder import ModelSpec, OpenClipEmbedder
+from search.library import Library
+
+TINY_MODEL_NAME = "pixsift-test-tiny"
+TINY_MODEL_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def register_tiny_model(config_directory: Path) -> None:
+    config_directory.mkdir(parents=True, exist_ok=True)
+    (config_directory / f"{TINY_MODEL_NAME}.json").write_text(json.dumps(TINY_MODEL_CONFIG))
+    open_clip.add_model_config(config_directory)
+
+
+def write_tiny_checkpoint(path: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    model = open_clip.create_model(TINY_MODEL_NAME, pretrained=None)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("model-config")
+    register_tiny_model(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_model_config_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("weights") / "tiny.pt", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_spec(tiny_checkpoint: Path) -> ModelSpec:
+    return ModelSpec(model_name=TINY_MODEL_NAME, pretrained=str(tiny_checkpoint))
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tiny_spec: ModelSpec) -> OpenClipEmbedder:
+    torch.manual_seed(0)
+    return OpenClipEmbedder.load(tiny_spec, device=torch.device("cpu"))
+
+
+def make_picture(seed: int, size: tuple[int, int] = (96, 72)) -> Image.Image:
+    """A distinct picture per seed: a coloured background with a few shapes."""
+    rng = np.random.default_rng(seed)
+    background = tuple(int(value) for value in rng.integers(0, 256, 3))
+    picture = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(picture)
+    for _ in range(4):
+        x0, y0 = (int(v) for v in rng.integers(0, min(size) // 2, 2))
+        x1, y1 = x0 + int(rng.integers(10, size[0] // 2)), y0 + int(rng.integers(10, size[1] // 2))
+        colour = tuple(int(value) for value in rng.integers(0, 256, 3))
+        if rng.random() < 0.5:
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
+        else:
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
+    return picture
+
+
+def write_pictures(
+    folder: Path, count: int, first_seed: int = 0, suffix: str = ".png"
+) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(first_seed, first_seed + count):
+        path = folder / f"picture-{seed:04d}{suffix}"
+        make_picture(seed).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def picture_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "pictures"
+    write_pictures(folder, 12)
+    write_pictures(folder / "nested", 4, first_seed=100, suffix=".jpg")
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path: Path, tiny_embedder: OpenClipEmbedder) -> Library:
+    opened = Library.open(tmp_path / "library", embedder=tiny_embedder)
+    yield opened
+    opened.close()

@@ -1,0 +1,89 @@
+"""The FAISS index: ids are database ids, results are exact cosine rankings, files are checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.embedder import l2_normalise
+from search.errors import IndexMismatchError, ModelMismatchError
+from search.vector_index import (
+    SIDECAR_NAME,
+    build_flat_index,
+    load_vector_index,
+    read_sidecar,
+    save_vector_index,
+)
+
+
+def random_unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
+    return l2_normalise(np.random.default_rng(seed).standard_normal((count, dimension)))
+
+
+def test_ids_round_trip_through_save_and_load(tmp_path: Path) -> None:
+    ids = np.array([7, 3, 1000, 42, 5], dtype=np.int64)
+    vectors = random_unit_vectors(len(ids), 16, seed=1)
+    save_vector_index(tmp_path, build_flat_index(ids, vectors, model_id="m", generation=3))
+    loaded = load_vector_index(tmp_path, expected_model_id="m")
+    for image_id, vector in zip(ids, vectors, strict=True):
+        scores, found = loaded.search(vector.reshape(1, -1), k=1)
+        assert found[0, 0] == image_id
+        assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(loaded.reconstruct(int(image_id))[0], vector, atol=1e-6)
+    assert loaded.sidecar.count == 5 and loaded.sidecar.generation == 3
+
+
+def test_results_equal_brute_force_cosine_ranking() -> None:
+    ids = np.arange(10, 510, dtype=np.int64)
+    vectors = random_unit_vectors(len(ids), 32, seed=2)
+    query = random_unit_vectors(1, 32, seed=3)
+    scores, found = build_flat_index(ids, vectors, model_id="m", generation=1).search(query, k=20)
+    expected_scores = vectors @ query[0]
+    expected_order = np.argsort(-expected_scores)[:20]
+    np.testing.assert_array_equal(found[0], ids[expected_order])
+    np.testing.assert_allclose(scores[0], expected_scores[expected_order], atol=1e-5)
+
+
+def test_sidecar_records_model_dimension_metric_count(tmp_path: Path) -> None:
+    index = build_flat_index(np.arange(4), random_unit_vectors(4, 8, 0), model_id="m", generation=9)
+    save_vector_index(tmp_path, index)
+    fields = json.loads((tmp_path / SIDECAR_NAME).read_text())
+    assert fields["model_id"] == "m"
+    assert fields["dimension"] == 8
+    assert fields["metric"] == "inner_product"
+    assert fields["count"] == 4
+    assert fields["generation"] == 9
+
+
+def test_loading_with_another_model_is_an_error(tmp_path: Path) -> None:
+    save_vector_index(
+        tmp_path,
+        build_flat_index(np.arange(3), random_unit_vectors(3, 8, 0), model_id="a", generation=1),
+    )
+    with pytest.raises(ModelMismatchError):
+        load_vector_index(tmp_path, expected_model_id="b")
+
+
+def test_a_sidecar_that_disagrees_with_the_file_is_an_error(tmp_path: Path) -> None:
+    save_vector_index(
+        tmp_path,
+        build_flat_index(np.arange(3), random_unit_vectors(3, 8, 0), model_id="a", generation=1),
+    )
+    fields = json.loads((tmp_path / SIDECAR_NAME).read_text())
+    fields["count"] = 4
+    (tmp_path / SIDECAR_NAME).write_text(json.dumps(fields))
+    with pytest.raises(IndexMismatchError):
+        load_vector_index(tmp_path, expected_model_id="a")
+
+
+def test_saving_a_new_generation_replaces_the_old_file(tmp_path: Path) -> None:
+    for generation in (1, 2):
+        index = build_flat_index(
+            np.arange(3), random_unit_vectors(3, 8, generation), model_id="a", generation=generation
+        )
+        save_vector_index(tmp_path, index)
+    assert sorted(path.name for path in tmp_path.glob("*.faiss")) == ["index-2.faiss"]
+    assert read_sidecar(tmp_path).generation == 2
