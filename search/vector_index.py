@@ -54,18 +54,27 @@ class VectorIndex:
     def count(self) -> int:
         return int(self.faiss_index.ntotal)
 
-    def search(self, queries: EmbeddingMatrix, k: int) -> tuple[EmbeddingMatrix, ImageIdArray]:
-        """Top-``k`` (scores, ids) per query row; missing slots have id -1."""
+    def search(
+        self, queries: EmbeddingMatrix, k: int, allowed_ids: ImageIdArray | None = None
+    ) -> tuple[EmbeddingMatrix, ImageIdArray]:
+        """Top-``k`` (scores, ids) per query row, among ``allowed_ids`` when given (the filter is
+        applied inside the search, so k results come back whenever k allowed ids exist).
+        Missing slots have id -1."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.sidecar.dimension:
             raise IndexMismatchError(
                 f"query vectors have shape {queries.shape}, the index holds "
                 f"{self.sidecar.dimension}-dimensional vectors"
             )
-        if self.count == 0 or k <= 0:
+        limit = self.count if allowed_ids is None else min(self.count, len(allowed_ids))
+        if limit == 0 or k <= 0:
             empty = np.zeros((queries.shape[0], 0))
             return empty.astype(np.float32), empty.astype(np.int64)
-        scores, ids = self.faiss_index.search(queries, min(k, self.count))
+        params = None
+        if allowed_ids is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.faiss_index.search(queries, min(k, limit), params=params)
         return scores, ids
 
     def reconstruct(self, image_id: int) -> EmbeddingMatrix:

@@ -87,3 +87,14 @@ def test_saving_a_new_generation_replaces_the_old_file(tmp_path: Path) -> None:
         save_vector_index(tmp_path, index)
     assert sorted(path.name for path in tmp_path.glob("*.faiss")) == ["index-2.faiss"]
     assert read_sidecar(tmp_path).generation == 2
+
+
+def test_allowed_ids_filter_inside_the_search() -> None:
+    ids = np.arange(1000, dtype=np.int64)
+    vectors = random_unit_vectors(1000, 16, seed=5)
+    index = build_flat_index(ids, vectors, model_id="m", generation=1)
+    allowed = np.array([3, 500, 777, 901, 13], dtype=np.int64)
+    query = random_unit_vectors(1, 16, seed=6)
+    _scores, found = index.search(query, k=3, allowed_ids=allowed)
+    expected = allowed[np.argsort(-(vectors[allowed] @ query[0]))][:3]
+    np.testing.assert_array_equal(found[0], expected)
