@@ -1,0 +1,92 @@
+"""The JSON API under ``/api``: search (text, example image, indexed image), image metadata,
+library stats, health and the OpenAPI document. Errors are answered by web.errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from search.library import Library
+from web.errors import InvalidJSONError, UnsupportedMediaTypeError
+from web.openapi import openapi_document
+from web.results import build_search_results, image_json, parse_search_query, require_query
+from web.state import get_library, web_state
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+JSON_SEARCH_FIELDS = frozenset({"q", "k", "cursor", "image_id"})
+FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+
+
+@bp.get("/search")
+def search() -> Response:
+    query = require_query(parse_search_query(request.args))
+    return jsonify(build_search_results(get_library(), query, web_state().query_cache))
+
+
+@bp.post("/search")
+def search_post() -> Response:
+    if request.mimetype == "application/json":
+        query = parse_search_query(_json_object(JSON_SEARCH_FIELDS))
+    elif request.mimetype in FORM_TYPES:
+        query = parse_search_query(request.form, request.files.get("image"))
+    else:
+        raise UnsupportedMediaTypeError(
+            "send application/json, or multipart/form-data with the image in the field 'image'"
+        )
+    query = require_query(query)
+    return jsonify(build_search_results(get_library(), query, web_state().query_cache))
+
+
+@bp.get("/images/<int:image_id>/similar")
+def similar(image_id: int) -> Response:
+    query = require_query(parse_search_query(request.args, image_id=image_id))
+    return jsonify(build_search_results(get_library(), query, web_state().query_cache))
+
+
+@bp.get("/images/<int:image_id>")
+def image(image_id: int) -> Response:
+    return jsonify(image_json(get_library().image(image_id)))
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    return jsonify(stats_json(get_library()))
+
+
+@bp.get("/health")
+def health() -> Response:
+    library = get_library()
+    library.store.index_generation()  # one cheap query: the database answers
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+def stats_json(library: Library) -> dict[str, Any]:
+    facts = library.stats()
+    return {
+        "image_count": facts.image_count,
+        "failure_count": facts.failure_count,
+        "model": facts.model_id,
+        "index_type": facts.index_type,
+        "index_generation": facts.index_generation,
+        "last_indexed_at": facts.last_indexed_at.isoformat() if facts.last_indexed_at else None,
+        "roots": facts.root_paths,
+    }
+
+
+def _json_object(allowed: frozenset[str]) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidJSONError("the request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidJSONError(
+            f"unknown field {unknown[0][:40]!r}; known fields: {', '.join(sorted(allowed))}"
+        )
+    return body

@@ -1,0 +1,121 @@
+"""``pixsift serve``: the web app behind gunicorn (registered as a pixsift.commands entry point).
+
+Workers are processes; each opens the library and loads the model once, after the fork (the
+master never loads a model), and warms up before taking requests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from search.cli import (
+    library_options,
+    model_options,
+    open_library,
+    reports_errors,
+    setting_option,
+)
+from search.errors import PixsiftError
+from web import settings as web_settings
+from web.app import create_app
+from web.state import web_state
+
+WORKER_TIMEOUT_SECONDS = 120
+THREADS_PER_WORKER = 4
+
+
+class PixsiftServer(BaseApplication):
+    """gunicorn, configured in code; each worker builds its own app with :func:`create_app`."""
+
+    def __init__(self, app_config: dict[str, Any], options: dict[str, Any]) -> None:
+        self.app_config = app_config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app(self.app_config)
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    # Share the cores between the workers rather than have every worker use all of them.
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(server.cfg.workers)))
+
+
+def _post_worker_init(worker: Any) -> None:
+    app = worker.wsgi
+    try:
+        with app.app_context():
+            web_state().warm_up()
+    except PixsiftError as error:
+        # The worker still serves pages; searches will answer with this error until it is fixed.
+        worker.log.error("could not load the model: %s", error.message)
+
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@click.command("serve")
+@setting_option(web_settings.HOST, "--host", show_default=True)
+@setting_option(web_settings.PORT, "--port", type=click.IntRange(1, 65535), show_default=True)
+@setting_option(web_settings.WORKERS, "--workers", type=click.IntRange(1, 64), show_default=True)
+@click.option(
+    "--dev", is_flag=True, help="Flask's development server with the reloader (not for production)."
+)
+@library_options
+@model_options
+@reports_errors
+def serve_command(
+    host: str,
+    port: int,
+    workers: int,
+    dev: bool,
+    library: Path | None,
+    database_url: str | None,
+    model: str | None,
+    pretrained: str | None,
+    preprocessing_tag: str | None,
+) -> None:
+    """Serve the search page and the JSON API (http://127.0.0.1:8000 by default)."""
+    # Open once in the master: a wrong path or URL fails here, and migrations run once.
+    with open_library(library, database_url) as opened:
+        directory = opened.directory
+        image_count = opened.store.image_count()
+    app_config = {
+        "LIBRARY": str(directory),
+        "DATABASE_URL": database_url,
+        "MODEL": model,
+        "PRETRAINED": pretrained,
+        "PREPROCESSING_TAG": preprocessing_tag,
+    }
+    click.echo(
+        f"pixsift: serving {directory} ({image_count} images) on http://{bind_address(host, port)}/"
+    )
+    if dev:
+        create_app(app_config).run(host=host, port=port, debug=True, use_reloader=True)
+        return
+    options = {
+        "bind": bind_address(host, port),
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": THREADS_PER_WORKER,
+        "timeout": WORKER_TIMEOUT_SECONDS,
+        "accesslog": "-",
+        "errorlog": "-",
+        "post_fork": _post_fork,
+        "post_worker_init": _post_worker_init,
+        "proc_name": "pixsift",
+    }
+    PixsiftServer(app_config, options).run()

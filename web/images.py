@@ -1,0 +1,122 @@
+"""Originals and thumbnails, addressed by database id only: a path never comes from the request.
+
+Thumbnails are made on first request from the original (read with the indexer's hostile-file-safe
+reader) and cached under ``<library>/thumbnails``, keyed by image id, content hash and size.
+Responses carry the content hash as ETag; a URL with ``?v=<hash prefix>`` (as the API hands out)
+is immutable and cached for a year, other URLs revalidate.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, request, send_file
+from PIL import Image, features
+
+from search.errors import NotFoundError
+from search.imagefile import ImageRejectedError, read_image_for_embedding
+from search.library import Library
+from search.records import ImageRecord
+from web.state import get_library
+
+bp = Blueprint("images", __name__, url_prefix="/images")
+
+THUMBNAIL_DIRECTORY_NAME = "thumbnails"
+ONE_YEAR_SECONDS = 365 * 24 * 3600
+MIME_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heif",
+    "AVIF": "image/avif",
+}
+_WEBP = features.check("webp")
+THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
+    ("WEBP", "image/webp", ".webp") if _WEBP else ("JPEG", "image/jpeg", ".jpg")
+)
+
+
+@bp.get("/<int:image_id>/original")
+def original(image_id: int) -> Response:
+    record = get_library().image(image_id)
+    path = current_file(record)
+    response = send_file(
+        path,
+        mimetype=MIME_TYPES.get(record.format, "application/octet-stream"),
+        etag=record.content_hash,
+        conditional=True,
+    )
+    return _cache_headers(response, record)
+
+
+@bp.get("/<int:image_id>/thumbnail")
+def thumbnail(image_id: int) -> Response:
+    library = get_library()
+    record = library.image(image_id)
+    size = int(current_app.config["THUMBNAIL_SIZE"])
+    path = thumbnail_path(library, record, size)
+    if not path.is_file():
+        make_thumbnail(current_file(record), path, size)
+    response = send_file(
+        path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
+    )
+    return _cache_headers(response, record)
+
+
+def _cache_headers(response: Response, record: ImageRecord) -> Response:
+    response.cache_control.private = True
+    if request.args.get("v") == record.content_hash[:16]:
+        response.cache_control.max_age = ONE_YEAR_SECONDS
+        response.cache_control.immutable = True
+    else:
+        response.cache_control.no_cache = True
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def current_file(record: ImageRecord) -> Path:
+    """The image's file, provided it is still the regular file that was indexed."""
+    path = Path(record.absolute_path)
+    try:
+        status = path.stat()
+    except OSError:
+        raise NotFoundError(f"image {record.id}'s file is gone; run pixsift index again") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise NotFoundError(f"image {record.id}'s file is not a regular file any more")
+    if status.st_size != record.size_bytes or status.st_mtime_ns != record.mtime_ns:
+        raise NotFoundError(
+            f"image {record.id}'s file changed since it was indexed; run pixsift index again"
+        )
+    return path
+
+
+def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
+    digest = record.content_hash
+    name = f"{record.id}-{digest}-{size}{THUMBNAIL_SUFFIX}"
+    return library.directory / THUMBNAIL_DIRECTORY_NAME / digest[:2] / name
+
+
+def make_thumbnail(source: Path, destination: Path, size: int) -> None:
+    try:
+        loaded = read_image_for_embedding(source, min_side=size)
+    except ImageRejectedError as error:
+        raise NotFoundError(f"the image file cannot be read any more: {error.reason}") from None
+    picture = loaded.pixels
+    picture.thumbnail((size, size), Image.Resampling.LANCZOS)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and renamed: a concurrent request sees the old state or the whole file.
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as output:
+            picture.save(output, THUMBNAIL_FORMAT, quality=80)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

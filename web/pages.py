@@ -1,0 +1,56 @@
+"""The HTML pages: the search page (text, example image or "more like this") and an image's page.
+
+They call the same :func:`web.results.build_search_results` as the JSON API and only render it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request, url_for
+
+from web.api import stats_json
+from web.results import SearchQuery, build_search_results, image_json, parse_search_query
+from web.state import get_library, web_state
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.route("/", methods=["GET", "POST"])
+def index() -> str:
+    library = get_library()
+    if request.method == "POST":
+        query = parse_search_query(request.form, request.files.get("image"))
+    else:
+        query = parse_search_query(request.args)
+    data = None
+    like = None
+    if query is not None:
+        data = build_search_results(library, query, web_state().query_cache)
+        if query.image_id is not None:
+            like = image_json(library.image(query.image_id))
+    return render_template(
+        "index.html",
+        query=query,
+        data=data,
+        like=like,
+        image_count=library.store.image_count(),
+        more_url=_more_url(query, data),
+    )
+
+
+@bp.get("/images/<int:image_id>")
+def image_page(image_id: int) -> str:
+    library = get_library()
+    return render_template(
+        "image.html", image=image_json(library.image(image_id)), stats=stats_json(library)
+    )
+
+
+def _more_url(query: SearchQuery | None, data: dict[str, Any] | None) -> str | None:
+    """The next page as a plain link, for browsers without JavaScript."""
+    if query is None or data is None or data["next_cursor"] is None or query.upload is not None:
+        return None
+    return url_for(
+        "pages.index", q=query.text, image_id=query.image_id, k=query.k, cursor=data["next_cursor"]
+    )

@@ -1,0 +1,106 @@
+"""What the app keeps per process: one :class:`Library`, opened on first use, and a small cache
+of query embeddings (paging through results re-asks the same query)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g
+
+from search.cli import model_spec_from
+from search.library import Library
+from search.records import EmbeddingMatrix
+
+EXTENSION_NAME = "pixsift"
+QUERY_CACHE_SIZE = 256
+
+
+class QueryCache:
+    """A thread-safe LRU of query embeddings keyed by (model id, query fingerprint)."""
+
+    def __init__(self, size: int = QUERY_CACHE_SIZE) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str], EmbeddingMatrix] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> EmbeddingMatrix | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: EmbeddingMatrix) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+class WebState:
+    """Holds the process's library. ``config["LIBRARY"]`` is a directory, or a ready Library."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+        self._library: Library | None = None
+        self._owns_library = False
+        self._lock = threading.Lock()
+        self.query_cache = QueryCache()
+        given = config.get("LIBRARY")
+        if isinstance(given, Library):
+            self._library = given
+
+    @property
+    def library(self) -> Library:
+        if self._library is None:
+            with self._lock:
+                if self._library is None:
+                    self._library = self._open()
+                    self._owns_library = True
+        return self._library
+
+    def _open(self) -> Library:
+        config = self._config
+        directory = config.get("LIBRARY")
+        spec = model_spec_from(
+            config.get("MODEL"), config.get("PRETRAINED"), config.get("PREPROCESSING_TAG")
+        )
+        return Library.open(
+            Path(directory) if directory else None,
+            database_url=config.get("DATABASE_URL"),
+            model_spec=spec,
+        )
+
+    def warm_up(self) -> None:
+        """Load the model and the vector index now rather than on the first search."""
+        library = self.library
+        if library.store.model_id() is not None:
+            library.embedder  # noqa: B018  (the property loads and checks the model)
+            library.vector_index()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._library is not None and self._owns_library:
+                self._library.close()
+                self._library = None
+
+
+def init_app(app: Flask) -> WebState:
+    state = WebState(app.config)
+    app.extensions[EXTENSION_NAME] = state
+    return state
+
+
+def web_state() -> WebState:
+    return current_app.extensions[EXTENSION_NAME]
+
+
+def get_library() -> Library:
+    """The process's library, remembered on ``g`` for the rest of the request."""
+    if "library" not in g:
+        g.library = web_state().library
+    return g.library

@@ -1,0 +1,176 @@
+// pixsift search page: "more results", search by an example image (choose or drop a file).
+// Data from the server is only ever put into the page with textContent and attributes,
+// never as HTML.
+"use strict";
+
+(function () {
+  const grid = document.getElementById("results");
+  const more = document.getElementById("more");
+  const status = document.getElementById("status");
+  const template = document.getElementById("card-template");
+  const fileInput = document.getElementById("image-file");
+  const dropHint = document.getElementById("drop-hint");
+  let exampleFile = null; // the uploaded image while its results are shown
+  let nextCursor = null; // for uploaded-image searches, which have no GET "next" URL
+  let loading = false;
+
+  function say(message) {
+    if (status) status.textContent = message || "";
+  }
+
+  function card(result) {
+    const item = template.content.firstElementChild.cloneNode(true);
+    item.dataset.id = String(result.id);
+    const open = item.querySelector("a.open");
+    open.href = result.page_url;
+    open.title = result.name + " (" + result.score.toFixed(3) + ")";
+    const img = item.querySelector("img");
+    img.src = result.thumbnail_url;
+    img.alt = result.name;
+    img.width = result.width;
+    img.height = result.height;
+    item.querySelector(".name").textContent = result.name;
+    item.querySelector(".score").textContent = result.score.toFixed(3);
+    item.querySelector("a.similar").href = "/?image_id=" + encodeURIComponent(result.id);
+    return item;
+  }
+
+  function showPage(data, replace) {
+    if (replace) grid.replaceChildren();
+    for (const result of data.results) grid.appendChild(card(result));
+    if (replace && data.results.length === 0) say("No results.");
+    nextCursor = data.next_cursor;
+    if (data.next_cursor) {
+      more.hidden = false;
+      more.textContent = "More results";
+      more.dataset.next = data.next || "";
+      if (!more.getAttribute("href")) more.setAttribute("href", "#");
+    } else {
+      more.hidden = true;
+    }
+  }
+
+  async function request(url, options) {
+    let response;
+    try {
+      response = await fetch(url, options);
+    } catch (error) {
+      throw new Error("The server did not answer. Is pixsift serve still running?");
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = null;
+    }
+    if (!response.ok) {
+      const message = body && body.error ? body.error.message : "The server failed (" + response.status + ").";
+      throw new Error(message);
+    }
+    return body;
+  }
+
+  function uploadBody(cursor) {
+    const form = new FormData();
+    form.append("image", exampleFile, exampleFile.name || "image");
+    if (cursor) form.append("cursor", cursor);
+    return { method: "POST", body: form, headers: { Accept: "application/json" } };
+  }
+
+  async function loadMore() {
+    if (loading || more.hidden) return;
+    loading = true;
+    more.textContent = "Loading…";
+    try {
+      const data = exampleFile
+        ? await request("/api/search", uploadBody(nextCursor))
+        : await request(more.dataset.next);
+      showPage(data, false);
+      say("");
+    } catch (error) {
+      say(error.message);
+      more.textContent = "More results";
+    } finally {
+      loading = false;
+    }
+  }
+
+  function setHeading(text) {
+    for (const id of ["welcome", "no-results"]) {
+      const element = document.getElementById(id);
+      if (element) element.remove();
+    }
+    let head = document.querySelector(".results-head");
+    if (!head) {
+      head = document.createElement("section");
+      head.className = "results-head";
+      status.before(head);
+    }
+    const title = document.createElement("h1");
+    title.textContent = text;
+    head.replaceChildren(title);
+  }
+
+  async function searchByImage(file) {
+    if (!file) return;
+    exampleFile = file;
+    say("Searching…");
+    try {
+      const data = await request("/api/search", uploadBody(null));
+      setHeading("Pictures like " + (file.name || "your image"));
+      const q = document.getElementById("q");
+      if (q) q.value = "";
+      history.pushState(null, "", "/");
+      say("");
+      showPage(data, true);
+    } catch (error) {
+      exampleFile = null;
+      say(error.message);
+    }
+  }
+
+  if (more) {
+    more.addEventListener("click", function (event) {
+      if (!more.dataset.next && !exampleFile) return; // no JavaScript page: follow the link
+      event.preventDefault();
+      loadMore();
+    });
+    if ("IntersectionObserver" in window) {
+      new IntersectionObserver(function (entries) {
+        if (entries.some((entry) => entry.isIntersecting)) loadMore();
+      }, { rootMargin: "400px" }).observe(more);
+    }
+  }
+
+  if (fileInput) {
+    fileInput.addEventListener("change", function () {
+      searchByImage(fileInput.files[0]);
+    });
+  }
+
+  let dragDepth = 0;
+  document.addEventListener("dragenter", function (event) {
+    if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
+    dragDepth += 1;
+    dropHint.hidden = false;
+  });
+  document.addEventListener("dragleave", function () {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) dropHint.hidden = true;
+  });
+  document.addEventListener("dragover", function (event) {
+    event.preventDefault();
+  });
+  document.addEventListener("drop", function (event) {
+    event.preventDefault();
+    dragDepth = 0;
+    dropHint.hidden = true;
+    const files = event.dataTransfer ? event.dataTransfer.files : null;
+    if (files && files.length) searchByImage(files[0]);
+  });
+
+  // Back to a shared /?q=... URL after an image search: show what that URL says.
+  window.addEventListener("popstate", function () {
+    if (exampleFile) window.location.reload();
+  });
+})();
