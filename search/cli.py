@@ -4,8 +4,10 @@ join through the ``pixsift.commands`` entry points, so this package imports neit
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from functools import wraps
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -15,10 +17,20 @@ import click
 
 from search import settings
 from search.database import upgrade_database
+from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from search.embedder import ModelSpec
+from search.engine import (
+    RESULT_ORDERS,
+    SEARCH_MODES,
+    QueryTerm,
+    SearchPage,
+    SearchRequest,
+)
 from search.errors import PixsiftError
-from search.library import MAX_RESULTS, Library
-from search.records import SearchHit
+from search.export import hits_to_csv, hits_to_json
+from search.filters import ORIENTATIONS, GeoBox, SearchFilters
+from search.imagefile import SUPPORTED_EXTENSIONS
+from search.library import Library
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,63 +115,202 @@ def main() -> None:
     """pixsift: search your images in plain words."""
 
 
+def parse_term(value: str, weight_sign: float) -> QueryTerm:
+    """``TEXT``, ``IMAGE_PATH``, ``#ID`` (an indexed image), each optionally ``WEIGHT*...``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*\*(.+)", value, flags=re.DOTALL)
+    weight, body = (float(match.group(1)), match.group(2)) if match else (1.0, value)
+    weight *= weight_sign
+    if re.fullmatch(r"#\d+", body.strip()):
+        return QueryTerm(image_id=int(body.strip()[1:]), weight=weight)
+    candidate = Path(body).expanduser()
+    if candidate.suffix.lower() in SUPPORTED_EXTENSIONS and candidate.is_file():
+        return QueryTerm(image_path=candidate, weight=weight)
+    return QueryTerm(text=body, weight=weight)
+
+
+def parse_date(value: str | None, *, end_of_day: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-06-30") from error
+    if end_of_day and len(value) <= 10:
+        moment = moment.replace(hour=23, minute=59, second=59)
+    return moment
+
+
 @main.command()
 @click.argument("text", required=False)
-@click.option("-k", "--top", "k", default=10, show_default=True, help="Number of results.")
+@click.option("-k", "--top", "k", default=10, show_default=True, help="Results per page.")
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1), help="Page number.")
 @click.option(
     "--image",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Search by an example image file instead of text.",
+    help="Search by an example image file.",
 )
 @click.option("--like", "image_id", type=int, help="Search by an indexed image's id.")
+@click.option(
+    "--add",
+    "added",
+    multiple=True,
+    help="Add a term: text, image path or #ID; optional weight as 'WEIGHT*term'. Repeatable.",
+)
+@click.option(
+    "--subtract",
+    "subtracted",
+    multiple=True,
+    help="Subtract a term (same forms as --add). Repeatable.",
+)
+@click.option("--mode", type=click.Choice(SEARCH_MODES), default="hybrid", show_default=True)
+@click.option("--order", type=click.Choice(RESULT_ORDERS), default="score", show_default=True)
+@click.option("--min-score", type=click.FloatRange(-1, 1), help="Minimum cosine similarity.")
+@click.option("--collapse-duplicates", is_flag=True, help="One result per near-duplicate group.")
+@click.option("--root", help="Only images under this indexed root.")
+@click.option("--folder", help="Only images in this folder (relative to its root).")
+@click.option("--path", "path_pattern", help="Glob on the relative path, e.g. '*/beach-*'.")
+@click.option("--after", help="Taken on or after this date (file time when no EXIF date).")
+@click.option("--before", help="Taken on or before this date.")
+@click.option("--camera-make")
+@click.option("--camera-model")
+@click.option("--min-width", type=click.IntRange(0))
+@click.option("--max-width", type=click.IntRange(0))
+@click.option("--min-height", type=click.IntRange(0))
+@click.option("--max-height", type=click.IntRange(0))
+@click.option("--min-megapixels", type=click.FloatRange(0))
+@click.option("--max-megapixels", type=click.FloatRange(0))
+@click.option("--orientation", type=click.Choice(ORIENTATIONS))
+@click.option("--format", "formats", multiple=True, help="Image format, e.g. JPEG. Repeatable.")
+@click.option("--min-size", "min_size_bytes", type=click.IntRange(0), help="Bytes.")
+@click.option("--max-size", "max_size_bytes", type=click.IntRange(0), help="Bytes.")
+@click.option("--has-gps/--no-gps", default=None)
+@click.option("--gps-box", help="south,west,north,east in degrees.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print results as CSV.")
 @library_options
 @model_options
 @reports_errors
 def search(
     text: str | None,
     k: int,
+    page: int,
     image: Path | None,
     image_id: int | None,
+    added: tuple[str, ...],
+    subtracted: tuple[str, ...],
+    mode: str,
+    order: str,
+    min_score: float | None,
+    collapse_duplicates: bool,
     as_json: bool,
+    as_csv: bool,
     library: Path | None,
     database_url: str | None,
     model: str | None,
     pretrained: str | None,
     preprocessing_tag: str | None,
+    **filter_values: Any,
 ) -> None:
-    """Find the images most like TEXT (or --image FILE, or --like ID)."""
-    if not 1 <= k <= MAX_RESULTS:
-        raise click.BadParameter(f"must be between 1 and {MAX_RESULTS}", param_hint="-k")
+    """Find the images most like TEXT (and/or --image FILE, --like ID, --add/--subtract terms)."""
+    terms = []
+    if text is not None:
+        terms.append(QueryTerm(text=text))
+    if image is not None:
+        terms.append(QueryTerm(image_path=image))
+    if image_id is not None:
+        terms.append(QueryTerm(image_id=image_id))
+    terms += [parse_term(value, 1.0) for value in added]
+    terms += [parse_term(value, -1.0) for value in subtracted]
+    request = SearchRequest(
+        tuple(terms),
+        filters=filters_from_options(filter_values),
+        mode=mode,  # type: ignore[arg-type]
+        k=k,
+        offset=(page - 1) * k,
+        min_score=min_score,
+        order=order,  # type: ignore[arg-type]
+        collapse_duplicates=collapse_duplicates,
+    )
     spec = model_spec_from(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=spec) as opened:
         if opened.store.model_id() is None:
             raise click.ClickException(
                 "the library is empty: index a folder first (pixsift index DIR)"
             )
-        hits = opened.search(text, image=image, image_id=image_id, k=k)
+        result = opened.find(request)
     if as_json:
-        click.echo(json.dumps([_hit_json(hit) for hit in hits], indent=2))
-        return
-    if not hits:
+        click.echo(hits_to_json(result.hits))
+    elif as_csv:
+        click.echo(hits_to_csv(result.hits), nl=False)
+    else:
+        _print_hits(result)
+
+
+def filters_from_options(values: dict[str, Any]) -> SearchFilters:
+    gps_box = values.pop("gps_box")
+    return SearchFilters(
+        root=values["root"],
+        folder=values["folder"],
+        path_pattern=values["path_pattern"],
+        taken_after=parse_date(values["after"]),
+        taken_before=parse_date(values["before"], end_of_day=True),
+        camera_make=values["camera_make"],
+        camera_model=values["camera_model"],
+        min_width=values["min_width"],
+        max_width=values["max_width"],
+        min_height=values["min_height"],
+        max_height=values["max_height"],
+        min_megapixels=values["min_megapixels"],
+        max_megapixels=values["max_megapixels"],
+        orientation=values["orientation"],
+        formats=tuple(values["formats"]),
+        min_size_bytes=values["min_size_bytes"],
+        max_size_bytes=values["max_size_bytes"],
+        has_gps=values["has_gps"],
+        gps_box=GeoBox.parse(gps_box) if gps_box else None,
+    )
+
+
+def _print_hits(result: SearchPage) -> None:
+    """One line per result: cosine similarity, path, image id (for --like)."""
+    if not result.hits:
         click.echo("no results")
-    for hit in hits:
-        click.echo(f"{hit.score:.4f}  {hit.image.absolute_path}")
+    for hit in result.hits:
+        similarity = hit.score if hit.similarity is None else hit.similarity
+        click.echo(f"{similarity:.4f}  {hit.image.absolute_path}  #{hit.id}")
+    if result.next_offset is not None:
+        next_page = result.next_offset // result.request.k + 1
+        click.echo(f"more results: --page {next_page}", err=True)
 
 
-def _hit_json(hit: SearchHit) -> dict[str, Any]:
-    image = hit.image
-    return {
-        "id": image.id,
-        "score": round(hit.score, 6),
-        "path": image.absolute_path,
-        "root": image.root_path,
-        "relative_path": image.relative_path,
-        "width": image.width,
-        "height": image.height,
-        "format": image.format,
-        "taken_at": image.taken_at.isoformat() if image.taken_at else None,
-    }
+@main.command()
+@click.option(
+    "--threshold",
+    default=DEFAULT_DUPLICATE_THRESHOLD,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Minimum cosine similarity.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print groups as JSON.")
+@library_options
+@reports_errors
+def duplicates(
+    threshold: float, as_json: bool, library: Path | None, database_url: str | None
+) -> None:
+    """Group near-identical images (re-encodes, resizes, small crops)."""
+    with open_library(library, database_url) as opened:
+        groups = opened.duplicate_groups(threshold)
+        records = opened.images([image_id for group in groups for image_id in group])
+    if as_json:
+        payload = [[{"id": i, "path": records[i].absolute_path} for i in group] for group in groups]
+        click.echo(json.dumps(payload, indent=2))
+        return
+    if not groups:
+        click.echo("no near-duplicates")
+    for number, group in enumerate(groups, 1):
+        click.echo(f"group {number} ({len(group)} images)")
+        for image_id in group:
+            click.echo(f"  #{image_id}  {records[image_id].absolute_path}")
 
 
 @main.command()

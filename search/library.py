@@ -13,6 +13,7 @@ import numpy as np
 from platformdirs import user_data_path
 
 from search.database import create_database_engine, upgrade_database
+from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
 from search.embedder import (
     DEFAULT_MODEL_NAME,
     DEFAULT_PRETRAINED,
@@ -20,6 +21,7 @@ from search.embedder import (
     ModelSpec,
     OpenClipEmbedder,
 )
+from search.engine import MAX_RESULTS, SearchPage, SearchRequest, run_search
 from search.errors import (
     IndexMismatchError,
     InvalidInputError,
@@ -43,7 +45,6 @@ INDEX_DIRECTORY_NAME = "index"
 STATE_MODEL_NAME = "model_name"
 STATE_PRETRAINED = "pretrained"
 STATE_PREPROCESSING_TAG = "preprocessing_tag"
-MAX_RESULTS = 1000
 
 
 def default_library_directory() -> Path:
@@ -67,6 +68,7 @@ class Library:
         self._requested_model_spec = model_spec
         self._index: VectorIndex | None = None
         self._index_lock = threading.Lock()
+        self._embedding_sample: tuple[int, EmbeddingMatrix] | None = None
 
     @classmethod
     def open(
@@ -250,10 +252,32 @@ class Library:
         records = self.store.images_by_ids([image_id for image_id, _ in ranked])
         # An image deleted after the index was loaded is dropped rather than shown broken.
         return [
-            SearchHit(image=records[image_id], score=score)
+            SearchHit(image=records[image_id], score=score, similarity=score)
             for image_id, score in ranked
             if image_id in records
         ]
+
+    def find(self, request: SearchRequest) -> SearchPage:
+        """The full query engine: combined terms, filters, keyword hybrid, pages."""
+        return run_search(self, request)
+
+    def embedding_sample(self, count: int) -> EmbeddingMatrix:
+        """A fixed sample of stored embeddings (for weighing query terms), cached per
+        index generation."""
+        generation = self.store.index_generation()
+        cached = self._embedding_sample
+        if cached is None or cached[0] != generation:
+            model_id = self.store.model_id() or ""
+            cached = (generation, self.store.sample_embeddings(model_id, count))
+            self._embedding_sample = cached
+        return cached[1]
+
+    def duplicate_groups(self, threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> list[list[int]]:
+        """Groups of near-identical images (re-encodes, resizes, small crops)."""
+        if not 0 < threshold <= 1:
+            raise InvalidInputError("the duplicate threshold must lie in (0, 1]")
+        image_ids, vectors = self.store.all_embeddings(self.store.model_id() or "")
+        return find_duplicate_groups(image_ids, vectors, threshold)
 
     # Facts ------------------------------------------------------------------------------------
 

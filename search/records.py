@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TypeAlias
 
 import numpy as np
@@ -38,13 +38,27 @@ class ImageRecord:
     keywords: str | None
     indexed_at: datetime
 
+    def date_with_source(self) -> tuple[datetime, str]:
+        """The picture's date: when it was taken (EXIF), else the file's modification time."""
+        if self.taken_at is not None:
+            return self.taken_at, "taken"
+        return datetime.fromtimestamp(self.mtime_ns / 1e9, tz=timezone.utc).replace(
+            tzinfo=None
+        ), "file"
+
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One ranked result: the image and its cosine similarity to the query."""
+    """One ranked result. ``score`` orders the results (cosine similarity in semantic mode, the
+    fused rank score in hybrid and keyword modes); ``similarity`` is always the cosine similarity
+    to the query vector when there is one."""
 
     image: ImageRecord
     score: float
+    similarity: float | None = None
+
+    def date_with_source(self) -> tuple[datetime, str]:
+        return self.image.date_with_source()
 
     @property
     def id(self) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from search.database import create_session_factory
+from search.filters import SearchFilters, filter_conditions
 from search.models import Embedding, Failure, Image, LibraryState, Root
 from search.records import (
     EmbeddingMatrix,
@@ -267,6 +268,32 @@ class LibraryStore:
             ).all()
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         return ids, decode_embeddings([row[1] for row in rows])
+
+    def filtered_image_ids(self, filters: SearchFilters) -> ImageIdArray:
+        """Ids of the images that satisfy ``filters``, ascending."""
+        statement = (
+            select(Image.id)
+            .join(Root, Root.id == Image.root_id)
+            .where(*filter_conditions(filters))
+            .order_by(Image.id)
+        )
+        with self.session() as session:
+            return np.fromiter(session.scalars(statement), dtype=np.int64)
+
+    def sample_embeddings(self, model_id: str, count: int) -> EmbeddingMatrix:
+        """Up to ``count`` stored embeddings spread evenly over the library (deterministic)."""
+        with self.session() as session:
+            total = session.scalar(
+                select(func.count()).select_from(Embedding).where(Embedding.model_id == model_id)
+            )
+            stride = max(1, int(total or 0) // max(count, 1))
+            blobs = session.scalars(
+                select(Embedding.vector)
+                .where(Embedding.model_id == model_id, Embedding.image_id % stride == 0)
+                .order_by(Embedding.image_id)
+                .limit(count)
+            ).all()
+        return decode_embeddings(list(blobs))
 
     def images_by_ids(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]:
         records: dict[int, ImageRecord] = {}

@@ -44,7 +44,7 @@ def test_index_search_stats_failures(
     library_only = cli_args[:2]
     result = runner.invoke(main, ["search", "a dog on the beach", "-k", "3", *library_only])
     assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
+    lines = result.stdout.strip().splitlines()
     assert len(lines) == 3 and all(
         line.split()[1].startswith(str(picture_folder)) for line in lines
     )
@@ -53,7 +53,7 @@ def test_index_search_stats_failures(
         main,
         ["search", "--image", str(picture_folder / "picture-0007.png"), "--json", *library_only],
     )
-    hits = json.loads(result.output)
+    hits = json.loads(result.stdout)
     assert hits[0]["path"].endswith("picture-0007.png") and hits[0]["score"] == pytest.approx(
         1, abs=2e-3
     )
@@ -109,3 +109,26 @@ def test_unavailable_published_weights_fail_fast_with_instructions(
     assert result.exit_code == 1
     assert "cannot be downloaded" in result.output and "--pretrained" in result.output
     assert "Traceback" not in result.output
+
+
+def test_combined_filtered_search_and_exports(
+    runner: CliRunner, cli_args: list[str], picture_folder: Path
+) -> None:
+    runner.invoke(main, ["index", str(picture_folder), "--workers", "1", *cli_args])
+    library_only = cli_args[:2]
+    result = runner.invoke(
+        main,
+        ["search", "shapes", "--subtract", "0.5*circles", "--add", f"{picture_folder}/picture-0001.png",
+         "--folder", "nested", "--format", "jpeg", "--mode", "semantic", "--json", *library_only],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert len(hits) == 4 and all(hit["relative_path"].startswith("nested/") for hit in hits)
+    result = runner.invoke(main, ["search", "picture", "--mode", "keyword", "--csv", *library_only])
+    assert result.stdout.splitlines()[0].startswith("id,score,similarity,path")
+    result = runner.invoke(main, ["duplicates", "--threshold", "0.9999", *library_only])
+    assert result.exit_code == 0 and "group" not in result.stdout
+    result = runner.invoke(main, ["search", "x", "--orientation", "diagonal", *library_only])
+    assert result.exit_code == 2 and "diagonal" in result.output
+    result = runner.invoke(main, ["search", "x", "--gps-box", "1,2,3", *library_only])
+    assert result.exit_code == 1 and "south,west,north,east" in result.output

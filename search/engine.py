@@ -1,0 +1,262 @@
+"""The query engine: combined and negative queries, filters inside the vector search, keyword
+hybrid, minimum score, date ordering, near-duplicate collapsing and stable pagination.
+
+One function, :func:`run_search`, builds every result list; the CLI, the JSON API and the page
+all call it and only render differently.
+
+How terms are weighed: a text's cosine similarities to images spread much less (CLIP's text and
+image embeddings sit in different regions of the space) than an image's similarities to other
+images. Each term's embedding is therefore divided by the spread (standard deviation) of its
+similarities over a sample of the library before the weighted sum. Because similarity is linear
+in the query vector, ranking by the normalised sum is the same as ranking by the weighted sum of
+each term's z-scored similarity, so "this photo, but at night" gives the text as much say as the
+photo, and a weight of -1 subtracts as much as +1 adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD, collapse_near_duplicates
+from search.embedder import l2_normalise
+from search.errors import InvalidInputError
+from search.filters import SearchFilters
+from search.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
+from search.records import EmbeddingMatrix, SearchHit
+
+if TYPE_CHECKING:
+    from search.library import Library
+
+SearchMode = Literal["semantic", "keyword", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = ("semantic", "keyword", "hybrid")
+ResultOrder = Literal["score", "date"]
+RESULT_ORDERS: tuple[str, ...] = ("score", "date")
+MAX_RESULTS = 1000
+#: Rankings that are re-ordered after retrieval (fusion, date order, collapsing) draw from a
+#: fixed-depth candidate list, so that every page comes from the same list: no repeats, no gaps.
+CANDIDATE_DEPTH = MAX_RESULTS
+RECIPROCAL_RANK_CONSTANT = 60
+SPREAD_SAMPLE_SIZE = 2048
+MIN_SPREAD = 1e-3
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """One part of a query: a text, an image file or an indexed image, with a weight
+    (negative weights subtract)."""
+
+    text: str | None = None
+    image_path: Path | None = None
+    image_id: int | None = None
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        given = [
+            value for value in (self.text, self.image_path, self.image_id) if value is not None
+        ]
+        if len(given) != 1:
+            raise InvalidInputError("each query term is exactly one of: text, image, image id")
+        if self.text is not None and not self.text.strip():
+            raise InvalidInputError("a query text is empty")
+        if not np.isfinite(self.weight) or self.weight == 0:
+            raise InvalidInputError(f"a term's weight must be a non-zero number, not {self.weight}")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    terms: tuple[QueryTerm, ...] = ()
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    mode: SearchMode = "hybrid"
+    k: int = 10
+    offset: int = 0
+    min_score: float | None = None
+    order: ResultOrder = "score"
+    collapse_duplicates: bool = False
+    duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if not self.terms:
+            raise InvalidInputError("the query is empty: give a text, an image or an image id")
+        if self.mode not in SEARCH_MODES:
+            raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}")
+        if self.order not in RESULT_ORDERS:
+            raise InvalidInputError(f"order must be one of {', '.join(RESULT_ORDERS)}")
+        if not 1 <= self.k <= MAX_RESULTS:
+            raise InvalidInputError(f"k must be between 1 and {MAX_RESULTS}, not {self.k}")
+        if not 0 <= self.offset < MAX_RESULTS:
+            raise InvalidInputError(f"offset must be between 0 and {MAX_RESULTS - 1}")
+        if self.min_score is not None and not -1 <= self.min_score <= 1:
+            raise InvalidInputError("the minimum score is a cosine similarity, between -1 and 1")
+        if not 0 < self.duplicate_threshold <= 1:
+            raise InvalidInputError("the duplicate threshold must lie in (0, 1]")
+        if not any(term.weight > 0 for term in self.terms):
+            raise InvalidInputError("a query needs at least one term with a positive weight")
+
+    def keyword_text(self) -> str:
+        return " ".join(term.text for term in self.terms if term.text and term.weight > 0)
+
+    def next_page(self) -> SearchRequest:
+        return replace(self, offset=self.offset + self.k)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[SearchHit]
+    request: SearchRequest
+    #: Offset of the next page, or None on the last page.
+    next_offset: int | None
+
+
+def run_search(library: Library, request: SearchRequest) -> SearchPage:
+    allowed_ids = _allowed_ids(library, request)
+    keyword_query = parse_keyword_query(request.keyword_text())
+    query_vector = _query_vector(library, request) if request.mode != "keyword" else None
+    if query_vector is None and request.mode == "keyword" and keyword_query.is_empty():
+        raise InvalidInputError("keyword mode needs words to look for")
+    depth = _candidate_depth(request)
+    semantic = _semantic_ranking(library, query_vector, allowed_ids, depth)
+    if request.mode == "semantic" or (keyword_query.is_empty() and request.mode == "hybrid"):
+        ranking = semantic
+    else:
+        keyword = _keyword_ranking(library, keyword_query, allowed_ids, depth)
+        ranking = keyword if request.mode == "keyword" else _fuse(semantic, keyword)
+    similarities = _similarities(
+        library, query_vector, [image_id for image_id, _ in ranking], semantic
+    )
+    ranking = _apply_min_score(ranking, similarities, request.min_score)
+    if request.collapse_duplicates:
+        ranking = _collapse(library, ranking, request.duplicate_threshold)
+    return _page(library, ranking, similarities, request)
+
+
+def _allowed_ids(library: Library, request: SearchRequest) -> np.ndarray | None:
+    allowed: set[int] | None = None
+    if not request.filters.is_empty():
+        allowed = set(library.store.filtered_image_ids(request.filters).tolist())
+    phrases = KeywordMatcher(library.store.engine).ids_with_required_phrases(
+        parse_keyword_query(request.keyword_text())
+    )
+    if phrases is not None:
+        allowed = phrases if allowed is None else allowed & phrases
+    return None if allowed is None else np.array(sorted(allowed), dtype=np.int64)
+
+
+def _candidate_depth(request: SearchRequest) -> int:
+    reordered = (
+        request.mode != "semantic" or request.order != "score" or request.collapse_duplicates
+    )
+    return CANDIDATE_DEPTH if reordered else min(MAX_RESULTS, request.offset + request.k + 1)
+
+
+def _query_vector(library: Library, request: SearchRequest) -> EmbeddingMatrix:
+    embeddings = np.concatenate([_term_embedding(library, term) for term in request.terms])
+    if len(request.terms) == 1:
+        return embeddings
+    spreads = _similarity_spreads(library, embeddings)
+    weights = np.array([term.weight for term in request.terms], dtype=np.float32)
+    combined = (weights / spreads) @ embeddings
+    if float(np.linalg.norm(combined)) < 1e-6:
+        raise InvalidInputError("the query terms cancel each other out")
+    return l2_normalise(combined.reshape(1, -1))
+
+
+def _term_embedding(library: Library, term: QueryTerm) -> EmbeddingMatrix:
+    return library.query_embedding(text=term.text, image=term.image_path, image_id=term.image_id)
+
+
+def _similarity_spreads(library: Library, embeddings: EmbeddingMatrix) -> np.ndarray:
+    sample = library.embedding_sample(SPREAD_SAMPLE_SIZE)
+    if len(sample) < 2:
+        return np.ones(len(embeddings), dtype=np.float32)
+    return np.maximum((sample @ embeddings.T).std(axis=0), MIN_SPREAD).astype(np.float32)
+
+
+Ranking = list[tuple[int, float]]
+
+
+def _semantic_ranking(
+    library: Library, query: EmbeddingMatrix | None, allowed_ids: np.ndarray | None, depth: int
+) -> Ranking:
+    if query is None or (allowed_ids is not None and len(allowed_ids) == 0):
+        return []
+    scores, ids = library.vector_index().search(query, depth, allowed_ids=allowed_ids)
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+def _keyword_ranking(
+    library: Library, query: KeywordQuery, allowed_ids: np.ndarray | None, depth: int
+) -> Ranking:
+    matcher = KeywordMatcher(library.store.engine)
+    limit = -1 if allowed_ids is not None else depth
+    ids = matcher.ranked_ids(query, limit)
+    if allowed_ids is not None:
+        allowed = set(allowed_ids.tolist())
+        ids = [image_id for image_id in ids if image_id in allowed][:depth]
+    return [
+        (image_id, 1.0 / (RECIPROCAL_RANK_CONSTANT + rank)) for rank, image_id in enumerate(ids, 1)
+    ]
+
+
+def _fuse(semantic: Ranking, keyword: Ranking) -> Ranking:
+    """Reciprocal-rank fusion: each list adds 1/(60 + rank); ties go to the smaller id."""
+    fused: dict[int, float] = {}
+    for ranking in (semantic, keyword):
+        for rank, (image_id, _) in enumerate(ranking, 1):
+            fused[image_id] = fused.get(image_id, 0.0) + 1.0 / (RECIPROCAL_RANK_CONSTANT + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _similarities(
+    library: Library, query: EmbeddingMatrix | None, image_ids: Sequence[int], semantic: Ranking
+) -> dict[int, float]:
+    if query is None:
+        return {}
+    known = dict(semantic)
+    missing = [image_id for image_id in image_ids if image_id not in known]
+    if missing:
+        vectors = library.store.embeddings_for(missing, library.store.model_id() or "")
+        for image_id, vector in vectors.items():
+            known[image_id] = float(vector @ query[0])
+    return known
+
+
+def _apply_min_score(
+    ranking: Ranking, similarities: dict[int, float], min_score: float | None
+) -> Ranking:
+    if min_score is None:
+        return ranking
+    return [item for item in ranking if similarities.get(item[0], -1.0) >= min_score]
+
+
+def _collapse(library: Library, ranking: Ranking, threshold: float) -> Ranking:
+    ids = [image_id for image_id, _ in ranking]
+    vectors = library.store.embeddings_for(ids, library.store.model_id() or "")
+    kept = set(collapse_near_duplicates(ids, vectors, threshold))
+    return [item for item in ranking if item[0] in kept]
+
+
+def _page(
+    library: Library, ranking: Ranking, similarities: dict[int, float], request: SearchRequest
+) -> SearchPage:
+    if request.order == "date":
+        records = library.images([image_id for image_id, _ in ranking])
+        ranking = sorted(
+            (item for item in ranking if item[0] in records),
+            key=lambda item: (records[item[0]].date_with_source()[0], -item[0]),
+            reverse=True,
+        )
+    end = request.offset + request.k
+    window = ranking[request.offset : end]
+    records = library.images([image_id for image_id, _ in window])
+    hits = [
+        SearchHit(image=records[image_id], score=score, similarity=similarities.get(image_id))
+        for image_id, score in window
+        if image_id in records
+    ]
+    next_offset = end if len(ranking) > end and end < MAX_RESULTS else None
+    return SearchPage(hits=hits, request=request, next_offset=next_offset)
