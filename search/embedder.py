@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,11 @@ from search.records import EmbeddingMatrix
 DEFAULT_MODEL_NAME = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".ckpt")
+#: How many recent query texts keep their embedding (a query box re-sends the same words often).
+TEXT_CACHE_SIZE = 1024
+#: The fast text path must reproduce the full-context embedding this closely (cosine distance),
+#: checked once when a model is loaded; otherwise the full path is used.
+FAST_TEXT_TOLERANCE = 1e-4
 NETWORK_PROBE_TIMEOUT_SECONDS = 3.0
 
 ImagePreprocess = Callable[[Image.Image], torch.Tensor]
@@ -87,6 +94,11 @@ class OpenClipEmbedder:
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.device = device
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_cache_lock = threading.Lock()
+        self._text_tower = _causal_text_tower(self.model)
+        if self._text_tower is not None and not self._fast_path_agrees():
+            self._text_tower = None
         self.dimension = int(self.embed_texts([""]).shape[1])
 
     @classmethod
@@ -128,11 +140,128 @@ class OpenClipEmbedder:
             features = self.model.encode_image(tensor)
         return l2_normalise(features.float().cpu().numpy())
 
+    @property
+    def uses_fast_text_path(self) -> bool:
+        return self._text_tower is not None
+
     def embed_texts(self, texts: Sequence[str]) -> EmbeddingMatrix:
+        """One L2-normalised row per text. Recent texts come from a small LRU cache (copies)."""
+        texts = list(texts)
+        rows: list[np.ndarray | None] = [self._cached_text(text) for text in texts]
+        missing = [index for index, row in enumerate(rows) if row is None]
+        if missing:
+            computed = self._encode_texts([texts[index] for index in missing])
+            for index, vector in zip(missing, computed, strict=True):
+                rows[index] = vector
+                self._remember_text(texts[index], vector)
+        if not rows:
+            return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
+        return np.stack(rows).astype(np.float32, copy=False)
+
+    def embed_texts_full_context(self, texts: Sequence[str]) -> EmbeddingMatrix:
+        """The reference path: open_clip's own ``encode_text`` over the whole padded context."""
         with torch.inference_mode():
             tokens = self.tokenizer(list(texts)).to(self.device)
             features = self.model.encode_text(tokens)
         return l2_normalise(features.float().cpu().numpy())
+
+    def _encode_texts(self, texts: list[str]) -> EmbeddingMatrix:
+        if self._text_tower is None:
+            return self.embed_texts_full_context(texts)
+        with torch.inference_mode():
+            tokens = self.tokenizer(texts).to(self.device)
+            features = self._text_tower.encode(tokens)
+        return l2_normalise(features.float().cpu().numpy())
+
+    def _fast_path_agrees(self) -> bool:
+        """Check the truncated path against the full context once, on texts of several lengths."""
+        probes = ["", "a photo", "a red bicycle leaning on a wall next to a green door"]
+        try:
+            with torch.inference_mode():
+                tokens = self.tokenizer(probes).to(self.device)
+                fast = l2_normalise(self._text_tower.encode(tokens).float().cpu().numpy())
+        except Exception:
+            return False
+        full = self.embed_texts_full_context(probes)
+        return bool(np.max(np.abs(fast - full)) <= FAST_TEXT_TOLERANCE)
+
+    def _cached_text(self, text: str) -> np.ndarray | None:
+        with self._text_cache_lock:
+            vector = self._text_cache.get(text)
+            if vector is None:
+                return None
+            self._text_cache.move_to_end(text)
+            return vector.copy()
+
+    def _remember_text(self, text: str, vector: np.ndarray) -> None:
+        with self._text_cache_lock:
+            self._text_cache[text] = vector.copy()
+            self._text_cache.move_to_end(text)
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+
+
+class _CausalTextTower:
+    """CLIP's causal text transformer run over the real tokens only.
+
+    With a causal mask, position i attends to positions <= i, so the features at the
+    end-of-text token are the same whether the padding after it is computed or not. Running
+    ``n`` = (last end-of-text position + 1) tokens instead of the full context gives the same
+    embedding for a fraction of the cost (attention and MLP scale with the sequence length).
+    """
+
+    def __init__(self, owner: Any, pool_type: str, eos_id: int | None) -> None:
+        self.owner = owner
+        self.pool_type = pool_type
+        self.eos_id = eos_id
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        from open_clip.transformer import text_global_pool
+
+        owner = self.owner
+        if self.pool_type == "argmax":
+            ends = tokens.argmax(dim=-1)
+        else:
+            ends = (tokens == self.eos_id).int().argmax(dim=-1)
+        length = int(ends.max().item()) + 1
+        tokens = tokens[:, :length]
+        cast_dtype = owner.transformer.get_cast_dtype()
+        x = owner.token_embedding(tokens).to(cast_dtype)
+        x = x + owner.positional_embedding[:length].to(cast_dtype)
+        x = owner.transformer(x, attn_mask=owner.attn_mask[:length, :length])
+        x = owner.ln_final(x)
+        x = text_global_pool(x, tokens, self.pool_type, eos_token_id=self.eos_id)
+        projection = owner.text_projection
+        if projection is not None:
+            x = projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+        return x
+
+
+def _causal_text_tower(model: Any) -> _CausalTextTower | None:
+    """The fast path for ``model``'s text tower, or None where it would not be exact: a
+    bidirectional tower (``no_causal_mask``), a class token or padding mask, pooling that does
+    not read the end-of-text token, or a tower that is not open_clip's own (e.g. Hugging Face)."""
+    from open_clip.transformer import TextTransformer
+
+    text = getattr(model, "text", None)
+    if text is not None:
+        if not isinstance(text, TextTransformer):
+            return None
+        if text.cls_emb is not None or text.use_pad_mask:
+            return None
+        owner, pool_type, eos_id = text, text.pool_type, getattr(text, "eos_id", None)
+    else:
+        owner = model
+        pool_type = getattr(model, "text_pool_type", None)
+        eos_id = getattr(model, "text_eos_id", None)
+    required = ("token_embedding", "positional_embedding", "transformer", "ln_final")
+    if not all(hasattr(owner, name) for name in required):
+        return None
+    if getattr(owner, "attn_mask", None) is None:
+        return None
+    if pool_type not in ("argmax", "eos") or (pool_type == "eos" and eos_id is None):
+        return None
+    return _CausalTextTower(owner, pool_type, eos_id)
 
 
 def _check_model_name(model_name: str) -> None:
@@ -191,7 +320,8 @@ def _preprocessing_for_local_file(spec: ModelSpec) -> dict[str, Any]:
 
     if spec.preprocessing_tag:
         return _published_preprocessing(spec.model_name, spec.preprocessing_tag)
-    keys = ("mean", "std", "interpolation", "resize_mode", "quick_gelu")
+    # Preprocessing only: QuickGELU is part of the architecture (open_clip names it -quickgelu).
+    keys = ("mean", "std", "interpolation", "resize_mode")
     settings = {
         tuple((key, cfg.get(key)) for key in keys)
         for tag in open_clip.list_pretrained_tags_by_model(spec.model_name)
