@@ -337,11 +337,17 @@ def stats(as_json: bool, library: Path | None, database_url: str | None) -> None
 
 @main.command("rebuild-index")
 @library_options
+@click.option(
+    "--index-type",
+    default=None,
+    help='"auto" (by library size and memory) or a FAISS factory string, e.g. "Flat", '
+    '"IVF1024,SQ8", "IVF1024,PQ64", "HNSW32". Default: what the last build used.',
+)
 @reports_errors
-def rebuild_index(library: Path | None, database_url: str | None) -> None:
+def rebuild_index(library: Path | None, database_url: str | None, index_type: str | None) -> None:
     """Regenerate the vector index from stored embeddings (no re-embedding)."""
     with open_library(library, database_url) as opened:
-        index = opened.rebuild_index()
+        index = opened.rebuild_index(index_type=index_type)
     click.echo(f"rebuilt {index.sidecar.index_type} index with {index.count} vectors")
 
 

@@ -33,11 +33,14 @@ from search.imagefile import ImageRejectedError, read_image_for_embedding
 from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
 from search.store import LibraryStore
 from search.vector_index import (
+    INDEX_TYPE_AUTO,
     VectorIndex,
     build_flat_index,
+    build_index,
     load_vector_index,
     read_sidecar,
     save_vector_index,
+    update_index,
 )
 
 DATABASE_FILENAME = "pixsift.sqlite3"
@@ -172,24 +175,59 @@ class Library:
             return build_flat_index(
                 np.zeros(0, np.int64), np.zeros((0, 1), np.float32), model_id="", generation=0
             )
-        sidecar = read_sidecar(self.index_directory)
+        try:
+            sidecar = read_sidecar(self.index_directory)
+        except IndexMismatchError:
+            sidecar = None
         if sidecar is not None and sidecar.generation == generation:
             try:
                 return load_vector_index(self.index_directory, expected_model_id=model_id)
             except (IndexMismatchError, ModelMismatchError):
                 pass  # The index is derived data: a damaged or foreign one is rebuilt below.
+        elif sidecar is not None and sidecar.model_id == model_id and sidecar.trained_count:
+            # A trained approximate index behind the database: update it in place (removed,
+            # changed and new vectors) rather than retrain, while it still suits the library.
+            try:
+                current = load_vector_index(
+                    self.index_directory, expected_model_id=model_id, memory_map=False
+                )
+            except (IndexMismatchError, ModelMismatchError):
+                current = None
+            if current is not None:
+                image_ids, vectors = self.store.all_embeddings(model_id)
+                index = update_index(current, image_ids, vectors, generation=generation)
+                save_vector_index(self.index_directory, index)
+                return index
         return self.rebuild_index()
 
-    def rebuild_index(self) -> VectorIndex:
-        """Regenerate the vector index from the stored embeddings (no re-embedding)."""
+    def rebuild_index(self, index_type: str | None = None) -> VectorIndex:
+        """Regenerate the vector index from the stored embeddings (no re-embedding).
+
+        ``index_type``: "auto" (chosen by library size and memory budget) or a FAISS factory
+        string such as "IVF1024,SQ8" or "HNSW32"; None keeps what the last build was asked for."""
         model_id = self.store.model_id()
         if model_id is None:
             raise LibraryError("the library is empty: index a folder first (pixsift index DIR)")
+        if index_type is None:
+            try:
+                previous = read_sidecar(self.index_directory)
+            except IndexMismatchError:
+                previous = None
+            index_type = previous.requested_type if previous is not None else INDEX_TYPE_AUTO
         generation = self.store.index_generation()
         image_ids, vectors = self.store.all_embeddings(model_id)
         if len(image_ids) == 0:
             vectors = np.zeros((0, self._stored_dimension()), dtype=np.float32)
-        index = build_flat_index(image_ids, vectors, model_id=model_id, generation=generation)
+        try:
+            index = build_index(
+                image_ids,
+                vectors,
+                model_id=model_id,
+                generation=generation,
+                index_type=index_type,
+            )
+        except ValueError as error:
+            raise InvalidInputError(str(error)) from error
         save_vector_index(self.index_directory, index)
         self._index = index
         return index
@@ -304,3 +342,11 @@ class Library:
 
     def failures(self) -> list[FailureRecord]:
         return self.store.failures()
+
+    def import_vectors(self, vectors: EmbeddingMatrix, *, model_id: str | None = None) -> list[int]:
+        """Add synthetic image rows carrying ``vectors`` as their embeddings (for benchmarks and
+        bulk tools: no files, no model run); returns their ids. The index follows on next use."""
+        from search.bulk import insert_vectors
+
+        model_id = model_id or self.store.model_id() or self.embedder.model_id
+        return insert_vectors(self.store, vectors, model_id=model_id).tolist()
