@@ -13,6 +13,7 @@
   let exampleFile = null; // the uploaded image while its results are shown
   let nextCursor = null; // for uploaded-image searches, which have no GET "next" URL
   let loading = false;
+  let observer = null; // loads the next page when the "More results" button nears the viewport
 
   function say(message) {
     if (status) status.textContent = message || "";
@@ -87,6 +88,11 @@
         : await request(more.dataset.next);
       showPage(data, false);
       say("");
+      if (observer) {
+        // Observing again reports the button's position now: still in view, load on.
+        observer.unobserve(more);
+        observer.observe(more);
+      }
     } catch (error) {
       say(error.message);
       more.textContent = "More results";
@@ -136,9 +142,10 @@
       loadMore();
     });
     if ("IntersectionObserver" in window) {
-      new IntersectionObserver(function (entries) {
+      observer = new IntersectionObserver(function (entries) {
         if (entries.some((entry) => entry.isIntersecting)) loadMore();
-      }, { rootMargin: "400px" }).observe(more);
+      }, { rootMargin: "400px" });
+      observer.observe(more);
     }
   }
 
