@@ -1,0 +1,107 @@
+"""Recall@10 against exact search, query latency, build time and size for each index type.
+
+Two data sets, reported separately: the structured generator (``search.bulk.structured_vectors``,
+clusters with a realistic spread of neighbour similarities) at 1M, and the embeddings that the
+random-weights ViT-B-32 gave real images (a library indexed by ``benchmarks.indexing``, e.g.
+openclipart), with held-out queries (the query vectors are not in the index).
+
+    .venv/bin/python -m benchmarks.recall                         # structured, 1M
+    .venv/bin/python -m benchmarks.recall --quick                 # structured, 100k
+    .venv/bin/python -m benchmarks.recall --real benchmarks/results/work/index-openclipart
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import percentiles, print_table, write_results
+from search.bulk import structured_vectors
+from search.vector_index import build_index, measure_recall, save_vector_index
+
+QUERIES = 200
+
+
+def evaluate(name: str, ids, vectors, queries, types: list[str]) -> list[dict]:
+    rows = []
+    for index_type in types:
+        started = time.perf_counter()
+        index = build_index(ids, vectors, model_id="m", generation=1, index_type=index_type)
+        build_s = time.perf_counter() - started
+        recall = 1.0 if index.is_exact else measure_recall(index, query_vectors=queries)
+        latencies = []
+        for query in queries:
+            t = time.perf_counter()
+            index.search(query.reshape(1, -1), 10)
+            latencies.append((time.perf_counter() - t) * 1000)
+        with tempfile.TemporaryDirectory() as directory:
+            save_vector_index(Path(directory), index)
+            size_mib = sum(p.stat().st_size for p in Path(directory).iterdir()) / 2**20
+        rows.append(
+            {
+                "data": name,
+                "n": len(ids),
+                "requested": index_type,
+                "index": index.sidecar.index_type,
+                "params": index.sidecar.search_params,
+                "rerank": index.sidecar.rerank_factor,
+                "recall@10": round(recall, 4),
+                "tuned_recall": index.sidecar.tuned_recall,
+                "build_s": round(build_s, 1),
+                "p50_ms": percentiles(latencies)["p50"],
+                "p99_ms": percentiles(latencies)["p99"],
+                "disk_mib": round(size_mib),
+            }
+        )
+        print_table(rows[-1:], list(rows[-1].keys()))
+        del index
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100k structured vectors")
+    parser.add_argument(
+        "--types", default="Flat;auto;IVF1024,Flat;IVF1024,PQ64", help="; separated"
+    )
+    parser.add_argument("--hnsw", action="store_true", help="also HNSW32 (~15 min at 1M)")
+    parser.add_argument("--real", type=Path, help="a library directory to take embeddings from")
+    args = parser.parse_args()
+    types = args.types.split(";") + (["HNSW32"] if args.hnsw else [])
+    rows = []
+    if args.real:
+        from search.library import Library
+
+        with Library.open(args.real) as library:
+            ids, vectors = library.store.all_embeddings(library.store.model_id() or "")
+        rng = np.random.default_rng(0)
+        held_out = np.zeros(len(ids), dtype=bool)
+        held_out[rng.choice(len(ids), QUERIES, replace=False)] = True
+        lists = max(16, 2 ** round(np.log2(np.sqrt(len(ids)))))
+        real_types = ["Flat", f"IVF{lists},Flat", f"IVF{lists},SQ8", f"IVF{lists},PQ64", "HNSW32"]
+        rows += evaluate(
+            "real images (random-weights ViT-B-32)",
+            ids[~held_out],
+            vectors[~held_out],
+            vectors[held_out],
+            real_types,
+        )
+    else:
+        size = 100_000 if args.quick else args.size
+        data = np.concatenate(list(structured_vectors(size + QUERIES, 512, seed=42)))
+        queries, vectors = data[:QUERIES], data[QUERIES:]
+        ids = np.arange(1, size + 1, dtype=np.int64)
+        rows += evaluate("structured", ids, vectors, queries, types)
+    print()
+    print_table(rows, list(rows[0].keys()))
+    suffix = "real" if args.real else ("quick" if args.quick else "structured")
+    print(f"wrote {write_results(f'recall_{suffix}', {'rows': rows})}")
+
+
+if __name__ == "__main__":
+    main()
