@@ -126,12 +126,15 @@ def test_text_search_returns_a_page_matching_the_openapi_document(
     body = openapi_check(client, response, "/api/search")
     assert response.status_code == 200
     assert len(body["results"]) == PAGE_SIZE
-    assert body["query"] == {
+    assert body["query"] | {"mode": "hybrid", "filters": {}} == {
         "type": "text",
         "q": "a red bicycle",
         "image_id": None,
         "k": PAGE_SIZE,
         "offset": 0,
+        **{k: body["query"][k] for k in ("order", "min_score", "collapse", "exclude", "terms")},
+        "mode": "hybrid",
+        "filters": {},
     }
     scores = [result["score"] for result in body["results"]]
     assert scores == sorted(scores, reverse=True)
@@ -317,8 +320,8 @@ def test_upload_that_is_not_an_image(client: FlaskClient) -> None:
     assert_error(upload(client, b""), 400)
 
 
-def test_upload_and_query_together_is_refused(client: FlaskClient) -> None:
-    assert_error(upload(client, png_bytes(1), q="cat"), 400, "invalid_input")
+def test_upload_and_image_id_together_is_refused(client: FlaskClient) -> None:
+    assert_error(upload(client, png_bytes(1), image_id="1"), 400, "invalid_input")
 
 
 def test_upload_with_a_garbage_cursor(client: FlaskClient) -> None:
@@ -347,7 +350,7 @@ def test_unexpected_failure_is_a_json_500_without_details(
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(indexed_library, "search_by_embedding", explode)
+    monkeypatch.setattr(indexed_library, "find", explode)
     response = client.get("/api/search?q=boom")
     body = assert_error(response, 500, "internal_error")
     assert "secret" not in body["error"]["message"]
@@ -623,6 +626,19 @@ def test_search_sees_pictures_indexed_after_the_app_started(
         with Library.open(tmp_path / "library", embedder=tiny_embedder) as other:
             index_folders(other, tiny_embedder, first, second)
         assert len(client.get("/api/search?q=x&k=50").get_json()["results"]) == 3
+
+
+def test_trusted_hosts_refuse_a_foreign_host_header(indexed_library: Library) -> None:
+    from web.cli import trusted_host_names
+
+    hosts = trusted_host_names(None, "127.0.0.1")
+    assert hosts == ["127.0.0.1", "localhost"]
+    assert trusted_host_names(None, "0.0.0.0") is None
+    assert trusted_host_names("a.example, b.example", "127.0.0.1") == ["a.example", "b.example"]
+    client = create_app({"LIBRARY": indexed_library, "TRUSTED_HOSTS": hosts}).test_client()
+    assert client.get("/api/health", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    assert client.get("/api/health", headers={"Host": "localhost:8000"}).status_code == 200
+    assert_error(client.get("/api/health", headers={"Host": "rebound.example:8000"}), 400)
 
 
 # The serve command -------------------------------------------------------------------------------

@@ -63,6 +63,13 @@ def _post_worker_init(worker: Any) -> None:
         worker.log.error("could not load the model: %s", error.message)
 
 
+def trusted_host_names(setting: str | None, host: str) -> list[str] | None:
+    """Host header values to answer; None for any."""
+    if setting:
+        return [name.strip() for name in setting.split(",") if name.strip()]
+    return list(web_settings.LOOPBACK_HOSTS) if host in web_settings.LOOPBACK_HOSTS else None
+
+
 def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -71,6 +78,7 @@ def bind_address(host: str, port: int) -> str:
 @setting_option(web_settings.HOST, "--host", show_default=True)
 @setting_option(web_settings.PORT, "--port", type=click.IntRange(1, 65535), show_default=True)
 @setting_option(web_settings.WORKERS, "--workers", type=click.IntRange(1, 64), show_default=True)
+@setting_option(web_settings.TRUSTED_HOSTS, "--trusted-hosts")
 @click.option(
     "--dev", is_flag=True, help="Flask's development server with the reloader (not for production)."
 )
@@ -81,6 +89,7 @@ def serve_command(
     host: str,
     port: int,
     workers: int,
+    trusted_hosts: str | None,
     dev: bool,
     library: Path | None,
     database_url: str | None,
@@ -99,6 +108,7 @@ def serve_command(
         "MODEL": model,
         "PRETRAINED": pretrained,
         "PREPROCESSING_TAG": preprocessing_tag,
+        "TRUSTED_HOSTS": trusted_host_names(trusted_hosts, host),
     }
     click.echo(
         f"pixsift: serving {directory} ({image_count} images) on http://{bind_address(host, port)}/"

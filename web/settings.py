@@ -41,7 +41,26 @@ THUMBNAIL_SIZE = Setting(
     "PIXSIFT_THUMBNAIL_SIZE",
 )
 
-WEB_SETTINGS = (HOST, PORT, WORKERS, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, PAGE_SIZE, THUMBNAIL_SIZE)
+TRUSTED_HOSTS = Setting(
+    "trusted_hosts",
+    None,
+    "Comma-separated host names the server answers to (the Host header), e.g. photos.example.org "
+    "behind a proxy (default: 127.0.0.1 and localhost when bound to loopback, which stops DNS "
+    "rebinding; any otherwise).",
+    "PIXSIFT_TRUSTED_HOSTS",
+)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+WEB_SETTINGS = (
+    HOST,
+    PORT,
+    WORKERS,
+    TRUSTED_HOSTS,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_PIXELS,
+    PAGE_SIZE,
+    THUMBNAIL_SIZE,
+)
 
 #: Every setting the web app reads into its config, shared ones first.
 APP_SETTINGS = (
