@@ -7,15 +7,28 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from search.errors import InvalidInputError
+from search.export import hits_to_csv
 from search.library import Library
 from web.errors import InvalidJSONError, UnsupportedMediaTypeError
 from web.openapi import openapi_document
-from web.results import build_search_results, image_json, parse_search_query, require_query
+from web.results import (
+    FILTER_PARAMS,
+    build_search_results,
+    image_json,
+    parse_search_query,
+    require_query,
+    run_query,
+)
 from web.state import get_library, web_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-JSON_SEARCH_FIELDS = frozenset({"q", "k", "cursor", "image_id"})
+JSON_SEARCH_FIELDS = frozenset(
+    {"q", "k", "cursor", "image_id", "terms", "mode", "order", "min_score", "collapse", "exclude"}
+    | set(FILTER_PARAMS)
+)
 FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
@@ -23,6 +36,46 @@ FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencode
 def search() -> Response:
     query = require_query(parse_search_query(request.args))
     return jsonify(build_search_results(get_library(), query, web_state().query_cache))
+
+
+@bp.get("/search.csv")
+def search_csv() -> Response:
+    query = require_query(parse_search_query(request.args))
+    page = run_query(get_library(), query)
+    return Response(
+        hits_to_csv(page.hits if page is not None else []),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="pixsift-results.csv"'},
+    )
+
+
+@bp.get("/duplicates")
+def duplicates() -> Response:
+    return jsonify(duplicates_json(get_library(), request.args.get("threshold")))
+
+
+def duplicates_json(library: Library, threshold_param: Any) -> dict[str, Any]:
+    threshold = parse_threshold(threshold_param)
+    groups = library.duplicate_groups(threshold)
+    records = library.images([image_id for group in groups for image_id in group])
+    return {
+        "threshold": threshold,
+        "groups": [
+            {"images": [image_json(records[i]) for i in group if i in records]} for group in groups
+        ],
+    }
+
+
+def parse_threshold(value: Any) -> float:
+    if value is None or value == "":
+        return DEFAULT_DUPLICATE_THRESHOLD
+    try:
+        threshold = float(str(value)[:40])
+    except ValueError:
+        raise InvalidInputError("threshold must be a number in (0, 1]") from None
+    if not 0 < threshold <= 1:  # also refuses nan
+        raise InvalidInputError("threshold must be a number in (0, 1]")
+    return threshold
 
 
 @bp.post("/search")

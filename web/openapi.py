@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from search.engine import RESULT_ORDERS, SEARCH_MODES
+from search.filters import ORIENTATIONS
 from search.library import MAX_RESULTS
 from web.settings import MAX_PAGE_SIZE
 
@@ -48,6 +50,44 @@ PAGE_PARAMETERS = [
         "description": "Opaque token from a previous page's next_cursor (same query only).",
         "schema": {"type": "string"},
     },
+]
+
+
+def _option(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+STRING = {"type": "string"}
+COUNT = {"type": "integer", "minimum": 0}
+MEGAPIXELS = {"type": "number", "minimum": 0}
+OPTION_PARAMETERS = [
+    _option("mode", {"enum": list(SEARCH_MODES), "default": "hybrid"}, "How to rank."),
+    _option("order", {"enum": list(RESULT_ORDERS), "default": "score"}, "Result order."),
+    _option("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Minimum cosine."),
+    _option("collapse", {"type": "boolean"}, "One result per near-duplicate group."),
+    _option("exclude", STRING, "A text to subtract from the query (weight -1)."),
+    _option("root", STRING, "Only images under this indexed root."),
+    _option("folder", STRING, "Only images in this folder (relative to its root)."),
+    _option("path", STRING, "Glob on the relative path, e.g. */beach-*.jpg."),
+    _option("after", {"type": "string", "format": "date"}, "Taken on or after (ISO date)."),
+    _option("before", {"type": "string", "format": "date"}, "Taken on or before (ISO date)."),
+    _option("camera_make", STRING, "Camera make (case-insensitive)."),
+    _option("camera_model", STRING, "Camera model (case-insensitive)."),
+    _option("min_width", COUNT, "Pixels."),
+    _option("max_width", COUNT, "Pixels."),
+    _option("min_height", COUNT, "Pixels."),
+    _option("max_height", COUNT, "Pixels."),
+    _option("min_megapixels", MEGAPIXELS, "Megapixels."),
+    _option("max_megapixels", MEGAPIXELS, "Megapixels."),
+    _option("orientation", {"enum": list(ORIENTATIONS)}, "Image orientation."),
+    {
+        **_option("format", {"type": "array", "items": STRING}, "Format, e.g. JPEG."),
+        "explode": True,
+    },
+    _option("min_size", COUNT, "File size in bytes."),
+    _option("max_size", COUNT, "File size in bytes."),
+    _option("has_gps", {"type": "boolean"}, "Has (true) or lacks (false) a GPS position."),
+    _option("gps_box", STRING, "south,west,north,east in degrees."),
 ]
 IMAGE_ID_PATH = {
     "name": "image_id",
@@ -98,6 +138,9 @@ SCHEMAS: dict[str, Any] = {
                     "height",
                     "format",
                     "taken_at",
+                    "similarity",
+                    "date",
+                    "date_source",
                 ],
                 "properties": {
                     "id": {"type": "integer"},
@@ -109,10 +152,44 @@ SCHEMAS: dict[str, Any] = {
                     "height": {"type": "integer"},
                     "format": {"type": "string"},
                     "taken_at": NULLABLE_STRING,
+                    "similarity": {
+                        **NULLABLE_NUMBER,
+                        "description": "Cosine similarity to the query vector (score is the "
+                        "fused rank score in hybrid and keyword modes).",
+                    },
+                    "date": {"type": "string", "description": "Taken, else file time."},
+                    "date_source": {"enum": ["taken", "file"]},
                 },
             },
         ],
         "unevaluatedProperties": False,
+    },
+    "QueryTerm": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Exactly one of text and image_id; a negative weight subtracts.",
+        "properties": {
+            "text": {"type": "string", "minLength": 1},
+            "image_id": {"type": "integer", "minimum": 1},
+            "weight": {"type": "number", "default": 1.0},
+        },
+    },
+    "DuplicateGroups": {
+        "type": "object",
+        "required": ["groups", "threshold"],
+        "additionalProperties": False,
+        "properties": {
+            "threshold": {"type": "number"},
+            "groups": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["images"],
+                    "additionalProperties": False,
+                    "properties": {"images": {"type": "array", "items": _ref("Image")}},
+                },
+            },
+        },
     },
     "SearchResponse": {
         "type": "object",
@@ -121,14 +198,37 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "query": {
                 "type": "object",
-                "required": ["type", "q", "image_id", "k", "offset"],
+                "required": [
+                    "type",
+                    "q",
+                    "image_id",
+                    "k",
+                    "offset",
+                    "mode",
+                    "order",
+                    "min_score",
+                    "collapse",
+                    "exclude",
+                    "terms",
+                    "filters",
+                ],
                 "additionalProperties": False,
                 "properties": {
-                    "type": {"enum": ["text", "image_id", "image"]},
+                    "type": {"enum": ["text", "image_id", "image", "combined"]},
                     "q": NULLABLE_STRING,
                     "image_id": {"type": ["integer", "null"]},
                     "k": {"type": "integer"},
                     "offset": {"type": "integer"},
+                    "mode": {"enum": list(SEARCH_MODES)},
+                    "order": {"enum": list(RESULT_ORDERS)},
+                    "min_score": NULLABLE_NUMBER,
+                    "collapse": {"type": "boolean"},
+                    "exclude": NULLABLE_STRING,
+                    "terms": {"type": "array", "items": _ref("QueryTerm")},
+                    "filters": {
+                        "type": "object",
+                        "description": "The filters given, by parameter name.",
+                    },
                 },
             },
             "results": {"type": "array", "items": _ref("SearchResult")},
@@ -147,12 +247,19 @@ SCHEMAS: dict[str, Any] = {
     "SearchRequest": {
         "type": "object",
         "additionalProperties": False,
-        "description": "Exactly one of q and image_id.",
+        "description": "q or image_id (not both), and/or terms; plus options and filters.",
         "properties": {
             "q": {"type": "string", "minLength": 1},
             "image_id": {"type": "integer", "minimum": 1},
             "k": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
             "cursor": {"type": "string"},
+            "terms": {"type": "array", "items": _ref("QueryTerm")},
+            **{
+                parameter["name"]: parameter["schema"]
+                for parameter in OPTION_PARAMETERS
+                if parameter["name"] != "format"
+            },
+            "format": {"type": "array", "items": {"type": "string"}},
         },
     },
     "UploadSearchRequest": {
@@ -160,6 +267,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["image"],
         "properties": {
             "image": {"type": "string", "contentMediaType": "application/octet-stream"},
+            "q": {"type": "string", "description": "A text combined with the image."},
             "k": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
             "cursor": {"type": "string"},
         },
@@ -269,6 +377,7 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "q", "in": "query", "schema": {"type": "string"}},
                         {"name": "image_id", "in": "query", "schema": {"type": "integer"}},
                         *PAGE_PARAMETERS,
+                        *OPTION_PARAMETERS,
                     ],
                     "responses": {**search_responses, **_errors(400, 404, 503)},
                 },
@@ -289,8 +398,41 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "similar",
                     "summary": "More like this: the images most similar to an indexed image",
-                    "parameters": [IMAGE_ID_PATH, *PAGE_PARAMETERS],
+                    "parameters": [IMAGE_ID_PATH, *PAGE_PARAMETERS, *OPTION_PARAMETERS],
                     "responses": {**search_responses, **_errors(400, 404, 503)},
+                }
+            },
+            "/api/search.csv": {
+                "get": {
+                    "operationId": "searchCsv",
+                    "summary": "One page of search results as a CSV download (same parameters)",
+                    "parameters": [
+                        {"name": "q", "in": "query", "schema": {"type": "string"}},
+                        {"name": "image_id", "in": "query", "schema": {"type": "integer"}},
+                        *PAGE_PARAMETERS,
+                        *OPTION_PARAMETERS,
+                    ],
+                    "responses": {
+                        "200": {"description": "CSV", "content": {"text/csv": {}}},
+                        **_errors(400, 404, 503),
+                    },
+                }
+            },
+            "/api/duplicates": {
+                "get": {
+                    "operationId": "duplicates",
+                    "summary": "Groups of near-duplicate images",
+                    "parameters": [
+                        _option(
+                            "threshold",
+                            {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                            "Cosine similarity two images need to be duplicates (default 0.95).",
+                        )
+                    ],
+                    "responses": {
+                        "200": _json(_ref("DuplicateGroups"), "The groups"),
+                        **_errors(400),
+                    },
                 }
             },
             "/api/images/{image_id}": {

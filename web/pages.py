@@ -9,8 +9,14 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 
-from web.api import stats_json
-from web.results import SearchQuery, build_search_results, image_json, parse_search_query
+from web.api import duplicates_json, stats_json
+from web.results import (
+    SearchQuery,
+    build_search_results,
+    encode_cursor,
+    image_json,
+    parse_search_query,
+)
 from web.state import get_library, web_state
 
 bp = Blueprint("pages", __name__)
@@ -36,7 +42,14 @@ def index() -> str:
         like=like,
         image_count=library.store.image_count(),
         more_url=_more_url(query, data),
+        csv_url=_csv_url(query),
     )
+
+
+@bp.get("/duplicates")
+def duplicates() -> str:
+    data = duplicates_json(get_library(), request.args.get("threshold"))
+    return render_template("duplicates.html", data=data)
 
 
 @bp.get("/images/<int:image_id>")
@@ -52,5 +65,24 @@ def _more_url(query: SearchQuery | None, data: dict[str, Any] | None) -> str | N
     if query is None or data is None or data["next_cursor"] is None or query.upload is not None:
         return None
     return url_for(
-        "pages.index", q=query.text, image_id=query.image_id, k=query.k, cursor=data["next_cursor"]
+        "pages.index",
+        q=query.text,
+        image_id=query.image_id,
+        k=query.k,
+        cursor=data["next_cursor"],
+        **query.url_params(),
+    )
+
+
+def _csv_url(query: SearchQuery | None) -> str | None:
+    """The current results as a CSV download (not for uploads or JSON-only terms)."""
+    if query is None or query.upload is not None or query.terms:
+        return None
+    return url_for(
+        "api.search_csv",
+        q=query.text,
+        image_id=query.image_id,
+        k=query.k,
+        cursor=encode_cursor(query.offset, query.fingerprint) if query.offset else None,
+        **query.url_params(),
     )

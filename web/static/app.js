@@ -74,6 +74,8 @@
   function uploadBody(cursor) {
     const form = new FormData();
     form.append("image", exampleFile, exampleFile.name || "image");
+    const q = document.getElementById("q");
+    if (q && q.value.trim()) form.append("q", q.value.trim()); // "this photo, but at night"
     if (cursor) form.append("cursor", cursor);
     return { method: "POST", body: form, headers: { Accept: "application/json" } };
   }
@@ -124,8 +126,6 @@
     try {
       const data = await request("/api/search", uploadBody(null));
       setHeading("Pictures like " + (file.name || "your image"));
-      const q = document.getElementById("q");
-      if (q) q.value = "";
       history.pushState(null, "", "/");
       say("");
       showPage(data, true);
@@ -147,6 +147,29 @@
       }, { rootMargin: "400px" });
       observer.observe(more);
     }
+  }
+
+  // The options (exclude, mode, filters) live in the URL query string with q.
+  const searchForm = document.querySelector("form.search");
+  const refine = document.getElementById("refine");
+  if (searchForm && refine) {
+    searchForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const params = new URLSearchParams();
+      for (const [name, value] of new FormData(refine)) {
+        if (name !== "q" && String(value).trim()) params.append(name, value);
+      }
+      const q = document.getElementById("q");
+      if (q && q.value.trim()) params.set("q", q.value.trim());
+      window.location.assign("/?" + params.toString());
+    });
+    refine.addEventListener("submit", function () {
+      const q = document.getElementById("q");
+      refine.elements.q.value = q ? q.value : "";
+      for (const element of Array.from(refine.elements)) {
+        if (element.name && !element.value) element.disabled = true; // keep the URL short
+      }
+    });
   }
 
   if (fileInput) {
