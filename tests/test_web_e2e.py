@@ -148,6 +148,8 @@ def test_search_more_results_more_like_this_and_search_by_file(
     assert driver.find_element(By.ID, "q").get_attribute("value") == "a red square"  # type: ignore[attr-defined]
 
     # Search by an example file chosen with the file input (the drop zone uses the same call).
+    # With the search box empty, so the example alone is the query (text + image combine).
+    driver.find_element(By.ID, "q").clear()  # type: ignore[attr-defined]
     example = pictures / "picture-0002.png"
     driver.find_element(By.ID, "image-file").send_keys(str(example))  # type: ignore[attr-defined]
     wait.until(
