@@ -40,7 +40,8 @@ class PixsiftServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return create_app(self.app_config)
@@ -127,5 +128,8 @@ def serve_command(
         "post_fork": _post_fork,
         "post_worker_init": _post_worker_init,
         "proc_name": "pixsift",
+        # Recent gunicorn (27 here) opens a control socket at one fixed path per user: two
+        # servers would share it, and one stopping removes the other's. pixsift does not use it.
+        "control_socket_disable": True,
     }
     PixsiftServer(app_config, options).run()
