@@ -29,6 +29,7 @@ __all__ = [
     "ImageMetadata",
     "ImageRejectedError",
     "LoadedImage",
+    "OversizedImageError",
     "read_image_for_embedding",
 ]
 
@@ -43,6 +44,11 @@ class ImageRejectedError(Exception):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class OversizedImageError(ImageRejectedError):
+    """The file or its pixel count is over the limit (decompression bombs included): the one
+    rejection that callers answer differently (an upload gets 413, not 400)."""
 
 
 def _heif_available() -> bool:
@@ -168,7 +174,7 @@ def _read_file_bytes(path: Path, max_file_bytes: int) -> bytes:
         with _open_regular_file(path) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > max_file_bytes:
-                raise ImageRejectedError(_too_large(size, max_file_bytes))
+                raise OversizedImageError(_too_large(size, max_file_bytes))
             # Read one byte past the limit: the file may have grown since fstat.
             data = fh.read(max_file_bytes + 1)
     except ImageRejectedError:
@@ -184,7 +190,7 @@ def _read_file_bytes(path: Path, max_file_bytes: int) -> bytes:
     if not data:
         raise ImageRejectedError("empty file")
     if len(data) > max_file_bytes:
-        raise ImageRejectedError(_too_large(len(data), max_file_bytes))
+        raise OversizedImageError(_too_large(len(data), max_file_bytes))
     return data
 
 
@@ -243,7 +249,7 @@ def _open_sniffed(data: bytes) -> ImageFile.ImageFile:
     except ImageRejectedError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejectedError(f"decompression bomb: {_short(exc)}") from None
+        raise OversizedImageError(f"decompression bomb: {_short(exc)}") from None
     except Image.UnidentifiedImageError:
         other = _sniff_disallowed_format(data[:16])
         if other is not None:
@@ -281,7 +287,7 @@ def _check_dimensions(image: Image.Image, max_pixels: int) -> tuple[int, int]:
         raise ImageRejectedError(f"invalid image dimensions {width}x{height}")
     pixels = width * height
     if pixels > max_pixels:
-        raise ImageRejectedError(f"decompression bomb: {pixels} pixels exceeds limit {max_pixels}")
+        raise OversizedImageError(f"decompression bomb: {pixels} pixels exceeds limit {max_pixels}")
     return width, height
 
 
@@ -298,7 +304,7 @@ def _load(image: Image.Image) -> None:
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejectedError(f"decompression bomb: {_short(exc)}") from None
+        raise OversizedImageError(f"decompression bomb: {_short(exc)}") from None
     except MemoryError:
         raise ImageRejectedError("out of memory while decoding image") from None
     except Exception as exc:

@@ -247,6 +247,8 @@ class Library:
         k: int = 10,
     ) -> list[SearchHit]:
         """The ``k`` images most similar to one query: a text, an image file or an indexed image."""
+        if self.is_empty():
+            return []  # Nothing to find, and no reason to load (or download) a model for it.
         query = self.query_embedding(text=text, image=image, image_id=image_id)
         return self.search_by_embedding(query, k=k)
 
@@ -297,7 +299,13 @@ class Library:
 
     def find(self, request: SearchRequest) -> SearchPage:
         """The full query engine: combined terms, filters, keyword hybrid, pages."""
+        if self.is_empty():
+            return SearchPage(hits=[], request=request, next_offset=None)
         return run_search(self, request)
+
+    def is_empty(self) -> bool:
+        """True until a first indexing run has chosen the library's model."""
+        return self.store.model_id() is None
 
     def embedding_sample(self, count: int) -> EmbeddingMatrix:
         """A fixed sample of stored embeddings (for weighing query terms), cached per

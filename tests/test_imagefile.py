@@ -19,6 +19,7 @@ from search.imagefile import (
     SUPPORTED_EXTENSIONS,
     ImageRejectedError,
     LoadedImage,
+    OversizedImageError,
     read_image_for_embedding,
 )
 
@@ -442,3 +443,16 @@ def test_global_pillow_state_untouched(tmp_path: Path) -> None:
     assert Image.MAX_IMAGE_PIXELS == 89_478_485
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     assert warnings.filters == filters_before
+
+
+def test_oversized_rejections_have_their_own_type(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(path)
+    with pytest.raises(OversizedImageError):
+        read_image_for_embedding(path, max_pixels=100)
+    with pytest.raises(OversizedImageError):
+        read_image_for_embedding(path, max_file_bytes=10)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageRejectedError) as rejected:
+        read_image_for_embedding(tmp_path / "empty.png")
+    assert not isinstance(rejected.value, OversizedImageError)

@@ -239,3 +239,13 @@ def test_bad_queries_are_clear_errors(
     not_an_image.write_text("nope")
     with pytest.raises(InvalidInputError):
         library.search(image=not_an_image)
+
+
+def test_searching_an_empty_library_finds_nothing_without_loading_a_model(tmp_path: Path) -> None:
+    from search.engine import QueryTerm, SearchRequest
+
+    # Loading this model would fail: the empty library must answer without it.
+    unavailable = ModelSpec(TINY_MODEL_NAME, str(tmp_path / "missing-weights.pt"))
+    with Library.open(tmp_path / "empty", model_spec=unavailable) as empty:
+        assert empty.search("anything") == []
+        assert empty.find(SearchRequest((QueryTerm(text="anything"),))).hits == []

@@ -26,7 +26,12 @@ from werkzeug.datastructures import FileStorage
 from search.engine import RESULT_ORDERS, SEARCH_MODES, QueryTerm, SearchPage, SearchRequest
 from search.errors import InvalidInputError
 from search.filters import ORIENTATIONS, GeoBox, SearchFilters
-from search.imagefile import ImageRejectedError, LoadedImage, read_image_for_embedding
+from search.imagefile import (
+    ImageRejectedError,
+    LoadedImage,
+    OversizedImageError,
+    read_image_for_embedding,
+)
 from search.library import MAX_RESULTS, Library
 from search.records import ImageRecord, SearchHit
 from web.errors import ImageTooLargeError, InvalidImageError
@@ -507,12 +512,12 @@ def _read_upload(upload: FileStorage) -> tuple[LoadedImage, Path]:
         loaded = read_image_for_embedding(
             path, max_pixels=int(config["MAX_UPLOAD_PIXELS"]), max_file_bytes=max_bytes
         )
+    except OversizedImageError as error:
+        path.unlink(missing_ok=True)
+        raise ImageTooLargeError(f"the uploaded image is too large: {error.reason}") from None
     except ImageRejectedError as error:
         path.unlink(missing_ok=True)
-        reason = error.reason
-        if reason.startswith(("decompression bomb", "file too large")):
-            raise ImageTooLargeError(f"the uploaded image is too large: {reason}") from None
-        raise InvalidImageError(f"the uploaded file cannot be used: {reason}") from None
+        raise InvalidImageError(f"the uploaded file cannot be used: {error.reason}") from None
     return loaded, path
 
 
