@@ -167,7 +167,7 @@ def main() -> None:
         library, facts = fill_library(WORK / f"latency-{size}", size, embedder)
         index = library.vector_index()
         text_ms, search_ms = [], []
-        for text in query_texts(30, 999):
+        for text in query_texts(30, 999 + size):  # distinct per size: no cache hits
             t = time.perf_counter()
             vector = embedder.embed_texts([text])
             text_ms.append((time.perf_counter() - t) * 1000)

@@ -81,8 +81,8 @@ def main() -> None:
             ids, vectors = library.store.all_embeddings(library.store.model_id() or "")
         rng = np.random.default_rng(0)
         held_out = np.zeros(len(ids), dtype=bool)
-        held_out[rng.choice(len(ids), QUERIES, replace=False)] = True
-        lists = max(16, 2 ** round(np.log2(np.sqrt(len(ids)))))
+        held_out[rng.choice(len(ids), min(QUERIES, len(ids) // 10), replace=False)] = True
+        lists = max(8, 2 ** round(np.log2(np.sqrt(len(ids)))))
         real_types = ["Flat", f"IVF{lists},Flat", f"IVF{lists},SQ8", f"IVF{lists},PQ64", "HNSW32"]
         rows += evaluate(
             "real images (random-weights ViT-B-32)",
