@@ -14,17 +14,23 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
-from search.embedder import ImagePreprocess
 from search.imagefile import ImageMetadata, ImageRejectedError, read_image_for_embedding
+from search.preprocess import PixelPlan, pixel_plan_for
+
+if TYPE_CHECKING:
+    from search.embedder import ImagePreprocess
 
 
 @dataclass(frozen=True)
 class DecodedImage:
-    pixels: np.ndarray  # preprocessed, 3 x H x W float32
+    #: H x W x 3 uint8 when the pool has a PixelPlan, else the preprocess output (3 x H x W
+    #: float32); :meth:`DecoderPool.model_input` turns a batch of either into model input.
+    pixels: np.ndarray
     metadata: ImageMetadata
     content_hash: str
 
@@ -36,18 +42,21 @@ class DecodeFailure:
 
 DecodeResult = DecodedImage | DecodeFailure
 
+_worker_plan: PixelPlan | None = None
 _worker_preprocess: ImagePreprocess | None = None
 _worker_min_side = 224
 
 
-def _initialise_worker(preprocess: ImagePreprocess, min_side: int) -> None:
-    global _worker_preprocess, _worker_min_side
-    import torch
+def _initialise_worker(
+    plan: PixelPlan | None, preprocess: ImagePreprocess | None, min_side: int
+) -> None:
+    global _worker_plan, _worker_preprocess, _worker_min_side
+    _worker_plan, _worker_preprocess, _worker_min_side = plan, preprocess, min_side
+    if preprocess is not None:
+        import torch
 
-    # One thread per worker: the parallelism is across processes, and the model needs the cores.
-    torch.set_num_threads(1)
-    _worker_preprocess = preprocess
-    _worker_min_side = min_side
+        # One thread per worker: the parallelism is across processes; the model needs the cores.
+        torch.set_num_threads(1)
 
 
 def decode_file(path_bytes: bytes) -> DecodeResult:
@@ -56,8 +65,11 @@ def decode_file(path_bytes: bytes) -> DecodeResult:
         loaded = read_image_for_embedding(os.fsdecode(path_bytes), min_side=_worker_min_side)
     except ImageRejectedError as error:
         return DecodeFailure(error.reason)
-    assert _worker_preprocess is not None, "worker not initialised"
-    pixels = _worker_preprocess(loaded.pixels).numpy().astype(np.float32, copy=False)
+    if _worker_plan is not None:
+        pixels = _worker_plan.resize_and_crop(loaded.pixels)
+    else:
+        assert _worker_preprocess is not None, "worker not initialised"
+        pixels = _worker_preprocess(loaded.pixels).numpy().astype(np.float32, copy=False)
     return DecodedImage(pixels=pixels, metadata=loaded.metadata, content_hash=loaded.content_hash)
 
 
@@ -78,13 +90,20 @@ class DecoderPool:
     ) -> None:
         self.workers = workers
         self.timeout_seconds = timeout_seconds
+        # With the standard transform, workers run it as plain PIL steps and never import torch.
+        self.plan = pixel_plan_for(preprocess)
         # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
         self._pool = ProcessPool(
             max_workers=workers,
             initializer=_initialise_worker,
-            initargs=(preprocess, min_side),
+            initargs=(self.plan, None if self.plan else preprocess, min_side),
             context=multiprocessing.get_context("spawn"),
         )
+
+    def model_input(self, decoded: list[DecodedImage]) -> np.ndarray:
+        """A batch of decoded images as model input (N x 3 x H x W float32)."""
+        stacked = np.stack([image.pixels for image in decoded])
+        return self.plan.model_input(stacked) if self.plan is not None else stacked
 
     def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]:
         window = self.workers * 8

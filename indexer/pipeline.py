@@ -132,10 +132,10 @@ class Indexer:
             for item, result in zip(plan.work, results, strict=True):
                 self._route(item, result, pending, plan, hashes_of_vanished, summary)
                 if self._batch_due(pending):
-                    self._flush(pending, summary)
+                    self._flush(pending, summary, pool)
                     pending = _PendingBatch()
                 progress.update(1)
-            self._flush(pending, summary)
+            self._flush(pending, summary, pool)
             pool.close()
         except BaseException:
             pool.abort()
@@ -198,15 +198,18 @@ class Indexer:
             or len(writes.moved_images) + len(writes.skipped_files) >= MAX_PENDING_WRITES
         )
 
-    def _flush(self, pending: _PendingBatch, summary: IndexingSummary) -> None:
-        pending.writes.new_images.extend(self._new_images(pending.to_embed, summary))
+    def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecoderPool) -> None:
+        pending.writes.new_images.extend(self._new_images(pending.to_embed, summary, pool))
         self.store.commit_batch(pending.writes, self.embedder.model_id)
         if pending.replaced_image_ids:
             self.store.remove_images(pending.replaced_image_ids)
             summary.removed += len(pending.replaced_image_ids)
 
     def _new_images(
-        self, decoded: list[tuple[WorkItem, DecodedImage]], summary: IndexingSummary
+        self,
+        decoded: list[tuple[WorkItem, DecodedImage]],
+        summary: IndexingSummary,
+        pool: DecoderPool,
     ) -> Iterator[NewImage]:
         """Embed what is new; reuse the stored embedding of identical content (copies)."""
         if not decoded:
@@ -220,7 +223,7 @@ class Indexer:
         ]
         computed = {}
         if needs_model:
-            pixel_batch = np.stack([decoded[index][1].pixels for index in needs_model])
+            pixel_batch = pool.model_input([decoded[index][1] for index in needs_model])
             vectors = self.embedder.embed_pixel_batch(pixel_batch)
             computed = dict(zip(needs_model, vectors, strict=True))
             summary.embedded += len(needs_model)

@@ -1,0 +1,1 @@
+"""pixsift search core: embedder, store, vector index and query engine (no Flask)."""
