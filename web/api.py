@@ -21,7 +21,7 @@ from web.results import (
     require_query,
     run_query,
 )
-from web.state import get_library, web_state
+from web.state import get_library
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -35,7 +35,7 @@ FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencode
 @bp.get("/search")
 def search() -> Response:
     query = require_query(parse_search_query(request.args))
-    return jsonify(build_search_results(get_library(), query, web_state().query_cache))
+    return jsonify(build_search_results(get_library(), query))
 
 
 @bp.get("/search.csv")
@@ -89,13 +89,13 @@ def search_post() -> Response:
             "send application/json, or multipart/form-data with the image in the field 'image'"
         )
     query = require_query(query)
-    return jsonify(build_search_results(get_library(), query, web_state().query_cache))
+    return jsonify(build_search_results(get_library(), query))
 
 
 @bp.get("/images/<int:image_id>/similar")
 def similar(image_id: int) -> Response:
     query = require_query(parse_search_query(request.args, image_id=image_id))
-    return jsonify(build_search_results(get_library(), query, web_state().query_cache))
+    return jsonify(build_search_results(get_library(), query))
 
 
 @bp.get("/images/<int:image_id>")

@@ -17,7 +17,7 @@ from web.results import (
     image_json,
     parse_search_query,
 )
-from web.state import get_library, web_state
+from web.state import get_library
 
 bp = Blueprint("pages", __name__)
 
@@ -32,7 +32,7 @@ def index() -> str:
     data = None
     like = None
     if query is not None:
-        data = build_search_results(library, query, web_state().query_cache)
+        data = build_search_results(library, query)
         if query.image_id is not None:
             like = image_json(library.image(query.image_id))
     return render_template(

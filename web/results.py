@@ -36,7 +36,6 @@ from search.library import MAX_RESULTS, Library
 from search.records import ImageRecord, SearchHit
 from web.errors import ImageTooLargeError, InvalidImageError
 from web.settings import MAX_PAGE_SIZE
-from web.state import QueryCache
 
 MAX_QUERY_LENGTH = 1000
 MAX_CURSOR_LENGTH = 200
@@ -548,12 +547,9 @@ def run_query(library: Library, query: SearchQuery) -> SearchPage | None:
     return library.find(query.search_request())
 
 
-def build_search_results(
-    library: Library, query: SearchQuery, cache: QueryCache | None = None
-) -> dict[str, Any]:
-    """Run ``query`` and return the page of results as plain data (JSON-ready).
-
-    ``cache`` is kept for callers; the query engine embeds each term itself."""
+def build_search_results(library: Library, query: SearchQuery) -> dict[str, Any]:
+    """Run ``query`` and return the page of results as plain data (JSON-ready). Query texts'
+    embeddings are cached by the embedder itself."""
     started = time.perf_counter()
     page = run_query(library, query)
     hits = page.hits if page is not None else []

@@ -1,10 +1,8 @@
-"""What the app keeps per process: one :class:`Library`, opened on first use, and a small cache
-of query embeddings (paging through results re-asks the same query)."""
+"""What the app keeps per process: one :class:`Library`, opened on first use."""
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -12,33 +10,8 @@ from flask import Flask, current_app, g
 
 from search.cli import model_spec_from
 from search.library import Library
-from search.records import EmbeddingMatrix
 
 EXTENSION_NAME = "pixsift"
-QUERY_CACHE_SIZE = 256
-
-
-class QueryCache:
-    """A thread-safe LRU of query embeddings keyed by (model id, query fingerprint)."""
-
-    def __init__(self, size: int = QUERY_CACHE_SIZE) -> None:
-        self._size = size
-        self._entries: OrderedDict[tuple[str, str], EmbeddingMatrix] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> EmbeddingMatrix | None:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key: tuple[str, str], value: EmbeddingMatrix) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
 
 
 class WebState:
@@ -49,7 +22,6 @@ class WebState:
         self._library: Library | None = None
         self._owns_library = False
         self._lock = threading.Lock()
-        self.query_cache = QueryCache()
         given = config.get("LIBRARY")
         if isinstance(given, Library):
             self._library = given
