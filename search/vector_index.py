@@ -52,6 +52,8 @@ DEFAULT_RECALL_TARGET = 0.95
 EXACT_SCAN_LIMIT = 20_000
 #: Lossy codes (SQ, PQ) fetch this many times k candidates for exact re-ranking.
 LOSSY_RERANK_FACTOR = 4
+#: Larger re-rank factors tried, in order, when the tuned recall stays below the target.
+LOSSY_RERANK_ESCALATION = (16, 64)
 #: An approximate index is retrained once the library holds this many times its training size.
 RETRAIN_GROWTH = 4
 TUNING_QUERIES = 200
@@ -340,6 +342,13 @@ def build_index(
     )
     index = VectorIndex(faiss_index, sidecar, ids, vectors.astype(np.float16))
     params, recall = tune_search_parameters(index, recall_target, seed=seed)
+    # Tightly packed embeddings can sit closer together than lossy codes can tell apart: then
+    # re-rank more candidates exactly rather than miss the recall target.
+    for factor in LOSSY_RERANK_ESCALATION if index.sidecar.rerank_factor > 1 else ():
+        if recall >= recall_target:
+            break
+        index.sidecar = replace(index.sidecar, rerank_factor=factor)
+        params, recall = tune_search_parameters(index, recall_target, seed=seed)
     index.sidecar = replace(
         index.sidecar,
         search_params=params,
