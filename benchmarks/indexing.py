@@ -75,14 +75,21 @@ def model_alone(embedder, batch_size: int, batches: int) -> float:
 
 
 def decode_rate(folder: Path, embedder, sample: int) -> float:
+    import torch
+
     from indexer import decoding
 
+    # The worker initialiser sets one torch thread: restore the model's threads afterwards.
+    threads = torch.get_num_threads()
     decoding._initialise_worker(embedder.preprocess, embedder.image_size)
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg"))[:sample]
-    started = time.perf_counter()
-    for path in files:
-        decoding.decode_file(bytes(path))
-    return len(files) / (time.perf_counter() - started)
+    try:
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg"))
+        started = time.perf_counter()
+        for path in files[:sample]:
+            decoding.decode_file(bytes(path))
+        return len(files[:sample]) / (time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def index_folder(folder: Path, embedder, spec, batch_size: int) -> dict:
