@@ -81,7 +81,8 @@ def decode_rate(folder: Path, embedder, sample: int) -> float:
 
     # The worker initialiser sets one torch thread: restore the model's threads afterwards.
     threads = torch.get_num_threads()
-    decoding._initialise_worker(embedder.preprocess, embedder.image_size)
+    plan = decoding.pixel_plan_for(embedder.preprocess)  # what DecoderPool hands its workers
+    decoding._initialise_worker(plan, None if plan else embedder.preprocess, embedder.image_size)
     try:
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg"))
         started = time.perf_counter()
