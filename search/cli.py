@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
 from functools import wraps
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -28,7 +27,7 @@ from search.engine import (
 )
 from search.errors import PixsiftError
 from search.export import hits_to_csv, hits_to_json
-from search.filters import ORIENTATIONS, GeoBox, SearchFilters
+from search.filters import ORIENTATIONS, filters_from_params
 from search.imagefile import SUPPORTED_EXTENSIONS
 from search.library import Library
 
@@ -128,18 +127,6 @@ def parse_term(value: str, weight_sign: float) -> QueryTerm:
     return QueryTerm(text=body, weight=weight)
 
 
-def parse_date(value: str | None, *, end_of_day: bool = False) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise click.BadParameter(f"{value!r} is not a date like 2024-06-30") from error
-    if end_of_day and len(value) <= 10:
-        moment = moment.replace(hour=23, minute=59, second=59)
-    return moment
-
-
 @main.command()
 @click.argument("text", required=False)
 @click.option("-k", "--top", "k", default=10, show_default=True, help="Results per page.")
@@ -168,7 +155,7 @@ def parse_date(value: str | None, *, end_of_day: bool = False) -> datetime | Non
 @click.option("--collapse-duplicates", is_flag=True, help="One result per near-duplicate group.")
 @click.option("--root", help="Only images under this indexed root.")
 @click.option("--folder", help="Only images in this folder (relative to its root).")
-@click.option("--path", "path_pattern", help="Glob on the relative path, e.g. '*/beach-*'.")
+@click.option("--path", help="Glob on the relative path, e.g. '*/beach-*'.")
 @click.option("--after", help="Taken on or after this date (file time when no EXIF date).")
 @click.option("--before", help="Taken on or before this date.")
 @click.option("--camera-make")
@@ -181,8 +168,8 @@ def parse_date(value: str | None, *, end_of_day: bool = False) -> datetime | Non
 @click.option("--max-megapixels", type=click.FloatRange(0))
 @click.option("--orientation", type=click.Choice(ORIENTATIONS))
 @click.option("--format", "formats", multiple=True, help="Image format, e.g. JPEG. Repeatable.")
-@click.option("--min-size", "min_size_bytes", type=click.IntRange(0), help="Bytes.")
-@click.option("--max-size", "max_size_bytes", type=click.IntRange(0), help="Bytes.")
+@click.option("--min-size", type=click.IntRange(0), help="Bytes.")
+@click.option("--max-size", type=click.IntRange(0), help="Bytes.")
 @click.option("--has-gps/--no-gps", default=None)
 @click.option("--gps-box", help="south,west,north,east in degrees.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
@@ -223,7 +210,7 @@ def search(
     terms += [parse_term(value, -1.0) for value in subtracted]
     request = SearchRequest(
         tuple(terms),
-        filters=filters_from_options(filter_values),
+        filters=filters_from_params(**filter_values),
         mode=mode,  # type: ignore[arg-type]
         k=k,
         offset=(page - 1) * k,
@@ -244,31 +231,6 @@ def search(
         click.echo(hits_to_csv(result.hits), nl=False)
     else:
         _print_hits(result)
-
-
-def filters_from_options(values: dict[str, Any]) -> SearchFilters:
-    gps_box = values.pop("gps_box")
-    return SearchFilters(
-        root=values["root"],
-        folder=values["folder"],
-        path_pattern=values["path_pattern"],
-        taken_after=parse_date(values["after"]),
-        taken_before=parse_date(values["before"], end_of_day=True),
-        camera_make=values["camera_make"],
-        camera_model=values["camera_model"],
-        min_width=values["min_width"],
-        max_width=values["max_width"],
-        min_height=values["min_height"],
-        max_height=values["max_height"],
-        min_megapixels=values["min_megapixels"],
-        max_megapixels=values["max_megapixels"],
-        orientation=values["orientation"],
-        formats=tuple(values["formats"]),
-        min_size_bytes=values["min_size_bytes"],
-        max_size_bytes=values["max_size_bytes"],
-        has_gps=values["has_gps"],
-        gps_box=GeoBox.parse(gps_box) if gps_box else None,
-    )
 
 
 def _print_hits(result: SearchPage) -> None:

@@ -89,6 +89,64 @@ def _check_range(name: str, low: object, high: object) -> None:
         raise InvalidInputError(f"{name} range is empty: {low} is after {high}")
 
 
+def parse_filter_date(text: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO date or date-time; a bare date given as an upper bound means the whole day."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"{text[:40]!r} is not a date like 2024-06-30") from None
+    if end_of_day and len(text) <= 10:
+        moment = moment.replace(hour=23, minute=59, second=59)
+    return moment
+
+
+def filters_from_params(
+    *,
+    root: str | None = None,
+    folder: str | None = None,
+    path: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    camera_make: str | None = None,
+    camera_model: str | None = None,
+    min_width: int | None = None,
+    max_width: int | None = None,
+    min_height: int | None = None,
+    max_height: int | None = None,
+    min_megapixels: float | None = None,
+    max_megapixels: float | None = None,
+    orientation: str | None = None,
+    formats: tuple[str, ...] = (),
+    min_size: int | None = None,
+    max_size: int | None = None,
+    has_gps: bool | None = None,
+    gps_box: str | None = None,
+) -> SearchFilters:
+    """SearchFilters from the parameter names the CLI and the web share (dates and the GPS box
+    as text)."""
+    return SearchFilters(
+        root=root,
+        folder=folder,
+        path_pattern=path,
+        taken_after=parse_filter_date(after) if after else None,
+        taken_before=parse_filter_date(before, end_of_day=True) if before else None,
+        camera_make=camera_make,
+        camera_model=camera_model,
+        min_width=min_width,
+        max_width=max_width,
+        min_height=min_height,
+        max_height=max_height,
+        min_megapixels=min_megapixels,
+        max_megapixels=max_megapixels,
+        orientation=orientation,  # type: ignore[arg-type]
+        formats=tuple(formats),
+        min_size_bytes=min_size,
+        max_size_bytes=max_size,
+        has_gps=has_gps,
+        gps_box=GeoBox.parse(gps_box) if gps_box else None,
+    )
+
+
 def epoch_nanoseconds(moment: datetime) -> int:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return int(aware.timestamp() * 1_000_000_000)

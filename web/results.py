@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -25,7 +24,7 @@ from werkzeug.datastructures import FileStorage
 
 from search.engine import RESULT_ORDERS, SEARCH_MODES, QueryTerm, SearchPage, SearchRequest
 from search.errors import InvalidInputError
-from search.filters import ORIENTATIONS, GeoBox, SearchFilters
+from search.filters import ORIENTATIONS, SearchFilters, filters_from_params, parse_filter_date
 from search.imagefile import (
     ImageRejectedError,
     LoadedImage,
@@ -342,24 +341,14 @@ def _filter_text(value: Any, name: str) -> str | None:
 
 def _date_param(value: Any, name: str) -> str | None:
     text = _filter_text(value, name)
-    if text is None:
-        return None
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"{name} must be a date like 2024-06-30, not {text[:40]!r}"
-        ) from None
+    if text is not None:
+        try:
+            parse_filter_date(text)
+        except InvalidInputError:
+            raise InvalidInputError(
+                f"{name} must be a date like 2024-06-30, not {text[:40]!r}"
+            ) from None
     return text
-
-
-def _as_datetime(text: str | None, *, end_of_day: bool = False) -> datetime | None:
-    if text is None:
-        return None
-    moment = datetime.fromisoformat(text)
-    if end_of_day and len(text) <= 10:
-        moment = moment.replace(hour=23, minute=59, second=59)
-    return moment
 
 
 def _formats_param(params: Mapping[str, Any]) -> tuple[str, ...]:
@@ -407,29 +396,9 @@ def _filters_param(
     formats = _formats_param(params)
     given["format"] = list(formats) or None
     given["has_gps"] = _bool_param(params.get("has_gps"), "has_gps")
-    box_text = _filter_text(params.get("gps_box"), "gps_box")
-    box = GeoBox.parse(box_text) if box_text is not None else None
-    given["gps_box"] = box_text
-    filters = SearchFilters(
-        root=given["root"],
-        folder=given["folder"],
-        path_pattern=given["path"],
-        taken_after=_as_datetime(given["after"]),
-        taken_before=_as_datetime(given["before"], end_of_day=True),
-        camera_make=given["camera_make"],
-        camera_model=given["camera_model"],
-        min_width=given["min_width"],
-        max_width=given["max_width"],
-        min_height=given["min_height"],
-        max_height=given["max_height"],
-        min_megapixels=given["min_megapixels"],
-        max_megapixels=given["max_megapixels"],
-        orientation=given["orientation"],
-        formats=formats,
-        min_size_bytes=given["min_size"],
-        max_size_bytes=given["max_size"],
-        has_gps=given["has_gps"],
-        gps_box=box,
+    given["gps_box"] = _filter_text(params.get("gps_box"), "gps_box")
+    filters = filters_from_params(
+        **{name: value for name, value in given.items() if name != "format"}, formats=formats
     )
     echoed = tuple((name, given[name]) for name in FILTER_PARAMS if given[name] is not None)
     return echoed, filters
