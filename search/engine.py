@@ -125,13 +125,15 @@ def run_search(library: Library, request: SearchRequest) -> SearchPage:
     else:
         keyword = _keyword_ranking(library, keyword_query, allowed_ids, depth)
         ranking = keyword if request.mode == "keyword" else _fuse(semantic, keyword)
-    similarities = _similarities(
-        library, query_vector, [image_id for image_id, _ in ranking], semantic
-    )
-    ranking = _apply_min_score(ranking, similarities, request.min_score)
+    # Similarities of keyword-only candidates cost a database read each: fetch them for every
+    # candidate only when a minimum score needs them, else for the page shown.
+    similarities = dict(semantic)
+    if request.min_score is not None:
+        similarities = _similarities(library, query_vector, [i for i, _ in ranking], similarities)
+        ranking = _apply_min_score(ranking, similarities, request.min_score)
     if request.collapse_duplicates:
         ranking = _collapse(library, ranking, request.duplicate_threshold)
-    return _page(library, ranking, similarities, request)
+    return _page(library, ranking, query_vector, similarities, request)
 
 
 def _allowed_ids(library: Library, request: SearchRequest) -> np.ndarray | None:
@@ -212,17 +214,22 @@ def _fuse(semantic: Ranking, keyword: Ranking) -> Ranking:
 
 
 def _similarities(
-    library: Library, query: EmbeddingMatrix | None, image_ids: Sequence[int], semantic: Ranking
+    library: Library,
+    query: EmbeddingMatrix | None,
+    image_ids: Sequence[int],
+    known: dict[int, float],
 ) -> dict[int, float]:
+    """``known`` completed with the cosine similarity of each of ``image_ids`` to ``query``."""
     if query is None:
-        return {}
-    known = dict(semantic)
+        return known
     missing = [image_id for image_id in image_ids if image_id not in known]
-    if missing:
-        vectors = library.store.embeddings_for(missing, library.store.model_id() or "")
-        for image_id, vector in vectors.items():
-            known[image_id] = float(vector @ query[0])
-    return known
+    if not missing:
+        return known
+    completed = dict(known)
+    vectors = library.store.embeddings_for(missing, library.store.model_id() or "")
+    for image_id, vector in vectors.items():
+        completed[image_id] = float(vector @ query[0])
+    return completed
 
 
 def _apply_min_score(
@@ -241,7 +248,11 @@ def _collapse(library: Library, ranking: Ranking, threshold: float) -> Ranking:
 
 
 def _page(
-    library: Library, ranking: Ranking, similarities: dict[int, float], request: SearchRequest
+    library: Library,
+    ranking: Ranking,
+    query_vector: EmbeddingMatrix | None,
+    similarities: dict[int, float],
+    request: SearchRequest,
 ) -> SearchPage:
     if request.order == "date":
         records = library.images([image_id for image_id, _ in ranking])
@@ -252,7 +263,9 @@ def _page(
         )
     end = request.offset + request.k
     window = ranking[request.offset : end]
-    records = library.images([image_id for image_id, _ in window])
+    window_ids = [image_id for image_id, _ in window]
+    similarities = _similarities(library, query_vector, window_ids, similarities)
+    records = library.images(window_ids)
     hits = [
         SearchHit(image=records[image_id], score=score, similarity=similarities.get(image_id))
         for image_id, score in window
