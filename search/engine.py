@@ -118,13 +118,19 @@ def run_search(library: Library, request: SearchRequest) -> SearchPage:
     query_vector = _query_vector(library, request) if request.mode != "keyword" else None
     if query_vector is None and request.mode == "keyword" and keyword_query.is_empty():
         raise InvalidInputError("keyword mode needs words to look for")
-    depth = _candidate_depth(request)
-    semantic = _semantic_ranking(library, query_vector, allowed_ids, depth)
-    if request.mode == "semantic" or (keyword_query.is_empty() and request.mode == "hybrid"):
-        ranking = semantic
+    keyword: Ranking = []
+    if request.mode != "semantic" and not keyword_query.is_empty():
+        keyword = _keyword_ranking(library, keyword_query, allowed_ids, CANDIDATE_DEPTH)
+    # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
+    # needs no deep candidate list (the keyword ranking is cheap and decides this first).
+    fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
+    semantic = _semantic_ranking(
+        library, query_vector, allowed_ids, _candidate_depth(request, fused)
+    )
+    if request.mode == "keyword":
+        ranking = keyword
     else:
-        keyword = _keyword_ranking(library, keyword_query, allowed_ids, depth)
-        ranking = keyword if request.mode == "keyword" else _fuse(semantic, keyword)
+        ranking = _fuse(semantic, keyword) if keyword else semantic
     # Similarities of keyword-only candidates cost a database read each: fetch them for every
     # candidate only when a minimum score needs them, else for the page shown.
     similarities = dict(semantic)
@@ -148,10 +154,8 @@ def _allowed_ids(library: Library, request: SearchRequest) -> np.ndarray | None:
     return None if allowed is None else np.array(sorted(allowed), dtype=np.int64)
 
 
-def _candidate_depth(request: SearchRequest) -> int:
-    reordered = (
-        request.mode != "semantic" or request.order != "score" or request.collapse_duplicates
-    )
+def _candidate_depth(request: SearchRequest, fused: bool) -> int:
+    reordered = fused or request.order != "score" or request.collapse_duplicates
     return CANDIDATE_DEPTH if reordered else min(MAX_RESULTS, request.offset + request.k + 1)
 
 
