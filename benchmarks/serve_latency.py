@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--mode", choices=("hybrid", "semantic", "keyword"), default="hybrid")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="as pixsift serve's default")
     options = parser.parse_args()
 
     port = free_port()
