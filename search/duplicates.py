@@ -1,6 +1,6 @@
 """Near-duplicate detection over stored embeddings: re-encodes, resizes and small crops of one
-picture embed almost identically, so they are linked when their cosine similarity passes a
-threshold, and linked images form groups (connected components)."""
+picture embed almost identically, so images whose cosine similarity passes a threshold are
+grouped."""
 
 from __future__ import annotations
 
@@ -17,27 +17,37 @@ SEARCH_BATCH = 4096
 def find_duplicate_groups(
     image_ids: ImageIdArray, vectors: EmbeddingMatrix, threshold: float
 ) -> list[list[int]]:
-    """Groups of two or more image ids whose members are linked by similarity >= threshold;
-    largest groups first, ids ascending within a group."""
+    """Groups of two or more image ids, largest first, ids ascending within a group.
+
+    Each group gathers one image (the lowest id not yet grouped) and its not-yet-grouped
+    neighbours at similarity >= threshold. Every member is therefore within the threshold of
+    the group's first image; linking transitively instead would chain gradual variations (A~B,
+    B~C, ...) into one ever-growing group of pictures that are not duplicates of each other."""
     count = len(image_ids)
     if count < 2:
         return []
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    parents = np.arange(count)
+    index.add(vectors)
     neighbours = min(NEIGHBOURS_PER_IMAGE, count)
+    grouped = np.zeros(count, dtype=bool)
+    groups: list[list[int]] = []
     for start in range(0, count, SEARCH_BATCH):
-        batch = np.ascontiguousarray(vectors[start : start + SEARCH_BATCH], dtype=np.float32)
-        scores, rows = index.search(batch, neighbours)
+        scores, rows = index.search(vectors[start : start + SEARCH_BATCH], neighbours)
         for offset, (row_scores, row_neighbours) in enumerate(zip(scores, rows, strict=True)):
-            for score, neighbour in zip(row_scores, row_neighbours, strict=True):
-                if neighbour >= 0 and score >= threshold and neighbour != start + offset:
-                    _union(parents, start + offset, int(neighbour))
-    groups: dict[int, list[int]] = {}
-    for row in range(count):
-        groups.setdefault(_find(parents, row), []).append(int(image_ids[row]))
-    found = [sorted(group) for group in groups.values() if len(group) > 1]
-    return sorted(found, key=lambda group: (-len(group), group[0]))
+            row = start + offset
+            if grouped[row]:
+                continue
+            members = [
+                int(neighbour)
+                for score, neighbour in zip(row_scores, row_neighbours, strict=True)
+                if neighbour >= 0 and neighbour != row and score >= threshold
+                and not grouped[neighbour]
+            ]  # fmt: skip
+            if members:
+                grouped[[row, *members]] = True
+                groups.append(sorted(int(image_ids[member]) for member in [row, *members]))
+    return sorted(groups, key=lambda group: (-len(group), group[0]))
 
 
 def collapse_near_duplicates(
@@ -55,16 +65,3 @@ def collapse_near_duplicates(
         kept.append(image_id)
         kept_vectors.append(vector)
     return kept
-
-
-def _find(parents: np.ndarray, row: int) -> int:
-    while parents[row] != row:
-        parents[row] = parents[parents[row]]
-        row = int(parents[row])
-    return row
-
-
-def _union(parents: np.ndarray, first: int, second: int) -> None:
-    root_first, root_second = _find(parents, first), _find(parents, second)
-    if root_first != root_second:
-        parents[max(root_first, root_second)] = min(root_first, root_second)
