@@ -105,13 +105,15 @@ def card_ids(driver: object) -> list[str]:
 def test_search_more_results_more_like_this_and_search_by_file(
     browser: object, server_url: str, pictures: Path
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, WAIT_SECONDS)
+    # The page replaces its results while a condition reads them: retry rather than fail.
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
     driver.get(server_url + "/")  # type: ignore[attr-defined]
     assert f"Search {PICTURE_COUNT} pictures" in driver.page_source  # type: ignore[attr-defined]
 
