@@ -180,7 +180,8 @@ class OpenClipEmbedder:
             with torch.inference_mode():
                 tokens = self.tokenizer(probes).to(self.device)
                 fast = l2_normalise(self._text_tower.encode(tokens).float().cpu().numpy())
-        except Exception:
+        except (RuntimeError, TypeError, ValueError, AttributeError, IndexError):
+            # A tower that does not fit the fast path's assumptions: use the full context.
             return False
         full = self.embed_texts_full_context(probes)
         return bool(np.max(np.abs(fast - full)) <= FAST_TEXT_TOLERANCE)
