@@ -48,6 +48,7 @@ INDEX_DIRECTORY_NAME = "index"
 STATE_MODEL_NAME = "model_name"
 STATE_PRETRAINED = "pretrained"
 STATE_PREPROCESSING_TAG = "preprocessing_tag"
+STATE_EMBEDDING_DIMENSION = "embedding_dimension"
 
 
 def default_library_directory() -> Path:
@@ -140,6 +141,7 @@ class Library:
         """Make ``embedder`` the library's model (first indexing run), or check it matches."""
         library_model_id = self.store.claim_model(embedder.model_id)
         self.check_model(embedder.model_id, library_model_id)
+        self.store.set_state(STATE_EMBEDDING_DIMENSION, str(embedder.dimension))
         if spec is not None:
             self.store.set_state(STATE_MODEL_NAME, spec.model_name)
             self.store.set_state(STATE_PRETRAINED, spec.pretrained)
@@ -233,8 +235,12 @@ class Library:
         return index
 
     def _stored_dimension(self) -> int:
-        embedder = self._embedder
-        return embedder.dimension if embedder is not None else 1
+        """The embedding dimension recorded with the model: an emptied library still gets an
+        index that accepts its model's queries, without loading the model."""
+        recorded = self.store.get_state(STATE_EMBEDDING_DIMENSION)
+        if recorded is not None:
+            return int(recorded)
+        return self.embedder.dimension
 
     # Searching -------------------------------------------------------------------------------
 

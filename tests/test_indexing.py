@@ -249,3 +249,18 @@ def test_searching_an_empty_library_finds_nothing_without_loading_a_model(tmp_pa
     with Library.open(tmp_path / "empty", model_spec=unavailable) as empty:
         assert empty.search("anything") == []
         assert empty.find(SearchRequest((QueryTerm(text="anything"),))).hits == []
+
+
+def test_an_emptied_library_rebuilt_without_the_model_still_answers_its_queries(
+    library: Library, tiny_embedder: OpenClipEmbedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "short-lived"
+    write_pictures(folder, 2)
+    index(library, tiny_embedder, folder)
+    for path in folder.iterdir():
+        path.unlink()
+    assert index(library, tiny_embedder, folder).removed == 2
+    with Library.open(library.directory) as without_model:  # as `pixsift rebuild-index` runs
+        assert without_model.rebuild_index().count == 0
+    with Library.open(library.directory, embedder=tiny_embedder) as reopened:
+        assert reopened.search("anything") == []
