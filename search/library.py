@@ -21,7 +21,7 @@ from search.embedder import (
     ModelSpec,
     OpenClipEmbedder,
 )
-from search.engine import MAX_RESULTS, SearchPage, SearchRequest, run_search
+from search.engine import QueryTerm, SearchPage, SearchRequest, run_search
 from search.errors import (
     IndexMismatchError,
     InvalidInputError,
@@ -252,11 +252,14 @@ class Library:
         image_id: int | None = None,
         k: int = 10,
     ) -> list[SearchHit]:
-        """The ``k`` images most similar to one query: a text, an image file or an indexed image."""
-        if self.is_empty():
-            return []  # Nothing to find, and no reason to load (or download) a model for it.
-        query = self.query_embedding(text=text, image=image, image_id=image_id)
-        return self.search_by_embedding(query, k=k)
+        """The ``k`` images most similar to one query: a text, an image file or an indexed image.
+        The simple form of :meth:`find` (semantic mode, no filters)."""
+        given = [value for value in (text, image, image_id) if value is not None]
+        if len(given) != 1:
+            raise InvalidInputError("give exactly one query: a text, an image file or an image id")
+        path = Path(image) if image is not None else None
+        term = QueryTerm(text=text, image_path=path, image_id=image_id)
+        return self.find(SearchRequest((term,), mode="semantic", k=k)).hits
 
     def query_embedding(
         self,
@@ -289,19 +292,6 @@ class Library:
         if image_id not in vectors:
             raise NotFoundError(f"no indexed image has id {image_id}")
         return vectors[image_id].reshape(1, -1).astype(np.float32)
-
-    def search_by_embedding(self, query: EmbeddingMatrix, *, k: int = 10) -> list[SearchHit]:
-        if not 1 <= k <= MAX_RESULTS:
-            raise InvalidInputError(f"k must be between 1 and {MAX_RESULTS}, not {k}")
-        scores, ids = self.vector_index().search(query.reshape(1, -1), k)
-        ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        records = self.store.images_by_ids([image_id for image_id, _ in ranked])
-        # An image deleted after the index was loaded is dropped rather than shown broken.
-        return [
-            SearchHit(image=records[image_id], score=score, similarity=score)
-            for image_id, score in ranked
-            if image_id in records
-        ]
 
     def find(self, request: SearchRequest) -> SearchPage:
         """The full query engine: combined terms, filters, keyword hybrid, pages."""

@@ -189,7 +189,7 @@ def test_library_never_returns_deleted_images(library: Library) -> None:
     assert index.count == 24_950 and index.sidecar.trained_count == 25_000  # updated in place
     _, found = index.search(vectors[:50], k=10)
     assert not np.isin(found, image_ids[:50]).any()
-    hits = library.search_by_embedding(vectors[60], k=5)
+    hits = library.search(image_id=int(image_ids[60]), k=5)
     assert hits[0].image.id == image_ids[60]
     rebuilt = library.rebuild_index(index_type="Flat")
     assert rebuilt.sidecar.index_type == "Flat" and rebuilt.count == 24_950

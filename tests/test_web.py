@@ -21,7 +21,8 @@ from PIL import Image
 
 from indexer.pipeline import Indexer, IndexingOptions
 from search.embedder import OpenClipEmbedder
-from search.library import MAX_RESULTS, Library
+from search.engine import MAX_RESULTS
+from search.library import Library
 from web import create_app
 from web.results import encode_cursor
 

@@ -22,7 +22,14 @@ from typing import Any
 from flask import current_app, g, url_for
 from werkzeug.datastructures import FileStorage
 
-from search.engine import RESULT_ORDERS, SEARCH_MODES, QueryTerm, SearchPage, SearchRequest
+from search.engine import (
+    MAX_RESULTS,
+    RESULT_ORDERS,
+    SEARCH_MODES,
+    QueryTerm,
+    SearchPage,
+    SearchRequest,
+)
 from search.errors import InvalidInputError
 from search.filters import ORIENTATIONS, SearchFilters, filters_from_params, parse_filter_date
 from search.imagefile import (
@@ -31,7 +38,7 @@ from search.imagefile import (
     OversizedImageError,
     read_image_for_embedding,
 )
-from search.library import MAX_RESULTS, Library
+from search.library import Library
 from search.records import ImageRecord, SearchHit
 from web.errors import ImageTooLargeError, InvalidImageError
 from web.settings import MAX_PAGE_SIZE
