@@ -34,7 +34,7 @@ def checkpoint_path() -> Path:
 def load_embedder():
     import torch
 
-    from search.embedder import ModelSpec, OpenClipEmbedder
+    from search.model.embedder import ModelSpec, OpenClipEmbedder
 
     spec = ModelSpec(MODEL_NAME, str(checkpoint_path()), PREPROCESSING_TAG)
     return OpenClipEmbedder.load(spec, device=torch.device("cpu")), spec

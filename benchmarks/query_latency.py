@@ -46,7 +46,7 @@ def query_texts(count: int, seed: int) -> list[str]:
 
 
 def fill_library(directory: Path, size: int, embedder) -> tuple[object, dict]:
-    from search.bulk import structured_vectors
+    from benchmarks.vectors import structured_vectors
     from search.library import Library
 
     facts: dict[str, float] = {}

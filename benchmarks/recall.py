@@ -1,9 +1,10 @@
 """Recall@10 against exact search, query latency, build time and size for each index type.
 
-Two data sets, reported separately: the structured generator (``search.bulk.structured_vectors``,
-clusters with a realistic spread of neighbour similarities) at 1M, and the embeddings that the
-random-weights ViT-B-32 gave real images (a library indexed by ``benchmarks.indexing``, e.g.
-openclipart), with held-out queries (the query vectors are not in the index).
+Two data sets, reported separately: the structured generator
+(``benchmarks.vectors.structured_vectors``, clusters with a realistic spread of neighbour
+similarities) at 1M, and the embeddings that the random-weights ViT-B-32 gave real images (a
+library indexed by ``benchmarks.indexing``, e.g. openclipart), with held-out queries (the query
+vectors are not in the index).
 
     .venv/bin/python -m benchmarks.recall                         # structured, 1M
     .venv/bin/python -m benchmarks.recall --quick                 # structured, 100k
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import percentiles, print_table, write_results
-from search.bulk import structured_vectors
-from search.vector_index import build_index, measure_recall, save_vector_index
+from benchmarks.vectors import structured_vectors
+from search.vectors.index import build_index, measure_recall, save_vector_index
 
 QUERIES = 200
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
-from search.imagefile import ImageMetadata, ImageRejectedError, read_image_for_embedding
-from search.preprocess import PixelPlan, pixel_plan_for
+from indexer.preprocess import PixelPlan, pixel_plan_for
+from search.media.imagefile import ImageMetadata, ImageRejectedError, read_image_for_embedding
 
 if TYPE_CHECKING:
-    from search.embedder import ImagePreprocess
+    from search.model.embedder import ImagePreprocess
 
 
 @dataclass(frozen=True)

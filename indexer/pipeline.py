@@ -18,10 +18,10 @@ from tqdm import tqdm
 
 from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
-from search.embedder import Embedder, ModelSpec
-from search.imagefile import SUPPORTED_EXTENSIONS
 from search.library import Library
-from search.store import IndexingBatch, KnownFile, MovedImage, NewImage, SkippedFile
+from search.media.imagefile import SUPPORTED_EXTENSIONS
+from search.model.embedder import Embedder, ModelSpec
+from search.storage.store import IndexingBatch, KnownFile, MovedImage, NewImage, SkippedFile
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from indexer.scan import ScannedFile, ScanReport, is_under, scan_root
 from search.errors import InvalidInputError
-from search.store import KnownFile, LibraryStore
+from search.storage.store import KnownFile, LibraryStore
 
 
 @dataclass(frozen=True)

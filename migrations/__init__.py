@@ -1,1 +1,3 @@
-"""Alembic migrations of the pixsift library database (see search.database.upgrade_database)."""
+"""Alembic migrations of the pixsift library database.
+
+Located as package data by search.storage.database.upgrade_database."""

@@ -12,16 +12,6 @@ from pathlib import Path
 import numpy as np
 from platformdirs import user_data_path
 
-from search.database import create_database_engine, upgrade_database
-from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
-from search.embedder import (
-    DEFAULT_MODEL_NAME,
-    DEFAULT_PRETRAINED,
-    Embedder,
-    ModelSpec,
-    OpenClipEmbedder,
-)
-from search.engine import QueryTerm, SearchPage, SearchRequest, run_search
 from search.errors import (
     IndexMismatchError,
     InvalidInputError,
@@ -29,10 +19,20 @@ from search.errors import (
     ModelMismatchError,
     NotFoundError,
 )
-from search.imagefile import ImageRejectedError, read_image_for_embedding
+from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from search.model.embedder import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PRETRAINED,
+    Embedder,
+    ModelSpec,
+    OpenClipEmbedder,
+)
+from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
+from search.query.engine import QueryTerm, SearchPage, SearchRequest, run_search
 from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
-from search.store import LibraryStore
-from search.vector_index import (
+from search.storage.database import create_database_engine, upgrade_database
+from search.storage.store import LibraryStore
+from search.vectors.index import (
     INDEX_TYPE_AUTO,
     VectorIndex,
     build_flat_index,
@@ -350,7 +350,7 @@ class Library:
     def import_vectors(self, vectors: EmbeddingMatrix, *, model_id: str | None = None) -> list[int]:
         """Add synthetic image rows carrying ``vectors`` as their embeddings (for benchmarks and
         bulk tools: no files, no model run); returns their ids. The index follows on next use."""
-        from search.bulk import insert_vectors
+        from search.storage.bulk import insert_vectors
 
         model_id = model_id or self.store.model_id() or self.embedder.model_id
         return insert_vectors(self.store, vectors, model_id=model_id).tolist()

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from search.embedder import ModelSpec, OpenClipEmbedder
 from search.library import Library
+from search.model.embedder import ModelSpec, OpenClipEmbedder
 
 TINY_MODEL_NAME = "pixsift-test-tiny"
 TINY_MODEL_CONFIG = {

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.bulk import structured_vectors
+from benchmarks.vectors import structured_vectors
 from search.library import Library
-from search.vector_index import (
+from search.vectors.index import (
     EXACT_SCAN_LIMIT,
     SIDECAR_NAME,
     IndexSidecar,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from search.cli import main
-from search.embedder import ModelSpec
+from cli.main import main
+from search.model.embedder import ModelSpec
 
 
 @pytest.fixture

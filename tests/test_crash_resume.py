@@ -13,13 +13,13 @@ from pathlib import Path
 from conftest import write_pictures
 
 from indexer.pipeline import Indexer, IndexingOptions
-from search.embedder import ModelSpec, OpenClipEmbedder
 from search.library import DATABASE_FILENAME, Library
+from search.model.embedder import ModelSpec, OpenClipEmbedder
 
 CLI_WITH_TINY_MODEL = """
 import sys, open_clip
 open_clip.add_model_config(sys.argv[1])
-from search.cli import main
+from cli.main import main
 main(sys.argv[2:])
 """
 

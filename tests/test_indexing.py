@@ -15,9 +15,9 @@ import pytest
 from conftest import TINY_MODEL_NAME, make_picture, write_pictures, write_tiny_checkpoint
 
 from indexer.pipeline import Indexer, IndexingOptions, IndexingSummary
-from search.embedder import ModelSpec, OpenClipEmbedder
 from search.errors import InvalidInputError, ModelMismatchError, NotFoundError
 from search.library import Library
+from search.model.embedder import ModelSpec, OpenClipEmbedder
 
 OPTIONS = IndexingOptions(batch_size=4, workers=1, show_progress=False)
 
@@ -242,7 +242,7 @@ def test_bad_queries_are_clear_errors(
 
 
 def test_searching_an_empty_library_finds_nothing_without_loading_a_model(tmp_path: Path) -> None:
-    from search.engine import QueryTerm, SearchRequest
+    from search.query.engine import QueryTerm, SearchRequest
 
     # Loading this model would fail: the empty library must answer without it.
     unavailable = ModelSpec(TINY_MODEL_NAME, str(tmp_path / "missing-weights.pt"))

@@ -15,14 +15,14 @@ from conftest import make_picture
 from PIL import Image
 
 from indexer.pipeline import Indexer, IndexingOptions
-from search.embedder import OpenClipEmbedder, l2_normalise
-from search.engine import QueryTerm, SearchRequest
 from search.errors import InvalidInputError
-from search.export import hits_to_csv
-from search.filters import GeoBox, SearchFilters
 from search.library import Library
+from search.model.embedder import OpenClipEmbedder, l2_normalise
+from search.query.engine import QueryTerm, SearchRequest
+from search.query.export import hits_to_csv
+from search.query.filters import GeoBox, SearchFilters
 from search.records import ImageRecord
-from search.store import IndexingBatch, NewImage
+from search.storage.store import IndexingBatch, NewImage
 
 SIZES = [(96, 64), (64, 96), (80, 80)]
 FORMATS = [("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.embedder import OpenClipEmbedder
+from search.model.embedder import OpenClipEmbedder
 
 TEXTS = [
     "",

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.embedder import l2_normalise
 from search.errors import IndexMismatchError, ModelMismatchError
-from search.vector_index import (
+from search.model.embedder import l2_normalise
+from search.vectors.index import (
     SIDECAR_NAME,
     build_flat_index,
     load_vector_index,

@@ -20,9 +20,9 @@ from markupsafe import escape
 from PIL import Image
 
 from indexer.pipeline import Indexer, IndexingOptions
-from search.embedder import OpenClipEmbedder
-from search.engine import MAX_RESULTS
 from search.library import Library
+from search.model.embedder import OpenClipEmbedder
+from search.query.engine import MAX_RESULTS
 from web import create_app
 from web.results import encode_cursor
 
@@ -630,7 +630,7 @@ def test_search_sees_pictures_indexed_after_the_app_started(
 
 
 def test_trusted_hosts_refuse_a_foreign_host_header(indexed_library: Library) -> None:
-    from web.cli import trusted_host_names
+    from cli.serve import trusted_host_names
 
     hosts = trusted_host_names(None, "127.0.0.1")
     assert hosts == ["127.0.0.1", "localhost"]
@@ -646,7 +646,7 @@ def test_trusted_hosts_refuse_a_foreign_host_header(indexed_library: Library) ->
 
 
 def test_serve_command_help_and_bad_options(runner: FlaskCliRunner) -> None:
-    from web.cli import serve_command
+    from cli.serve import serve_command
 
     result = runner.invoke(serve_command, ["--help"])
     assert result.exit_code == 0

@@ -18,8 +18,8 @@ from conftest import write_pictures
 from test_web import index_folders
 from werkzeug.serving import make_server
 
-from search.embedder import OpenClipEmbedder
 from search.library import Library
+from search.model.embedder import OpenClipEmbedder
 from web import create_app
 
 PAGE_SIZE = 4

@@ -39,7 +39,7 @@ def test_serve_runs_gunicorn_workers_on_loopback(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-c",
-        "from search.cli import main; main()",
+        "from cli.main import main; main()",
         "serve",
         "--library",
         str(tmp_path / "library"),

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from search.errors import InvalidInputError
-from search.export import hits_to_csv
 from search.library import Library
+from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from search.query.export import hits_to_csv
 from web.errors import InvalidJSONError, UnsupportedMediaTypeError
 from web.openapi import openapi_document
 from web.results import (

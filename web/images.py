@@ -17,8 +17,8 @@ from flask import Blueprint, Response, current_app, request, send_file
 from PIL import Image, features
 
 from search.errors import NotFoundError
-from search.imagefile import ImageRejectedError, read_image_for_embedding
 from search.library import Library
+from search.media.imagefile import ImageRejectedError, read_image_for_embedding
 from search.records import ImageRecord
 from web.state import get_library
 

@@ -22,7 +22,15 @@ from typing import Any
 from flask import current_app, g, url_for
 from werkzeug.datastructures import FileStorage
 
-from search.engine import (
+from search.errors import InvalidInputError
+from search.library import Library
+from search.media.imagefile import (
+    ImageRejectedError,
+    LoadedImage,
+    OversizedImageError,
+    read_image_for_embedding,
+)
+from search.query.engine import (
     MAX_RESULTS,
     RESULT_ORDERS,
     SEARCH_MODES,
@@ -30,15 +38,7 @@ from search.engine import (
     SearchPage,
     SearchRequest,
 )
-from search.errors import InvalidInputError
-from search.filters import ORIENTATIONS, SearchFilters, filters_from_params, parse_filter_date
-from search.imagefile import (
-    ImageRejectedError,
-    LoadedImage,
-    OversizedImageError,
-    read_image_for_embedding,
-)
-from search.library import Library
+from search.query.filters import ORIENTATIONS, SearchFilters, filters_from_params, parse_filter_date
 from search.records import ImageRecord, SearchHit
 from web.errors import ImageTooLargeError, InvalidImageError
 from web.settings import MAX_PAGE_SIZE

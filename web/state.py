@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Flask, current_app, g
 
-from search.cli import model_spec_from
 from search.library import Library
+from search.model.embedder import requested_model_spec
 
 EXTENSION_NAME = "pixsift"
 
@@ -38,7 +38,7 @@ class WebState:
     def _open(self) -> Library:
         config = self._config
         directory = config.get("LIBRARY")
-        spec = model_spec_from(
+        spec = requested_model_spec(
             config.get("MODEL"), config.get("PRETRAINED"), config.get("PREPROCESSING_TAG")
         )
         return Library.open(

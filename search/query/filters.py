@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, func, or_
 
 from search.errors import InvalidInputError
-from search.models import Image, Root
+from search.storage.models import Image, Root
 
 Orientation = Literal["landscape", "portrait", "square"]
 ORIENTATIONS: tuple[str, ...] = ("landscape", "portrait", "square")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -13,10 +14,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-import migrations
 from search.errors import LibraryError
 
-MIGRATIONS_DIRECTORY = Path(migrations.__file__).resolve().parent
+#: Alembic's scripts, found as package data of the ``migrations`` package (never imported here:
+#: the core does not depend on its migrations' code, only on their files).
+MIGRATIONS_DIRECTORY = Path(str(resources.files("migrations")))
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 

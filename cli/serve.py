@@ -14,7 +14,7 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from search.cli import (
+from cli.options import (
     library_options,
     model_options,
     open_library,

@@ -18,19 +18,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
-from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD, collapse_near_duplicates
-from search.embedder import l2_normalise
 from search.errors import InvalidInputError
-from search.filters import SearchFilters
-from search.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
-from search.records import EmbeddingMatrix, SearchHit
+from search.model.embedder import l2_normalise
+from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, collapse_near_duplicates
+from search.query.filters import SearchFilters
+from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
+from search.records import EmbeddingMatrix, ImageRecord, SearchHit
+from search.storage.store import LibraryStore
+from search.vectors.index import VectorIndex
 
-if TYPE_CHECKING:
-    from search.library import Library
+
+class Library(Protocol):
+    """What the engine needs from a library (search.library.Library provides it; the engine
+    never imports the facade, so the two cannot form an import cycle)."""
+
+    store: LibraryStore
+
+    def vector_index(self) -> VectorIndex: ...
+
+    def query_embedding(
+        self,
+        *,
+        text: str | None = None,
+        image: Path | str | None = None,
+        image_id: int | None = None,
+    ) -> EmbeddingMatrix: ...
+
+    def embedding_sample(self, count: int) -> EmbeddingMatrix: ...
+
+    def images(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]: ...
+
 
 SearchMode = Literal["semantic", "keyword", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = ("semantic", "keyword", "hybrid")

@@ -50,6 +50,20 @@ class ModelSpec:
     preprocessing_tag: str | None = None
 
 
+def requested_model_spec(
+    model: str | None, pretrained: str | None, tag: str | None
+) -> ModelSpec | None:
+    """A requested ModelSpec, or None to use the library's own."""
+    if not (model or pretrained or tag):
+        return None
+    defaults = ModelSpec()
+    return ModelSpec(
+        model_name=model or defaults.model_name,
+        pretrained=pretrained or defaults.pretrained,
+        preprocessing_tag=tag,
+    )
+
+
 class Embedder(Protocol):
     """What the indexer and the query engine need from a model (tests pass fakes)."""
 

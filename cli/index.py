@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cli.options import library_options, model_options, open_library, reports_errors
 from indexer.decoding import default_worker_count
 from indexer.pipeline import (
     DEFAULT_BATCH_SIZE,
@@ -14,8 +15,7 @@ from indexer.pipeline import (
     IndexingOptions,
     IndexingSummary,
 )
-from search.cli import library_options, model_options, model_spec_from, open_library, reports_errors
-from search.embedder import OpenClipEmbedder
+from search.model.embedder import OpenClipEmbedder, requested_model_spec
 
 
 @click.command("index")
@@ -63,7 +63,7 @@ def index_command(
         include_hidden=include_hidden,
         show_progress=progress,
     )
-    requested = model_spec_from(model, pretrained, preprocessing_tag)
+    requested = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=requested) as opened:
         spec = opened.model_spec()
         embedder = OpenClipEmbedder.load(spec)

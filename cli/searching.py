@@ -1,117 +1,27 @@
-"""The ``pixsift`` command line. Core commands live here; ``index`` (indexer) and ``serve`` (web)
-join through the ``pixsift.commands`` entry points, so this package imports neither."""
+"""``pixsift search`` and ``pixsift duplicates``."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import asdict
-from functools import wraps
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from search import settings
-from search.database import upgrade_database
-from search.duplicates import DEFAULT_DUPLICATE_THRESHOLD
-from search.embedder import ModelSpec
-from search.engine import (
+from cli.options import library_options, model_options, open_library, reports_errors
+from search.media.imagefile import SUPPORTED_EXTENSIONS
+from search.model.embedder import requested_model_spec
+from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from search.query.engine import (
     RESULT_ORDERS,
     SEARCH_MODES,
     QueryTerm,
     SearchPage,
     SearchRequest,
 )
-from search.errors import PixsiftError
-from search.export import hits_to_csv, hits_to_json
-from search.filters import ORIENTATIONS, filters_from_params
-from search.imagefile import SUPPORTED_EXTENSIONS
-from search.library import Library
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def setting_option(setting: settings.Setting, *flags: str, **kwargs: Any) -> Callable[[F], F]:
-    """A click option whose default, help and environment variable come from ``setting``."""
-    return click.option(
-        *flags,
-        setting.name,
-        default=setting.default,
-        envvar=setting.environment_variable,
-        show_envvar=True,
-        help=setting.help,
-        **kwargs,
-    )
-
-
-def library_options(function: F) -> F:
-    function = setting_option(settings.DATABASE_URL, "--database-url")(function)
-    function = setting_option(
-        settings.LIBRARY, "--library", type=click.Path(file_okay=False, path_type=Path)
-    )(function)
-    return function
-
-
-def model_options(function: F) -> F:
-    function = setting_option(settings.PREPROCESSING_TAG, "--preprocessing-tag")(function)
-    function = setting_option(settings.PRETRAINED, "--pretrained")(function)
-    function = setting_option(settings.MODEL, "--model")(function)
-    return function
-
-
-def model_spec_from(model: str | None, pretrained: str | None, tag: str | None) -> ModelSpec | None:
-    """A requested ModelSpec, or None to use the library's own."""
-    if not (model or pretrained or tag):
-        return None
-    defaults = ModelSpec()
-    return ModelSpec(
-        model_name=model or defaults.model_name,
-        pretrained=pretrained or defaults.pretrained,
-        preprocessing_tag=tag,
-    )
-
-
-def open_library(library: Path | None, database_url: str | None, **kwargs: Any) -> Library:
-    return Library.open(library, database_url=database_url, **kwargs)
-
-
-def reports_errors(function: F) -> F:
-    """Turn pixsift errors into one line on stderr and exit status 1, not a traceback."""
-
-    @wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except PixsiftError as error:
-            raise click.ClickException(error.message) from error
-
-    return wrapper  # type: ignore[return-value]
-
-
-class PixsiftGroup(click.Group):
-    """Adds the commands other pixsift packages register as entry points."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *_plugin_commands()})
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        command = super().get_command(ctx, name)
-        if command is None and name in _plugin_commands():
-            command = _plugin_commands()[name].load()
-        return command
-
-
-def _plugin_commands() -> dict[str, Any]:
-    return {entry.name: entry for entry in entry_points(group="pixsift.commands")}
-
-
-@click.group(cls=PixsiftGroup)
-@click.version_option(package_name="pixsift")
-def main() -> None:
-    """pixsift: search your images in plain words."""
+from search.query.export import hits_to_csv, hits_to_json
+from search.query.filters import ORIENTATIONS, filters_from_params
 
 
 def parse_term(value: str, weight_sign: float) -> QueryTerm:
@@ -127,7 +37,7 @@ def parse_term(value: str, weight_sign: float) -> QueryTerm:
     return QueryTerm(text=body, weight=weight)
 
 
-@main.command()
+@click.command()
 @click.argument("text", required=False)
 @click.option("-k", "--top", "k", default=10, show_default=True, help="Results per page.")
 @click.option("--page", default=1, show_default=True, type=click.IntRange(1), help="Page number.")
@@ -218,7 +128,7 @@ def search(
         order=order,  # type: ignore[arg-type]
         collapse_duplicates=collapse_duplicates,
     )
-    spec = model_spec_from(model, pretrained, preprocessing_tag)
+    spec = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=spec) as opened:
         if opened.store.model_id() is None:
             raise click.ClickException(
@@ -245,7 +155,7 @@ def _print_hits(result: SearchPage) -> None:
         click.echo(f"more results: --page {next_page}", err=True)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--threshold",
     default=DEFAULT_DUPLICATE_THRESHOLD,
@@ -273,69 +183,3 @@ def duplicates(
         click.echo(f"group {number} ({len(group)} images)")
         for image_id in group:
             click.echo(f"  #{image_id}  {records[image_id].absolute_path}")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@library_options
-@reports_errors
-def stats(as_json: bool, library: Path | None, database_url: str | None) -> None:
-    """Show what the library holds."""
-    with open_library(library, database_url) as opened:
-        facts = opened.stats()
-        directory = opened.directory
-    if as_json:
-        click.echo(json.dumps({**asdict(facts), "library": str(directory)}, default=str, indent=2))
-        return
-    click.echo(f"library:        {directory}")
-    click.echo(f"images:         {facts.image_count}")
-    click.echo(f"skipped files:  {facts.failure_count}")
-    click.echo(f"model:          {facts.model_id or '-'}")
-    click.echo(f"index:          {facts.index_type} (generation {facts.index_generation})")
-    click.echo(f"last indexed:   {facts.last_indexed_at or 'never'}")
-    for root in facts.root_paths:
-        click.echo(f"root:           {root}")
-
-
-@main.command("rebuild-index")
-@library_options
-@click.option(
-    "--index-type",
-    default=None,
-    help='"auto" (by library size and memory) or a FAISS factory string, e.g. "Flat", '
-    '"IVF1024,SQ8", "IVF1024,PQ64", "HNSW32". Default: what the last build used.',
-)
-@reports_errors
-def rebuild_index(library: Path | None, database_url: str | None, index_type: str | None) -> None:
-    """Regenerate the vector index from stored embeddings (no re-embedding)."""
-    with open_library(library, database_url) as opened:
-        index = opened.rebuild_index(index_type=index_type)
-    click.echo(f"rebuilt {index.sidecar.index_type} index with {index.count} vectors")
-
-
-@main.command()
-@library_options
-@reports_errors
-def failures(library: Path | None, database_url: str | None) -> None:
-    """List the files indexing skipped, with the reason."""
-    with open_library(library, database_url) as opened:
-        records = opened.failures()
-    for record in records:
-        click.echo(f"{record.path}\t{record.reason}")
-    if not records:
-        click.echo("no skipped files")
-
-
-@main.group()
-def db() -> None:
-    """Database maintenance."""
-
-
-@db.command()
-@library_options
-@reports_errors
-def upgrade(library: Path | None, database_url: str | None) -> None:
-    """Apply pending schema migrations (also done automatically on open)."""
-    with open_library(library, database_url) as opened:
-        upgrade_database(opened.store.engine)
-    click.echo("database is up to date")

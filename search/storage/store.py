@@ -15,15 +15,15 @@ import numpy as np
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from search.database import create_session_factory
-from search.filters import SearchFilters, filter_conditions
-from search.models import Embedding, Failure, Image, LibraryState, Root
+from search.query.filters import SearchFilters, filter_conditions
 from search.records import (
     EmbeddingMatrix,
     FailureRecord,
     ImageIdArray,
     ImageRecord,
 )
+from search.storage.database import create_session_factory
+from search.storage.models import Embedding, Failure, Image, LibraryState, Root
 
 STATE_MODEL_ID = "model_id"
 STATE_INDEX_GENERATION = "index_generation"

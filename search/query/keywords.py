@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, or_, select, text
 from sqlalchemy.orm import Session
 
-from search.models import Image
+from search.storage.models import Image
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_CHARACTERS = re.compile(r"\w+", re.UNICODE)

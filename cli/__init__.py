@@ -1,0 +1,1 @@
+"""The ``pixsift`` command line (uses search, indexer and web; nothing imports it)."""

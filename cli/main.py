@@ -1,0 +1,41 @@
+"""The ``pixsift`` command line: one click group; each command lives in the module that reads
+best for it and is imported only when it runs, so ``pixsift search`` never imports the indexer or
+the web server."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+#: Command name -> "module:attribute" of its click command.
+COMMANDS = {
+    "search": "cli.searching:search",
+    "duplicates": "cli.searching:duplicates",
+    "stats": "cli.maintenance:stats",
+    "rebuild-index": "cli.maintenance:rebuild_index",
+    "failures": "cli.maintenance:failures",
+    "db": "cli.maintenance:db",
+    "index": "cli.index:index_command",
+    "serve": "cli.serve:serve_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports each command on first use (click's lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="pixsift")
+def main() -> None:
+    """pixsift: search your images in plain words."""

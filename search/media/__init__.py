@@ -1,0 +1,1 @@
+"""Reading image files a user points at (hostile ones too): limits, orientation, metadata."""
