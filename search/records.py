@@ -8,6 +8,7 @@ from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 
 #: Rows of L2-normalised embeddings, one per image or text.
 EmbeddingMatrix: TypeAlias = NDArray[np.float32]
@@ -15,9 +16,28 @@ EmbeddingMatrix: TypeAlias = NDArray[np.float32]
 ImageIdArray: TypeAlias = NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class ImageRecord:
-    """What the library knows about one indexed image."""
+class ImageFacts(BaseModel):
+    """What an image file says about itself, read at indexing time. The one declaration of each
+    image fact: the scanner fills it, the store maps it to columns of the same names, results,
+    exports and the API schema are made from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    width: int = Field(description="Width in pixels, after EXIF orientation.")
+    height: int = Field(description="Height in pixels, after EXIF orientation.")
+    format: str = Field(description="Image format as Pillow names it, e.g. JPEG.")
+    taken_at: datetime | None = Field(None, description="EXIF date taken (camera local time).")
+    camera_make: str | None = None
+    camera_model: str | None = None
+    gps_latitude: float | None = Field(None, description="Degrees north.")
+    gps_longitude: float | None = Field(None, description="Degrees east.")
+    description: str | None = Field(None, description="Embedded description or caption.")
+    keywords: str | None = Field(None, description="Embedded keywords, comma-separated.")
+
+
+class ImageRecord(ImageFacts):
+    """What the library knows about one indexed image: its facts and where and when it was
+    found."""
 
     id: int
     root_path: str
@@ -26,16 +46,6 @@ class ImageRecord:
     size_bytes: int
     mtime_ns: int
     content_hash: str
-    width: int
-    height: int
-    format: str
-    taken_at: datetime | None
-    camera_make: str | None
-    camera_model: str | None
-    gps_latitude: float | None
-    gps_longitude: float | None
-    description: str | None
-    keywords: str | None
     indexed_at: datetime
 
     def date_with_source(self) -> tuple[datetime, str]:

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, IptcImagePlugin, features
 
+from search.records import ImageFacts
+
 __all__ = [
     "ALLOWED_PIL_FORMATS",
     "SUPPORTED_EXTENSIONS",
@@ -127,18 +129,8 @@ _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WIDE_INT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 
 
-@dataclass(frozen=True)
-class ImageMetadata:
-    width: int
-    height: int
-    format: str
-    taken_at: datetime | None
-    camera_make: str | None
-    camera_model: str | None
-    gps_latitude: float | None
-    gps_longitude: float | None
-    description: str | None
-    keywords: str | None
+#: The facts a file gives about itself (declared once, in search.records).
+ImageMetadata = ImageFacts
 
 
 @dataclass(frozen=True)
