@@ -20,13 +20,8 @@ from search.errors import (
     NotFoundError,
 )
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
-from search.model.embedder import (
-    DEFAULT_MODEL_NAME,
-    DEFAULT_PRETRAINED,
-    Embedder,
-    ModelSpec,
-    OpenClipEmbedder,
-)
+from search.model.embedder import Embedder, OpenClipEmbedder
+from search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED, ModelSpec
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
 from search.query.engine import run_search
 from search.query.request import QueryTerm, SearchPage, SearchRequest
