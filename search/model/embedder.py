@@ -6,8 +6,6 @@ L2-normalised, so inner products are cosine similarities.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -16,12 +14,11 @@ import torch
 from PIL import Image
 
 from search.model.spec import ModelSpec
-from search.model.text import causal_text_tower
+from search.model.text import CausalTextTower, causal_text_tower
+from search.model.tokens import TextEmbeddingCache
 from search.model.weights import check_model_name, resolve_weights
-from search.records import EmbeddingMatrix
+from search.records import EmbeddingMatrix, l2_normalise
 
-#: How many recent query texts keep their embedding (a query box re-sends the same words often).
-TEXT_CACHE_SIZE = 1024
 #: The fast text path must reproduce the full-context embedding this closely (cosine distance),
 #: checked once when a model is loaded; otherwise the full path is used.
 FAST_TEXT_TOLERANCE = 1e-4
@@ -51,12 +48,6 @@ def choose_device() -> torch.device:
     return torch.device("cpu")
 
 
-def l2_normalise(vectors: np.ndarray) -> EmbeddingMatrix:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
-
-
 class OpenClipEmbedder:
     """An open_clip model ready to embed images and texts."""
 
@@ -73,8 +64,7 @@ class OpenClipEmbedder:
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.device = device
-        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._text_cache_lock = threading.Lock()
+        self._text_cache = TextEmbeddingCache()
         self._text_tower = causal_text_tower(self.model)
         if self._text_tower is not None and not self._fast_path_agrees():
             self._text_tower = None
@@ -123,19 +113,14 @@ class OpenClipEmbedder:
     def uses_fast_text_path(self) -> bool:
         return self._text_tower is not None
 
+    @property
+    def text_tower(self) -> CausalTextTower | None:
+        """The real-tokens-only text path, where it reproduces the full context."""
+        return self._text_tower
+
     def embed_texts(self, texts: Sequence[str]) -> EmbeddingMatrix:
-        """One L2-normalised row per text. Recent texts come from a small LRU cache (copies)."""
-        texts = list(texts)
-        rows: list[np.ndarray | None] = [self._cached_text(text) for text in texts]
-        missing = [index for index, row in enumerate(rows) if row is None]
-        if missing:
-            computed = self._encode_texts([texts[index] for index in missing])
-            for index, vector in zip(missing, computed, strict=True):
-                rows[index] = vector
-                self._remember_text(texts[index], vector)
-        if not rows:
-            return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
-        return np.stack(rows).astype(np.float32, copy=False)
+        """One L2-normalised row per text. Recent texts come from a small LRU cache."""
+        return self._text_cache.embed(texts, self._encode_texts, getattr(self, "dimension", 0))
 
     def embed_texts_full_context(self, texts: Sequence[str]) -> EmbeddingMatrix:
         """The reference path: open_clip's own ``encode_text`` over the whole padded context."""
@@ -164,18 +149,3 @@ class OpenClipEmbedder:
             return False
         full = self.embed_texts_full_context(probes)
         return bool(np.max(np.abs(fast - full)) <= FAST_TEXT_TOLERANCE)
-
-    def _cached_text(self, text: str) -> np.ndarray | None:
-        with self._text_cache_lock:
-            vector = self._text_cache.get(text)
-            if vector is None:
-                return None
-            self._text_cache.move_to_end(text)
-            return vector.copy()
-
-    def _remember_text(self, text: str, vector: np.ndarray) -> None:
-        with self._text_cache_lock:
-            self._text_cache[text] = vector.copy()
-            self._text_cache.move_to_end(text)
-            while len(self._text_cache) > TEXT_CACHE_SIZE:
-                self._text_cache.popitem(last=False)

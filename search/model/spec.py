@@ -4,11 +4,17 @@ file). Plain data, importable without torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 # ViT-B-32 trained on LAION-2B: the best text-to-image retrieval of open_clip's published results
 # at ViT-B-32 compute (see README, "Choosing the default model").
 DEFAULT_MODEL_NAME = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+
+Backend = Literal["auto", "torch", "onnx"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+Quantization = Literal["int8"]
+QUANTIZATIONS: tuple[str, ...] = ("int8",)
 
 
 @dataclass(frozen=True)
@@ -34,3 +40,32 @@ def requested_model_spec(
         pretrained=pretrained or defaults.pretrained,
         preprocessing_tag=tag,
     )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How to run a model, as opposed to which model (:class:`ModelSpec`): the vectors are the
+    same whichever runtime makes them (ONNX exports are checked against torch)."""
+
+    #: "torch"; "onnx": ONNX Runtime towers exported from torch once and cached; "auto": ONNX
+    #: Runtime on a CPU, torch where a GPU is available.
+    backend: Backend = "torch"
+    #: "int8": ONNX towers with int8 weights (opt-in; faster, slightly different vectors).
+    quantize: Quantization | None = None
+    #: Threads for ONNX Runtime sessions (None: every core).
+    threads: int | None = None
+
+    @classmethod
+    def from_settings(cls) -> Runtime:
+        """The runtime the environment asks for (PIXSIFT_BACKEND, PIXSIFT_QUANTIZE), checked."""
+        from search.errors import InvalidInputError
+        from search.settings import BACKEND, QUANTIZE
+
+        backend, quantize = BACKEND.value(), QUANTIZE.value() or None
+        if backend not in BACKENDS:
+            raise InvalidInputError(
+                f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}"
+            )
+        if quantize is not None and quantize not in QUANTIZATIONS:
+            raise InvalidInputError(f"quantize must be int8 or unset, not {quantize!r}")
+        return cls(backend=backend, quantize=quantize)  # type: ignore[arg-type]

@@ -4,33 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
+from search.model.tokens import real_token_length
 
-class CausalTextTower:
-    """CLIP's causal text transformer run over the real tokens only.
+
+class RealTokensTextModule(torch.nn.Module):
+    """CLIP's causal text transformer over tokens already cut after the last end-of-text token.
 
     With a causal mask, position i attends to positions <= i, so the features at the
     end-of-text token are the same whether the padding after it is computed or not. Running
-    ``n`` = (last end-of-text position + 1) tokens instead of the full context gives the same
-    embedding for a fraction of the cost (attention and MLP scale with the sequence length).
-    """
+    only the real tokens gives the same embedding for a fraction of the cost (attention and MLP
+    scale with the sequence length). The length is read from the input's shape, so the module
+    exports to ONNX with a dynamic sequence axis."""
 
     def __init__(self, owner: Any, pool_type: str, eos_id: int | None) -> None:
+        super().__init__()
         self.owner = owner
         self.pool_type = pool_type
         self.eos_id = eos_id
 
-    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         from open_clip.transformer import text_global_pool
 
         owner = self.owner
-        if self.pool_type == "argmax":
-            ends = tokens.argmax(dim=-1)
-        else:
-            ends = (tokens == self.eos_id).int().argmax(dim=-1)
-        length = int(ends.max().item()) + 1
-        tokens = tokens[:, :length]
+        length = tokens.shape[1]
         cast_dtype = owner.transformer.get_cast_dtype()
         x = owner.token_embedding(tokens).to(cast_dtype)
         x = x + owner.positional_embedding[:length].to(cast_dtype)
@@ -41,6 +40,22 @@ class CausalTextTower:
         if projection is not None:
             x = projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
         return x
+
+
+class CausalTextTower:
+    """The fast path for one model: cut the padding, run :class:`RealTokensTextModule`."""
+
+    def __init__(self, owner: Any, pool_type: str, eos_id: int | None) -> None:
+        self.module = RealTokensTextModule(owner, pool_type, eos_id)
+        self.pool_type = pool_type
+        self.eos_id = eos_id
+
+    def real_length(self, tokens: np.ndarray | torch.Tensor) -> int:
+        """Tokens up to and including the last end-of-text token of the batch."""
+        return real_token_length(np.asarray(tokens), self.pool_type, self.eos_id)
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.module(tokens[:, : self.real_length(tokens)])
 
 
 def causal_text_tower(model: Any) -> CausalTextTower | None:

@@ -5,15 +5,20 @@ weights."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from platformdirs import user_cache_path
+
 from search.errors import InvalidInputError, WeightsUnavailableError
 from search.model.spec import ModelSpec
+from search.settings import CACHE_DIRECTORY
 
 CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".ckpt")
 NETWORK_PROBE_TIMEOUT_SECONDS = 3.0
@@ -32,21 +37,29 @@ def check_model_name(model_name: str) -> None:
 def resolve_weights(spec: ModelSpec) -> tuple[Path, dict[str, Any], str]:
     """(checkpoint file, preprocessing settings, model id) for ``spec``."""
     if _looks_like_path(spec.pretrained):
-        checkpoint_path = Path(spec.pretrained).expanduser()
-        if not checkpoint_path.is_file():
-            raise WeightsUnavailableError(
-                f"checkpoint file {checkpoint_path} does not exist; pass --pretrained with "
-                f"the path of an open_clip {spec.model_name} checkpoint (.bin, .pt or .safetensors)"
-            )
-        preprocessing = _preprocessing_for_local_file(spec)
-        model_id = f"{spec.model_name}:sha256-{_file_digest(checkpoint_path)[:16]}"
-        return checkpoint_path, preprocessing, model_id
+        checkpoint_path = _local_checkpoint(spec)
+        return checkpoint_path, _preprocessing_for_local_file(spec), model_id_for(spec)
     preprocessing = _published_preprocessing(spec.model_name, spec.pretrained)
-    return _fetch_published_weights(spec, preprocessing), preprocessing, _tag_model_id(spec)
+    return _fetch_published_weights(spec, preprocessing), preprocessing, model_id_for(spec)
 
 
-def _tag_model_id(spec: ModelSpec) -> str:
-    return f"{spec.model_name}:{spec.pretrained}"
+def model_id_for(spec: ModelSpec) -> str:
+    """The id stored with the vectors ``spec``'s model makes, found without loading the model:
+    the tag for published weights, the content hash for a local file."""
+    if not _looks_like_path(spec.pretrained):
+        return f"{spec.model_name}:{spec.pretrained}"
+    digest = checkpoint_digest(_local_checkpoint(spec), default_cache_directory())
+    return f"{spec.model_name}:sha256-{digest[:16]}"
+
+
+def _local_checkpoint(spec: ModelSpec) -> Path:
+    checkpoint_path = Path(spec.pretrained).expanduser()
+    if not checkpoint_path.is_file():
+        raise WeightsUnavailableError(
+            f"checkpoint file {checkpoint_path} does not exist; pass --pretrained with "
+            f"the path of an open_clip {spec.model_name} checkpoint (.bin, .pt or .safetensors)"
+        )
+    return checkpoint_path
 
 
 def _looks_like_path(pretrained: str) -> bool:
@@ -154,6 +167,37 @@ def _weights_unavailable_message(spec: ModelSpec, source: str) -> str:
         "open_clip_model.safetensors (or open_clip_pytorch_model.bin) from there, copy it here, "
         "and pass it with --pretrained /path/to/file (or set PIXSIFT_PRETRAINED)"
     )
+
+
+def default_cache_directory() -> Path:
+    """Where pixsift keeps what it can make again (exported towers, checkpoint hashes)."""
+    configured = CACHE_DIRECTORY.value()
+    return Path(str(configured)).expanduser() if configured else user_cache_path("pixsift")
+
+
+def checkpoint_digest(path: Path, cache_root: Path) -> str:
+    """The SHA-256 of a checkpoint file, remembered by path, size and modification time: hashing
+    a 600 MB checkpoint on every start costs about half a second."""
+    status = path.stat()
+    key = str(path.resolve())
+    stamp = [status.st_size, status.st_mtime_ns]
+    memo_path = cache_root / "checkpoint-digests.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    remembered = memo.get(key) if isinstance(memo, dict) else None
+    if isinstance(remembered, dict) and remembered.get("stamp") == stamp:
+        return str(remembered["sha256"])
+    digest = _file_digest(path)
+    memo = memo if isinstance(memo, dict) else {}
+    memo[key] = {"stamp": stamp, "sha256": digest}
+    with contextlib.suppress(OSError):  # a read-only cache only costs the hash next time
+        cache_root.mkdir(parents=True, exist_ok=True)
+        temporary = memo_path.with_name(f".{memo_path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(memo, indent=1))
+        os.replace(temporary, memo_path)
+    return digest
 
 
 def _file_digest(path: Path) -> str:

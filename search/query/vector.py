@@ -16,10 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from search.errors import InvalidInputError
-from search.model.embedder import l2_normalise
 from search.query.context import SearchContext
 from search.query.request import QueryTerm
-from search.records import EmbeddingMatrix
+from search.records import EmbeddingMatrix, l2_normalise
 
 SPREAD_SAMPLE_SIZE = 2048
 MIN_SPREAD = 1e-3
