@@ -21,12 +21,8 @@ TEXTS = ["", "a", "a photo of a dog", "a red bicycle leaning on a wall next to a
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("cache")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("PIXSIFT_CACHE_DIR", str(directory))
-    yield directory
-    patch.undo()
+def cache_dir(private_cache_directory: Path) -> Path:
+    return private_cache_directory
 
 
 @pytest.fixture(scope="module")
