@@ -54,9 +54,9 @@ def test_index_search_stats_failures(
         ["search", "--image", str(picture_folder / "picture-0007.png"), "--json", *library_only],
     )
     hits = json.loads(result.stdout)
-    assert hits[0]["absolute_path"].endswith("picture-0007.png") and hits[0][
-        "score"
-    ] == pytest.approx(1, abs=2e-3)
+    best = hits[0]
+    assert best["absolute_path"].endswith("picture-0007.png")
+    assert best["score"] == pytest.approx(1, abs=2e-3)
 
     result = runner.invoke(main, ["stats", *library_only])
     assert "images:         16" in result.output and "pixsift-test-tiny" in result.output
