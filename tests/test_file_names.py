@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_picture
 from flask.testing import FlaskClient
+from markupsafe import escape
 from PIL import Image
 
 from cli.main import main
@@ -164,6 +165,8 @@ def test_image_json_original_and_thumbnail_serve_any_name(
     record = records[display_path(name)]
     body = client.get(f"/api/images/{record.id}").get_json()
     assert body["path"] == record.relative_path and body["name"] == record.name
+    page = client.get(f"/images/{record.id}")
+    assert page.status_code == 200 and str(escape(record.name)) in page.get_data(as_text=True)
 
     original = client.get(body["image_url"])
     assert original.status_code == 200
@@ -190,6 +193,15 @@ def test_content_disposition_carries_the_name_and_a_safe_ascii_fallback() -> Non
     assert disposition_name(header) == 'a\r\n"b"\\%41 café 写真.png'
     assert 'filename="a___b___41 cafe __.png"' in header
     assert ascii_file_name("plain-name.jpg") == "plain-name.jpg"
+
+
+def test_results_page_shows_every_name(client: FlaskClient) -> None:
+    response = client.get("/?q=anything&k=50")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for name in PICTURE_NAMES:
+        shown = display_path(name.rsplit(b"/", 1)[-1])
+        assert str(escape(shown)) in html, shown
 
 
 # The command line -------------------------------------------------------------------------------
