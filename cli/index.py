@@ -15,7 +15,8 @@ from indexer.pipeline import (
     IndexingOptions,
     IndexingSummary,
 )
-from search.model.embedder import OpenClipEmbedder, requested_model_spec
+from search.model.embedder import OpenClipEmbedder
+from search.model.spec import requested_model_spec
 
 
 @click.command("index")

@@ -20,15 +20,11 @@ from search.errors import (
     NotFoundError,
 )
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
-from search.model.embedder import (
-    DEFAULT_MODEL_NAME,
-    DEFAULT_PRETRAINED,
-    Embedder,
-    ModelSpec,
-    OpenClipEmbedder,
-)
+from search.model.embedder import Embedder, OpenClipEmbedder
+from search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED, ModelSpec
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
-from search.query.engine import QueryTerm, SearchPage, SearchRequest, run_search
+from search.query.engine import run_search
+from search.query.request import QueryTerm, SearchPage, SearchRequest
 from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
 from search.storage.database import create_database_engine, upgrade_database
 from search.storage.store import LibraryStore

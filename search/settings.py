@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from search.model.embedder import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
+from search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
 
 
 @dataclass(frozen=True)

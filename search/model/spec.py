@@ -1,0 +1,36 @@
+"""Which model to run: an open_clip architecture and its weights (a published tag or a local
+file). Plain data, importable without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ViT-B-32 trained on LAION-2B: the best text-to-image retrieval of open_clip's published results
+# at ViT-B-32 compute (see README, "Choosing the default model").
+DEFAULT_MODEL_NAME = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to run: an open_clip architecture and its weights (a tag or a local file)."""
+
+    model_name: str = DEFAULT_MODEL_NAME
+    pretrained: str = DEFAULT_PRETRAINED
+    #: For a local checkpoint: the published tag whose preprocessing (mean, std, interpolation)
+    #: the file was trained with. Unset, the model's published tags are consulted.
+    preprocessing_tag: str | None = None
+
+
+def requested_model_spec(
+    model: str | None, pretrained: str | None, tag: str | None
+) -> ModelSpec | None:
+    """A requested ModelSpec, or None to use the library's own."""
+    if not (model or pretrained or tag):
+        return None
+    defaults = ModelSpec()
+    return ModelSpec(
+        model_name=model or defaults.model_name,
+        pretrained=pretrained or defaults.pretrained,
+        preprocessing_tag=tag,
+    )
