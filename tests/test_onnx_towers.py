@@ -11,9 +11,10 @@ from conftest import TINY_MODEL_NAME, make_picture, write_tiny_checkpoint
 
 import search.model.export as export_module
 import search.model.weights as weights_module
+from search.errors import InvalidInputError
 from search.model.embedder import OpenClipEmbedder
 from search.model.export import TowerExportRejectedError
-from search.model.loading import load_embedder
+from search.model.loading import load_embedder, runtime_from_settings
 from search.model.ort import OnnxEmbedder
 from search.model.spec import ModelSpec, Runtime
 
@@ -106,3 +107,15 @@ def test_a_checkpoints_hash_is_remembered_until_the_file_changes(
         assert weights_module.checkpoint_digest(checkpoint, tmp_path / "cache") == first
     checkpoint.write_bytes(checkpoint.read_bytes() + b"changed")
     assert weights_module.checkpoint_digest(checkpoint, tmp_path / "cache") != first
+
+
+def test_a_backend_named_in_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXSIFT_BACKEND", "tensorflow")
+    with pytest.raises(InvalidInputError, match="backend must be one of"):
+        runtime_from_settings()
+    monkeypatch.setenv("PIXSIFT_BACKEND", "auto")
+    monkeypatch.setenv("PIXSIFT_QUANTIZE", "int4")
+    with pytest.raises(InvalidInputError, match="quantize"):
+        runtime_from_settings()
+    monkeypatch.setenv("PIXSIFT_QUANTIZE", "int8")
+    assert runtime_from_settings() == Runtime(backend="auto", quantize="int8")

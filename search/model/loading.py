@@ -8,10 +8,11 @@ import importlib.util
 import logging
 from pathlib import Path
 
+from search import settings
 from search.errors import InvalidInputError
 from search.model.embedder import Embedder
 from search.model.ort import OnnxEmbedder, TowersInfo, read_towers_info, towers_directory
-from search.model.spec import ModelSpec, Runtime
+from search.model.spec import BACKENDS, QUANTIZATIONS, ModelSpec, Runtime
 from search.model.weights import check_model_name, default_cache_directory, model_id_for
 
 LOG = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ LOG = logging.getLogger(__name__)
 def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
     """The towers for ``spec`` as ``runtime`` asks. Raises WeightsUnavailableError (never
     random weights) and, with backend "onnx", TowerExportRejectedError."""
-    runtime = runtime or Runtime.from_settings()
+    runtime = runtime or runtime_from_settings()
     onnx_missing = importlib.util.find_spec("onnxruntime") is None
     if runtime.backend == "onnx" and onnx_missing:
         raise InvalidInputError(
@@ -77,3 +78,13 @@ def _gpu_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def runtime_from_settings() -> Runtime:
+    """The runtime the environment asks for (PIXSIFT_BACKEND, PIXSIFT_QUANTIZE), checked."""
+    backend, quantize = settings.BACKEND.value(), settings.QUANTIZE.value() or None
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise InvalidInputError(f"quantize must be int8 or unset, not {quantize!r}")
+    return Runtime(backend=backend, quantize=quantize)  # type: ignore[arg-type]

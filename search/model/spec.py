@@ -54,18 +54,3 @@ class Runtime:
     quantize: Quantization | None = None
     #: Threads for ONNX Runtime sessions (None: every core).
     threads: int | None = None
-
-    @classmethod
-    def from_settings(cls) -> Runtime:
-        """The runtime the environment asks for (PIXSIFT_BACKEND, PIXSIFT_QUANTIZE), checked."""
-        from search.errors import InvalidInputError
-        from search.settings import BACKEND, QUANTIZE
-
-        backend, quantize = BACKEND.value(), QUANTIZE.value() or None
-        if backend not in BACKENDS:
-            raise InvalidInputError(
-                f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}"
-            )
-        if quantize is not None and quantize not in QUANTIZATIONS:
-            raise InvalidInputError(f"quantize must be int8 or unset, not {quantize!r}")
-        return cls(backend=backend, quantize=quantize)  # type: ignore[arg-type]
