@@ -179,7 +179,7 @@ class Library:
             self.index_directory,
             self._reader.source,
             model_id=model_id,
-            dimension=self._stored_dimension(),
+            dimension=self._stored_dimension,
         )
 
     def rebuild_index(self, index_type: str | None = None) -> VectorIndex:
@@ -196,7 +196,7 @@ class Library:
                 self.index_directory,
                 self._reader.source,
                 model_id=model_id,
-                dimension=self._stored_dimension(),
+                dimension=self._stored_dimension,
                 rebuild=True,
                 index_type=index_type,
             )

@@ -145,7 +145,9 @@ def _load_exact_store(
             directory / str(sidecar.vectors_file), mmap_mode="r" if memory_map else None
         )
     except (OSError, ValueError) as error:
-        raise IndexMismatchError(f"the exact store in {directory} is unreadable: {error}") from error
+        raise IndexMismatchError(
+            f"the exact store in {directory} is unreadable: {error}"
+        ) from error
     expected_shape = (sidecar.count, sidecar.dimension)
     if exact_ids.shape != (sidecar.count,) or exact_vectors.shape != expected_shape:
         raise IndexMismatchError(

@@ -7,6 +7,7 @@ writers never interleave, and each publishes an index of the generation it read 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +25,16 @@ def publish_stored_vectors(
     source: VectorSource,
     *,
     model_id: str,
-    dimension: int,
+    dimension: Callable[[], int],
     rebuild: bool = False,
     index_type: str | None = None,
 ) -> VectorIndex | None:
     """Publish an index of every stored vector of ``model_id``, unless the published one is
     already current (then None). A trained approximate index is updated in place while it
     suits the library; ``rebuild`` (or a new ``index_type``) builds from scratch. ``index_type``
-    None keeps what the last build was asked for. Raises ValueError for a bad ``index_type``."""
+    None keeps what the last build was asked for. ``dimension`` is asked for only when no vector
+    is stored (the index must still accept the model's queries). Raises ValueError for a bad
+    ``index_type``."""
     with publish_lock(directory):
         generation = source.generation()
         previous = _published_sidecar(directory)
@@ -41,7 +44,7 @@ def publish_stored_vectors(
         # Read the vectors after the generation: all it counts are there (maybe a few more).
         ids, vectors = source.all(model_id)
         if len(ids) == 0:
-            vectors = np.zeros((0, dimension), dtype=np.float32)
+            vectors = np.zeros((0, dimension()), dtype=np.float32)
         index = None
         if not rebuild and index_type is None and same_model and previous.trained_count:
             index = _updated(directory, previous, ids, vectors, generation)
