@@ -53,7 +53,7 @@ class LiveIndex:
     :class:`VectorIndex` does (``search(queries, k, allowed_ids=...)``)."""
 
     published: VectorIndex | None
-    #: Vectors written after the published generation (ids ascending) and their float vectors.
+    #: Vectors written after the published generation (ids ascending) and their vectors.
     tail_ids: ImageIdArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     tail_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float16))
     #: Ids whose published vectors are no longer current (removed, or rewritten: see the tail).
@@ -152,7 +152,8 @@ class PublishedIndexReader:
                 "until the indexer publishes (or run: pixsift rebuild-index)",
                 len(tail_ids),
             )
-        return LiveIndex(published, tail_ids, tail_vectors, hidden)
+        # float32 once here rather than per search: the tail is small while writers publish.
+        return LiveIndex(published, tail_ids, tail_vectors.astype(np.float32), hidden)
 
     def published(self, model_id: str) -> VectorIndex | None:
         """The published index, loaded once per publication; None if there is none usable."""
