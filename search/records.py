@@ -99,3 +99,10 @@ class LibraryStats:
     index_type: str
     index_generation: int
     last_indexed_at: datetime | None
+
+
+def l2_normalise(vectors: np.ndarray) -> EmbeddingMatrix:
+    """Rows scaled to unit length (float32); a zero row stays zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
