@@ -55,7 +55,7 @@ def fill_library(directory: Path, size: int, embedder) -> tuple[object, dict]:
     library = Library.open(directory, embedder=embedder)
     started = time.perf_counter()
     for vectors in structured_vectors(size, embedder.dimension, seed=size, chunk=200_000):
-        library.import_vectors(vectors, model_id=embedder.model_id)
+        library.import_vectors(vectors, model_id=embedder.model_id, publish=False)
     facts["insert_s"] = round(time.perf_counter() - started, 1)
     started = time.perf_counter()
     index = library.rebuild_index(index_type="auto")

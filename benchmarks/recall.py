@@ -22,7 +22,9 @@ import numpy as np
 
 from benchmarks.common import percentiles, print_table, write_results
 from benchmarks.vectors import structured_vectors
-from search.vectors.index import build_index, measure_recall, save_vector_index
+from search.vectors.build import build_index
+from search.vectors.persist import publish_vector_index
+from search.vectors.tune import measure_recall
 
 QUERIES = 200
 
@@ -40,7 +42,7 @@ def evaluate(name: str, ids, vectors, queries, types: list[str]) -> list[dict]:
             index.search(query.reshape(1, -1), 10)
             latencies.append((time.perf_counter() - t) * 1000)
         with tempfile.TemporaryDirectory() as directory:
-            save_vector_index(Path(directory), index)
+            publish_vector_index(Path(directory), index)
             size_mib = sum(p.stat().st_size for p in Path(directory).iterdir()) / 2**20
         rows.append(
             {

@@ -48,7 +48,10 @@ def rebuild_index(library: Path | None, database_url: str | None, index_type: st
     """Regenerate the vector index from stored embeddings (no re-embedding)."""
     with open_library(library, database_url) as opened:
         index = opened.rebuild_index(index_type=index_type)
-    click.echo(f"rebuilt {index.sidecar.index_type} index with {index.count} vectors")
+    click.echo(
+        f"rebuilt and published {index.sidecar.index_type} index with {index.count} vectors "
+        f"(generation {index.sidecar.generation})"
+    )
 
 
 @click.command()

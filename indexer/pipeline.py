@@ -1,9 +1,11 @@
 """Stage 3: the indexing run. Plan, decode in workers, embed in batches, commit each batch, then
-remove what vanished and refresh the vector index.
+remove what vanished and publish the vector index.
 
 A run killed at any moment loses at most the batch in flight: each batch's rows, embeddings and
-the index generation are committed together, and the vector index is rebuilt from the database
-whenever its generation lags behind.
+the index generation are committed together. The indexer is one of the index's writers: it
+publishes whenever enough vectors were committed since its last publication (searches scan those
+exactly until then) and at the end of the run; a crash before publishing leaves the vectors in
+the database, where searches find them and the next run publishes them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0
 #: Moves and skips need no model time; commit them at least this often so progress persists.
 MAX_PENDING_WRITES = 256
+#: Publish the vector index once this many vectors were written or removed since the last time,
+#: so that searches during a long run keep their exact scan of unpublished vectors small.
+DEFAULT_PUBLISH_EVERY = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class IndexingOptions:
     include_hidden: bool = False
     #: None: a progress bar on a terminal only.
     show_progress: bool | None = None
+    publish_every: int = DEFAULT_PUBLISH_EVERY
 
 
 @dataclass
@@ -87,6 +93,7 @@ class Indexer:
         self.embedder = embedder
         self.options = options or IndexingOptions()
         self.model_spec = model_spec
+        self._unpublished = 0
         library.check_model(embedder.model_id)
 
     def index(self, roots: list[Path]) -> IndexingSummary:
@@ -107,7 +114,7 @@ class Indexer:
         self._remove_vanished(plan, summary)
         for root_id in plan.root_ids:
             self.store.finish_root_run(root_id)
-        self.library.vector_index()  # Bring the index up to the database before returning.
+        self.library.publish_index()
         summary.elapsed_seconds = time.monotonic() - started
         return summary
 
@@ -134,6 +141,7 @@ class Indexer:
                 self._route(item, result, pending, plan, hashes_of_vanished, summary)
                 if self._batch_due(pending):
                     self._flush(pending, summary, pool)
+                    self._publish_if_due()
                     pending = _PendingBatch()
                 progress.update(1)
             self._flush(pending, summary, pool)
@@ -205,6 +213,12 @@ class Indexer:
         if pending.replaced_image_ids:
             self.store.remove_images(pending.replaced_image_ids)
             summary.removed += len(pending.replaced_image_ids)
+        self._unpublished += len(pending.writes.new_images) + len(pending.replaced_image_ids)
+
+    def _publish_if_due(self) -> None:
+        if self._unpublished >= self.options.publish_every:
+            self.library.publish_index()
+            self._unpublished = 0
 
     def _new_images(
         self,

@@ -13,7 +13,6 @@ import numpy as np
 from platformdirs import user_data_path
 
 from search.errors import (
-    IndexMismatchError,
     InvalidInputError,
     LibraryError,
     ModelMismatchError,
@@ -29,16 +28,11 @@ from search.query.request import QueryTerm, SearchPage, SearchRequest
 from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
 from search.storage.database import create_database_engine, upgrade_database
 from search.storage.store import LibraryStore
-from search.vectors.index import (
-    INDEX_TYPE_AUTO,
-    VectorIndex,
-    build_flat_index,
-    build_index,
-    load_vector_index,
-    read_sidecar,
-    save_vector_index,
-    update_index,
-)
+from search.storage.vector_reads import StoredVectors
+from search.vectors.index import VectorIndex
+from search.vectors.live import LiveIndex, PublishedIndexReader
+from search.vectors.sidecar import read_sidecar
+from search.vectors.writer import publish_stored_vectors
 
 DATABASE_FILENAME = "pixsift.sqlite3"
 INDEX_DIRECTORY_NAME = "index"
@@ -67,7 +61,8 @@ class Library:
         self.store = store
         self._embedder = embedder
         self._requested_model_spec = model_spec
-        self._index: VectorIndex | None = None
+        self._reader = PublishedIndexReader(self.index_directory, StoredVectors(store))
+        self._live: tuple[tuple[object, ...], LiveIndex] | None = None
         self._index_lock = threading.Lock()
         self._embedding_sample: tuple[int, EmbeddingMatrix] | None = None
 
@@ -156,79 +151,55 @@ class Library:
 
     # The vector index ------------------------------------------------------------------------
 
-    def vector_index(self) -> VectorIndex:
-        """The current index, reloaded or rebuilt when the database has moved on since."""
-        generation = self.store.index_generation()
-        current = self._index
-        if current is not None and current.sidecar.generation == generation:
-            return current
+    def vector_index(self) -> LiveIndex:
+        """What searches read: the last published index, plus an exact scan of the vectors
+        stored since. Never builds, writes or deletes index files (see :meth:`publish_index`)."""
+        key = (self.store.index_generation(), self._reader.published_stamp())
+        current = self._live
+        if current is not None and current[0] == key:
+            return current[1]
         with self._index_lock:
-            if self._index is not None and self._index.sidecar.generation == generation:
-                return self._index
-            self._index = self._load_or_rebuild(generation)
-            return self._index
+            if self._live is not None and self._live[0] == key:
+                return self._live[1]
+            model_id = self.store.model_id()
+            live = LiveIndex(None) if model_id is None else self._reader.live_index(model_id)
+            self._live = (key, live)
+            return live
 
-    def _load_or_rebuild(self, generation: int) -> VectorIndex:
+    def publish_index(self) -> VectorIndex | None:
+        """Writers only (the indexer, bulk import): publish an index of every stored vector,
+        under the publish lock, unless the published one is current (then None)."""
         model_id = self.store.model_id()
         if model_id is None:
-            return build_flat_index(
-                np.zeros(0, np.int64), np.zeros((0, 1), np.float32), model_id="", generation=0
-            )
-        try:
-            sidecar = read_sidecar(self.index_directory)
-        except IndexMismatchError:
-            sidecar = None
-        if sidecar is not None and sidecar.generation == generation:
-            try:
-                return load_vector_index(self.index_directory, expected_model_id=model_id)
-            except (IndexMismatchError, ModelMismatchError):
-                pass  # The index is derived data: a damaged or foreign one is rebuilt below.
-        elif sidecar is not None and sidecar.model_id == model_id and sidecar.trained_count:
-            # A trained approximate index behind the database: update it in place (removed,
-            # changed and new vectors) rather than retrain, while it still suits the library.
-            try:
-                current = load_vector_index(
-                    self.index_directory, expected_model_id=model_id, memory_map=False
-                )
-            except (IndexMismatchError, ModelMismatchError):
-                current = None
-            if current is not None:
-                image_ids, vectors = self.store.all_embeddings(model_id)
-                index = update_index(current, image_ids, vectors, generation=generation)
-                save_vector_index(self.index_directory, index)
-                return index
-        return self.rebuild_index()
+            return None
+        return publish_stored_vectors(
+            self.index_directory,
+            self._reader.source,
+            model_id=model_id,
+            dimension=self._stored_dimension,
+        )
 
     def rebuild_index(self, index_type: str | None = None) -> VectorIndex:
-        """Regenerate the vector index from the stored embeddings (no re-embedding).
+        """Regenerate the vector index from the stored embeddings (no re-embedding) and publish
+        it.
 
         ``index_type``: "auto" (chosen by library size and memory budget) or a FAISS factory
         string such as "IVF1024,SQ8" or "HNSW32"; None keeps what the last build was asked for."""
         model_id = self.store.model_id()
         if model_id is None:
             raise LibraryError("the library is empty: index a folder first (pixsift index DIR)")
-        if index_type is None:
-            try:
-                previous = read_sidecar(self.index_directory)
-            except IndexMismatchError:
-                previous = None
-            index_type = previous.requested_type if previous is not None else INDEX_TYPE_AUTO
-        generation = self.store.index_generation()
-        image_ids, vectors = self.store.all_embeddings(model_id)
-        if len(image_ids) == 0:
-            vectors = np.zeros((0, self._stored_dimension()), dtype=np.float32)
         try:
-            index = build_index(
-                image_ids,
-                vectors,
+            index = publish_stored_vectors(
+                self.index_directory,
+                self._reader.source,
                 model_id=model_id,
-                generation=generation,
+                dimension=self._stored_dimension,
+                rebuild=True,
                 index_type=index_type,
             )
         except ValueError as error:
             raise InvalidInputError(str(error)) from error
-        save_vector_index(self.index_directory, index)
-        self._index = index
+        assert index is not None  # a rebuild always publishes
         return index
 
     def _stored_dimension(self) -> int:
@@ -344,10 +315,16 @@ class Library:
     def failures(self) -> list[FailureRecord]:
         return self.store.failures()
 
-    def import_vectors(self, vectors: EmbeddingMatrix, *, model_id: str | None = None) -> list[int]:
+    def import_vectors(
+        self, vectors: EmbeddingMatrix, *, model_id: str | None = None, publish: bool = True
+    ) -> list[int]:
         """Add synthetic image rows carrying ``vectors`` as their embeddings (for benchmarks and
-        bulk tools: no files, no model run); returns their ids. The index follows on next use."""
+        bulk tools: no files, no model run); returns their ids. A bulk import is a writer: it
+        publishes the index, unless ``publish`` is False (several imports, then one rebuild)."""
         from search.storage.bulk import insert_vectors
 
         model_id = model_id or self.store.model_id() or self.embedder.model_id
-        return insert_vectors(self.store, vectors, model_id=model_id).tolist()
+        image_ids = insert_vectors(self.store, vectors, model_id=model_id).tolist()
+        if publish:
+            self.publish_index()
+        return image_ids

@@ -10,17 +10,11 @@ import pytest
 
 from benchmarks.vectors import structured_vectors
 from search.library import Library
-from search.vectors.index import (
-    EXACT_SCAN_LIMIT,
-    SIDECAR_NAME,
-    IndexSidecar,
-    build_index,
-    choose_index_type,
-    load_vector_index,
-    read_sidecar,
-    save_vector_index,
-    update_index,
-)
+from search.vectors.build import build_index, choose_index_type, update_index
+from search.vectors.index import EXACT_SCAN_LIMIT
+from search.vectors.persist import load_vector_index
+from search.vectors.persist import publish_vector_index as save_vector_index
+from search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, read_sidecar
 
 COUNT = 3000
 DIMENSION = 32
@@ -185,12 +179,21 @@ def test_library_never_returns_deleted_images(library: Library) -> None:
     index = library.vector_index()
     assert index.sidecar.index_type.startswith("IVF") and index.count == 25_000
     library.store.remove_images(image_ids[:50])
-    index = library.vector_index()
-    assert index.count == 24_950 and index.sidecar.trained_count == 25_000  # updated in place
+    files_before = sorted(path.name for path in library.index_directory.iterdir())
+    index = library.vector_index()  # a reader: hides the removed vectors, writes nothing
+    assert index.count == 24_950 and index.published.count == 25_000
     _, found = index.search(vectors[:50], k=10)
     assert not np.isin(found, image_ids[:50]).any()
     hits = library.search(image_id=int(image_ids[60]), k=5)
     assert hits[0].image.id == image_ids[60]
+    assert sorted(path.name for path in library.index_directory.iterdir()) == files_before
+    published = library.publish_index()  # a writer: updates the trained index in place
+    assert published.count == 24_950 and published.sidecar.trained_count == 25_000
+    assert library.publish_index() is None  # already current
+    index = library.vector_index()
+    assert index.published.count == 24_950 and index.unpublished_count == 0
+    _, found = index.search(vectors[:50], k=10)
+    assert not np.isin(found, image_ids[:50]).any()
     rebuilt = library.rebuild_index(index_type="Flat")
     assert rebuilt.sidecar.index_type == "Flat" and rebuilt.count == 24_950
     assert library.rebuild_index().sidecar.index_type == "Flat"  # the request is remembered

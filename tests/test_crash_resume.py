@@ -66,6 +66,12 @@ def test_sigkill_mid_run_then_resume_without_loss_or_duplicates(
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     with Library.open(library_directory, embedder=tiny_embedder) as library:
+        # Killed before it published: searches find every committed image by scanning the
+        # stored vectors exactly, and write no index file doing so.
+        index_files = sorted(library.index_directory.glob("*"))
+        assert library.vector_index().count == committed
+        assert len(library.search("anything", k=1000)) == committed
+        assert sorted(library.index_directory.glob("*")) == index_files
         options = IndexingOptions(batch_size=16, workers=1, show_progress=False)
         summary = Indexer(library, tiny_embedder, options).index([folder])
         assert summary.unchanged == committed
@@ -73,3 +79,4 @@ def test_sigkill_mid_run_then_resume_without_loss_or_duplicates(
         assert library.stats().image_count == total
         hits = library.search("anything", k=1000)
         assert len(hits) == total and len({hit.path for hit in hits}) == total
+        assert library.vector_index().unpublished_count == 0  # the resumed run published

@@ -215,15 +215,19 @@ def test_other_model_on_same_library_is_an_error(
     reopened.close()
 
 
-def test_missing_or_stale_index_files_are_rebuilt_from_the_database(
+def test_missing_index_files_are_scanned_exactly_until_a_writer_publishes(
     library: Library, tiny_embedder: OpenClipEmbedder, picture_folder: Path
 ) -> None:
     index(library, tiny_embedder, picture_folder)
     expected = [hit.id for hit in library.search("a cat", k=5)]
     shutil.rmtree(library.index_directory)
     reopened = Library.open(library.directory, embedder=tiny_embedder)
+    # A reader never writes the index: it scans the stored vectors exactly instead.
     assert [hit.id for hit in reopened.search("a cat", k=5)] == expected
+    assert not library.index_directory.exists() and reopened.stats().index_type == "none"
+    reopened.rebuild_index()  # a writer publishes
     assert reopened.stats().index_type == "Flat"
+    assert [hit.id for hit in reopened.search("a cat", k=5)] == expected
     reopened.close()
 
 

@@ -10,13 +10,10 @@ import pytest
 
 from search.errors import IndexMismatchError, ModelMismatchError
 from search.model.embedder import l2_normalise
-from search.vectors.index import (
-    SIDECAR_NAME,
-    build_flat_index,
-    load_vector_index,
-    read_sidecar,
-    save_vector_index,
-)
+from search.vectors.build import build_flat_index
+from search.vectors.persist import load_vector_index
+from search.vectors.persist import publish_vector_index as save_vector_index
+from search.vectors.sidecar import SIDECAR_NAME, read_sidecar
 
 
 def random_unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
@@ -79,14 +76,38 @@ def test_a_sidecar_that_disagrees_with_the_file_is_an_error(tmp_path: Path) -> N
         load_vector_index(tmp_path, expected_model_id="a")
 
 
-def test_saving_a_new_generation_replaces_the_old_file(tmp_path: Path) -> None:
+def test_publishing_a_new_generation_deletes_only_older_unnamed_files(tmp_path: Path) -> None:
+    newer = tmp_path / "index-9-abc.faiss"  # e.g. another library's future; never ours to delete
+    tmp_path.mkdir(exist_ok=True)
+    newer.write_bytes(b"")
+    loaded = []
     for generation in (1, 2):
         index = build_flat_index(
             np.arange(3), random_unit_vectors(3, 8, generation), model_id="a", generation=generation
         )
-        save_vector_index(tmp_path, index)
-    assert sorted(path.name for path in tmp_path.glob("*.faiss")) == ["index-2.faiss"]
+        published = save_vector_index(tmp_path, index)
+        loaded.append(load_vector_index(tmp_path, expected_model_id="a"))
+    names = sorted(path.name for path in tmp_path.glob("*.faiss"))
+    assert names == sorted([published.sidecar.index_file, newer.name])
+    assert published.sidecar.index_file.startswith("index-2-")
     assert read_sidecar(tmp_path).generation == 2
+    # A reader that loaded generation 1 before it was deleted still searches it.
+    _, found = loaded[0].search(random_unit_vectors(1, 8, 1), k=3)
+    assert sorted(found[0].tolist()) == [0, 1, 2]
+
+
+def test_republishing_one_generation_never_overwrites_the_published_files(tmp_path: Path) -> None:
+    vectors = random_unit_vectors(3, 8, 0)
+    first = save_vector_index(
+        tmp_path, build_flat_index(np.arange(3), vectors, model_id="a", generation=4)
+    )
+    first_name = first.sidecar.index_file
+    first_bytes = (tmp_path / first_name).read_bytes()
+    second = save_vector_index(
+        tmp_path, build_flat_index(np.arange(3), vectors, model_id="a", generation=4)
+    )
+    assert second.sidecar.index_file != first_name
+    assert not (tmp_path / first_name).exists() and first_bytes  # replaced by name, not in place
 
 
 def test_allowed_ids_filter_inside_the_search() -> None:

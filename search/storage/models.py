@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    cast,
+    column,
+    func,
+    select,
+    table,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -60,17 +75,37 @@ class Image(Base):
     root: Mapped[Root] = relationship(back_populates="images")
 
 
+#: The index generation the inserting transaction commits (the stored one plus one), computed
+#: inside the INSERT itself so that every writer (ORM, Core bulk inserts, future tools) stamps
+#: its rows without knowing: readers find the vectors a published index lacks by this stamp.
+_STATE = table("library_state", column("key", String), column("value", Text))
+NEXT_INDEX_GENERATION = (
+    func.coalesce(
+        select(cast(_STATE.c.value, Integer))
+        .where(_STATE.c.key == "index_generation")
+        .scalar_subquery(),
+        0,
+    )
+    + 1
+)
+
+
 class Embedding(Base):
     """An image's embedding under one model, as little-endian float16 bytes (half the size of
     float32, and far below the precision that cosine ranking can notice)."""
 
     __tablename__ = "embeddings"
+    __table_args__ = (Index("ix_embeddings_model_generation", "model_id", "generation"),)
 
     image_id: Mapped[int] = mapped_column(
         ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
     model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The index generation that wrote this vector (see NEXT_INDEX_GENERATION).
+    generation: Mapped[int] = mapped_column(
+        Integer, default=NEXT_INDEX_GENERATION, server_default="0"
+    )
 
 
 class Failure(Base):

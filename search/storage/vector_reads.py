@@ -1,0 +1,65 @@
+"""Reading stored vectors by the index generation that wrote them.
+
+Each embedding row records the generation its transaction committed (see
+``models.NEXT_INDEX_GENERATION``). A published index of generation G holds every row written at or
+before G, so the rows it lacks are those written after G, and the rows of G or before that are
+gone (removed, or rewritten with a newer generation) show which of its vectors are stale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+
+from search.records import EmbeddingMatrix, ImageIdArray
+from search.storage.models import Embedding
+from search.storage.store import EMBEDDING_DTYPE, LibraryStore
+
+
+class StoredVectors:
+    """The library's stored vectors, as the vector index's readers and writers need them."""
+
+    def __init__(self, store: LibraryStore) -> None:
+        self.store = store
+
+    def generation(self) -> int:
+        return self.store.index_generation()
+
+    def all(self, model_id: str) -> tuple[ImageIdArray, EmbeddingMatrix]:
+        """Every stored vector of ``model_id`` (float32), ordered by image id."""
+        return self.store.all_embeddings(model_id)
+
+    def written_after(self, model_id: str, generation: int) -> tuple[ImageIdArray, np.ndarray]:
+        """Ids (ascending) and float16 vectors of the rows written after ``generation``."""
+        statement = (
+            select(Embedding.image_id, Embedding.vector)
+            .where(Embedding.model_id == model_id, Embedding.generation > generation)
+            .order_by(Embedding.image_id)
+        )
+        with self.store.session() as session:
+            rows = session.execute(statement).all()
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float16)
+        half = np.frombuffer(b"".join(row[1] for row in rows), dtype=EMBEDDING_DTYPE)
+        return ids, half.reshape(len(rows), -1)
+
+    def count_through(self, model_id: str, generation: int) -> int:
+        """How many rows were written at or before ``generation`` and are still stored."""
+        statement = (
+            select(func.count())
+            .select_from(Embedding)
+            .where(Embedding.model_id == model_id, Embedding.generation <= generation)
+        )
+        with self.store.session() as session:
+            return int(session.scalar(statement) or 0)
+
+    def ids_through(self, model_id: str, generation: int) -> ImageIdArray:
+        """Ids (ascending) of the rows written at or before ``generation`` still stored."""
+        statement = (
+            select(Embedding.image_id)
+            .where(Embedding.model_id == model_id, Embedding.generation <= generation)
+            .order_by(Embedding.image_id)
+        )
+        with self.store.session() as session:
+            return np.fromiter(session.scalars(statement), dtype=np.int64)

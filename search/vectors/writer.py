@@ -1,0 +1,81 @@
+"""The one writer: bring the published index up to the stored vectors, under the publish lock.
+
+Only the indexer (during and after a run), ``pixsift rebuild-index`` and bulk import call this.
+Everything from reading the published sidecar to switching it happens under the lock, so two
+writers never interleave, and each publishes an index of the generation it read under the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from search.errors import IndexMismatchError, ModelMismatchError
+from search.vectors.build import build_index, update_index
+from search.vectors.index import VectorIndex
+from search.vectors.live import VectorSource
+from search.vectors.persist import load_vector_index, publish_lock, publish_vector_index
+from search.vectors.sidecar import INDEX_TYPE_AUTO, IndexSidecar, read_sidecar
+
+
+def publish_stored_vectors(
+    directory: Path,
+    source: VectorSource,
+    *,
+    model_id: str,
+    dimension: Callable[[], int],
+    rebuild: bool = False,
+    index_type: str | None = None,
+) -> VectorIndex | None:
+    """Publish an index of every stored vector of ``model_id``, unless the published one is
+    already current (then None). A trained approximate index is updated in place while it
+    suits the library; ``rebuild`` (or a new ``index_type``) builds from scratch. ``index_type``
+    None keeps what the last build was asked for. ``dimension`` is asked for only when no vector
+    is stored (the index must still accept the model's queries). Raises ValueError for a bad
+    ``index_type``."""
+    with publish_lock(directory):
+        generation = source.generation()
+        previous = _published_sidecar(directory)
+        same_model = previous is not None and previous.model_id == model_id
+        if not rebuild and index_type is None and same_model and previous.generation >= generation:
+            return None
+        # Read the vectors after the generation: all it counts are there (maybe a few more).
+        ids, vectors = source.all(model_id)
+        if len(ids) == 0:
+            vectors = np.zeros((0, dimension()), dtype=np.float32)
+        index = None
+        if not rebuild and index_type is None and same_model and previous.trained_count:
+            index = _updated(directory, previous, ids, vectors, generation)
+        if index is None:
+            requested = index_type or (previous.requested_type if previous else INDEX_TYPE_AUTO)
+            index = build_index(
+                ids, vectors, model_id=model_id, generation=generation, index_type=requested
+            )
+        return publish_vector_index(directory, index)
+
+
+def _published_sidecar(directory: Path) -> IndexSidecar | None:
+    try:
+        return read_sidecar(directory)
+    except IndexMismatchError:
+        return None  # Derived data: an unreadable sidecar is replaced by a fresh build.
+
+
+def _updated(
+    directory: Path,
+    previous: IndexSidecar,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    generation: int,
+) -> VectorIndex | None:
+    """The published trained index brought up to the stored vectors (or rebuilt when it no
+    longer suits them), or None when it cannot be loaded."""
+    try:
+        current = load_vector_index(
+            directory, expected_model_id=previous.model_id, memory_map=False, sidecar=previous
+        )
+    except (IndexMismatchError, ModelMismatchError):
+        return None
+    return update_index(current, ids, vectors, generation=generation)
