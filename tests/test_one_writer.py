@@ -23,7 +23,8 @@ from benchmarks.vectors import structured_vectors
 from search.library import Library
 from search.model.embedder import ModelSpec, l2_normalise
 from search.storage.models import Embedding
-from search.storage.store import STATE_INDEX_GENERATION, encode_embedding
+from search.storage.rows import encode_embedding
+from search.storage.store import STATE_INDEX_GENERATION
 
 DIMENSION = 16
 ROOT = Path(__file__).resolve().parent.parent

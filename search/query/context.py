@@ -10,13 +10,13 @@ from typing import Protocol
 
 from search.records import EmbeddingMatrix, ImageRecord
 from search.storage.store import LibraryStore
-from search.vectors.index import VectorIndex
+from search.vectors.index import SearchableVectors
 
 
 class SearchContext(Protocol):
     store: LibraryStore
 
-    def vector_index(self) -> VectorIndex: ...
+    def vector_index(self) -> SearchableVectors: ...
 
     def query_embedding(
         self,

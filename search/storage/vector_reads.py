@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from search.records import EmbeddingMatrix, ImageIdArray
 from search.storage.models import Embedding
-from search.storage.store import EMBEDDING_DTYPE, LibraryStore
+from search.storage.rows import EMBEDDING_DTYPE
+from search.storage.store import LibraryStore
 
 
 class StoredVectors:
