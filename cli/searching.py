@@ -13,15 +13,15 @@ from cli.options import library_options, model_options, open_library, reports_er
 from search.media.imagefile import SUPPORTED_EXTENSIONS
 from search.model.embedder import requested_model_spec
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
-from search.query.engine import (
+from search.query.export import hits_to_csv, hits_to_json
+from search.query.filters import ORIENTATIONS, filters_from_params
+from search.query.request import (
     RESULT_ORDERS,
     SEARCH_MODES,
     QueryTerm,
     SearchPage,
     SearchRequest,
 )
-from search.query.export import hits_to_csv, hits_to_json
-from search.query.filters import ORIENTATIONS, filters_from_params
 
 
 def parse_term(value: str, weight_sign: float) -> QueryTerm:

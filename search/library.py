@@ -28,7 +28,8 @@ from search.model.embedder import (
     OpenClipEmbedder,
 )
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
-from search.query.engine import QueryTerm, SearchPage, SearchRequest, run_search
+from search.query.engine import run_search
+from search.query.request import QueryTerm, SearchPage, SearchRequest
 from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
 from search.storage.database import create_database_engine, upgrade_database
 from search.storage.store import LibraryStore

@@ -242,7 +242,7 @@ def test_bad_queries_are_clear_errors(
 
 
 def test_searching_an_empty_library_finds_nothing_without_loading_a_model(tmp_path: Path) -> None:
-    from search.query.engine import QueryTerm, SearchRequest
+    from search.query.request import QueryTerm, SearchRequest
 
     # Loading this model would fail: the empty library must answer without it.
     unavailable = ModelSpec(TINY_MODEL_NAME, str(tmp_path / "missing-weights.pt"))

@@ -18,9 +18,9 @@ from indexer.pipeline import Indexer, IndexingOptions
 from search.errors import InvalidInputError
 from search.library import Library
 from search.model.embedder import OpenClipEmbedder, l2_normalise
-from search.query.engine import QueryTerm, SearchRequest
 from search.query.export import hits_to_csv
 from search.query.filters import GeoBox, SearchFilters
+from search.query.request import QueryTerm, SearchRequest
 from search.records import ImageRecord
 from search.storage.store import IndexingBatch, NewImage
 

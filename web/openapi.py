@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from search.query.engine import MAX_RESULTS, RESULT_ORDERS, SEARCH_MODES
 from search.query.filters import ORIENTATIONS
+from search.query.request import MAX_RESULTS, RESULT_ORDERS, SEARCH_MODES
 from web.settings import MAX_PAGE_SIZE
 
 NULLABLE_STRING = {"type": ["string", "null"]}

@@ -30,7 +30,8 @@ from search.media.imagefile import (
     OversizedImageError,
     read_image_for_embedding,
 )
-from search.query.engine import (
+from search.query.filters import ORIENTATIONS, SearchFilters, filters_from_params, parse_filter_date
+from search.query.request import (
     MAX_RESULTS,
     RESULT_ORDERS,
     SEARCH_MODES,
@@ -38,7 +39,6 @@ from search.query.engine import (
     SearchPage,
     SearchRequest,
 )
-from search.query.filters import ORIENTATIONS, SearchFilters, filters_from_params, parse_filter_date
 from search.records import ImageRecord, SearchHit
 from web.errors import ImageTooLargeError, InvalidImageError
 from web.settings import MAX_PAGE_SIZE
