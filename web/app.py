@@ -9,8 +9,8 @@ from typing import Any
 from flask import Flask, Response
 
 from web import api, errors, images, pages, state
-from web.results import remove_request_temp_directory
 from web.settings import APP_SETTINGS, config_key
+from web.uploads import remove_request_temp_directory
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
