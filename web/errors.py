@@ -51,6 +51,16 @@ class PayloadTooLargeError(InvalidInputError):
     http_status = 413
 
 
+class RequestLineTooLongError(InvalidInputError):
+    code = "uri_too_long"
+    http_status = 414
+
+
+class HeadersTooLargeError(InvalidInputError):
+    code = "request_header_fields_too_large"
+    http_status = 431
+
+
 class InvalidJSONError(InvalidInputError):
     """A request body that is not well-formed JSON (or not a JSON object)."""
 
