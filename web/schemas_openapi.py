@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask
 from pydantic import BaseModel, Field
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
 from search.query.request import MAX_STORED_INTEGER, Contract, SearchFilters
 from web.parsing import JSON_ONLY_FIELDS, Operation
@@ -40,6 +41,18 @@ IMAGE_FILE_OPERATIONS = {
 PATH_FIELDS = {"image_id", "q", "terms"}
 
 
+class ApiJsonSchema(GenerateJsonSchema):
+    """The models' JSON schema as the API writes them: its dates carry no time zone when the
+    library does not know one (a camera's local time), so they are ISO 8601 local date-times,
+    not RFC 3339 ``date-time`` strings."""
+
+    def datetime_schema(self, schema: core_schema.DatetimeSchema) -> JsonSchemaValue:
+        return {"type": "string", "pattern": LOCAL_DATE_TIME_PATTERN}
+
+
+LOCAL_DATE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$"
+
+
 def operations(app: Flask) -> list[tuple[str, str, str, Operation]]:
     """(OpenAPI path, method, endpoint, operation) for every declared view."""
     found = []
@@ -66,6 +79,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         [(model, _mode(model)) for model in dict.fromkeys(models)],
         ref_template=COMPONENTS + "{model}",
         by_alias=True,
+        schema_generator=ApiJsonSchema,
     )
     refs = {model: keys[(model, _mode(model))] for model in dict.fromkeys(models)}
     paths: dict[str, dict[str, Any]] = {}
@@ -128,7 +142,10 @@ def _plain(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _query_parameters(model: type[BaseModel], skip: set[str]) -> list[dict[str, Any]]:
-    properties = model.model_json_schema(ref_template=COMPONENTS + "{model}")["properties"]
+    schema = model.model_json_schema(
+        ref_template=COMPONENTS + "{model}", schema_generator=ApiJsonSchema
+    )
+    properties = schema["properties"]
     parameters = []
     for name, schema in properties.items():
         if name in skip:

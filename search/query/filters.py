@@ -47,7 +47,8 @@ def glob_condition(pattern: str) -> Condition:
     The regular expression (bound as a parameter) is the exact check. The database's index can
     only help with the literal text before the first glob character, so that prefix alone is a
     LIKE pre-filter (escaped: ``%`` and ``_`` in a name are literal)."""
-    exact = Image.relative_path.regexp_match(fnmatch.translate(pattern))
+    # Anchored: the database's REGEXP searches, and fnmatch's translation only anchors the end.
+    exact = Image.relative_path.regexp_match("^" + fnmatch.translate(pattern))
     cut = min((pattern.find(c) for c in GLOB_METACHARACTERS if c in pattern), default=-1)
     prefix = pattern if cut < 0 else pattern[:cut]
     if not prefix:
