@@ -15,7 +15,8 @@ from indexer.pipeline import (
     IndexingOptions,
     IndexingSummary,
 )
-from search.model.embedder import OpenClipEmbedder, requested_model_spec
+from search.model.loading import load_embedder
+from search.model.spec import requested_model_spec
 
 
 @click.command("index")
@@ -66,7 +67,7 @@ def index_command(
     requested = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=requested) as opened:
         spec = opened.model_spec()
-        embedder = OpenClipEmbedder.load(spec)
+        embedder = load_embedder(spec)
         summary = Indexer(opened, embedder, options, model_spec=spec).index(list(roots))
     click.echo(format_summary(summary))
 

@@ -5,8 +5,12 @@ the web server."""
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
+
+from search import settings
+from search.model.spec import BACKENDS, QUANTIZATIONS
 
 #: Command name -> "module:attribute" of its click command.
 COMMANDS = {
@@ -37,5 +41,26 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="pixsift")
-def main() -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=settings.BACKEND.default,
+    envvar=settings.BACKEND.environment_variable,
+    show_envvar=True,
+    show_default=True,
+    help=settings.BACKEND.help,
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(QUANTIZATIONS),
+    envvar=settings.QUANTIZE.environment_variable,
+    show_envvar=True,
+    help=settings.QUANTIZE.help,
+)
+def main(backend: str, quantize: str | None) -> None:
     """pixsift: search your images in plain words."""
+    # The runtime applies to every command and to the server's workers, which read it from the
+    # environment like any other setting.
+    os.environ[settings.BACKEND.environment_variable] = backend
+    if quantize:
+        os.environ[settings.QUANTIZE.environment_variable] = quantize

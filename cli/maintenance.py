@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cli.options import library_options, open_library, reports_errors
+from search.filenames import terminal_text
 from search.storage.database import upgrade_database
 
 
@@ -58,7 +59,8 @@ def failures(library: Path | None, database_url: str | None) -> None:
     with open_library(library, database_url) as opened:
         records = opened.failures()
     for record in records:
-        click.echo(f"{record.path}\t{record.reason}")
+        # Escaped: a newline in a file name must not start a line of its own.
+        click.echo(f"{terminal_text(record.path)}\t{terminal_text(record.reason)}")
     if not records:
         click.echo("no skipped files")
 

@@ -16,8 +16,9 @@ from cli.options import (
     open_library,
     reports_errors,
 )
+from search.filenames import terminal_text
 from search.media.imagefile import SUPPORTED_EXTENSIONS
-from search.model.embedder import requested_model_spec
+from search.model.spec import requested_model_spec
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from search.query.export import hits_to_csv, hits_to_json
 from search.query.request import (
@@ -144,7 +145,7 @@ def _print_hits(result: SearchPage) -> None:
         click.echo("no results")
     for hit in result.hits:
         similarity = hit.score if hit.similarity is None else hit.similarity
-        click.echo(f"{similarity:.4f}  {hit.image.absolute_path}  #{hit.id}")
+        click.echo(f"{similarity:.4f}  {terminal_text(hit.image.absolute_path)}  #{hit.id}")
     if result.next_offset is not None:
         next_page = result.next_offset // result.request.k + 1
         click.echo(f"more results: --page {next_page}", err=True)

@@ -20,7 +20,8 @@ import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
 from indexer.preprocess import PixelPlan, pixel_plan_for
-from search.media.imagefile import ImageMetadata, ImageRejectedError, read_image_for_embedding
+from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from search.records import ImageFacts
 
 if TYPE_CHECKING:
     from search.model.embedder import ImagePreprocess
@@ -31,7 +32,7 @@ class DecodedImage:
     #: H x W x 3 uint8 when the pool has a PixelPlan, else the preprocess output (3 x H x W
     #: float32); :meth:`DecoderPool.model_input` turns a batch of either into model input.
     pixels: np.ndarray
-    metadata: ImageMetadata
+    metadata: ImageFacts
     content_hash: str
 
 

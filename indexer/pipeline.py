@@ -21,7 +21,8 @@ from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from search.library import Library
 from search.media.imagefile import SUPPORTED_EXTENSIONS
 from search.model.embedder import Embedder, ModelSpec
-from search.storage.store import IndexingBatch, KnownFile, MovedImage, NewImage, SkippedFile
+from search.storage.store import KnownFile
+from search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0
@@ -265,7 +266,6 @@ def _moved(item: WorkItem, known: KnownFile) -> MovedImage:
 
 
 def _new_image(item: WorkItem, image: DecodedImage, vector: np.ndarray) -> NewImage:
-    metadata = image.metadata
     return NewImage(
         root_id=item.root_id,
         path_bytes=item.scanned.path_bytes,
@@ -273,16 +273,7 @@ def _new_image(item: WorkItem, image: DecodedImage, vector: np.ndarray) -> NewIm
         size_bytes=item.scanned.size_bytes,
         mtime_ns=item.scanned.mtime_ns,
         content_hash=image.content_hash,
-        width=metadata.width,
-        height=metadata.height,
-        format=metadata.format,
-        taken_at=metadata.taken_at,
-        camera_make=metadata.camera_make,
-        camera_model=metadata.camera_model,
-        gps_latitude=metadata.gps_latitude,
-        gps_longitude=metadata.gps_longitude,
-        description=metadata.description,
-        keywords=metadata.keywords,
+        facts=image.metadata,
         embedding=vector,
         replaces_image_id=item.known.image_id if item.known else None,
     )

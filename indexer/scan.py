@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from search.filenames import display_path
+
 
 @dataclass(frozen=True)
 class ScannedFile:
@@ -84,7 +86,7 @@ def _scan_entry(
     relative = os.path.relpath(entry.path, root_bytes)
     return ScannedFile(
         path_bytes=entry.path,
-        relative_path=relative.decode("utf-8", errors="replace"),
+        relative_path=display_path(relative),
         size_bytes=status.st_size,
         mtime_ns=status.st_mtime_ns,
     )

@@ -20,13 +20,9 @@ from search.errors import (
     NotFoundError,
 )
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
-from search.model.embedder import (
-    DEFAULT_MODEL_NAME,
-    DEFAULT_PRETRAINED,
-    Embedder,
-    ModelSpec,
-    OpenClipEmbedder,
-)
+from search.model.embedder import Embedder
+from search.model.loading import load_embedder
+from search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED, ModelSpec
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
 from search.query.engine import run_search
 from search.query.request import QueryTerm, SearchPage, SearchRequest
@@ -134,7 +130,7 @@ class Library:
     def embedder(self) -> Embedder:
         """The library's model, loaded on first use and checked against the stored vectors."""
         if self._embedder is None:
-            self._embedder = OpenClipEmbedder.load(self.model_spec())
+            self._embedder = load_embedder(self.model_spec())
         self.check_model(self._embedder.model_id)
         return self._embedder
 

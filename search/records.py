@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TypeAlias
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, field_validator
+
+from search.filenames import display_path, is_exact, valid_text
 
 #: Rows of L2-normalised embeddings, one per image or text.
 EmbeddingMatrix: TypeAlias = NDArray[np.float32]
@@ -18,8 +22,9 @@ ImageIdArray: TypeAlias = NDArray[np.int64]
 
 class ImageFacts(BaseModel):
     """What an image file says about itself, read at indexing time. The one declaration of each
-    image fact: the scanner fills it, the store maps it to columns of the same names, results,
-    exports and the API schema are made from it."""
+    image fact: the media reader fills it, the store keeps each field in the ``images`` column of
+    the same name, and results, exports and the API schema are made from its fields. Adding a
+    fact means: a field here, a column in ``search.storage.models``, a migration."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -34,19 +39,61 @@ class ImageFacts(BaseModel):
     description: str | None = Field(None, description="Embedded description or caption.")
     keywords: str | None = Field(None, description="Embedded keywords, comma-separated.")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        # Text read from a file (EXIF, PNG chunks) or decoded from a name may hold lone
+        # surrogates, which no UTF-8 writer (SQLite, JSON, CSV) accepts.
+        return valid_text(value) if isinstance(value, str) else value
+
 
 class ImageRecord(ImageFacts):
     """What the library knows about one indexed image: its facts and where and when it was
-    found."""
+    found. Paths are display forms (see :mod:`search.filenames`): valid Unicode, safe in JSON
+    and CSV; :attr:`file_path` is the file's real name, for opening it."""
 
     id: int
-    root_path: str
-    relative_path: str
-    absolute_path: str
+    root_path: str = Field(description="The indexed folder that holds the file.")
+    relative_path: str = Field(description="The file's path below its root, '/'-separated.")
+    absolute_path: str = Field(description="The file's full path.")
+    path_is_exact: bool = Field(
+        True,
+        description="False when the file's name on disk is not valid UTF-8: the paths then show "
+        "each undecodable byte as U+FFFD and do not spell the name exactly.",
+    )
     size_bytes: int
     mtime_ns: int
     content_hash: str
     indexed_at: datetime
+
+    #: The exact file-system name (bytes); never serialised, it need not be text.
+    _path_bytes: bytes | None = PrivateAttr(None)
+
+    @classmethod
+    def located(cls, path_bytes: bytes, root_path_bytes: bytes, **fields: Any) -> ImageRecord:
+        """A record for the file named ``path_bytes`` under the root ``root_path_bytes``; the
+        display forms of both paths are made here, ``fields`` give the rest."""
+        record = cls(
+            root_path=display_path(root_path_bytes),
+            absolute_path=display_path(path_bytes),
+            path_is_exact=is_exact(path_bytes),
+            **fields,
+        )
+        record._path_bytes = path_bytes
+        return record
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def name(self) -> str:
+        """The file's name (last part of its path), display form."""
+        return PurePosixPath(self.relative_path).name
+
+    @property
+    def file_path(self) -> Path:
+        """The file's real name, to open it: exact even when the name is not UTF-8."""
+        if self._path_bytes is None:
+            return Path(self.absolute_path)
+        return Path(os.fsdecode(self._path_bytes))
 
     def date_with_source(self) -> tuple[datetime, str]:
         """The picture's date: when it was taken (EXIF), else the file's modification time."""
@@ -99,3 +146,10 @@ class LibraryStats:
     index_type: str
     index_generation: int
     last_indexed_at: datetime | None
+
+
+def l2_normalise(vectors: np.ndarray) -> EmbeddingMatrix:
+    """Rows scaled to unit length (float32); a zero row stays zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)

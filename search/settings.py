@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from search.model.embedder import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
+from search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,27 @@ PREPROCESSING_TAG = Setting(
     "With a local checkpoint: the published tag whose preprocessing it was trained with.",
     "PIXSIFT_PREPROCESSING_TAG",
 )
+CACHE_DIRECTORY = Setting(
+    "cache_directory",
+    None,
+    "Folder for what pixsift can make again: exported ONNX towers, checkpoint hashes "
+    "(default: the platform's user cache folder, e.g. ~/.cache/pixsift).",
+    "PIXSIFT_CACHE_DIR",
+)
+BACKEND = Setting(
+    "backend",
+    "torch",
+    'How to run the model: "torch", "onnx" (ONNX Runtime towers, exported once and checked '
+    'against torch) or "auto" (ONNX Runtime on a CPU, torch on a GPU).',
+    "PIXSIFT_BACKEND",
+)
+QUANTIZE = Setting(
+    "quantize",
+    None,
+    '"int8": ONNX Runtime towers with int8 weights (opt-in: faster, vectors slightly different '
+    "from fp32; the measured agreement is kept with the towers).",
+    "PIXSIFT_QUANTIZE",
+)
 SECRET_KEY = Setting(
     "secret_key",
     None,
@@ -63,4 +84,7 @@ SECRET_KEY = Setting(
     "PIXSIFT_SECRET_KEY",
 )
 
-ALL_SETTINGS = (LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, SECRET_KEY)
+ALL_SETTINGS = (
+    LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, CACHE_DIRECTORY, BACKEND,
+    QUANTIZE, SECRET_KEY,
+)  # fmt: skip

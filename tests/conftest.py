@@ -36,6 +36,16 @@ def write_tiny_checkpoint(path: Path, seed: int) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Exported towers and checkpoint hashes go to a temporary folder, not the user's cache."""
+    directory = tmp_path_factory.mktemp("pixsift-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PIXSIFT_CACHE_DIR", str(directory))
+    yield directory
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("model-config")

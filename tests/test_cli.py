@@ -54,9 +54,9 @@ def test_index_search_stats_failures(
         ["search", "--image", str(picture_folder / "picture-0007.png"), "--json", *library_only],
     )
     hits = json.loads(result.stdout)
-    assert hits[0]["path"].endswith("picture-0007.png") and hits[0]["score"] == pytest.approx(
-        1, abs=2e-3
-    )
+    best = hits[0]
+    assert best["absolute_path"].endswith("picture-0007.png")
+    assert best["score"] == pytest.approx(1, abs=2e-3)
 
     result = runner.invoke(main, ["stats", *library_only])
     assert "images:         16" in result.output and "pixsift-test-tiny" in result.output
@@ -125,7 +125,7 @@ def test_combined_filtered_search_and_exports(
     hits = json.loads(result.stdout)
     assert len(hits) == 4 and all(hit["relative_path"].startswith("nested/") for hit in hits)
     result = runner.invoke(main, ["search", "picture", "--mode", "keyword", "--csv", *library_only])
-    assert result.stdout.splitlines()[0].startswith("id,score,similarity,path")
+    assert result.stdout.splitlines()[0].startswith("id,score,similarity,name,")
     result = runner.invoke(main, ["duplicates", "--threshold", "0.9999", *library_only])
     assert result.exit_code == 0 and "group" not in result.stdout
     result = runner.invoke(main, ["search", "x", "--orientation", "diagonal", *library_only])

@@ -177,8 +177,10 @@ def test_non_utf8_file_names_are_indexed(
     summary = index(library, tiny_embedder, folder)
     assert summary.added == 1
     hit = library.search(image=folder / name, k=1)[0]
-    assert hit.path == str(folder.resolve() / name)
-    assert hit.image.relative_path == "caf\ufffd.png"
+    # Shown as valid Unicode (U+FFFD for the undecodable byte), opened by its exact bytes.
+    assert hit.path == str(folder.resolve() / "caf\ufffd.png")
+    assert hit.image.relative_path == "caf\ufffd.png" and not hit.image.path_is_exact
+    assert os.fsencode(hit.image.file_path) == os.fsencode(folder.resolve()) + b"/caf\xe9.png"
 
 
 def test_hidden_folders_are_skipped_and_symlink_loops_do_not_loop(

@@ -20,7 +20,7 @@ from search.library import Library
 from search.model.embedder import OpenClipEmbedder, l2_normalise
 from search.query.export import hits_to_csv
 from search.query.request import GeoBox, QueryTerm, SearchFilters, SearchRequest
-from search.records import ImageRecord
+from search.records import ImageFacts, ImageRecord
 from search.storage.store import IndexingBatch, NewImage
 
 SIZES = [(96, 64), (64, 96), (80, 80)]
@@ -111,8 +111,9 @@ def test_a_filter_matching_one_in_a_thousand_still_fills_the_page(
     batch = IndexingBatch(
         [
             NewImage(root_id, f"/synthetic/{i}.jpg".encode(), f"{i}.jpg", 1, 0, f"h{i}",
-                     640 if i % 1000 else 480, 480 if i % 1000 else 640, "JPEG",
-                     None, None, None, None, None, None, None, vectors[i])
+                     ImageFacts(width=640 if i % 1000 else 480,
+                                height=480 if i % 1000 else 640, format="JPEG"),
+                     vectors[i])
             for i in range(5000)
         ],
         [], [],

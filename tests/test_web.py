@@ -22,7 +22,7 @@ from PIL import Image
 from indexer.pipeline import Indexer, IndexingOptions
 from search.library import Library
 from search.model.embedder import OpenClipEmbedder
-from search.query.engine import MAX_RESULTS
+from search.query.request import MAX_RESULTS
 from web import create_app
 from web.results import encode_cursor
 

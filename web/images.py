@@ -2,8 +2,13 @@
 
 Thumbnails are made on first request from the original (read with the indexer's hostile-file-safe
 reader) and cached under ``<library>/thumbnails``, keyed by image id, content hash and size.
-Responses carry the content hash as ETag; a URL with ``?v=<hash prefix>`` (as the API hands out)
-is immutable and cached for a year, other URLs revalidate.
+Responses carry the content hash as ETag. A URL with ``?v=<hash prefix>`` (as the API hands out)
+names one version of the picture for good: it is ``public, max-age=31536000, immutable``, so a
+browser shows it again without asking. Other URLs are ``no-cache``: asked again every time and
+answered 304 while the ETag matches.
+
+Files are opened by their exact file-system name (bytes) and named in ``Content-Disposition``
+by RFC 6266, whatever the name holds (see :func:`content_disposition`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import unicodedata
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request, send_file
 from PIL import Image, features
@@ -37,6 +44,9 @@ MIME_TYPES = {
     "HEIF": "image/heif",
     "AVIF": "image/avif",
 }
+#: RFC 8187 attr-char besides letters and digits: kept as they are in ``filename*``.
+_RFC8187_ATTR_CHARS = "!#$&+-.^_`|~"
+_FALLBACK_UNSAFE = frozenset('"\\%')
 _WEBP = features.check("webp")
 THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
     ("WEBP", "image/webp", ".webp") if _WEBP else ("JPEG", "image/jpeg", ".jpg")
@@ -50,9 +60,13 @@ def original(image_id: int) -> Response:
     response = send_file(
         path,
         mimetype=MIME_TYPES.get(record.format, "application/octet-stream"),
+        # Werkzeug writes filename* only for non-ASCII names and refuses control characters, so
+        # it is handed a safe name and the header is then replaced by one for any name.
+        download_name=ascii_file_name(record.name),
         etag=record.content_hash,
         conditional=True,
     )
+    response.headers["Content-Disposition"] = content_disposition(record.name)
     return _cache_headers(response, record)
 
 
@@ -71,19 +85,39 @@ def thumbnail(image_id: int) -> Response:
 
 
 def _cache_headers(response: Response, record: ImageRecord) -> Response:
-    response.cache_control.private = True
+    cache = response.cache_control
     if request.args.get("v") == record.content_hash[:16]:
-        response.cache_control.max_age = ONE_YEAR_SECONDS
-        response.cache_control.immutable = True
+        cache.no_cache = None  # send_file's default, wrong for a URL that never changes
+        cache.public = True
+        cache.max_age = ONE_YEAR_SECONDS
+        cache.immutable = True
     else:
-        response.cache_control.no_cache = True
+        cache.no_cache = True
+        cache.max_age = None
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
+def content_disposition(name: str) -> str:
+    """``inline`` with the file's name for "save as" (RFC 6266): ``filename*`` carries the whole
+    name, percent-encoded UTF-8 (RFC 8187, so newlines, quotes and any character survive);
+    ``filename`` is a printable-ASCII fallback for clients that do not read ``filename*``."""
+    encoded = quote(name, safe=_RFC8187_ATTR_CHARS)
+    return f"inline; filename=\"{ascii_file_name(name)}\"; filename*=UTF-8''{encoded}"
+
+
+def ascii_file_name(name: str) -> str:
+    """``name`` in printable ASCII: accents dropped (café -> cafe), and every other character
+    that is not printable ASCII, or that a quoted header value or a browser would read as
+    syntax (quote, backslash, percent), replaced by an underscore."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    kept = (c for c in decomposed if not unicodedata.combining(c))
+    return "".join(c if " " <= c <= "~" and c not in _FALLBACK_UNSAFE else "_" for c in kept)
+
+
 def current_file(record: ImageRecord) -> Path:
     """The image's file, provided it is still the regular file that was indexed."""
-    path = Path(record.absolute_path)
+    path = record.file_path
     try:
         status = path.stat()
     except OSError:

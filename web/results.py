@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 from flask import current_app, url_for
@@ -236,11 +236,7 @@ def image_urls(image_id: int, content_hash: str) -> dict[str, str]:
 
 
 def _image_data(image: ImageRecord) -> dict[str, Any]:
-    return {
-        "name": PurePath(image.relative_path).name,
-        **image.model_dump(),
-        **image_urls(image.id, image.content_hash),
-    }
+    return {**image.model_dump(), **image_urls(image.id, image.content_hash)}
 
 
 def image_out(image: ImageRecord) -> ImageOut:

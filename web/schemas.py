@@ -104,12 +104,11 @@ class ImageLinks(BaseModel):
 
 class ImageOut(ImageLinks, ImageRecord):
     """An indexed image: the library's record (root and relative path as ``root`` and
-    ``path``), its file name and links."""
+    ``path``) and links."""
 
     model_config = ConfigDict(
         alias_generator=AliasGenerator(serialization_alias=lambda name: _API_NAMES.get(name, name))
     )
-    name: str = Field(description="The file name.")
 
 
 class HitOut(ImageOut):

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, current_app, g
 
 from search.library import Library
-from search.model.embedder import requested_model_spec
+from search.model.spec import requested_model_spec
 
 EXTENSION_NAME = "pixsift"
 

@@ -1,4 +1,11 @@
-"""Search results as CSV and JSON files, safe to open in a spreadsheet."""
+"""Search results as CSV and JSON files, safe to open in a spreadsheet.
+
+A row is the hit's ranking and date followed by every field of its image's record, by the
+record's own names: a field added to :class:`search.records.ImageRecord` (or its facts) is
+exported without a change here. Paths are the records' display forms, valid Unicode (see
+:mod:`search.filenames`), so any file name can be written; CSV quotes names holding commas,
+quotes, newlines or carriage returns and keeps them whole.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +14,38 @@ import io
 import json
 from typing import Any
 
-from search.records import SearchHit
+from search.records import ImageFacts, ImageRecord, SearchHit
 
 #: A cell starting with one of these is read as a formula by spreadsheet programs.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-EXPORT_COLUMNS = (
-    "id", "score", "similarity", "path", "root", "relative_path", "width", "height", "format",
-    "date", "date_source", "camera_make", "camera_model", "gps_latitude", "gps_longitude",
-    "size_bytes",
-)  # fmt: skip
+#: What a hit adds to its record: its ranking first, and last the date used to order and filter.
+RANKING_COLUMNS = ("id", "score", "similarity")
+DATE_COLUMNS = ("date", "date_source")
+#: The record's fields: where the file is first, then what the file says about itself.
+RECORD_COLUMNS: tuple[str, ...] = (
+    *ImageRecord.model_computed_fields,
+    *(name for name in ImageRecord.model_fields if name not in ImageFacts.model_fields),
+    *ImageFacts.model_fields,
+)
+EXPORT_COLUMNS: tuple[str, ...] = (
+    *RANKING_COLUMNS,
+    *(name for name in RECORD_COLUMNS if name not in RANKING_COLUMNS),
+    *DATE_COLUMNS,
+)
 
 
 def hit_row(hit: SearchHit) -> dict[str, Any]:
-    image = hit.image
+    """One export row, JSON-ready (dates as ISO 8601 text)."""
     date, date_source = hit.date_with_source()
-    return {
-        "id": image.id,
+    record = hit.image.model_dump(mode="json")
+    added = {
+        "id": hit.image.id,
         "score": round(hit.score, 6),
         "similarity": None if hit.similarity is None else round(hit.similarity, 6),
-        "path": image.absolute_path,
-        "root": image.root_path,
-        "relative_path": image.relative_path,
-        "width": image.width,
-        "height": image.height,
-        "format": image.format,
         "date": date.isoformat(),
         "date_source": date_source,
-        "camera_make": image.camera_make,
-        "camera_model": image.camera_model,
-        "gps_latitude": image.gps_latitude,
-        "gps_longitude": image.gps_longitude,
-        "size_bytes": image.size_bytes,
     }
+    return {name: added[name] if name in added else record[name] for name in EXPORT_COLUMNS}
 
 
 def neutralise_formula(value: Any) -> Any:

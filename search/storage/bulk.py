@@ -13,12 +13,9 @@ from sqlalchemy import Engine, func, insert, select
 
 from search.records import EmbeddingMatrix, ImageIdArray
 from search.storage.models import Embedding, Image
-from search.storage.store import (
-    EMBEDDING_DTYPE,
-    STATE_INDEX_GENERATION,
-    LibraryStore,
-    utc_now,
-)
+from search.storage.rows import EMBEDDING_DTYPE, utc_now
+from search.storage.store import LibraryStore
+from search.storage.writes import STATE_INDEX_GENERATION
 
 DEFAULT_CHUNK = 50_000
 

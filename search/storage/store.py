@@ -5,50 +5,44 @@ It knows nothing of models or FAISS. Callers hand it plain records and arrays.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from search.filenames import display_path
 from search.query.filters import SearchFilters, filter_conditions
-from search.records import (
-    EmbeddingMatrix,
-    FailureRecord,
-    ImageIdArray,
-    ImageRecord,
-)
+from search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRecord
 from search.storage.database import create_session_factory
 from search.storage.models import Embedding, Failure, Image, LibraryState, Root
+from search.storage.rows import chunks, decode_embeddings, image_record, utc_now
+from search.storage.writes import (
+    STATE_INDEX_GENERATION,
+    STATE_LAST_INDEXED_AT,
+    STATE_MODEL_ID,
+    IndexingBatch,
+    MovedImage,
+    NewImage,
+    SkippedFile,
+    clear_failures,
+    delete_images,
+    set_state,
+    write_batch,
+)
 
-STATE_MODEL_ID = "model_id"
-STATE_INDEX_GENERATION = "index_generation"
-STATE_LAST_INDEXED_AT = "last_indexed_at"
-EMBEDDING_DTYPE = np.dtype("<f2")
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def display_path(path_bytes: bytes) -> str:
-    """A printable form of a file-system name; undecodable bytes become U+FFFD."""
-    return path_bytes.decode("utf-8", errors="replace")
-
-
-def encode_embedding(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=EMBEDDING_DTYPE).tobytes()
-
-
-def decode_embeddings(blobs: Sequence[bytes], dimension: int | None = None) -> EmbeddingMatrix:
-    if not blobs:
-        return np.zeros((0, dimension or 0), dtype=np.float32)
-    half = np.frombuffer(b"".join(blobs), dtype=EMBEDDING_DTYPE)
-    return half.reshape(len(blobs), -1).astype(np.float32)
+#: Batch records are declared in search.storage.writes; callers may import them from here.
+__all__ = [
+    "IndexingBatch",
+    "KnownFile",
+    "LibraryStore",
+    "MovedImage",
+    "NewImage",
+    "SkippedFile",
+]
 
 
 @dataclass(frozen=True)
@@ -59,63 +53,6 @@ class KnownFile:
     size_bytes: int
     mtime_ns: int
     content_hash: str
-
-
-@dataclass(frozen=True)
-class NewImage:
-    """An image to insert (or to update in place when ``replaces_image_id`` is set)."""
-
-    root_id: int
-    path_bytes: bytes
-    relative_path: str
-    size_bytes: int
-    mtime_ns: int
-    content_hash: str
-    width: int
-    height: int
-    format: str
-    taken_at: datetime | None
-    camera_make: str | None
-    camera_model: str | None
-    gps_latitude: float | None
-    gps_longitude: float | None
-    description: str | None
-    keywords: str | None
-    embedding: np.ndarray
-    replaces_image_id: int | None = None
-
-
-@dataclass(frozen=True)
-class MovedImage:
-    """A file recognised by its content at a new path: keep the row and embedding."""
-
-    image_id: int
-    root_id: int
-    path_bytes: bytes
-    relative_path: str
-    size_bytes: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    root_id: int
-    path_bytes: bytes
-    reason: str
-    size_bytes: int
-    mtime_ns: int
-
-
-@dataclass
-class IndexingBatch:
-    """Everything one indexer batch writes, committed in one transaction."""
-
-    new_images: list[NewImage]
-    moved_images: list[MovedImage]
-    skipped_files: list[SkippedFile]
-
-    def is_empty(self) -> bool:
-        return not (self.new_images or self.moved_images or self.skipped_files)
 
 
 class LibraryStore:
@@ -138,7 +75,7 @@ class LibraryStore:
 
     def set_state(self, key: str, value: str) -> None:
         with self.session() as session:
-            _set_state(session, key, value)
+            set_state(session, key, value)
 
     def model_id(self) -> str | None:
         return self.get_state(STATE_MODEL_ID)
@@ -153,7 +90,7 @@ class LibraryStore:
                 select(LibraryState.value).where(LibraryState.key == STATE_MODEL_ID)
             )
             if current is None:
-                _set_state(session, STATE_MODEL_ID, model_id)
+                set_state(session, STATE_MODEL_ID, model_id)
                 return model_id
             return current
 
@@ -197,7 +134,7 @@ class LibraryStore:
         """For each content hash, one image that already has an embedding under ``model_id``."""
         hashes = list(set(hashes))
         found: dict[str, int] = {}
-        for chunk in _chunks(hashes, 500):
+        for chunk in chunks(hashes):
             with self.session() as session:
                 rows = session.execute(
                     select(Image.content_hash, Image.id)
@@ -211,7 +148,7 @@ class LibraryStore:
 
     def embeddings_for(self, image_ids: Sequence[int], model_id: str) -> dict[int, np.ndarray]:
         vectors: dict[int, np.ndarray] = {}
-        for chunk in _chunks(list(image_ids), 500):
+        for chunk in chunks(list(image_ids)):
             with self.session() as session:
                 rows = session.execute(
                     select(Embedding.image_id, Embedding.vector).where(
@@ -227,34 +164,23 @@ class LibraryStore:
         if batch.is_empty():
             return
         with self.session() as session:
-            for new_image in batch.new_images:
-                _write_new_image(session, new_image, model_id)
-            for moved in batch.moved_images:
-                _write_moved_image(session, moved)
-            for skipped in batch.skipped_files:
-                _write_skipped_file(session, skipped)
-            if batch.new_images or batch.moved_images:
-                _bump_generation(session)
-                _clear_failures(session, [image.path_bytes for image in batch.new_images])
+            write_batch(session, batch, model_id)
 
     def remove_images(self, image_ids: Sequence[int]) -> None:
         if not image_ids:
             return
         with self.session() as session:
-            for chunk in _chunks(list(image_ids), 500):
-                session.execute(delete(Embedding).where(Embedding.image_id.in_(chunk)))
-                session.execute(delete(Image).where(Image.id.in_(chunk)))
-            _bump_generation(session)
+            delete_images(session, list(image_ids))
 
     def remove_failures(self, path_bytes: Sequence[bytes]) -> None:
         with self.session() as session:
-            _clear_failures(session, list(path_bytes))
+            clear_failures(session, list(path_bytes))
 
     def finish_root_run(self, root_id: int) -> None:
         now = utc_now()
         with self.session() as session:
             session.execute(update(Root).where(Root.id == root_id).values(last_indexed_at=now))
-            _set_state(session, STATE_LAST_INDEXED_AT, now.isoformat())
+            set_state(session, STATE_LAST_INDEXED_AT, now.isoformat())
 
     # Reading for search ---------------------------------------------------------------------
 
@@ -297,7 +223,7 @@ class LibraryStore:
 
     def images_by_ids(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]:
         records: dict[int, ImageRecord] = {}
-        for chunk in _chunks([int(image_id) for image_id in image_ids], 500):
+        for chunk in chunks([int(image_id) for image_id in image_ids]):
             with self.session() as session:
                 rows = session.execute(
                     select(Image, Root.path_bytes)
@@ -305,7 +231,7 @@ class LibraryStore:
                     .where(Image.id.in_(chunk))
                 )
                 for image, root_path_bytes in rows:
-                    records[image.id] = _image_record(image, root_path_bytes)
+                    records[image.id] = image_record(image, root_path_bytes)
         return records
 
     def image_count(self) -> int:
@@ -333,117 +259,3 @@ class LibraryStore:
     def last_indexed_at(self) -> datetime | None:
         value = self.get_state(STATE_LAST_INDEXED_AT)
         return datetime.fromisoformat(value) if value else None
-
-
-def _image_record(image: Image, root_path_bytes: bytes) -> ImageRecord:
-    return ImageRecord(
-        id=image.id,
-        root_path=display_path(root_path_bytes),
-        relative_path=image.relative_path,
-        absolute_path=os.fsdecode(image.path_bytes),
-        size_bytes=image.size_bytes,
-        mtime_ns=image.mtime_ns,
-        content_hash=image.content_hash,
-        width=image.width,
-        height=image.height,
-        format=image.format,
-        taken_at=image.taken_at,
-        camera_make=image.camera_make,
-        camera_model=image.camera_model,
-        gps_latitude=image.gps_latitude,
-        gps_longitude=image.gps_longitude,
-        description=image.description,
-        keywords=image.keywords,
-        indexed_at=image.indexed_at,
-    )
-
-
-def _write_new_image(session: Session, new_image: NewImage, model_id: str) -> None:
-    columns = {
-        "root_id": new_image.root_id,
-        "path_bytes": new_image.path_bytes,
-        "relative_path": new_image.relative_path,
-        "size_bytes": new_image.size_bytes,
-        "mtime_ns": new_image.mtime_ns,
-        "content_hash": new_image.content_hash,
-        "width": new_image.width,
-        "height": new_image.height,
-        "format": new_image.format,
-        "taken_at": new_image.taken_at,
-        "camera_make": new_image.camera_make,
-        "camera_model": new_image.camera_model,
-        "gps_latitude": new_image.gps_latitude,
-        "gps_longitude": new_image.gps_longitude,
-        "description": new_image.description,
-        "keywords": new_image.keywords,
-        "indexed_at": utc_now(),
-    }
-    if new_image.replaces_image_id is not None:
-        image_id = new_image.replaces_image_id
-        session.execute(update(Image).where(Image.id == image_id).values(**columns))
-        session.execute(
-            delete(Embedding).where(Embedding.image_id == image_id, Embedding.model_id == model_id)
-        )
-    else:
-        image = Image(**columns)
-        session.add(image)
-        session.flush()
-        image_id = image.id
-    session.add(
-        Embedding(
-            image_id=image_id, model_id=model_id, vector=encode_embedding(new_image.embedding)
-        )
-    )
-
-
-def _write_moved_image(session: Session, moved: MovedImage) -> None:
-    session.execute(
-        update(Image)
-        .where(Image.id == moved.image_id)
-        .values(
-            root_id=moved.root_id,
-            path_bytes=moved.path_bytes,
-            relative_path=moved.relative_path,
-            size_bytes=moved.size_bytes,
-            mtime_ns=moved.mtime_ns,
-        )
-    )
-    _clear_failures(session, [moved.path_bytes])
-
-
-def _write_skipped_file(session: Session, skipped: SkippedFile) -> None:
-    existing = session.scalar(select(Failure).where(Failure.path_bytes == skipped.path_bytes))
-    if existing is None:
-        existing = Failure(path_bytes=skipped.path_bytes)
-        session.add(existing)
-    existing.root_id = skipped.root_id
-    existing.path = display_path(skipped.path_bytes)
-    existing.reason = skipped.reason
-    existing.size_bytes = skipped.size_bytes
-    existing.mtime_ns = skipped.mtime_ns
-    existing.failed_at = utc_now()
-
-
-def _clear_failures(session: Session, path_bytes: list[bytes]) -> None:
-    for chunk in _chunks(path_bytes, 500):
-        session.execute(delete(Failure).where(Failure.path_bytes.in_(chunk)))
-
-
-def _bump_generation(session: Session) -> None:
-    current = session.scalar(
-        select(LibraryState.value).where(LibraryState.key == STATE_INDEX_GENERATION)
-    )
-    _set_state(session, STATE_INDEX_GENERATION, str(int(current or 0) + 1))
-
-
-def _set_state(session: Session, key: str, value: str) -> None:
-    state = session.get(LibraryState, key)
-    if state is None:
-        session.add(LibraryState(key=key, value=value))
-    else:
-        state.value = value
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -1,0 +1,167 @@
+"""Exporting a model's towers from torch to ONNX, checked before use.
+
+The export is refused, and torch kept, unless the exported towers agree with torch on sample
+inputs (cosine >= 0.99999), so the library's vectors do not depend on which backend made them.
+The text tower keeps the real-tokens-only fast path (a dynamic sequence axis). int8 weights are
+an opt-in whose measured agreement with fp32 is recorded, not required.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from search.errors import PixsiftError
+from search.model.embedder import OpenClipEmbedder
+from search.model.ort import SIDECAR_NAME, TOWER_FILES, OnnxEmbedder, TowersInfo
+from search.model.spec import Quantization
+from search.records import EmbeddingMatrix, l2_normalise
+
+AGREEMENT_THRESHOLD = 0.99999
+PROBE_TEXTS = ("", "a photo", "a red bicycle leaning on a wall next to a green door")
+
+
+class TowerExportRejectedError(PixsiftError):
+    """The exported towers do not reproduce torch's vectors closely enough to be used."""
+
+    code = "tower_export_rejected"
+
+
+class _ImageEncoder(torch.nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)
+
+
+class _TextEncoder(torch.nn.Module):
+    """The full-context text tower, for models without the real-tokens fast path."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(tokens)
+
+
+def export_towers(
+    embedder: OpenClipEmbedder, directory: Path, quantize: Quantization | None = None
+) -> TowersInfo:
+    """Export, check and publish ``embedder``'s towers into ``directory`` (atomically: a
+    half-written export is never seen). Raises TowerExportRejectedError."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent))
+    try:
+        text_input = _export_onnx(embedder, staging)
+        if quantize == "int8":
+            _quantize_int8(staging)
+        info = _checked_info(embedder, staging, text_input, quantize)
+        (staging / SIDECAR_NAME).write_text(json.dumps(asdict(info), indent=2))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+        return info
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _export_onnx(
+    embedder: OpenClipEmbedder, target: Path
+) -> Literal["real_tokens", "full_context"]:
+    import torch
+
+    model = embedder.model
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    pixels = torch.zeros(2, 3, embedder.image_size, embedder.image_size, device=embedder.device)
+    tower = embedder.text_tower
+    tokens = embedder.tokenizer(list(PROBE_TEXTS[1:])).to(embedder.device)
+    text_module: torch.nn.Module
+    if tower is not None:
+        text_module = tower.module
+        tokens = tokens[:, : tower.real_length(tokens.cpu())]
+        context = int(tower.module.owner.positional_embedding.shape[0])
+        text_shapes: dict[int, Any] = {0: batch, 1: torch.export.Dim("length", min=2, max=context)}
+    else:
+        text_module, text_shapes = _TextEncoder(model), {0: batch}
+    # The exporter reports its progress on stdout; a CLI command's output is the user's.
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        for module, sample, shapes, name, input_name in (
+            (_ImageEncoder(model), pixels, {0: batch}, "image.onnx", "pixels"),
+            (text_module, tokens, text_shapes, "text.onnx", "tokens"),
+        ):
+            torch.onnx.export(
+                module.eval(),
+                (sample,),
+                str(target / name),
+                input_names=[input_name],
+                output_names=["features"],
+                dynamic_shapes=(shapes,),
+                dynamo=True,
+            )
+    return "real_tokens" if tower is not None else "full_context"
+
+
+def _quantize_int8(directory: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    for name in ("image.onnx", "text.onnx"):
+        source = directory / name
+        quantized = directory / f"int8-{name}"
+        quantize_dynamic(str(source), str(quantized), weight_type=QuantType.QInt8)
+        os.replace(quantized, source)
+    for path in directory.iterdir():  # the fp32 weights' external data files, if any
+        if path.name not in TOWER_FILES:
+            path.unlink()
+
+
+def _checked_info(
+    embedder: OpenClipEmbedder,
+    directory: Path,
+    text_input: Literal["real_tokens", "full_context"],
+    quantize: Quantization | None,
+) -> TowersInfo:
+    tower = embedder.text_tower
+    info = TowersInfo(
+        model_id=embedder.model_id,
+        dimension=embedder.dimension,
+        image_size=embedder.image_size,
+        preprocess_cfg=dict(embedder.model.visual.preprocess_cfg),
+        text_input=text_input,
+        pool_type=tower.pool_type if tower is not None else None,
+        eos_id=tower.eos_id if tower is not None else None,
+        quantize=quantize,
+    )
+    exported = OnnxEmbedder(directory, info, embedder.preprocess, embedder.tokenizer, threads=None)
+    rng = np.random.default_rng(0)
+    pixels = rng.standard_normal((4, 3, info.image_size, info.image_size)).astype(np.float32)
+    agreement = {
+        "image": _min_cosine(
+            exported.embed_pixel_batch(pixels), embedder.embed_pixel_batch(pixels)
+        ),
+        "text": _min_cosine(
+            exported.embed_texts(PROBE_TEXTS), embedder.embed_texts_full_context(PROBE_TEXTS)
+        ),
+    }
+    if quantize is None and min(agreement.values()) < AGREEMENT_THRESHOLD:
+        raise TowerExportRejectedError(
+            f"the ONNX export of {embedder.model_id} does not reproduce torch's vectors "
+            f"(cosine {min(agreement.values()):.6f} < {AGREEMENT_THRESHOLD}); using torch"
+        )
+    return TowersInfo(**{**asdict(info), "agreement": agreement})
+
+
+def _min_cosine(first: EmbeddingMatrix, second: EmbeddingMatrix) -> float:
+    return float(np.min(np.sum(l2_normalise(first) * l2_normalise(second), axis=1)))

@@ -1,0 +1,71 @@
+"""Which model to run: an open_clip architecture and its weights (a published tag or a local
+file). Plain data, importable without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# ViT-B-32 trained on LAION-2B: the best text-to-image retrieval of open_clip's published results
+# at ViT-B-32 compute (see README, "Choosing the default model").
+DEFAULT_MODEL_NAME = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+
+Backend = Literal["auto", "torch", "onnx"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+Quantization = Literal["int8"]
+QUANTIZATIONS: tuple[str, ...] = ("int8",)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to run: an open_clip architecture and its weights (a tag or a local file)."""
+
+    model_name: str = DEFAULT_MODEL_NAME
+    pretrained: str = DEFAULT_PRETRAINED
+    #: For a local checkpoint: the published tag whose preprocessing (mean, std, interpolation)
+    #: the file was trained with. Unset, the model's published tags are consulted.
+    preprocessing_tag: str | None = None
+
+
+def requested_model_spec(
+    model: str | None, pretrained: str | None, tag: str | None
+) -> ModelSpec | None:
+    """A requested ModelSpec, or None to use the library's own."""
+    if not (model or pretrained or tag):
+        return None
+    defaults = ModelSpec()
+    return ModelSpec(
+        model_name=model or defaults.model_name,
+        pretrained=pretrained or defaults.pretrained,
+        preprocessing_tag=tag,
+    )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How to run a model, as opposed to which model (:class:`ModelSpec`): the vectors are the
+    same whichever runtime makes them (ONNX exports are checked against torch)."""
+
+    #: "torch"; "onnx": ONNX Runtime towers exported from torch once and cached; "auto": ONNX
+    #: Runtime on a CPU, torch where a GPU is available.
+    backend: Backend = "torch"
+    #: "int8": ONNX towers with int8 weights (opt-in; faster, slightly different vectors).
+    quantize: Quantization | None = None
+    #: Threads for ONNX Runtime sessions (None: every core).
+    threads: int | None = None
+
+    @classmethod
+    def from_settings(cls) -> Runtime:
+        """The runtime the environment asks for (PIXSIFT_BACKEND, PIXSIFT_QUANTIZE), checked."""
+        from search.errors import InvalidInputError
+        from search.settings import BACKEND, QUANTIZE
+
+        backend, quantize = BACKEND.value(), QUANTIZE.value() or None
+        if backend not in BACKENDS:
+            raise InvalidInputError(
+                f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}"
+            )
+        if quantize is not None and quantize not in QUANTIZATIONS:
+            raise InvalidInputError(f"quantize must be int8 or unset, not {quantize!r}")
+        return cls(backend=backend, quantize=quantize)  # type: ignore[arg-type]

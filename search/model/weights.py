@@ -1,0 +1,208 @@
+"""Where a model's weights come from: a published tag (the open_clip / Hugging Face cache, else
+downloaded once) or a local checkpoint file, with the preprocessing that goes with them. Without
+a network it fails in seconds with a message that says what to fetch, never falls back to random
+weights."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from platformdirs import user_cache_path
+
+from search.errors import InvalidInputError, WeightsUnavailableError
+from search.model.spec import ModelSpec
+from search.settings import CACHE_DIRECTORY
+
+CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".ckpt")
+NETWORK_PROBE_TIMEOUT_SECONDS = 3.0
+
+
+def check_model_name(model_name: str) -> None:
+    import open_clip
+
+    if model_name not in open_clip.list_models():
+        raise InvalidInputError(
+            f'unknown open_clip model {model_name!r}; `python -c "import open_clip; '
+            f'print(open_clip.list_models())"` lists the known ones'
+        )
+
+
+def resolve_weights(spec: ModelSpec) -> tuple[Path, dict[str, Any], str]:
+    """(checkpoint file, preprocessing settings, model id) for ``spec``."""
+    if _looks_like_path(spec.pretrained):
+        checkpoint_path = _local_checkpoint(spec)
+        return checkpoint_path, _preprocessing_for_local_file(spec), model_id_for(spec)
+    preprocessing = _published_preprocessing(spec.model_name, spec.pretrained)
+    return _fetch_published_weights(spec, preprocessing), preprocessing, model_id_for(spec)
+
+
+def model_id_for(spec: ModelSpec) -> str:
+    """The id stored with the vectors ``spec``'s model makes, found without loading the model:
+    the tag for published weights, the content hash for a local file."""
+    if not _looks_like_path(spec.pretrained):
+        return f"{spec.model_name}:{spec.pretrained}"
+    digest = checkpoint_digest(_local_checkpoint(spec), default_cache_directory())
+    return f"{spec.model_name}:sha256-{digest[:16]}"
+
+
+def _local_checkpoint(spec: ModelSpec) -> Path:
+    checkpoint_path = Path(spec.pretrained).expanduser()
+    if not checkpoint_path.is_file():
+        raise WeightsUnavailableError(
+            f"checkpoint file {checkpoint_path} does not exist; pass --pretrained with "
+            f"the path of an open_clip {spec.model_name} checkpoint (.bin, .pt or .safetensors)"
+        )
+    return checkpoint_path
+
+
+def _looks_like_path(pretrained: str) -> bool:
+    return (
+        os.sep in pretrained
+        or pretrained.startswith((".", "~"))
+        or pretrained.lower().endswith(CHECKPOINT_SUFFIXES)
+    )
+
+
+def _published_preprocessing(model_name: str, tag: str) -> dict[str, Any]:
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    if tag not in tags:
+        known = ", ".join(tags) or "none"
+        raise InvalidInputError(
+            f"{model_name} has no published weights tagged {tag!r} (published: {known}); "
+            "or pass the path of a local checkpoint file"
+        )
+    return dict(open_clip.get_pretrained_cfg(model_name, tag))
+
+
+def _preprocessing_for_local_file(spec: ModelSpec) -> dict[str, Any]:
+    import open_clip
+
+    if spec.preprocessing_tag:
+        return _published_preprocessing(spec.model_name, spec.preprocessing_tag)
+    # Preprocessing only: QuickGELU is part of the architecture (open_clip names it -quickgelu).
+    keys = ("mean", "std", "interpolation", "resize_mode")
+    settings = {
+        tuple((key, cfg.get(key)) for key in keys)
+        for tag in open_clip.list_pretrained_tags_by_model(spec.model_name)
+        if (cfg := open_clip.get_pretrained_cfg(spec.model_name, tag))
+    }
+    if len(settings) > 1:
+        raise InvalidInputError(
+            f"{spec.model_name}'s published weights use different preprocessing; pass "
+            "--preprocessing-tag with the tag your checkpoint file was trained as"
+        )
+    # A model without published weights keeps the preprocessing of its own config.
+    return {key: value for key, value in next(iter(settings), ()) if value is not None}
+
+
+def _fetch_published_weights(spec: ModelSpec, cfg: dict[str, Any]) -> Path:
+    """The local path of a published checkpoint: from the cache, else downloaded once."""
+    from open_clip.pretrained import download_pretrained
+
+    cached = _cached_weights(cfg)
+    if cached is not None:
+        return cached
+    source = _weights_source(cfg)
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not _reachable(source):
+        raise WeightsUnavailableError(_weights_unavailable_message(spec, source))
+    try:
+        return Path(download_pretrained(cfg))
+    except (OSError, RuntimeError) as error:
+        raise WeightsUnavailableError(
+            f"{_weights_unavailable_message(spec, source)} (download failed: {error})"
+        ) from error
+
+
+def _cached_weights(cfg: dict[str, Any]) -> Path | None:
+    hub_repository = cfg.get("hf_hub", "")
+    if not hub_repository:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    # The same split open_clip applies: "org/repo/" or "org/repo/filename".
+    repository_id, filename = os.path.split(hub_repository)
+    candidates = [filename] if filename else []
+    candidates += ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+    for candidate in candidates:
+        found = try_to_load_from_cache(repository_id, candidate)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def _weights_source(cfg: dict[str, Any]) -> str:
+    if cfg.get("hf_hub"):
+        from huggingface_hub import constants
+
+        return f"{constants.ENDPOINT}/{cfg['hf_hub'].rstrip('/')}"
+    return str(cfg.get("url", ""))
+
+
+def _reachable(source: str) -> bool:
+    """Whether the weights' host answers at all: without a network, fail in seconds rather
+    than after a minute of download retries."""
+    host = urlparse(source).hostname
+    if not host:
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=NETWORK_PROBE_TIMEOUT_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def _weights_unavailable_message(spec: ModelSpec, source: str) -> str:
+    return (
+        f"the weights of {spec.model_name} ({spec.pretrained}) are not on this machine and cannot "
+        f"be downloaded from {source}. On a machine with internet, download "
+        "open_clip_model.safetensors (or open_clip_pytorch_model.bin) from there, copy it here, "
+        "and pass it with --pretrained /path/to/file (or set PIXSIFT_PRETRAINED)"
+    )
+
+
+def default_cache_directory() -> Path:
+    """Where pixsift keeps what it can make again (exported towers, checkpoint hashes)."""
+    configured = CACHE_DIRECTORY.value()
+    return Path(str(configured)).expanduser() if configured else user_cache_path("pixsift")
+
+
+def checkpoint_digest(path: Path, cache_root: Path) -> str:
+    """The SHA-256 of a checkpoint file, remembered by path, size and modification time: hashing
+    a 600 MB checkpoint on every start costs about half a second."""
+    status = path.stat()
+    key = str(path.resolve())
+    stamp = [status.st_size, status.st_mtime_ns]
+    memo_path = cache_root / "checkpoint-digests.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    remembered = memo.get(key) if isinstance(memo, dict) else None
+    if isinstance(remembered, dict) and remembered.get("stamp") == stamp:
+        return str(remembered["sha256"])
+    digest = _file_digest(path)
+    memo = memo if isinstance(memo, dict) else {}
+    memo[key] = {"stamp": stamp, "sha256": digest}
+    with contextlib.suppress(OSError):  # a read-only cache only costs the hash next time
+        cache_root.mkdir(parents=True, exist_ok=True)
+        temporary = memo_path.with_name(f".{memo_path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(memo, indent=1))
+        os.replace(temporary, memo_path)
+    return digest
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as checkpoint:
+        for block in iter(lambda: checkpoint.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

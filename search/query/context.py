@@ -1,0 +1,31 @@
+"""What the query path needs from a library. :class:`search.library.Library` provides it; the
+query modules never import the facade, so the two cannot form an import cycle, and tests can
+pass a smaller stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from search.records import EmbeddingMatrix, ImageRecord
+from search.storage.store import LibraryStore
+from search.vectors.index import VectorIndex
+
+
+class SearchContext(Protocol):
+    store: LibraryStore
+
+    def vector_index(self) -> VectorIndex: ...
+
+    def query_embedding(
+        self,
+        *,
+        text: str | None = None,
+        image: Path | str | None = None,
+        image_id: int | None = None,
+    ) -> EmbeddingMatrix: ...
+
+    def embedding_sample(self, count: int) -> EmbeddingMatrix: ...
+
+    def images(self, image_ids: Sequence[int]) -> dict[int, ImageRecord]: ...

@@ -1,0 +1,108 @@
+"""ONNX Runtime towers: exported once from torch, checked against it, cached, and used without
+building the torch model again; refused (torch kept) when they disagree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL_NAME, make_picture, write_tiny_checkpoint
+
+import search.model.export as export_module
+import search.model.weights as weights_module
+from search.model.embedder import OpenClipEmbedder
+from search.model.export import TowerExportRejectedError
+from search.model.loading import load_embedder
+from search.model.ort import OnnxEmbedder
+from search.model.spec import ModelSpec, Runtime
+
+TEXTS = ["", "a", "a photo of a dog", "a red bicycle leaning on a wall next to a green door"]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(private_cache_directory: Path) -> Path:
+    return private_cache_directory
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(cache_dir: Path, tiny_spec: ModelSpec) -> OnnxEmbedder:
+    embedder = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
+    assert isinstance(embedder, OnnxEmbedder)
+    return embedder
+
+
+def cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    return np.sum(first * second, axis=1)
+
+
+def test_onnx_towers_give_torchs_vectors(
+    onnx_embedder: OnnxEmbedder, tiny_embedder: OpenClipEmbedder
+) -> None:
+    assert onnx_embedder.model_id == tiny_embedder.model_id
+    assert onnx_embedder.dimension == tiny_embedder.dimension
+    pictures = [make_picture(seed, size=(40 + seed * 7, 30 + seed * 5)) for seed in range(5)]
+    image_cosines = cosines(
+        onnx_embedder.embed_images(pictures), tiny_embedder.embed_images(pictures)
+    )
+    text_cosines = cosines(
+        onnx_embedder.embed_texts(TEXTS), tiny_embedder.embed_texts_full_context(TEXTS)
+    )
+    assert image_cosines.min() >= 0.99999
+    assert text_cosines.min() >= 0.99999
+    # One text alone runs over fewer tokens than in a batch with longer ones: same vector.
+    alone = onnx_embedder.embed_texts(["a photo of a cat"])
+    batched = onnx_embedder.embed_texts(["a photo of a cat", TEXTS[-1]])[:1]
+    assert cosines(alone, batched).min() >= 0.99999
+    assert onnx_embedder.info.agreement["image"] >= 0.99999
+
+
+def test_cached_towers_load_without_building_the_torch_model(
+    onnx_embedder: OnnxEmbedder, tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_torch_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the torch model was built although the towers are cached")
+
+    monkeypatch.setattr(OpenClipEmbedder, "load", no_torch_model)
+    again = load_embedder(tiny_spec, Runtime(backend="onnx"))
+    assert isinstance(again, OnnxEmbedder)
+    np.testing.assert_allclose(
+        again.embed_texts(["cat"]), onnx_embedder.embed_texts(["cat"]), atol=1e-6
+    )
+
+
+def test_towers_that_disagree_with_torch_are_refused(
+    cache_dir: Path, tiny_model_config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Other weights (another hash): nothing cached for them yet.
+    other = write_tiny_checkpoint(tmp_path / "other.pt", seed=1)
+    spec = ModelSpec(model_name=TINY_MODEL_NAME, pretrained=str(other))
+    monkeypatch.setattr(export_module, "AGREEMENT_THRESHOLD", 1.5)  # nothing can agree
+    with pytest.raises(TowerExportRejectedError):
+        load_embedder(spec, Runtime(backend="onnx"))
+    assert isinstance(load_embedder(spec, Runtime(backend="auto")), OpenClipEmbedder)
+
+
+def test_int8_towers_record_their_agreement(cache_dir: Path, tiny_spec: ModelSpec) -> None:
+    embedder = load_embedder(tiny_spec, Runtime(backend="onnx", quantize="int8"))
+    assert isinstance(embedder, OnnxEmbedder)
+    assert embedder.info.quantize == "int8"
+    assert 0.0 < embedder.info.agreement["image"] <= 1.0001
+    assert 0.0 < embedder.info.agreement["text"] <= 1.0001
+
+
+def test_a_checkpoints_hash_is_remembered_until_the_file_changes(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpoint = tmp_path / "weights.pt"
+    checkpoint.write_bytes(tiny_checkpoint.read_bytes())
+    first = weights_module.checkpoint_digest(checkpoint, tmp_path / "cache")
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError("hashed again although the file did not change")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(weights_module, "_file_digest", no_hashing)
+        assert weights_module.checkpoint_digest(checkpoint, tmp_path / "cache") == first
+    checkpoint.write_bytes(checkpoint.read_bytes() + b"changed")
+    assert weights_module.checkpoint_digest(checkpoint, tmp_path / "cache") != first
