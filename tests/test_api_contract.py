@@ -61,6 +61,7 @@ def client(app: Flask) -> FlaskClient:
         "/api/search?image_id=abc",
         "/api/search?q=cat&gps_box=1e3,0,0,0",
         "/api/search?q=cat&format=JP%20EG",
+        "/api/search?q=cat&folder=a&folder=b",
     ],
 )
 def test_hostile_query_values_are_400s(client: FlaskClient, url: str) -> None:

@@ -16,6 +16,7 @@ from flask import request
 from pydantic import BaseModel
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from search.errors import InvalidInputError
 from search.query.request import Contract
 from web.errors import InvalidJSONError, PayloadTooLargeError, UnsupportedMediaTypeError
 
@@ -85,8 +86,14 @@ def form_values(
         if name in JSON_ONLY_FIELDS:
             continue
         items = [v for v in values.getlist(name) if not (skip_empty and v == "")]
-        if items:
-            found[name] = items if field_is_list(model, name) else items[0]
+        if not items:
+            continue
+        if field_is_list(model, name):
+            found[name] = items
+        elif len(items) > 1:
+            raise InvalidInputError(f"{name}: give it once, not {len(items)} times")
+        else:
+            found[name] = items[0]
     return found
 
 
