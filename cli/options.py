@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import BaseModel
 
 from search import settings
 from search.errors import PixsiftError
@@ -59,3 +60,38 @@ def reports_errors(function: F) -> F:
             raise click.ClickException(error.message) from error
 
     return wrapper  # type: ignore[return-value]
+
+
+def model_field_options(model: type[BaseModel]) -> Callable[[F], F]:
+    """One click option per field of ``model``, with the field's name (dashed), type, bounds,
+    choices and description as help: the CLI declares no filter of its own. The command gets
+    the values as keyword arguments named like the fields; :meth:`Contract.parse` validates
+    them (a refused value is a one-line error)."""
+    properties = model.model_json_schema()["properties"]
+
+    def decorate(function: F) -> F:
+        for name in reversed(list(properties)):
+            function = _field_option(name, properties[name])(function)
+        return function
+
+    return decorate
+
+
+def _field_option(name: str, schema: dict[str, Any]) -> Callable[[F], F]:
+    plain = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
+    flag = "--" + name.replace("_", "-")
+    help_text = schema.get("description")
+    kind = plain.get("type")
+    if "enum" in plain:
+        return click.option(flag, name, type=click.Choice(plain["enum"]), help=help_text)
+    if kind == "boolean":
+        off = "--no-" + name.removeprefix("has_").replace("_", "-")
+        return click.option(f"{flag}/{off}", name, default=None, help=help_text)
+    if kind == "array":
+        return click.option(flag, name, multiple=True, help=f"{help_text} Repeatable.")
+    bounds = {"min": plain.get("minimum"), "max": plain.get("maximum")}
+    if kind == "integer":
+        return click.option(flag, name, type=click.IntRange(**bounds), help=help_text)
+    if kind == "number":
+        return click.option(flag, name, type=click.FloatRange(**bounds), help=help_text)
+    return click.option(flag, name, type=str, help=help_text)

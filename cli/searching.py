@@ -9,17 +9,24 @@ from typing import Any
 
 import click
 
-from cli.options import library_options, model_options, open_library, reports_errors
+from cli.options import (
+    library_options,
+    model_field_options,
+    model_options,
+    open_library,
+    reports_errors,
+)
 from search.filenames import terminal_text
 from search.media.imagefile import SUPPORTED_EXTENSIONS
 from search.model.spec import requested_model_spec
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from search.query.export import hits_to_csv, hits_to_json
-from search.query.filters import ORIENTATIONS, filters_from_params
 from search.query.request import (
     RESULT_ORDERS,
     SEARCH_MODES,
     QueryTerm,
+    RankingOptions,
+    SearchFilters,
     SearchPage,
     SearchRequest,
 )
@@ -62,27 +69,13 @@ def parse_term(value: str, weight_sign: float) -> QueryTerm:
 )
 @click.option("--mode", type=click.Choice(SEARCH_MODES), default="hybrid", show_default=True)
 @click.option("--order", type=click.Choice(RESULT_ORDERS), default="score", show_default=True)
-@click.option("--min-score", type=click.FloatRange(-1, 1), help="Minimum cosine similarity.")
+@click.option(
+    "--min-score",
+    type=click.FloatRange(-1, 1),
+    help=RankingOptions.model_fields["min_score"].description,
+)
 @click.option("--collapse-duplicates", is_flag=True, help="One result per near-duplicate group.")
-@click.option("--root", help="Only images under this indexed root.")
-@click.option("--folder", help="Only images in this folder (relative to its root).")
-@click.option("--path", help="Glob on the relative path, e.g. '*/beach-*'.")
-@click.option("--after", help="Taken on or after this date (file time when no EXIF date).")
-@click.option("--before", help="Taken on or before this date.")
-@click.option("--camera-make")
-@click.option("--camera-model")
-@click.option("--min-width", type=click.IntRange(0))
-@click.option("--max-width", type=click.IntRange(0))
-@click.option("--min-height", type=click.IntRange(0))
-@click.option("--max-height", type=click.IntRange(0))
-@click.option("--min-megapixels", type=click.FloatRange(0))
-@click.option("--max-megapixels", type=click.FloatRange(0))
-@click.option("--orientation", type=click.Choice(ORIENTATIONS))
-@click.option("--format", "formats", multiple=True, help="Image format, e.g. JPEG. Repeatable.")
-@click.option("--min-size", type=click.IntRange(0), help="Bytes.")
-@click.option("--max-size", type=click.IntRange(0), help="Bytes.")
-@click.option("--has-gps/--no-gps", default=None)
-@click.option("--gps-box", help="south,west,north,east in degrees.")
+@model_field_options(SearchFilters)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print results as CSV.")
 @library_options
@@ -121,13 +114,15 @@ def search(
     terms += [parse_term(value, -1.0) for value in subtracted]
     request = SearchRequest(
         tuple(terms),
-        filters=filters_from_params(**filter_values),
+        filters=SearchFilters.parse(
+            {name: value for name, value in filter_values.items() if value not in (None, ())}
+        ),
         mode=mode,  # type: ignore[arg-type]
         k=k,
         offset=(page - 1) * k,
         min_score=min_score,
         order=order,  # type: ignore[arg-type]
-        collapse_duplicates=collapse_duplicates,
+        collapse=collapse_duplicates,
     )
     spec = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=spec) as opened:

@@ -6,13 +6,17 @@ master never loads a model), and warms up before taking requests.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
 
 from cli.options import (
     library_options,
@@ -23,7 +27,7 @@ from cli.options import (
 )
 from search.errors import PixsiftError
 from web import settings as web_settings
-from web.app import create_app
+from web.app import MAX_HEADER_FIELD, MAX_HEADER_FIELDS, MAX_REQUEST_LINE, create_app
 from web.state import web_state
 
 WORKER_TIMEOUT_SECONDS = 120
@@ -45,6 +49,47 @@ class PixsiftServer(BaseApplication):
 
     def load(self) -> Flask:
         return create_app(self.app_config)
+
+
+#: Requests gunicorn refuses itself, before any app sees them: (status, reason, code).
+GUNICORN_REFUSALS: dict[type[Exception], tuple[int, str, str]] = {
+    http_errors.LimitRequestLine: (414, "URI Too Long", "uri_too_long"),
+    http_errors.LimitRequestHeaders: (
+        431,
+        "Request Header Fields Too Large",
+        "request_header_fields_too_large",
+    ),
+    http_errors.InvalidRequestLine: (400, "Bad Request", "bad_request"),
+    http_errors.InvalidRequestMethod: (400, "Bad Request", "bad_request"),
+    http_errors.InvalidHTTPVersion: (400, "Bad Request", "bad_request"),
+    http_errors.InvalidHeader: (400, "Bad Request", "bad_request"),
+    http_errors.InvalidHeaderName: (400, "Bad Request", "bad_request"),
+}
+
+
+class JsonErrorWorker(ThreadWorker):
+    """gunicorn's threaded worker, answering the requests gunicorn itself refuses (a request line
+    or headers past even the raised limits, a malformed request) in pixsift's JSON error shape
+    rather than gunicorn's HTML page. The path is not known yet (the line may not even have been
+    read), so the answer is JSON everywhere."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        refusal = next((v for k, v in GUNICORN_REFUSALS.items() if isinstance(exc, k)), None)
+        if refusal is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        status, reason, code = refusal
+        self.log.warning("refused a request from %s: %s", (addr or ("",))[0], exc)
+        message = f"{reason.lower()}: {str(exc)[:200]}"
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        try:
+            gunicorn_util.write_nonblock(client, head.encode("latin-1") + body)
+        except OSError:
+            self.log.debug("could not send the error answer")
 
 
 def _post_fork(server: Any, worker: Any) -> None:
@@ -120,7 +165,12 @@ def serve_command(
     options = {
         "bind": bind_address(host, port),
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": JsonErrorWorker,
+        # Twice the app's own limits (web.app), so that the app answers first, in its own
+        # error shape; past these gunicorn refuses, and JsonErrorWorker answers in JSON.
+        "limit_request_line": min(2 * MAX_REQUEST_LINE, 8190),
+        "limit_request_field_size": 2 * MAX_HEADER_FIELD,
+        "limit_request_fields": 2 * MAX_HEADER_FIELDS,
         "threads": THREADS_PER_WORKER,
         "timeout": WORKER_TIMEOUT_SECONDS,
         "accesslog": "-",

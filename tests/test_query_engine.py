@@ -19,8 +19,7 @@ from search.errors import InvalidInputError
 from search.library import Library
 from search.model.embedder import OpenClipEmbedder, l2_normalise
 from search.query.export import hits_to_csv
-from search.query.filters import GeoBox, SearchFilters
-from search.query.request import QueryTerm, SearchRequest
+from search.query.request import GeoBox, QueryTerm, SearchFilters, SearchRequest
 from search.records import ImageFacts, ImageRecord
 from search.storage.store import IndexingBatch, NewImage
 
@@ -76,16 +75,16 @@ def brute_force(library: Library, query: np.ndarray, keep, k: int) -> list[int]:
 
 FILTER_CASES = [
     (SearchFilters(folder="trips/beach"), lambda r: r.relative_path.startswith("trips/beach/")),
-    (SearchFilters(path_pattern="*/img-0?1.*"), lambda r: Path(r.relative_path).name[:7] in {f"img-0{d}1" for d in "0123456789"}),
+    (SearchFilters(path="*/img-0?1.*"), lambda r: Path(r.relative_path).name[:7] in {f"img-0{d}1" for d in "0123456789"}),
     (SearchFilters(orientation="portrait"), lambda r: r.height > r.width),
-    (SearchFilters(orientation="square", formats=("webp",), folder="home"), lambda r: r.width == r.height and r.format == "WEBP" and r.relative_path.startswith("home/")),
+    (SearchFilters(orientation="square", format=("webp",), folder="home"), lambda r: r.width == r.height and r.format == "WEBP" and r.relative_path.startswith("home/")),
     (SearchFilters(camera_make="canon"), lambda r: r.camera_make == "Canon"),
     (SearchFilters(camera_model="D750", min_height=90), lambda r: r.camera_model == "D750" and r.height >= 90),
     (SearchFilters(has_gps=True), lambda r: r.gps_latitude is not None),
-    (SearchFilters(has_gps=False, formats=("PNG", "WEBP")), lambda r: r.gps_latitude is None and r.format in {"PNG", "WEBP"}),
+    (SearchFilters(has_gps=False, format=("PNG", "WEBP")), lambda r: r.gps_latitude is None and r.format in {"PNG", "WEBP"}),
     (SearchFilters(gps_box=GeoBox(47.5, 2.0, 48.1, 2.5)), lambda r: r.gps_latitude is not None and r.gps_latitude <= 48.1),
-    (SearchFilters(taken_after=datetime(2015, 1, 1), taken_before=datetime(2019, 12, 31)), lambda r: datetime(2015, 1, 1) <= r.date_with_source()[0] <= datetime(2019, 12, 31)),
-    (SearchFilters(max_megapixels=0.0062, min_size_bytes=1), lambda r: r.width * r.height <= 6200),
+    (SearchFilters(after=datetime(2015, 1, 1), before=datetime(2019, 12, 31)), lambda r: datetime(2015, 1, 1) <= r.date_with_source()[0] <= datetime(2019, 12, 31)),
+    (SearchFilters(max_megapixels=0.0062, min_size=1), lambda r: r.width * r.height <= 6200),
     (SearchFilters(max_height=70, folder="home"), lambda r: r.height <= 70 and r.relative_path.startswith("home/")),
 ]  # fmt: skip
 
@@ -164,7 +163,7 @@ def test_a_quoted_word_must_appear(engine_library: Library) -> None:
 
 
 def test_pages_have_no_repeats_or_gaps(engine_library: Library) -> None:
-    filters = SearchFilters(formats=("PNG", "JPEG"))
+    filters = SearchFilters(format=("PNG", "JPEG"))
     request = SearchRequest((QueryTerm(text="trips"),), filters=filters, k=5)
     whole = [
         hit.id

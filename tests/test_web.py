@@ -176,8 +176,9 @@ def test_post_json_equals_get(client: FlaskClient) -> None:
 
 def test_results_stop_at_max_results(client: FlaskClient) -> None:
     from web.results import SearchQuery
+    from web.schemas import SearchParams
 
-    fingerprint = SearchQuery(k=5, text="x").fingerprint
+    fingerprint = SearchQuery(params=SearchParams(q="x"), k=5).fingerprint
     near_end = encode_cursor(MAX_RESULTS - 5, fingerprint)
     body = client.get(f"/api/search?q=x&k=5&cursor={near_end}").get_json()
     assert body["results"] == [] and body["next_cursor"] is None
@@ -544,8 +545,11 @@ def test_page_errors_are_html(client: FlaskClient) -> None:
 
 def test_no_results_state(client: FlaskClient) -> None:
     from web.results import SearchQuery
+    from web.schemas import SearchParams
 
-    cursor = encode_cursor(PICTURE_COUNT + 5, SearchQuery(k=5, text="x").fingerprint)
+    cursor = encode_cursor(
+        PICTURE_COUNT + 5, SearchQuery(params=SearchParams(q="x"), k=5).fingerprint
+    )
     html = client.get(f"/?q=x&cursor={cursor}").get_data(as_text=True)
     assert 'id="no-results"' in html
 

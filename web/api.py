@@ -1,46 +1,58 @@
 """The JSON API under ``/api``: search (text, example image, indexed image), image metadata,
-library stats, health and the OpenAPI document. Errors are answered by web.errors."""
+library stats, health and the OpenAPI document. Each view declares its :class:`Operation`
+(what it reads and answers); the request is parsed by that declaration and the OpenAPI document
+is generated from it. Errors are answered by web.errors."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
+from werkzeug.datastructures import FileStorage
 
-from search.errors import InvalidInputError
 from search.library import Library
-from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from search.query.export import hits_to_csv
-from web.errors import InvalidJSONError, UnsupportedMediaTypeError
-from web.openapi import openapi_document
+from web.parsing import Operation, operation
 from web.results import (
-    FILTER_PARAMS,
     build_search_results,
     image_json,
-    parse_search_query,
+    make_search_query,
     require_query,
     run_query,
 )
+from web.schemas import (
+    Duplicates,
+    DuplicatesParams,
+    Health,
+    ImageOut,
+    SearchParams,
+    SearchResults,
+    Stats,
+    dump,
+)
+from web.schemas_openapi import openapi_document
 from web.state import get_library
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-JSON_SEARCH_FIELDS = frozenset(
-    {"q", "k", "cursor", "image_id", "terms", "mode", "order", "min_score", "collapse", "exclude"}
-    | set(FILTER_PARAMS)
+SEARCH = Operation(
+    "Search by text, an indexed image or weighted terms",
+    query=SearchParams,
+    responses={200: SearchResults},
 )
-FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
 @bp.get("/search")
-def search() -> Response:
-    query = require_query(parse_search_query(request.args))
+@operation(SEARCH)
+def search(params: SearchParams) -> Response:
+    query = require_query(make_search_query(params))
     return jsonify(build_search_results(get_library(), query))
 
 
 @bp.get("/search.csv")
-def search_csv() -> Response:
-    query = require_query(parse_search_query(request.args))
+@operation(Operation("The same search as CSV", query=SearchParams, responses={200: "text/csv"}))
+def search_csv(params: SearchParams) -> Response:
+    query = require_query(make_search_query(params))
     page = run_query(get_library(), query)
     return Response(
         hits_to_csv(page.hits if page is not None else []),
@@ -49,97 +61,85 @@ def search_csv() -> Response:
     )
 
 
+@bp.post("/search")
+@operation(
+    Operation(
+        "Search with a JSON body, or by an uploaded example image (multipart)",
+        body=SearchParams,
+        upload=True,
+        responses={200: SearchResults, 413: "error"},
+    )
+)
+def search_post(params: SearchParams, upload: FileStorage | None) -> Response:
+    query = require_query(make_search_query(params, upload))
+    return jsonify(build_search_results(get_library(), query))
+
+
+@bp.get("/images/<int:image_id>/similar")
+@operation(
+    Operation("Images like an indexed image", query=SearchParams, responses={200: SearchResults})
+)
+def similar(params: SearchParams, image_id: int) -> Response:
+    query = require_query(make_search_query(params, image_id=image_id))
+    return jsonify(build_search_results(get_library(), query))
+
+
+@bp.get("/images/<int:image_id>")
+@operation(Operation("An indexed image's metadata", responses={200: ImageOut}))
+def image(image_id: int) -> Response:
+    return jsonify(image_json(get_library().image(image_id)))
+
+
 @bp.get("/duplicates")
-def duplicates() -> Response:
-    return jsonify(duplicates_json(get_library(), request.args.get("threshold")))
+@operation(
+    Operation(
+        "Groups of near-duplicate images", query=DuplicatesParams, responses={200: Duplicates}
+    )
+)
+def duplicates(params: DuplicatesParams) -> Response:
+    return jsonify(duplicates_json(get_library(), params))
 
 
-def duplicates_json(library: Library, threshold_param: Any) -> dict[str, Any]:
-    threshold = parse_threshold(threshold_param)
-    groups = library.duplicate_groups(threshold)
+def duplicates_json(library: Library, params: DuplicatesParams) -> dict[str, Any]:
+    groups = library.duplicate_groups(params.threshold)
     records = library.images([image_id for group in groups for image_id in group])
     return {
-        "threshold": threshold,
+        "threshold": params.threshold,
         "groups": [
             {"images": [image_json(records[i]) for i in group if i in records]} for group in groups
         ],
     }
 
 
-def parse_threshold(value: Any) -> float:
-    if value is None or value == "":
-        return DEFAULT_DUPLICATE_THRESHOLD
-    try:
-        threshold = float(str(value)[:40])
-    except ValueError:
-        raise InvalidInputError("threshold must be a number in (0, 1]") from None
-    if not 0 < threshold <= 1:  # also refuses nan
-        raise InvalidInputError("threshold must be a number in (0, 1]")
-    return threshold
-
-
-@bp.post("/search")
-def search_post() -> Response:
-    if request.mimetype == "application/json":
-        query = parse_search_query(_json_object(JSON_SEARCH_FIELDS))
-    elif request.mimetype in FORM_TYPES:
-        query = parse_search_query(request.form, request.files.get("image"))
-    else:
-        raise UnsupportedMediaTypeError(
-            "send application/json, or multipart/form-data with the image in the field 'image'"
-        )
-    query = require_query(query)
-    return jsonify(build_search_results(get_library(), query))
-
-
-@bp.get("/images/<int:image_id>/similar")
-def similar(image_id: int) -> Response:
-    query = require_query(parse_search_query(request.args, image_id=image_id))
-    return jsonify(build_search_results(get_library(), query))
-
-
-@bp.get("/images/<int:image_id>")
-def image(image_id: int) -> Response:
-    return jsonify(image_json(get_library().image(image_id)))
-
-
 @bp.get("/stats")
+@operation(Operation("Library statistics", responses={200: Stats}))
 def stats() -> Response:
     return jsonify(stats_json(get_library()))
 
 
+def stats_json(library: Library) -> dict[str, Any]:
+    facts = library.stats()
+    return dump(
+        Stats(
+            image_count=facts.image_count,
+            failure_count=facts.failure_count,
+            model=facts.model_id,
+            index_type=facts.index_type,
+            index_generation=facts.index_generation,
+            last_indexed_at=facts.last_indexed_at,
+            roots=facts.root_paths,
+        )
+    )
+
+
 @bp.get("/health")
+@operation(Operation("The server and its database answer", responses={200: Health}))
 def health() -> Response:
-    library = get_library()
-    library.store.index_generation()  # one cheap query: the database answers
+    get_library().store.index_generation()  # one cheap query: the database answers
     return jsonify({"status": "ok"})
 
 
 @bp.get("/openapi.json")
+@operation(Operation("This document", responses={200: "application/json"}))
 def openapi() -> Response:
-    return jsonify(openapi_document())
-
-
-def stats_json(library: Library) -> dict[str, Any]:
-    facts = library.stats()
-    return {
-        "image_count": facts.image_count,
-        "failure_count": facts.failure_count,
-        "model": facts.model_id,
-        "index_type": facts.index_type,
-        "index_generation": facts.index_generation,
-        "last_indexed_at": facts.last_indexed_at.isoformat() if facts.last_indexed_at else None,
-        "roots": facts.root_paths,
-    }
-
-
-def _json_object(allowed: frozenset[str]) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidJSONError("the request body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidJSONError(
-            f"unknown field {unknown[0][:40]!r}; known fields: {', '.join(sorted(allowed))}"
-        )
-    return body
+    return jsonify(openapi_document(current_app))

@@ -6,11 +6,21 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from werkzeug.routing import IntegerConverter
 
+from search.query.request import MAX_STORED_INTEGER
 from web import api, errors, images, pages, state
-from web.results import remove_request_temp_directory
+from web.errors import HeadersTooLargeError, RequestLineTooLongError
 from web.settings import APP_SETTINGS, config_key
+from web.uploads import remove_request_temp_directory
+
+#: The app's own limits on a request's line and headers (gunicorn's defaults). The server lets
+#: requests up to twice these through (cli/serve.py), so that the app answers them first, in
+#: its own error shape.
+MAX_REQUEST_LINE = 4094
+MAX_HEADER_FIELD = 8190
+MAX_HEADER_FIELDS = 100
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
@@ -24,6 +34,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``LIBRARY`` may be a directory or a ready :class:`search.library.Library` (tests pass one).
     """
     app = Flask(__name__)
+    # Every integer in a URL is a database id: bounded to what SQLite stores, so a larger one is
+    # an unknown page (404), never an overflow.
+    app.url_map.converters["int"] = StoreIdConverter
     for setting in APP_SETTINGS:
         app.config[config_key(setting)] = setting.value()
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"]
@@ -39,6 +52,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(images.bp)
     errors.register_error_handler(app)
 
+    app.before_request(_check_request_size)
+
     @app.teardown_appcontext
     def _teardown(_error: BaseException | None) -> None:
         remove_request_temp_directory()
@@ -51,3 +66,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+class StoreIdConverter(IntegerConverter):
+    """``<int:...>`` limited to 0..2**63-1 (SQLite's integers)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_STORED_INTEGER)
+        super().__init__(map, *args, **kwargs)
+
+
+def _check_request_size() -> None:
+    environ = request.environ
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
+    line = len(request.method) + len(target) + len(environ.get("SERVER_PROTOCOL", "")) + 2
+    if line > MAX_REQUEST_LINE:
+        raise RequestLineTooLongError(f"the request line is longer than {MAX_REQUEST_LINE} bytes")
+    headers = list(request.headers.items())
+    if len(headers) > MAX_HEADER_FIELDS or any(
+        len(name) + len(value) + 2 > MAX_HEADER_FIELD for name, value in headers
+    ):
+        raise HeadersTooLargeError(
+            f"give at most {MAX_HEADER_FIELDS} headers of at most {MAX_HEADER_FIELD} bytes each"
+        )

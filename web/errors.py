@@ -9,15 +9,19 @@ an HTML page.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from search.errors import InvalidInputError, PixsiftError
 
 API_PREFIX = "/api"
+#: Image files are resources of the API too: their errors are JSON (pages are HTML).
+_IMAGE_FILE_PATH = re.compile(r"^/images/[^/]+/(original|thumbnail)$")
 
 
 class InvalidImageError(InvalidInputError):
@@ -38,6 +42,23 @@ class UnsupportedMediaTypeError(InvalidInputError):
 
     code = "unsupported_media_type"
     http_status = 415
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body over what the endpoint takes."""
+
+    code = "request_entity_too_large"
+    http_status = 413
+
+
+class RequestLineTooLongError(InvalidInputError):
+    code = "uri_too_long"
+    http_status = 414
+
+
+class HeadersTooLargeError(InvalidInputError):
+    code = "request_header_fields_too_large"
+    http_status = 431
 
 
 class InvalidJSONError(InvalidInputError):
@@ -63,9 +84,16 @@ def describe(error: BaseException) -> ErrorReport:
     return ErrorReport(500, "internal_error", "an unexpected error happened; see the server log")
 
 
-def wants_json() -> bool:
-    path = request.path
-    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+def is_json_path(path: str) -> bool:
+    return (
+        path == API_PREFIX
+        or path.startswith(API_PREFIX + "/")
+        or bool(_IMAGE_FILE_PATH.match(path))
+    )
+
+
+def error_json(report: ErrorReport) -> dict[str, dict[str, str]]:
+    return {"error": {"code": report.code, "message": report.message}}
 
 
 def handle_error(error: Exception) -> Response | HTTPException:
@@ -73,11 +101,12 @@ def handle_error(error: Exception) -> Response | HTTPException:
         return error  # routing redirects are not errors
     report = describe(error)
     if report.status >= 500 and not isinstance(error, (PixsiftError, HTTPException)):
-        from flask import current_app
-
         current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-    if wants_json():
-        response = jsonify({"error": {"code": report.code, "message": report.message}})
+    if is_json_path(request.path):
+        response = jsonify(error_json(report))
+    elif request_ctx.url_adapter is None:
+        # No URL can be built for this request (its Host is not trusted): a page without links.
+        response = Response(render_template("error_bare.html", error=report), mimetype="text/html")
     else:
         response = Response(render_template("error.html", error=report), mimetype="text/html")
     response.status_code = report.status

@@ -9,14 +9,17 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 
+from search.query.request import EARLIEST_DATE, LATEST_DATE
 from web.api import duplicates_json, stats_json
+from web.parsing import read_args
 from web.results import (
     SearchQuery,
     build_search_results,
     encode_cursor,
     image_json,
-    parse_search_query,
+    make_search_query,
 )
+from web.schemas import DuplicatesParams, SearchParams
 from web.state import get_library
 
 bp = Blueprint("pages", __name__)
@@ -25,10 +28,15 @@ bp = Blueprint("pages", __name__)
 @bp.route("/", methods=["GET", "POST"])
 def index() -> str:
     library = get_library()
+    # A form sends its empty fields: on the page an empty field is an unset one.
     if request.method == "POST":
-        query = parse_search_query(request.form, request.files.get("image"))
+        upload = request.files.get("image")
+        if upload is not None and not (upload.filename or upload.content_length):
+            upload = None
+        params = read_args(SearchParams, request.form, skip_empty=True)
+        query = make_search_query(params, upload)
     else:
-        query = parse_search_query(request.args)
+        query = make_search_query(read_args(SearchParams, request.args, skip_empty=True))
     data = None
     like = None
     if query is not None:
@@ -43,12 +51,15 @@ def index() -> str:
         image_count=library.store.image_count(),
         more_url=_more_url(query, data),
         csv_url=_csv_url(query),
+        earliest_date=f"{EARLIEST_DATE:%Y-%m-%d}",
+        latest_date=f"{LATEST_DATE:%Y-%m-%d}",
     )
 
 
 @bp.get("/duplicates")
 def duplicates() -> str:
-    data = duplicates_json(get_library(), request.args.get("threshold"))
+    params = read_args(DuplicatesParams, request.args, skip_empty=True)
+    data = duplicates_json(get_library(), params)
     return render_template("duplicates.html", data=data)
 
 

@@ -1,82 +1,394 @@
-"""The search request: terms, filters, mode, order and page, as one typed record."""
+"""The search request, declared once: the filters, the query terms and the ranking options as
+typed models. The API parses requests with them, its OpenAPI document is their JSON schema, the
+CLI's filter options are made from their fields, and search.query.filters turns the filters into
+SQL. Every number is bounded to what the store can hold and every text is valid Unicode, so a bad
+value is refused here (:class:`InvalidInputError`, one line) and never reaches the database.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args
 
-import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from typing_extensions import Self
 
 from search.errors import InvalidInputError
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
-from search.query.filters import SearchFilters
 from search.records import SearchHit
 
 SearchMode = Literal["semantic", "keyword", "hybrid"]
-SEARCH_MODES: tuple[str, ...] = ("semantic", "keyword", "hybrid")
+SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 ResultOrder = Literal["score", "date"]
-RESULT_ORDERS: tuple[str, ...] = ("score", "date")
+RESULT_ORDERS: tuple[str, ...] = get_args(ResultOrder)
+Orientation = Literal["landscape", "portrait", "square"]
+ORIENTATIONS: tuple[str, ...] = get_args(Orientation)
+
 MAX_RESULTS = 1000
+#: SQLite integers are signed 64-bit: the largest image id and byte count the store can hold.
+MAX_STORED_INTEGER = 2**63 - 1
+MAX_TEXT_LENGTH = 1000
+MAX_TERMS = 20
+MAX_WEIGHT = 100.0
+MAX_FORMATS = 20
+MAX_SIDE_PIXELS = 2**31
+MAX_MEGAPIXELS = 1e6
+#: Dates a filter may name. Within what every layer can represent (epoch nanoseconds in int64
+#: end in 2262); older or later dates are refused rather than silently clamped.
+EARLIEST_DATE = datetime(1900, 1, 1)
+LATEST_DATE = datetime(2200, 12, 31, 23, 59, 59, 999999)
+#: Whitespace as JSON Schema, Python and pydantic all read it: ASCII only (their Unicode
+#: whitespace classes differ), so a text the schema accepts is a text the server accepts.
+ASCII_SPACE = " \t\n\v\f\r"
+NOT_BLANK = "[^ \\t\\n\\v\\f\\r]"
+
+
+class Contract(BaseModel):
+    """Base of the request models: frozen, unknown fields refused; :meth:`parse` and
+    :meth:`parse_json` turn a failed validation into an :class:`InvalidInputError` with one line
+    (the first problem, by field name)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Self:
+        """From Python values or form strings (lax: ``"10"`` is 10)."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as error:
+            raise InvalidInputError(describe_validation_error(error)) from None
+
+    @classmethod
+    def parse_json(cls, raw: bytes | str) -> Self:
+        """From a JSON document, strictly typed as its JSON schema says (``"10"`` is no
+        integer)."""
+        try:
+            return cls.model_validate_json(raw, strict=True)
+        except ValidationError as error:
+            raise InvalidInputError(describe_validation_error(error)) from None
+
+
+class BuiltInCode(Contract):
+    """A model the library builds from its callers' values (the CLI's, the web's): a bad value
+    is an :class:`InvalidInputError` from the constructor too. (Not for models parsed from JSON:
+    a custom ``__init__`` makes pydantic validate them laxly.)"""
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise InvalidInputError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line: the first problem and where it is (never the value itself, which may be huge
+    or hostile)."""
+    problems = error.errors(include_url=False, include_input=False)
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"
+
+
+# Field types ---------------------------------------------------------------------------------
+
+
+def _valid_unicode(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode (it holds a lone surrogate)") from None
+    return text
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip(ASCII_SPACE):
+        raise ValueError("is empty")
+    return text
+
+
+#: A query text: 1..1000 characters, not only whitespace.
+QueryText = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=NOT_BLANK),
+    AfterValidator(_valid_unicode),
+    AfterValidator(_not_blank),
+]
+#: A filter's text (a folder, a glob, a camera name).
+FilterText = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=NOT_BLANK),
+    AfterValidator(_valid_unicode),
+    AfterValidator(_not_blank),
+]
+ImageId = Annotated[int, Field(ge=1, le=MAX_STORED_INTEGER)]
+Pixels = Annotated[int, Field(ge=0, le=MAX_SIDE_PIXELS)]
+Bytes = Annotated[int, Field(ge=0, le=MAX_STORED_INTEGER)]
+Megapixels = Annotated[float, Field(ge=0, le=MAX_MEGAPIXELS, allow_inf_nan=False)]
+FormatName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$")]
+
+_DATE_PATTERN = (
+    r"^(19\d\d|2[01]\d\d|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?$"
+)
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_filter_date(value: Any, *, end_of_day: bool = False) -> datetime:
+    """An ISO date or date-time between 1900 and 2200, as a naive UTC datetime (an aware one is
+    converted, so aware and naive dates never meet); a bare date given as an upper bound means
+    the whole day."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and len(value) <= 40 and re.match(_DATE_PATTERN, value):
+        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a calendar date") from None
+        if end_of_day and _BARE_DATE.fullmatch(value):
+            moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
+    elif isinstance(value, str) and re.match(r"\d{4}-\d\d-\d\d", value):
+        raise ValueError(f"must be a date between {EARLIEST_DATE:%Y-%m-%d} and 2200-12-31")
+    else:
+        raise ValueError("must be a date like 2024-06-30 or 2024-06-30T18:30:00")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    if not EARLIEST_DATE <= moment <= LATEST_DATE:
+        raise ValueError(f"must lie between {EARLIEST_DATE:%Y-%m-%d} and {LATEST_DATE:%Y-%m-%d}")
+    return moment
+
+
+def _date_type(end_of_day: bool) -> Any:
+    return Annotated[
+        datetime,
+        PlainValidator(lambda value: parse_filter_date(value, end_of_day=end_of_day)),
+        PlainSerializer(lambda moment: moment.isoformat(), return_type=str),
+        WithJsonSchema({"type": "string", "pattern": _DATE_PATTERN}),
+    ]
+
+
+StartDate = _date_type(end_of_day=False)
+EndDate = _date_type(end_of_day=True)
 
 
 @dataclass(frozen=True)
-class QueryTerm:
-    """One part of a query: a text, an image file or an indexed image, with a weight
-    (negative weights subtract)."""
+class GeoBox:
+    """A latitude/longitude box; west > east means it crosses the antimeridian."""
 
-    text: str | None = None
-    image_path: Path | None = None
-    image_id: int | None = None
-    weight: float = 1.0
+    south: float
+    west: float
+    north: float
+    east: float
 
     def __post_init__(self) -> None:
-        given = [
-            value for value in (self.text, self.image_path, self.image_id) if value is not None
-        ]
-        if len(given) != 1:
+        if not (-90 <= self.south <= self.north <= 90):
+            raise InvalidInputError("GPS box needs -90 <= south <= north <= 90")
+        if not (-180 <= self.west <= 180 and -180 <= self.east <= 180):
+            raise InvalidInputError("GPS box longitudes must lie within -180..180")
+
+    @classmethod
+    def parse(cls, text: str) -> GeoBox:
+        """From 'south,west,north,east'."""
+        if not isinstance(text, str) or not re.fullmatch(GEO_BOX_PATTERN, text):
+            raise InvalidInputError(
+                f"GPS box must be 'south,west,north,east' in degrees, not {str(text)[:60]!r}"
+            )
+        south, west, north, east = (float(part) for part in text.split(","))
+        return cls(south, west, north, east)
+
+    def __str__(self) -> str:
+        return f"{self.south!r},{self.west!r},{self.north!r},{self.east!r}"
+
+
+_DEGREES = r"-?(\d{1,3}(\.\d{1,12})?)"
+GEO_BOX_PATTERN = rf"^{_DEGREES},{_DEGREES},{_DEGREES},{_DEGREES}$"
+GeoBoxText = Annotated[
+    GeoBox,
+    PlainValidator(lambda value: value if isinstance(value, GeoBox) else GeoBox.parse(value)),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": GEO_BOX_PATTERN}),
+]
+
+
+# Filters ---------------------------------------------------------------------------------------
+
+
+class SearchFilters(Contract):
+    """Which images a query may return. Every field is optional; set fields must all hold.
+    The field names are the API's parameter names and (with dashes) the CLI's options."""
+
+    root: FilterText | None = Field(None, description="Only images under this indexed root.")
+    folder: FilterText | None = Field(
+        None, description="Only images in this folder (relative to its root), e.g. 2024/trips."
+    )
+    path: FilterText | None = Field(
+        None, description="Glob on the relative path, e.g. '*/beach-*.jpg' or '[!x]*'."
+    )
+    after: StartDate | None = Field(
+        None,
+        description="Taken on or after this date (file time when no EXIF date), 1900..2200, "
+        "e.g. 2024-06-30.",
+    )
+    before: EndDate | None = Field(
+        None, description="Taken on or before this date; a bare date means the whole day."
+    )
+    camera_make: FilterText | None = Field(None, description="Camera make (any case).")
+    camera_model: FilterText | None = Field(None, description="Camera model (any case).")
+    min_width: Pixels | None = Field(None, description="Minimum width in pixels.")
+    max_width: Pixels | None = Field(None, description="Maximum width in pixels.")
+    min_height: Pixels | None = Field(None, description="Minimum height in pixels.")
+    max_height: Pixels | None = Field(None, description="Maximum height in pixels.")
+    min_megapixels: Megapixels | None = Field(None, description="Minimum megapixels.")
+    max_megapixels: Megapixels | None = Field(None, description="Maximum megapixels.")
+    orientation: Orientation | None = Field(None, description="Image orientation.")
+    format: tuple[FormatName, ...] = Field(
+        (), max_length=MAX_FORMATS, description="Image formats, e.g. JPEG (any of them)."
+    )
+    min_size: Bytes | None = Field(None, description="Minimum file size in bytes.")
+    max_size: Bytes | None = Field(None, description="Maximum file size in bytes.")
+    has_gps: bool | None = Field(None, description="Only images with (true) or without a GPS tag.")
+    gps_box: GeoBoxText | None = Field(
+        None, description="Only images taken inside 'south,west,north,east' (degrees)."
+    )
+
+    @model_validator(mode="after")
+    def _ranges_are_not_empty(self) -> Self:
+        for name, low, high in (
+            ("date", self.after, self.before),
+            ("width", self.min_width, self.max_width),
+            ("height", self.min_height, self.max_height),
+            ("megapixels", self.min_megapixels, self.max_megapixels),
+            ("file size", self.min_size, self.max_size),
+        ):
+            if low is not None and high is not None and low > high:  # type: ignore[operator]
+                raise InvalidInputError(f"the {name} range is empty: {low} is after {high}")
+        return self
+
+    def set_values(self) -> dict[str, Any]:
+        """The filter fields that are set (not None, not empty), as Python values."""
+        values = {name: getattr(self, name) for name in SearchFilters.model_fields}
+        return {name: value for name, value in values.items() if value not in (None, ())}
+
+    def is_empty(self) -> bool:
+        return not self.set_values()
+
+    def filters(self) -> SearchFilters:
+        """Only the filter fields (for models that add others)."""
+        return SearchFilters.model_construct(**self.set_values())
+
+
+# Terms and requests ---------------------------------------------------------------------------
+
+
+Weight = Annotated[
+    float,
+    Field(
+        ge=-MAX_WEIGHT,
+        le=MAX_WEIGHT,
+        allow_inf_nan=False,
+        json_schema_extra={"not": {"const": 0}},
+        description="Non-zero; negative weights subtract the term.",
+    ),
+]
+
+
+class TermSpec(Contract):
+    """A weighted query term as a client names it: a text or an indexed image."""
+
+    text: QueryText | None = None
+    image_id: ImageId | None = None
+    weight: Weight = 1.0
+
+    def subjects(self) -> list[object]:
+        return [value for value in (self.text, self.image_id) if value is not None]
+
+    @model_validator(mode="after")
+    def _one_subject_and_a_weight(self) -> Self:
+        if len(self.subjects()) != 1:
             raise InvalidInputError("each query term is exactly one of: text, image, image id")
-        if self.text is not None and not self.text.strip():
-            raise InvalidInputError("a query text is empty")
-        if not np.isfinite(self.weight) or self.weight == 0:
-            raise InvalidInputError(f"a term's weight must be a non-zero number, not {self.weight}")
+        if self.weight == 0:
+            raise InvalidInputError("a term's weight must be a non-zero number")
+        return self
 
 
-@dataclass(frozen=True)
-class SearchRequest:
-    terms: tuple[QueryTerm, ...] = ()
-    filters: SearchFilters = field(default_factory=SearchFilters)
-    mode: SearchMode = "hybrid"
-    k: int = 10
-    offset: int = 0
-    min_score: float | None = None
-    order: ResultOrder = "score"
-    collapse_duplicates: bool = False
-    duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+class QueryTerm(TermSpec, BuiltInCode):
+    """One part of a query: a text, an image file or an indexed image, with a weight (negative
+    weights subtract). Image files come from the CLI or an upload, never from a client's
+    JSON."""
 
-    def __post_init__(self) -> None:
-        if not self.terms:
+    image_path: Path | None = None
+
+    def subjects(self) -> list[object]:
+        return [*super().subjects(), *([self.image_path] if self.image_path else [])]
+
+
+class RankingOptions(Contract):
+    """How the results are ranked; the same for the CLI, the API and the page."""
+
+    mode: SearchMode = Field(
+        "hybrid",
+        description="semantic: by meaning; keyword: by words in file names and metadata; "
+        "hybrid: both, fused by rank.",
+    )
+    order: ResultOrder = Field("score", description="score: best first; date: newest first.")
+    min_score: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        allow_inf_nan=False,
+        description="Drop results whose cosine similarity to the query is below this.",
+    )
+    collapse: bool = Field(False, description="Show one image per group of near-duplicates.")
+
+
+class SearchRequest(RankingOptions, BuiltInCode):
+    """What the engine runs: the terms, the filters, the ranking and the page."""
+
+    terms: tuple[QueryTerm, ...] = Field(min_length=1, max_length=MAX_TERMS + 3)
+    filters: SearchFilters = SearchFilters()
+    k: int = Field(10, ge=1, le=MAX_RESULTS)
+    offset: int = Field(0, ge=0, lt=MAX_RESULTS)
+    duplicate_threshold: float = Field(DEFAULT_DUPLICATE_THRESHOLD, gt=0, le=1)
+
+    def __init__(self, terms: Sequence[QueryTerm] = (), /, **data: Any) -> None:
+        if "collapse_duplicates" in data:
+            data["collapse"] = data.pop("collapse_duplicates")
+        terms = tuple(data.pop("terms", terms))
+        if not terms:
             raise InvalidInputError("the query is empty: give a text, an image or an image id")
-        if self.mode not in SEARCH_MODES:
-            raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}")
-        if self.order not in RESULT_ORDERS:
-            raise InvalidInputError(f"order must be one of {', '.join(RESULT_ORDERS)}")
-        if not 1 <= self.k <= MAX_RESULTS:
-            raise InvalidInputError(f"k must be between 1 and {MAX_RESULTS}, not {self.k}")
-        if not 0 <= self.offset < MAX_RESULTS:
-            raise InvalidInputError(f"offset must be between 0 and {MAX_RESULTS - 1}")
-        if self.min_score is not None and not -1 <= self.min_score <= 1:
-            raise InvalidInputError("the minimum score is a cosine similarity, between -1 and 1")
-        if not 0 < self.duplicate_threshold <= 1:
-            raise InvalidInputError("the duplicate threshold must lie in (0, 1]")
+        super().__init__(terms=terms, **data)
+
+    @model_validator(mode="after")
+    def _a_positive_term(self) -> Self:
         if not any(term.weight > 0 for term in self.terms):
             raise InvalidInputError("a query needs at least one term with a positive weight")
+        return self
+
+    @property
+    def collapse_duplicates(self) -> bool:
+        return self.collapse
 
     def keyword_text(self) -> str:
         return " ".join(term.text for term in self.terms if term.text and term.weight > 0)
 
     def next_page(self) -> SearchRequest:
-        return replace(self, offset=self.offset + self.k)
+        return self.model_copy(update={"offset": self.offset + self.k})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,195 @@
+"""The API's request and response models, declared once. Requests extend the search contract of
+:mod:`search.query.request` with what only the web has (a page size and a cursor); responses
+extend the library's :class:`search.records.ImageRecord`, so an image fact added there appears in
+the API and its OpenAPI document without being named here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+from typing_extensions import Self
+
+from search.errors import InvalidInputError
+from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from search.query.request import (
+    MAX_TERMS,
+    Contract,
+    ImageId,
+    QueryText,
+    RankingOptions,
+    SearchFilters,
+    TermSpec,
+)
+from search.records import ImageRecord
+from web.settings import MAX_PAGE_SIZE
+
+MAX_CURSOR_LENGTH = 200
+#: Where the OpenAPI document keeps the models' schemas.
+COMPONENTS = "#/components/schemas/"
+
+# Requests --------------------------------------------------------------------------------------
+
+
+class SearchParams(SearchFilters, RankingOptions):
+    """A search as the API and the page take it: one subject (a text, an indexed image, an
+    uploaded image, or weighted terms), ranking options, filters, and the page."""
+
+    q: QueryText | None = Field(None, description="What to look for, in plain words.")
+    image_id: ImageId | None = Field(None, description="Find images like this indexed image.")
+    terms: tuple[TermSpec, ...] = Field(
+        (),
+        max_length=MAX_TERMS,
+        description="Extra weighted terms (JSON bodies only), e.g. "
+        '[{"text": "at night", "weight": 0.5}, {"image_id": 12, "weight": -1}].',
+    )
+    exclude: QueryText | None = Field(
+        None, description="A text to subtract from the query, e.g. 'at night'."
+    )
+    k: int | None = Field(
+        None, ge=1, le=MAX_PAGE_SIZE, description="Results per page (default: the server's)."
+    )
+    cursor: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="next_cursor of the previous page, to get the next one.",
+    )
+
+    @model_validator(mode="after")
+    def _one_main_subject(self) -> Self:
+        if self.image_id is not None and self.q is not None:
+            raise InvalidInputError(
+                "give one query: q (a text, optionally with an uploaded image), image_id, "
+                "or an uploaded image"
+            )
+        return self
+
+
+#: Form and query-string fields (terms need JSON).
+FORM_FIELDS = tuple(name for name in SearchParams.model_fields if name != "terms")
+
+
+class DuplicatesParams(Contract):
+    threshold: float = Field(
+        DEFAULT_DUPLICATE_THRESHOLD,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Minimum cosine similarity between two images of a group.",
+    )
+
+
+# Responses -------------------------------------------------------------------------------------
+
+_API_NAMES = {"root_path": "root", "relative_path": "path"}
+
+
+class ImageLinks(BaseModel):
+    thumbnail_url: str = Field(description="A small version (immutable: cache it).")
+    image_url: str = Field(description="The original file.")
+    similar_url: str = Field(description="API search for images like this one.")
+    page_url: str = Field(description="The image's page.")
+
+
+class ImageOut(ImageLinks, ImageRecord):
+    """An indexed image: the library's record (root and relative path as ``root`` and
+    ``path``) and links."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(serialization_alias=lambda name: _API_NAMES.get(name, name))
+    )
+
+
+class HitOut(ImageOut):
+    """One result: the image and how it ranked."""
+
+    score: float = Field(
+        description="The ranking score that orders the results: the cosine similarity in "
+        "semantic mode, the fused reciprocal-rank score in hybrid and keyword modes."
+    )
+    similarity: float | None = Field(
+        description="Cosine similarity to the query (null when there is no query vector)."
+    )
+    date: datetime = Field(description="When it was taken, else the file's modification time.")
+    date_source: Literal["taken", "file"]
+
+
+class QueryEcho(BaseModel):
+    """The search as the server understood it."""
+
+    type: Literal["text", "image", "image_id", "combined"]
+    q: str | None
+    image_id: int | None
+    k: int
+    offset: int
+    mode: str
+    order: str
+    min_score: float | None
+    collapse: bool
+    exclude: str | None
+    terms: list[TermSpec]
+    filters: Annotated[
+        SearchFilters,
+        PlainSerializer(lambda filters: filters.model_dump(mode="json", exclude_defaults=True)),
+        WithJsonSchema(SearchFilters.model_json_schema(mode="serialization")),
+    ] = Field(description="The filters that are set.")
+
+
+class SearchResults(BaseModel):
+    query: QueryEcho
+    results: list[HitOut]
+    took_ms: float
+    next_cursor: str | None = Field(
+        description="Give as cursor for the next page; null at the end."
+    )
+    next: str | None = Field(description="GET URL of the next page (null for uploads and terms).")
+
+
+class DuplicateGroup(BaseModel):
+    images: list[ImageOut]
+
+
+class Duplicates(BaseModel):
+    threshold: float
+    groups: list[DuplicateGroup]
+
+
+class Stats(BaseModel):
+    image_count: int
+    failure_count: int
+    model: str | None
+    index_type: str
+    index_generation: int
+    last_indexed_at: datetime | None
+    roots: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. invalid_input.")
+    message: str = Field(description="What went wrong, for a person.")
+
+
+class ErrorBody(BaseModel):
+    """Every error under /api."""
+
+    error: ErrorDetail
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A response model as JSON data, with the API's field names."""
+    return model.model_dump(mode="json", by_alias=True)
