@@ -178,4 +178,4 @@ def duplicates(
     for number, group in enumerate(groups, 1):
         click.echo(f"group {number} ({len(group)} images)")
         for image_id in group:
-            click.echo(f"  #{image_id}  {records[image_id].absolute_path}")
+            click.echo(f"  #{image_id}  {terminal_text(records[image_id].absolute_path)}")

@@ -77,14 +77,7 @@ QUANTIZE = Setting(
     "from fp32; the measured agreement is kept with the towers).",
     "PIXSIFT_QUANTIZE",
 )
-SECRET_KEY = Setting(
-    "secret_key",
-    None,
-    "Flask secret key; unset, a random one is made per process.",
-    "PIXSIFT_SECRET_KEY",
-)
-
 ALL_SETTINGS = (
     LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, CACHE_DIRECTORY, BACKEND,
-    QUANTIZE, SECRET_KEY,
+    QUANTIZE,
 )  # fmt: skip

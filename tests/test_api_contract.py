@@ -18,6 +18,7 @@ from test_web import assert_error, index_folders
 from cli.main import main
 from search.library import Library
 from search.model.embedder import ModelSpec, OpenClipEmbedder
+from search.query.filters import filtered_image_ids
 from search.query.request import QueryTerm, SearchFilters, SearchRequest
 from web import create_app
 
@@ -112,7 +113,7 @@ def test_untrusted_host_is_a_4xx_on_every_path(library: Library) -> None:
 
 def test_glob_character_classes_match(library: Library) -> None:
     def names(pattern: str) -> set[str]:
-        ids = library.store.filtered_image_ids(SearchFilters(path=pattern)).tolist()
+        ids = filtered_image_ids(library.store.engine, SearchFilters(path=pattern)).tolist()
         return {Path(record.relative_path).name for record in library.images(ids).values()}
 
     assert names("[+]1.png") == {"+1.png"}

@@ -229,6 +229,13 @@ def test_cli_lists_failures_and_hits_one_line_each(
     assert all(re.fullmatch(r"-?\d\.\d{4}  /.+  #\d+", line) for line in lines)
     assert any("odd \ufffd\ufffd dir\\n/inner \\x1b[31mred.png" in line for line in lines)
 
+    # A threshold this low puts every picture in one near-duplicate group: one line each.
+    grouped = runner.invoke(main, ["duplicates", "--threshold", "0.0001", *library_args])
+    assert grouped.exit_code == 0, grouped.output
+    members = [line for line in grouped.stdout.splitlines() if not line.startswith("group ")]
+    assert len(members) == len(PICTURE_NAMES)
+    assert all(re.fullmatch(r"  #\d+  /.+", line) for line in members)
+
 
 def test_terminal_text_escapes_what_a_terminal_would_act_on() -> None:
     assert terminal_text("a\nb\rc\td\\e\x1bf\u202eg\u2028h") == (

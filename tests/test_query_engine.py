@@ -19,6 +19,7 @@ from search.errors import InvalidInputError
 from search.library import Library
 from search.model.embedder import OpenClipEmbedder, l2_normalise
 from search.query.export import hits_to_csv
+from search.query.filters import filtered_image_ids
 from search.query.request import GeoBox, QueryTerm, SearchFilters, SearchRequest
 from search.records import ImageFacts, ImageRecord
 from search.storage.store import IndexingBatch, NewImage
@@ -60,7 +61,9 @@ def engine_library(
 
 
 def all_records(library: Library) -> list[ImageRecord]:
-    return list(library.images(library.store.filtered_image_ids(SearchFilters()).tolist()).values())
+    return list(
+        library.images(filtered_image_ids(library.store.engine, SearchFilters()).tolist()).values()
+    )
 
 
 def brute_force(library: Library, query: np.ndarray, keep, k: int) -> list[int]:

@@ -61,9 +61,7 @@ def indexed_library(
 
 @pytest.fixture
 def app(indexed_library: Library) -> Flask:
-    return create_app(
-        {"TESTING": True, "LIBRARY": indexed_library, "PAGE_SIZE": PAGE_SIZE, "SECRET_KEY": "t"}
-    )
+    return create_app({"TESTING": True, "LIBRARY": indexed_library, "PAGE_SIZE": PAGE_SIZE})
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_serve_runs_gunicorn_workers_on_loopback(tmp_path: Path) -> None:
         "--workers",
         "2",
     ]
-    environment = {**os.environ, "PIXSIFT_SECRET_KEY": ""}
+    environment = dict(os.environ)
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment
     )

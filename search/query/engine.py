@@ -18,6 +18,7 @@ import numpy as np
 from search.errors import InvalidInputError
 from search.query.context import SearchContext
 from search.query.duplicates import collapse_near_duplicates
+from search.query.filters import filtered_image_ids
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
 from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
@@ -65,7 +66,7 @@ def _allowed_ids(
 ) -> np.ndarray | None:
     allowed: set[int] | None = None
     if not request.filters.is_empty():
-        allowed = set(library.store.filtered_image_ids(request.filters).tolist())
+        allowed = set(filtered_image_ids(library.store.engine, request.filters).tolist())
     phrases = KeywordMatcher(library.store.engine).ids_with_required_phrases(keyword_query)
     if phrases is not None:
         allowed = phrases if allowed is None else allowed & phrases

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+import numpy as np
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 
 from search.query.request import GeoBox, SearchFilters
+from search.records import ImageIdArray
 from search.storage.models import Image, Root
 
 __all__ = ["CONDITIONS", "SearchFilters", "epoch_nanoseconds", "filter_conditions"]
@@ -143,3 +145,15 @@ if set(CONDITIONS) != set(SearchFilters.model_fields):  # a new filter field nee
 def filter_conditions(filters: SearchFilters) -> list[Condition]:
     """SQL conditions on ``Image`` (joined with ``Root``) for the set fields of ``filters``."""
     return [CONDITIONS[name](value) for name, value in filters.set_values().items()]
+
+
+def filtered_image_ids(engine: Engine, filters: SearchFilters) -> ImageIdArray:
+    """Ids of the images that satisfy ``filters``, ascending."""
+    statement = (
+        select(Image.id)
+        .join(Root, Root.id == Image.root_id)
+        .where(*filter_conditions(filters))
+        .order_by(Image.id)
+    )
+    with engine.connect() as connection:
+        return np.fromiter(connection.scalars(statement), dtype=np.int64)

@@ -15,7 +15,6 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from search.filenames import display_path
-from search.query.filters import SearchFilters, filter_conditions
 from search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRecord
 from search.storage.database import create_session_factory
 from search.storage.models import Embedding, Failure, Image, LibraryState, Root
@@ -194,17 +193,6 @@ class LibraryStore:
             ).all()
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         return ids, decode_embeddings([row[1] for row in rows])
-
-    def filtered_image_ids(self, filters: SearchFilters) -> ImageIdArray:
-        """Ids of the images that satisfy ``filters``, ascending."""
-        statement = (
-            select(Image.id)
-            .join(Root, Root.id == Image.root_id)
-            .where(*filter_conditions(filters))
-            .order_by(Image.id)
-        )
-        with self.session() as session:
-            return np.fromiter(session.scalars(statement), dtype=np.int64)
 
     def sample_embeddings(self, model_id: str, count: int) -> EmbeddingMatrix:
         """Up to ``count`` stored embeddings spread evenly over the library (deterministic)."""
