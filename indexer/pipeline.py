@@ -22,7 +22,8 @@ from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_w
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from search.library import Library
 from search.media.imagefile import SUPPORTED_EXTENSIONS
-from search.model.embedder import Embedder, ModelSpec
+from search.model.protocol import Embedder
+from search.model.spec import ModelSpec
 from search.storage.store import KnownFile
 from search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
 
