@@ -22,8 +22,8 @@ from search.model.spec import Quantization
 from search.model.tokens import TextEmbeddingCache, real_token_length
 from search.records import EmbeddingMatrix, l2_normalise
 
-#: 2: the sidecar also carries a torch-free tokenizer and image preprocessing.
-TOWERS_FORMAT = 2
+#: 3: the sidecar also carries a torch-free tokenizer and image preprocessing.
+TOWERS_FORMAT = 3
 SIDECAR_NAME = "towers.json"
 TOWER_FILES = ("image.onnx", "text.onnx")
 

@@ -51,7 +51,7 @@ def bytes_to_unicode() -> dict[int, str]:
 def build_tokenizer_json(vocabulary_path: Path) -> str:
     """The ``tokenizers`` serialisation of open_clip's BPE over ``vocabulary_path``
     (bpe_simple_vocab_16e6.txt.gz)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     with gzip.open(vocabulary_path) as vocabulary:
         lines = vocabulary.read().decode("utf-8").split("\n")
@@ -66,15 +66,9 @@ def build_tokenizer_json(vocabulary_path: Path) -> str:
         fuse_unk=False,
     )
     tokenizer = Tokenizer(model)
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="removed", invert=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    # Texts come split into open_clip's pieces (see ClipTokenizer): bytes to symbols, then BPE.
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()
-    # open_clip matches its two special tokens anywhere in a text, as whole tokens.
-    tokenizer.add_special_tokens([START_OF_TEXT, END_OF_TEXT])
     return tokenizer.to_str()
 
 
@@ -92,12 +86,36 @@ class ClipTokenizer:
     (keeping the end token last) when longer, as open_clip's SimpleTokenizer gives them."""
 
     def __init__(self, serialised: str, context_length: int) -> None:
+        import regex
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_str(serialised)
+        # Split as open_clip does, with the same regex engine: a special token counts only where
+        # open_clip's pattern matches it (not after punctuation, which swallows its "<").
+        self._pattern = regex.compile(SPLIT_PATTERN, regex.IGNORECASE)
         self.context_length = context_length
-        self.start_id = int(self._tokenizer.token_to_id(START_OF_TEXT))
-        self.end_id = int(self._tokenizer.token_to_id(END_OF_TEXT))
+        self._special = {
+            name: int(self._tokenizer.token_to_id(name)) for name in (START_OF_TEXT, END_OF_TEXT)
+        }
+        self.start_id, self.end_id = self._special[START_OF_TEXT], self._special[END_OF_TEXT]
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of ``text`` without the start and end tokens."""
+        ids: list[int] = []
+        words: list[str] = []
+        for piece in self._pattern.findall(clean_text(text)):
+            special = self._special.get(piece)
+            if special is None:
+                words.append(piece)
+                continue
+            ids += self._bpe(words) + [special]
+            words = []
+        return ids + self._bpe(words)
+
+    def _bpe(self, words: list[str]) -> list[int]:
+        if not words:
+            return []
+        return list(self._tokenizer.encode(words, is_pretokenized=True).ids)
 
     @classmethod
     def load(cls, directory: Path, settings: dict[str, Any]) -> ClipTokenizer:
@@ -106,12 +124,9 @@ class ClipTokenizer:
 
     def __call__(self, texts: str | Sequence[str]) -> np.ndarray:
         texts = [texts] if isinstance(texts, str) else list(texts)
-        encoded = self._tokenizer.encode_batch(
-            [clean_text(text) for text in texts], add_special_tokens=False
-        )
         rows = np.zeros((len(texts), self.context_length), dtype=np.int64)
-        for row, encoding in enumerate(encoded):
-            ids = [self.start_id, *encoding.ids, self.end_id]
+        for row, text in enumerate(texts):
+            ids = [self.start_id, *self.encode(text), self.end_id]
             if len(ids) > self.context_length:
                 ids = ids[: self.context_length]
                 ids[-1] = self.end_id
