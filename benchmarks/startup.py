@@ -51,16 +51,26 @@ def pixsift_environment() -> dict[str, str]:
 
 def pixsift_model_args(model_name: str = RCLIP_MODEL_NAME) -> list[str]:
     tag = RCLIP_PREPROCESSING_TAG if model_name == RCLIP_MODEL_NAME else "laion2b_s34b_b79k"
-    return ["--model", model_name, "--pretrained", str(checkpoint_path(model_name))] + [
+    return [
+        "--model",
+        model_name,
+        "--pretrained",
+        str(checkpoint_path(model_name)),
         "--preprocessing-tag",
         tag,
     ]
 
 
 def pixsift_index(folder: Path, library: Path, model_name: str = RCLIP_MODEL_NAME) -> list[str]:
-    return [PIXSIFT, "index", str(folder), "--library", str(library), "--no-progress"] + (
-        pixsift_model_args(model_name)
-    )
+    return [
+        PIXSIFT,
+        "index",
+        str(folder),
+        "--library",
+        str(library),
+        "--no-progress",
+        *pixsift_model_args(model_name),
+    ]
 
 
 def rclip_command(peer: Path, *arguments: str) -> tuple[list[str], dict[str, str]] | None:

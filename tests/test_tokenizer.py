@@ -28,7 +28,7 @@ FIXED = [
     "<start_of_text>hi<end_of_text>",
     "&amp;quot;hello&amp;quot;",
     "l'été à Paris",
-    "ＦＵＬＬＷＩＤＴＨ ｔｅｘｔ",
+    "".join(chr(0xFF21 + offset) for offset in range(26)),  # fullwidth letters
     "x" * 500,
     " ".join(["word"] * 200),
     "1234567890 3.14159 1,000,000",

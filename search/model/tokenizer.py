@@ -108,7 +108,7 @@ class ClipTokenizer:
             if special is None:
                 words.append(piece)
                 continue
-            ids += self._bpe(words) + [special]
+            ids += [*self._bpe(words), special]
             words = []
         return ids + self._bpe(words)
 
