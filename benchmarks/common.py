@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import resource
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -15,18 +17,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 WORK = RESULTS / "work"
 MODEL_NAME = "ViT-B-32"
 PREPROCESSING_TAG = "laion2b_s34b_b79k"
+#: The architecture rclip 3.3.0 runs (its datacomp weights' preprocessing).
+RCLIP_MODEL_NAME = "ViT-B-32-256"
+RCLIP_PREPROCESSING_TAG = "datacomp_s34b_b86k"
 
 
-def checkpoint_path() -> Path:
-    """ViT-B-32 with seeded random weights, saved once: same compute as the real model."""
-    path = WORK / "vit-b-32-random.pt"
+def checkpoint_path(model_name: str = MODEL_NAME) -> Path:
+    """``model_name`` with seeded random weights, saved once: same compute as the real model."""
+    path = WORK / f"{model_name.lower()}-random.pt"
     if not path.exists():
         import open_clip
         import torch
 
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(0)
-        model = open_clip.create_model(MODEL_NAME, pretrained=None)
+        model = open_clip.create_model(model_name, pretrained=None)
         torch.save(model.state_dict(), path)
     return path
 
@@ -81,3 +86,96 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
         print(
             " | ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True))
         )
+
+
+def _tree_pids(root: int) -> list[int]:
+    """``root`` and its descendants, from /proc (children of every thread)."""
+    pids, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        pids.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                frontier += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return pids
+
+
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in KiB; PSS shares pages between the processes that map them."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def run_measured(
+    command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, float]:
+    """Run ``command`` to completion: wall seconds and the process tree's peak memory (sampled
+    every 20 ms: RSS summed over the processes, and PSS, which counts shared pages once)."""
+    peak = {"rss": 0, "pss": 0}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            totals = [_memory_kib(pid) for pid in _tree_pids(process.pid)]
+            peak["rss"] = max(peak["rss"], sum(rss for rss, _ in totals))
+            peak["pss"] = max(peak["pss"], sum(pss for _, pss in totals))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(
+            f"{command[:3]} failed ({process.returncode}): {stderr.decode()[-2000:]}"
+        )
+    return {
+        "wall_s": round(wall, 3),
+        "peak_rss_mib": round(peak["rss"] / 1024, 1),
+        "peak_pss_mib": round(peak["pss"] / 1024, 1),
+        "stdout": stdout.decode(errors="replace")[-500:],
+    }
+
+
+def generated_jpegs(count: int, folder: Path) -> Path:
+    """``count`` seeded 1024x768 JPEGs (gradient, grain and shapes), as the rclip peer script
+    makes them; kept between runs."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    width, height = 1024, 768
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    for number in range(count):
+        path = folder / f"img_{number:04d}.jpg"
+        if path.exists():
+            continue
+        rng = np.random.default_rng(1000 + number)
+        first, second = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        angle = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(angle) * xs / width + np.sin(angle) * ys / height
+        ramp = ((ramp - ramp.min()) / (ramp.max() - ramp.min()))[..., None]
+        pixels = first * (1 - ramp) + second * ramp + rng.normal(0, 6, (height, width, 1))
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+        draw = ImageDraw.Draw(image)
+        for _ in range(int(rng.integers(5, 25))):
+            x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
+            box = [x0, y0, x0 + int(rng.integers(20, 400)), y0 + int(rng.integers(20, 300))]
+            draw.rectangle(box, fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        image.save(path, "JPEG", quality=90)
+    return folder

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import click
@@ -67,9 +69,29 @@ def index_command(
     requested = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=requested) as opened:
         spec = opened.model_spec()
-        embedder = load_embedder(spec)
-        summary = Indexer(opened, embedder, options, model_spec=spec).index(list(roots))
+        indexer = Indexer(
+            opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
+        )
+        summary = indexer.index(list(roots))
+    # The whole command, start-up included, as the user waited for it.
+    summary.elapsed_seconds = max(summary.elapsed_seconds, process_age_seconds())
     click.echo(format_summary(summary))
+
+
+def process_age_seconds() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere since this module was
+    imported, which misses the interpreter's own start-up)."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        with open("/proc/uptime", "rb") as uptime:
+            now = float(uptime.read().split()[0])
+        return max(0.0, now - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED_AT
+
+
+_IMPORTED_AT = time.monotonic()
 
 
 def format_summary(summary: IndexingSummary) -> str:

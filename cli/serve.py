@@ -93,10 +93,11 @@ class JsonErrorWorker(ThreadWorker):
 
 
 def _post_fork(server: Any, worker: Any) -> None:
-    # Share the cores between the workers rather than have every worker use all of them.
-    import torch
+    # Share the cores between the workers rather than have every worker use all of them: the
+    # same budget for torch and ONNX Runtime, and no torch import where the towers need none.
+    from search.model.loading import set_thread_budget
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(server.cfg.workers)))
+    set_thread_budget((os.cpu_count() or 1) // int(server.cfg.workers))
 
 
 def _post_worker_init(worker: Any) -> None:

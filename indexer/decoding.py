@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
-from indexer.preprocess import PixelPlan, pixel_plan_for
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from search.model.pixels import PixelPlan, pixel_plan_for
 from search.records import ImageFacts
 
 if TYPE_CHECKING:
-    from search.model.embedder import ImagePreprocess
+    from search.model.protocol import ImagePreprocess
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ the database, where searches find them and the next run publishes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,9 @@ from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_w
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from search.library import Library
 from search.media.imagefile import SUPPORTED_EXTENSIONS
-from search.model.embedder import Embedder, ModelSpec
+from search.model.protocol import Embedder
+from search.model.spec import ModelSpec
+from search.model.weights import model_id_for
 from search.storage.store import KnownFile
 from search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
 
@@ -78,28 +80,45 @@ class _PendingBatch:
 
 class Indexer:
     """Indexes folders into a library with an embedder; both are handed in, so tests can fake
-    either."""
+    either. The embedder may come as a loader (``embedder_loader``), called only once a run
+    finds something to embed: re-indexing an unchanged folder never loads the model."""
 
     def __init__(
         self,
         library: Library,
-        embedder: Embedder,
+        embedder: Embedder | None = None,
         options: IndexingOptions | None = None,
         *,
         model_spec: ModelSpec | None = None,
+        embedder_loader: Callable[[], Embedder] | None = None,
     ) -> None:
+        if embedder is None and (embedder_loader is None or model_spec is None):
+            raise ValueError("give an embedder, or an embedder loader and its model spec")
         self.library = library
         self.store = library.store
-        self.embedder = embedder
+        self._embedder = embedder
+        self._embedder_loader = embedder_loader
         self.options = options or IndexingOptions()
         self.model_spec = model_spec
         self._unpublished = 0
-        library.check_model(embedder.model_id)
+        # Known without loading the model: a mismatch fails before anything is written.
+        self.model_id = embedder.model_id if embedder else model_id_for(model_spec)  # type: ignore[arg-type]
+        library.check_model(self.model_id)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            assert self._embedder_loader is not None
+            self._embedder = self._embedder_loader()
+            self.library.check_model(self._embedder.model_id)
+        return self._embedder
 
     def index(self, roots: list[Path]) -> IndexingSummary:
         started = time.monotonic()
         resolved_roots = [resolve_root(root) for root in roots]
-        self.library.claim_model(self.embedder, self.model_spec)
+        if self._embedder is not None or self.library.is_empty():
+            # A first run makes the model the library's even when the folders hold no image.
+            self.library.claim_model(self.embedder, self.model_spec)
         plan = plan_indexing(
             self.store,
             resolved_roots,
@@ -110,11 +129,12 @@ class Indexer:
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
         )
         if plan.work:
+            self.library.claim_model(self.embedder, self.model_spec)
             self._process(plan, summary)
         self._remove_vanished(plan, summary)
         for root_id in plan.root_ids:
             self.store.finish_root_run(root_id)
-        self.library.publish_index()
+        self.library.publish_index()  # a no-op unless something changed
         summary.elapsed_seconds = time.monotonic() - started
         return summary
 

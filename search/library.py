@@ -19,8 +19,8 @@ from search.errors import (
     NotFoundError,
 )
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
-from search.model.embedder import Embedder
 from search.model.loading import load_embedder
+from search.model.protocol import Embedder
 from search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED, ModelSpec
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
 from search.query.engine import run_search

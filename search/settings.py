@@ -65,9 +65,9 @@ CACHE_DIRECTORY = Setting(
 )
 BACKEND = Setting(
     "backend",
-    "torch",
-    'How to run the model: "torch", "onnx" (ONNX Runtime towers, exported once and checked '
-    'against torch) or "auto" (ONNX Runtime on a CPU, torch on a GPU).',
+    "auto",
+    'How to run the model: "auto" (ONNX Runtime towers on a CPU, torch on a CUDA GPU), "torch", '
+    'or "onnx" (ONNX Runtime towers, exported from torch once, checked against it and cached).',
     "PIXSIFT_BACKEND",
 )
 QUANTIZE = Setting(

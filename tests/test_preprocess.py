@@ -9,7 +9,7 @@ import torch
 from conftest import make_picture
 from PIL import Image
 
-from indexer.preprocess import pixel_plan_for
+from search.model.pixels import pixel_plan_for
 
 
 def eval_transform(interpolation: str = "bicubic"):

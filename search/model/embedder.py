@@ -7,12 +7,13 @@ L2-normalised, so inner products are cosine similarities.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from search.model.protocol import Embedder, ImagePreprocess
 from search.model.spec import ModelSpec
 from search.model.text import CausalTextTower, causal_text_tower
 from search.model.tokens import TextEmbeddingCache
@@ -23,21 +24,9 @@ from search.records import EmbeddingMatrix, l2_normalise
 #: checked once when a model is loaded; otherwise the full path is used.
 FAST_TEXT_TOLERANCE = 1e-4
 
-ImagePreprocess = Callable[[Image.Image], torch.Tensor]
-
-
-class Embedder(Protocol):
-    """What the indexer and the query engine need from a model (tests pass fakes)."""
-
-    model_id: str
-    dimension: int
-    preprocess: ImagePreprocess
-
-    def embed_images(self, images: Sequence[Image.Image]) -> EmbeddingMatrix: ...
-
-    def embed_pixel_batch(self, pixel_batch: np.ndarray) -> EmbeddingMatrix: ...
-
-    def embed_texts(self, texts: Sequence[str]) -> EmbeddingMatrix: ...
+__all__ = [
+    "Embedder", "ImagePreprocess", "ModelSpec", "OpenClipEmbedder", "choose_device", "l2_normalise",
+]  # fmt: skip
 
 
 def choose_device() -> torch.device:

@@ -24,11 +24,21 @@ import torch
 from search.errors import PixsiftError
 from search.model.embedder import OpenClipEmbedder
 from search.model.ort import SIDECAR_NAME, TOWER_FILES, OnnxEmbedder, TowersInfo
+from search.model.pixels import PixelPlan, PlannedPreprocess, pixel_plan_for
 from search.model.spec import Quantization
+from search.model.tokenizer import TOKENIZER_FILE, ClipTokenizer, save_tokenizer_for
 from search.records import EmbeddingMatrix, l2_normalise
 
 AGREEMENT_THRESHOLD = 0.99999
 PROBE_TEXTS = ("", "a photo", "a red bicycle leaning on a wall next to a green door")
+#: Texts on which the torch-free tokenizer must give open_clip's token ids exactly.
+TOKENIZER_PROBES = (
+    *PROBE_TEXTS,
+    "A Dog's life, isn't it?! 3.14 & <b>bold</b> &amp;amp; C'EST L'ÉTÉ",
+    "日本語のテキスト 中文 한국어 Привет 😀🐶 naïve café ﬁre ½",
+    "  tabs\tand\nnewlines   everywhere  ",
+    " ".join(["a long text cut at the context length"] * 20),
+)
 
 
 class TowerExportRejectedError(PixsiftError):
@@ -68,7 +78,9 @@ def export_towers(
         text_input = _export_onnx(embedder, staging)
         if quantize == "int8":
             _quantize_int8(staging)
-        info = _checked_info(embedder, staging, text_input, quantize)
+        info = _checked_info(
+            embedder, staging, text_input, quantize, _torch_free_parts(embedder, staging)
+        )
         (staging / SIDECAR_NAME).write_text(json.dumps(asdict(info), indent=2))
         if directory.exists():
             shutil.rmtree(directory)
@@ -123,8 +135,23 @@ def _quantize_int8(directory: Path) -> None:
         quantize_dynamic(str(source), str(quantized), weight_type=QuantType.QInt8)
         os.replace(quantized, source)
     for path in directory.iterdir():  # the fp32 weights' external data files, if any
-        if path.name not in TOWER_FILES:
+        if path.name not in (*TOWER_FILES, TOKENIZER_FILE):
             path.unlink()
+
+
+def _torch_free_parts(
+    embedder: OpenClipEmbedder, directory: Path
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(tokenizer settings, pixel plan) that reproduce the model's tokenizer and image transform
+    without torch, each None where they would not (then open_clip's are used at load)."""
+    tokenizer = save_tokenizer_for(embedder.tokenizer, directory)
+    if tokenizer is not None:
+        expected = embedder.tokenizer(list(TOKENIZER_PROBES)).numpy()
+        if not np.array_equal(ClipTokenizer.load(directory, tokenizer)(TOKENIZER_PROBES), expected):
+            (directory / TOKENIZER_FILE).unlink()
+            tokenizer = None
+    plan = pixel_plan_for(embedder.preprocess)
+    return tokenizer, asdict(plan) if plan is not None else None
 
 
 def _checked_info(
@@ -132,6 +159,7 @@ def _checked_info(
     directory: Path,
     text_input: Literal["real_tokens", "full_context"],
     quantize: Quantization | None,
+    torch_free: tuple[dict[str, Any] | None, dict[str, Any] | None],
 ) -> TowersInfo:
     tower = embedder.text_tower
     info = TowersInfo(
@@ -143,8 +171,19 @@ def _checked_info(
         pool_type=tower.pool_type if tower is not None else None,
         eos_id=tower.eos_id if tower is not None else None,
         quantize=quantize,
+        tokenizer=torch_free[0],
+        pixels=torch_free[1],
     )
-    exported = OnnxEmbedder(directory, info, embedder.preprocess, embedder.tokenizer, threads=None)
+    # Checked as a search will run them: through the torch-free tokenizer and preprocessing.
+    tokenizer = ClipTokenizer.load(directory, info.tokenizer) if info.tokenizer else None
+    plan = PixelPlan.from_json(info.pixels) if info.pixels else None
+    exported = OnnxEmbedder(
+        directory,
+        info,
+        PlannedPreprocess(plan) if plan else embedder.preprocess,
+        tokenizer or embedder.tokenizer,
+        threads=None,
+    )
     rng = np.random.default_rng(0)
     pixels = rng.standard_normal((4, 3, info.image_size, info.image_size)).astype(np.float32)
     agreement = {

@@ -1,21 +1,41 @@
 """Choosing and loading the towers for a model: torch, or ONNX Runtime towers from the cache
 (exported from torch on first use). The one place that decides, for the CLI, the web app, the
-indexer and the Python API alike."""
+indexer and the Python API alike.
+
+With "auto" (the default) on a machine without a CUDA GPU and the towers cached, nothing here
+imports torch or open_clip: a CLI search then starts in a fraction of a second.
+"""
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import logging
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from search import settings
 from search.errors import InvalidInputError
-from search.model.embedder import Embedder
 from search.model.ort import OnnxEmbedder, TowersInfo, read_towers_info, towers_directory
+from search.model.pixels import PixelPlan, PlannedPreprocess
+from search.model.protocol import Embedder
 from search.model.spec import BACKENDS, QUANTIZATIONS, ModelSpec, Runtime
 from search.model.weights import check_model_name, default_cache_directory, model_id_for
 
 LOG = logging.getLogger(__name__)
+#: Threads one process may give its model (None: every core); see :func:`set_thread_budget`.
+_thread_budget: int | None = None
+
+
+def set_thread_budget(threads: int) -> None:
+    """Cap the threads this process's model uses, for torch and ONNX Runtime alike (a server
+    shares the cores between its workers)."""
+    global _thread_budget
+    _thread_budget = max(1, threads)
+    if "torch" in sys.modules:  # otherwise set when torch is loaded (see _torch_embedder)
+        sys.modules["torch"].set_num_threads(_thread_budget)
 
 
 def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
@@ -31,19 +51,27 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
     if runtime.backend == "torch" or (
         runtime.backend == "auto" and (onnx_missing or _gpu_available())
     ):
-        from search.model.embedder import OpenClipEmbedder
-
-        return OpenClipEmbedder.load(spec)
-    check_model_name(spec.model_name)
+        return _torch_embedder(spec)
     model_id = model_id_for(spec)
     directory = towers_directory(default_cache_directory(), model_id, runtime.quantize)
     info = read_towers_info(directory, model_id)
     if info is None:
+        check_model_name(spec.model_name)  # cached towers were checked when exported
         exported = _export(spec, runtime, directory)
         if not isinstance(exported, TowersInfo):
             return exported  # torch, where "auto" met an export it could not trust
         info = exported
     return _onnx_embedder(spec, directory, info, runtime)
+
+
+def _torch_embedder(spec: ModelSpec, device: Any = None) -> Embedder:
+    import torch
+
+    from search.model.embedder import OpenClipEmbedder
+
+    if _thread_budget is not None:
+        torch.set_num_threads(_thread_budget)
+    return OpenClipEmbedder.load(spec, device=device)
 
 
 def _export(spec: ModelSpec, runtime: Runtime, directory: Path) -> TowersInfo | Embedder:
@@ -52,7 +80,8 @@ def _export(spec: ModelSpec, runtime: Runtime, directory: Path) -> TowersInfo | 
     from search.model.embedder import OpenClipEmbedder
     from search.model.export import TowerExportRejectedError, export_towers
 
-    torch_embedder = OpenClipEmbedder.load(spec, device=torch.device("cpu"))
+    torch_embedder = _torch_embedder(spec, device=torch.device("cpu"))
+    assert isinstance(torch_embedder, OpenClipEmbedder)
     LOG.info("exporting %s to ONNX into %s (once)", torch_embedder.model_id, directory)
     try:
         return export_towers(torch_embedder, directory, runtime.quantize)
@@ -66,15 +95,33 @@ def _export(spec: ModelSpec, runtime: Runtime, directory: Path) -> TowersInfo | 
 def _onnx_embedder(
     spec: ModelSpec, directory: Path, info: TowersInfo, runtime: Runtime
 ) -> OnnxEmbedder:
-    import open_clip
-    from open_clip.transform import PreprocessCfg, image_transform_v2
+    preprocess: Any
+    tokenizer: Any
+    if info.pixels is not None:
+        preprocess = PlannedPreprocess(PixelPlan.from_json(info.pixels))
+    else:  # a transform the plan does not reproduce: open_clip's own (imports torch)
+        from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    preprocess = image_transform_v2(PreprocessCfg(**info.preprocess_cfg), is_train=False)
-    tokenizer = open_clip.get_tokenizer(spec.model_name)
-    return OnnxEmbedder(directory, info, preprocess, tokenizer, threads=runtime.threads)
+        preprocess = image_transform_v2(PreprocessCfg(**info.preprocess_cfg), is_train=False)
+    if info.tokenizer is not None:
+        from search.model.tokenizer import ClipTokenizer
+
+        tokenizer = ClipTokenizer.load(directory, info.tokenizer)
+    else:
+        import open_clip
+
+        tokenizer = open_clip.get_tokenizer(spec.model_name)
+    threads = runtime.threads or _thread_budget
+    return OnnxEmbedder(directory, info, preprocess, tokenizer, threads=threads)
 
 
 def _gpu_available() -> bool:
+    """Whether torch would find a CUDA GPU. Asks torch (seconds of import) only where an NVIDIA
+    driver is present at all."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return False
+    if not (glob.glob("/dev/nvidia[0-9]*") or glob.glob("/proc/driver/nvidia/gpus/*")):
+        return False
     import torch
 
     return bool(torch.cuda.is_available())
@@ -87,4 +134,4 @@ def runtime_from_settings() -> Runtime:
         raise InvalidInputError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise InvalidInputError(f"quantize must be int8 or unset, not {quantize!r}")
-    return Runtime(backend=backend, quantize=quantize)  # type: ignore[arg-type]
+    return Runtime(backend=backend, quantize=quantize, threads=_thread_budget)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from search.model.spec import Quantization
 from search.model.tokens import TextEmbeddingCache, real_token_length
 from search.records import EmbeddingMatrix, l2_normalise
 
-TOWERS_FORMAT = 1
+#: 3: the sidecar also carries a torch-free tokenizer and image preprocessing.
+TOWERS_FORMAT = 3
 SIDECAR_NAME = "towers.json"
 TOWER_FILES = ("image.onnx", "text.onnx")
 
@@ -41,6 +43,11 @@ class TowersInfo:
     quantize: str | None
     #: Smallest cosine between these towers' and torch's fp32 vectors on the probes.
     agreement: dict[str, float] = field(default_factory=dict)
+    #: search.model.tokenizer settings of a torch-free tokenizer saved beside the towers (None:
+    #: the model's tokenizer is not plain CLIP BPE; open_clip's is used).
+    tokenizer: dict[str, Any] | None = None
+    #: The PixelPlan fields equal to the model's image transform (None: open_clip's is used).
+    pixels: dict[str, Any] | None = None
     format: int = TOWERS_FORMAT
 
 
@@ -64,8 +71,19 @@ def read_towers_info(directory: Path, model_id: str) -> TowersInfo | None:
     return info
 
 
+def session_threads(threads: int | None) -> int:
+    """Threads for one session: ``threads``, else every core this process may run on."""
+    if threads:
+        return threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class OnnxEmbedder:
-    """The Embedder protocol over two ONNX Runtime sessions."""
+    """The Embedder protocol over two ONNX Runtime sessions, each opened on first use: indexing
+    never loads the text tower, a text search never loads the image tower."""
 
     def __init__(
         self,
@@ -76,18 +94,10 @@ class OnnxEmbedder:
         *,
         threads: int | None,
     ) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        providers = ["CPUExecutionProvider"]
-        self._image = onnxruntime.InferenceSession(
-            str(directory / "image.onnx"), options, providers=providers
-        )
-        self._text = onnxruntime.InferenceSession(
-            str(directory / "text.onnx"), options, providers=providers
-        )
+        self.directory = directory
+        self.threads = session_threads(threads)
+        self._sessions: dict[str, Any] = {}
+        self._session_lock = threading.Lock()
         self.info = info
         self.model_id = info.model_id
         self.dimension = info.dimension
@@ -104,7 +114,7 @@ class OnnxEmbedder:
 
     def embed_pixel_batch(self, pixel_batch: np.ndarray) -> EmbeddingMatrix:
         pixels = np.ascontiguousarray(pixel_batch, dtype=np.float32)
-        return l2_normalise(self._image.run(None, {"pixels": pixels})[0])
+        return l2_normalise(self._session("image").run(None, {"pixels": pixels})[0])
 
     def embed_texts(self, texts: Sequence[str]) -> EmbeddingMatrix:
         return self._text_cache.embed(texts, self._encode_texts, self.dimension)
@@ -115,4 +125,22 @@ class OnnxEmbedder:
             tokens = tokens[
                 :, : real_token_length(tokens, self.info.pool_type or "", self.info.eos_id)
             ]
-        return l2_normalise(self._text.run(None, {"tokens": tokens})[0])
+        return l2_normalise(self._session("text").run(None, {"tokens": tokens})[0])
+
+    def _session(self, tower: Literal["image", "text"]) -> Any:
+        session = self._sessions.get(tower)
+        if session is None:
+            with self._session_lock:
+                session = self._sessions.get(tower) or self._open(tower)
+                self._sessions[tower] = session
+        return session
+
+    def _open(self, tower: str) -> Any:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        return onnxruntime.InferenceSession(
+            str(self.directory / f"{tower}.onnx"), options, providers=["CPUExecutionProvider"]
+        )

@@ -49,7 +49,7 @@ class Runtime:
 
     #: "torch"; "onnx": ONNX Runtime towers exported from torch once and cached; "auto": ONNX
     #: Runtime on a CPU, torch where a GPU is available.
-    backend: Backend = "torch"
+    backend: Backend = "auto"
     #: "int8": ONNX towers with int8 weights (opt-in; faster, slightly different vectors).
     quantize: Quantization | None = None
     #: Threads for ONNX Runtime sessions (None: every core).

@@ -1,4 +1,5 @@
-"""open_clip's evaluation transform, split so that decode workers need neither torch nor floats.
+"""open_clip's evaluation transform without torch, split so that decode workers need neither torch
+nor floats, and a search by example image needs no torch either.
 
 The standard open_clip transform is: resize the shorter side (bicubic or bilinear), centre-crop,
 convert to RGB, scale to [0, 1], normalise by mean and std. The first three steps are plain PIL
@@ -31,6 +32,16 @@ class PixelPlan:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PixelPlan:
+        """The plan a sidecar recorded (``dataclasses.asdict`` of one)."""
+        return cls(
+            size=int(raw["size"]),
+            resampling=int(raw["resampling"]),
+            mean=tuple(float(value) for value in raw["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(value) for value in raw["std"]),  # type: ignore[arg-type]
+        )
+
     def resize_and_crop(self, image: Image.Image) -> UInt8Pixels:
         """H x W x 3 uint8 pixels, as torchvision's Resize(size) + CenterCrop(size) give them."""
         width, height = image.size
@@ -56,6 +67,9 @@ class PixelPlan:
 def pixel_plan_for(preprocess: Any) -> PixelPlan | None:
     """The plan equivalent to ``preprocess``, or None when it is not the standard transform
     (then the worker runs ``preprocess`` itself)."""
+    planned = getattr(preprocess, "pixel_plan", None)
+    if isinstance(planned, PixelPlan):
+        return planned
     steps = list(getattr(preprocess, "transforms", []))
     names = [getattr(step, "__name__", type(step).__name__) for step in steps]
     if len(steps) < 3 or names[0] != "Resize" or names[1] != "CenterCrop":
@@ -78,3 +92,15 @@ def pixel_plan_for(preprocess: Any) -> PixelPlan | None:
         mean=tuple(float(value) for value in normalize.mean),  # type: ignore[arg-type]
         std=tuple(float(value) for value in normalize.std),  # type: ignore[arg-type]
     )
+
+
+class PlannedPreprocess:
+    """One image through a :class:`PixelPlan` (3 x H x W float32), for towers that run without
+    torch; the decode workers recognise it and run the plan's PIL steps themselves."""
+
+    def __init__(self, plan: PixelPlan) -> None:
+        self.pixel_plan = plan
+
+    def __call__(self, image: Image.Image) -> NDArray[np.float32]:
+        plan = self.pixel_plan
+        return plan.model_input(plan.resize_and_crop(image)[np.newaxis])[0]
