@@ -30,6 +30,9 @@ def stats(as_json: bool, library: Path | None, database_url: str | None) -> None
     click.echo(f"skipped files:  {facts.failure_count}")
     click.echo(f"model:          {facts.model_id or '-'}")
     click.echo(f"index:          {facts.index_type} (generation {facts.index_generation})")
+    if facts.index_recall:
+        reached = ", ".join(f"{kind} {value:.3f}" for kind, value in facts.index_recall.items())
+        click.echo(f"recall@10:      {reached}")
     click.echo(f"last indexed:   {facts.last_indexed_at or 'never'}")
     for root in facts.root_paths:
         click.echo(f"root:           {root}")
