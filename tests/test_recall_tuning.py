@@ -93,6 +93,35 @@ def test_without_prompt_embeddings_synthetic_text_queries_are_tuned_on(data) -> 
     assert tune.measure_recall(index, query_vectors=held_out_texts) >= TARGET
 
 
+def test_the_cheapest_value_that_clears_the_target_by_the_margin_is_chosen(data) -> None:
+    ids, vectors, _ = data
+    index = build_index(ids, vectors, model_id="m", generation=1, index_type=INDEX_TYPE)
+    kinds = tune.tuning_query_kinds(index)
+    at_target = tune.tune_search_parameters(index, kinds, 0.9, margin=0.0)
+    with_margin = tune.tune_search_parameters(index, kinds, 0.9, margin=0.09)
+    assert at_target.worst_recall >= 0.9 and with_margin.worst_recall >= 0.99
+    chosen = with_margin.search_params["nprobe"]
+    assert chosen > at_target.search_params["nprobe"]
+    cheaper = tune.IVF_PROBES[tune.IVF_PROBES.index(chosen) - 1]
+    judge = tune._RecallJudge(index, kinds, tune.TUNING_K)
+    assert min(judge.recall({"nprobe": cheaper}, 1).values()) < 0.99
+
+
+def test_synthetic_text_queries_lie_outside_the_image_cone() -> None:
+    # CLIP's images share a large common component (the axis of their cone); texts lie in a
+    # cone of their own (the modality gap), so they score low against that axis.
+    rng = np.random.default_rng(12)
+    axis = rng.standard_normal(128).astype(np.float32)
+    axis /= np.linalg.norm(axis)
+    spread = np.concatenate(list(structured_vectors(3000, 128, seed=13)))
+    images = 0.8 * axis + 0.6 * spread
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    texts = synthetic_text_queries(images, 200, seed=14)
+    assert float(np.median(images @ axis)) > 0.7
+    assert float(np.median(np.abs(texts @ axis))) < 0.1
+    assert 0.2 <= float(np.median(best_match(texts, images))) <= 0.5
+
+
 def test_exact_answers_are_computed_once_per_build(data, monkeypatch: pytest.MonkeyPatch) -> None:
     ids, vectors, _ = data
     calls = {"exact": 0, "candidates": 0}

@@ -51,9 +51,11 @@ def synthetic_text_queries(
     *,
     seed: int = 0,
     best_match: float = TEXT_BEST_MATCH,
+    topics: EmbeddingMatrix | None = None,
 ) -> EmbeddingMatrix:
     """``count`` text-like unit queries made from ``stored`` (a sample of stored vectors), each
-    with a best stored match near cosine ``best_match``.
+    with a best stored match near cosine ``best_match``. ``topics`` (default: ``stored``) are
+    the vectors the queries are about, e.g. held-out ones for an evaluation.
 
     Each query starts from a stored vector ``a`` (its topic) with the stored mean ``m``
     removed: ``s = unit(a - m)``. Images share the mean (the axis of their cone) and a text
@@ -70,7 +72,8 @@ def synthetic_text_queries(
         return np.zeros((0, stored.shape[1] if stored.ndim == 2 else 0), dtype=np.float32)
     rng = np.random.default_rng(seed)
     mean = stored.mean(axis=0)
-    topics = stored[rng.choice(len(stored), count, replace=count > len(stored))]
+    pool = stored if topics is None else np.asarray(topics, dtype=np.float32)
+    topics = pool[rng.choice(len(pool), count, replace=count > len(pool))]
     centred = _unit(topics - mean)
     topic_scores = np.sum(centred * topics, axis=1)
     sigma = np.sqrt(np.maximum((topic_scores / best_match) ** 2 - 1.0, 0.0))
