@@ -178,13 +178,14 @@ def test_sidecar_round_trips_the_recall_per_kind(data, tmp_path: Path) -> None:
 
 
 def test_rebuild_tunes_on_the_models_prompts_and_stats_show_the_recall(
-    tmp_path: Path, tiny_embedder: OpenClipEmbedder
+    tmp_path: Path, tiny_spec: ModelSpec, tiny_embedder: OpenClipEmbedder
 ) -> None:
     vectors = np.concatenate(
         list(structured_vectors(3000, tiny_embedder.dimension, seed=8, clusters=30))
     )
     directory = tmp_path / "library"
     with Library.open(directory, embedder=tiny_embedder) as library:
+        library.claim_model(tiny_embedder, tiny_spec)  # what `pixsift rebuild-index` loads
         library.import_vectors(vectors, model_id=tiny_embedder.model_id, publish=False)
         library.rebuild_index(index_type="IVF16,Flat")
         recall = library.stats().index_recall
@@ -194,6 +195,9 @@ def test_rebuild_tunes_on_the_models_prompts_and_stats_show_the_recall(
     assert len(tuning_prompts()) == len(set(tuning_prompts())) >= 200
 
     runner = CliRunner()
+    rebuilt = runner.invoke(main, ["rebuild-index", "--library", str(directory)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "recall@10 images" in rebuilt.output and "text-synthetic" not in rebuilt.output
     shown = runner.invoke(main, ["stats", "--library", str(directory)])
     assert shown.exit_code == 0, shown.output
     line = next(line for line in shown.output.splitlines() if line.startswith("recall@10:"))
