@@ -218,3 +218,30 @@ def test_a_rebuild_without_the_weights_falls_back_to_synthetic_text_queries(
         index = library.rebuild_index(index_type="IVF16,Flat")
         assert set(index.sidecar.recall_by_kind) == {"images", "text-synthetic"}
         assert set(library.stats().index_recall) == {"images", "text-synthetic"}
+
+
+class CountingEmbedder:
+    """The tiny model's text tower, counting the texts it embeds."""
+
+    def __init__(self, embedder: OpenClipEmbedder) -> None:
+        self.inner, self.model_id, self.dimension = embedder, embedder.model_id, embedder.dimension
+        self.texts = 0
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.embed_texts(texts)
+
+
+def test_a_writer_with_its_model_tunes_on_the_prompts_and_only_when_a_build_tunes(
+    tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    embedder = CountingEmbedder(tiny_embedder)
+    small = np.concatenate(list(structured_vectors(500, embedder.dimension, seed=2)))
+    large = np.concatenate(list(structured_vectors(20_500, embedder.dimension, seed=3)))
+    with Library.open(tmp_path / "library", embedder=embedder) as library:  # type: ignore[arg-type]
+        library.import_vectors(small, model_id=embedder.model_id)
+        assert library.stats().index_type == "Flat" and embedder.texts == 0
+        library.import_vectors(large, model_id=embedder.model_id)  # auto: now approximate
+        recall = library.stats().index_recall
+    assert embedder.texts == len(tuning_prompts())
+    assert set(recall) == {"images", "text"} and min(recall.values()) >= TARGET
