@@ -30,6 +30,9 @@ def stats(as_json: bool, library: Path | None, database_url: str | None) -> None
     click.echo(f"skipped files:  {facts.failure_count}")
     click.echo(f"model:          {facts.model_id or '-'}")
     click.echo(f"index:          {facts.index_type} (generation {facts.index_generation})")
+    if facts.index_recall:
+        reached = ", ".join(f"{kind} {value:.3f}" for kind, value in facts.index_recall.items())
+        click.echo(f"recall@10:      {reached}")
     click.echo(f"last indexed:   {facts.last_indexed_at or 'never'}")
     for root in facts.root_paths:
         click.echo(f"root:           {root}")
@@ -48,10 +51,15 @@ def rebuild_index(library: Path | None, database_url: str | None, index_type: st
     """Regenerate the vector index from stored embeddings (no re-embedding)."""
     with open_library(library, database_url) as opened:
         index = opened.rebuild_index(index_type=index_type)
+    sidecar = index.sidecar
     click.echo(
-        f"rebuilt and published {index.sidecar.index_type} index with {index.count} vectors "
-        f"(generation {index.sidecar.generation})"
+        f"rebuilt and published {sidecar.index_type} index with {index.count} vectors "
+        f"(generation {sidecar.generation})"
     )
+    if sidecar.recall_by_kind:
+        params = ", ".join(f"{name} {value}" for name, value in sidecar.search_params.items())
+        reached = ", ".join(f"{kind} {value:.3f}" for kind, value in sidecar.recall_by_kind.items())
+        click.echo(f"tuned {params}: recall@10 {reached}")
 
 
 @click.command()

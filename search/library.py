@@ -17,6 +17,7 @@ from search.errors import (
     LibraryError,
     ModelMismatchError,
     NotFoundError,
+    PixsiftError,
 )
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
 from search.model.loading import load_embedder
@@ -32,6 +33,7 @@ from search.storage.vector_reads import StoredVectors
 from search.vectors.index import VectorIndex
 from search.vectors.live import LiveIndex, PublishedIndexReader
 from search.vectors.sidecar import read_sidecar
+from search.vectors.text_like import tuning_prompts
 from search.vectors.writer import publish_stored_vectors
 
 DATABASE_FILENAME = "pixsift.sqlite3"
@@ -177,6 +179,7 @@ class Library:
             self._reader.source,
             model_id=model_id,
             dimension=self._stored_dimension,
+            text_queries=lambda: self._prompt_embeddings(load_model=False),
         )
 
     def rebuild_index(self, index_type: str | None = None) -> VectorIndex:
@@ -196,11 +199,27 @@ class Library:
                 dimension=self._stored_dimension,
                 rebuild=True,
                 index_type=index_type,
+                text_queries=lambda: self._prompt_embeddings(load_model=True),
             )
         except ValueError as error:
             raise InvalidInputError(str(error)) from error
         assert index is not None  # a rebuild always publishes
         return index
+
+    def _prompt_embeddings(self, *, load_model: bool) -> EmbeddingMatrix | None:
+        """The library's model's embeddings of the tuning prompts, which the index is tuned on
+        (with held-out images), or None (synthetic text-like queries stand in) when the model is
+        not loaded and ``load_model`` is False, or cannot be loaded: a missing checkpoint never
+        fails a rebuild."""
+        embedder = self._embedder
+        if embedder is None and load_model:
+            try:
+                embedder = self.embedder
+            except (PixsiftError, OSError):
+                return None  # no usable weights here: synthetic text-like queries stand in
+        if embedder is None or embedder.model_id != self.store.model_id():
+            return None
+        return embedder.embed_texts(tuning_prompts())
 
     def _stored_dimension(self) -> int:
         """The embedding dimension recorded with the model: an emptied library still gets an
@@ -308,6 +327,7 @@ class Library:
             failure_count=self.store.failure_count(),
             model_id=self.store.model_id(),
             index_type=sidecar.index_type if sidecar else "none",
+            index_recall=dict(sidecar.recall_by_kind) if sidecar else {},
             index_generation=self.store.index_generation(),
             last_indexed_at=self.store.last_indexed_at(),
         )

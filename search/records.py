@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeAlias
@@ -146,6 +146,10 @@ class LibraryStats:
     index_type: str
     index_generation: int
     last_indexed_at: datetime | None
+    #: recall@10 of the published index per query kind ("images", "text" or
+    #: "text-synthetic"), measured when its search parameters were tuned; empty for an exact
+    #: index (its recall is 1) or none.
+    index_recall: dict[str, float] = field(default_factory=dict)
 
 
 def l2_normalise(vectors: np.ndarray) -> EmbeddingMatrix:

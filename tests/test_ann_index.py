@@ -101,7 +101,11 @@ def test_sidecar_records_type_and_tuned_parameters(built, tmp_path: Path) -> Non
     elif fields["index_type"].startswith("HNSW"):
         assert fields["search_params"]["efSearch"] >= 16
     else:
-        assert fields["search_params"] == {}
+        assert fields["search_params"] == {} and fields["recall_by_kind"] == {}
+    if fields["search_params"]:
+        # Tuned for held-out images and (no model here) synthetic text-like queries alike.
+        assert set(fields["recall_by_kind"]) == {"images", "text-synthetic"}
+        assert fields["tuned_recall"] == min(fields["recall_by_kind"].values())
 
 
 def test_memory_mapped_load_gives_identical_results(built, data, tmp_path: Path) -> None:

@@ -128,6 +128,7 @@ def stats_json(library: Library) -> dict[str, Any]:
             index_generation=facts.index_generation,
             last_indexed_at=facts.last_indexed_at,
             roots=facts.root_paths,
+            index_recall=facts.index_recall,
         )
     )
 

@@ -173,6 +173,11 @@ class Stats(BaseModel):
     index_generation: int
     last_indexed_at: datetime | None
     roots: list[str]
+    index_recall: dict[str, float] = Field(
+        default_factory=dict,
+        description='recall@10 of the index per query kind ("images", "text", "text-synthetic") '
+        "measured when it was tuned; empty for an exact index.",
+    )
 
 
 class Health(BaseModel):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import faiss
 import numpy as np
@@ -24,7 +25,16 @@ from search.vectors.sidecar import (
     METRIC_INNER_PRODUCT,
     IndexSidecar,
 )
-from search.vectors.tune import DEFAULT_RECALL_TARGET, tune_search_parameters
+from search.vectors.tune import (
+    DEFAULT_RECALL_TARGET,
+    tune_search_parameters,
+    tuning_query_kinds,
+)
+
+#: Gives the model's embeddings of the tuning prompts (``search.vectors.text_like``), or None
+#: when the writer has no model. Called only when a build tunes (an approximate index), so a
+#: small library or an in-place update never embeds the prompts.
+TextQueries = Callable[[], EmbeddingMatrix | None]
 
 #: Below this many vectors an exact scan is fast enough (~5 ms at 20k x 512 on 2 cores).
 FLAT_LIMIT = 20_000
@@ -49,6 +59,7 @@ class BuildRequest:
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES
     recall_target: float = DEFAULT_RECALL_TARGET
     seed: int = 0
+    text_queries: TextQueries | None = field(default=None, compare=False)
 
 
 def build_flat_index(
@@ -98,12 +109,14 @@ def build_index(
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
     recall_target: float = DEFAULT_RECALL_TARGET,
     seed: int = 0,
+    text_queries: TextQueries | None = None,
 ) -> VectorIndex:
     """Build the index ``index_type`` asks for ("auto" or a FAISS factory string such as
     "Flat", "IVF1024,Flat", "IVF1024,SQ8", "IVF1024,PQ64", "HNSW32"), train it on the vectors
-    themselves and tune its search parameters to ``recall_target``."""
+    themselves and tune its search parameters to ``recall_target`` for held-out images and
+    text queries (``text_queries``' prompt embeddings, else synthetic text-like ones)."""
     request = BuildRequest(
-        model_id, generation, index_type, memory_budget_bytes, recall_target, seed
+        model_id, generation, index_type, memory_budget_bytes, recall_target, seed, text_queries
     )
     started = time.perf_counter()
     ids, vectors = _checked(ids, vectors)
@@ -148,8 +161,14 @@ def _train_and_fill(
         rng = np.random.default_rng(request.seed)
         sample = rng.choice(len(vectors), TRAINING_POINTS_PER_LIST * lists, replace=False)
         training = vectors[np.sort(sample)]
+    started = time.perf_counter()
     faiss_index.train(training)
+    trained = time.perf_counter()
     faiss_index.add_with_ids(vectors, ids)
+    stages = {
+        "train": round(trained - started, 3),
+        "add": round(time.perf_counter() - trained, 3),
+    }
     generation = request.generation
     sidecar = IndexSidecar(
         model_id=request.model_id,
@@ -164,21 +183,36 @@ def _train_and_fill(
         trained_count=len(ids),
         ids_file=f"ids-{generation}.npy",
         vectors_file=f"vectors-{generation}.npy",
+        stage_seconds=stages,
     )
     return VectorIndex(faiss_index, sidecar, ids, vectors.astype(np.float16))
 
 
 def _tune(index: VectorIndex, request: BuildRequest) -> None:
-    """Tune the search parameters to the recall target, re-ranking more candidates when
-    tightly packed embeddings sit closer together than lossy codes can tell apart."""
-    target, seed = request.recall_target, request.seed
-    params, recall = tune_search_parameters(index, target, seed=seed)
-    for factor in LOSSY_RERANK_ESCALATION if index.sidecar.rerank_factor > 1 else ():
-        if recall >= target:
-            break
-        index.sidecar = replace(index.sidecar, rerank_factor=factor)
-        params, recall = tune_search_parameters(index, target, seed=seed)
-    index.sidecar = replace(index.sidecar, search_params=params, tuned_recall=round(recall, 4))
+    """Tune the search parameters so that held-out images and text queries both reach the
+    recall target, re-ranking more candidates when tightly packed embeddings sit closer
+    together than lossy codes can tell apart. The exact answers are computed once."""
+    started = time.perf_counter()
+    text_queries = request.text_queries() if request.text_queries is not None else None
+    embedded = time.perf_counter()
+    kinds = tuning_query_kinds(index, text_queries, seed=request.seed)
+    factors = [index.sidecar.rerank_factor]
+    if index.sidecar.rerank_factor > 1:
+        factors += list(LOSSY_RERANK_ESCALATION)
+    tuning = tune_search_parameters(index, kinds, request.recall_target, rerank_factors=factors)
+    stages = dict(index.sidecar.stage_seconds)
+    if request.text_queries is not None:
+        stages["embed_prompts"] = round(embedded - started, 3)
+    stages["tune"] = round(time.perf_counter() - embedded, 3)
+    index.sidecar = replace(
+        index.sidecar,
+        search_params=tuning.search_params,
+        rerank_factor=tuning.rerank_factor,
+        tuned_recall=round(tuning.worst_recall, 4),
+        recall_by_kind={name: round(value, 4) for name, value in tuning.recall.items()},
+        recall_target=request.recall_target,
+        stage_seconds=stages,
+    )
 
 
 def update_index(
@@ -189,6 +223,7 @@ def update_index(
     generation: int,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
     recall_target: float = DEFAULT_RECALL_TARGET,
+    text_queries: TextQueries | None = None,
 ) -> VectorIndex:
     """``current`` brought up to the stored (``ids``, ``vectors``): for a trained approximate
     index that still suits the library, removed and changed vectors are removed and new and
@@ -205,6 +240,7 @@ def update_index(
             index_type=sidecar.requested_type,
             memory_budget_bytes=memory_budget_bytes,
             recall_target=recall_target,
+            text_queries=text_queries,
         )
 
     if not _can_update(current, len(ids), memory_budget_bytes):

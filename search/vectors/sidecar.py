@@ -47,9 +47,18 @@ class IndexSidecar:
     rerank_factor: int = 1
     #: How many vectors the index was trained on (0: no training, e.g. Flat).
     trained_count: int = 0
-    #: recall@10 against exact search measured when the parameters were tuned.
+    #: recall@10 against exact search measured when the parameters were tuned: the worst of
+    #: ``recall_by_kind``.
     tuned_recall: float | None = None
+    #: recall@10 reached per query kind on the tuning queries: "images" (held-out stored
+    #: vectors) and "text" (the model's embeddings of the tuning prompts) or "text-synthetic"
+    #: (text-like queries made from the stored vectors, when the writer had no model).
+    recall_by_kind: dict[str, float] = field(default_factory=dict)
+    #: The recall@10 the parameters were tuned to reach (for every kind, with a margin).
+    recall_target: float | None = None
     build_seconds: float | None = None
+    #: Where the build's time went, e.g. {"train": 9.1, "add": 14.2, "tune": 6.3}.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     #: The exact store of an approximate index: image ids and float16 vectors (.npy).
     ids_file: str | None = None
     vectors_file: str | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from search.errors import IndexMismatchError, ModelMismatchError
-from search.vectors.build import build_index, update_index
+from search.vectors.build import TextQueries, build_index, update_index
 from search.vectors.index import VectorIndex
 from search.vectors.live import VectorSource
 from search.vectors.persist import load_vector_index, publish_lock, publish_vector_index
@@ -28,12 +28,15 @@ def publish_stored_vectors(
     dimension: Callable[[], int],
     rebuild: bool = False,
     index_type: str | None = None,
+    text_queries: TextQueries | None = None,
 ) -> VectorIndex | None:
     """Publish an index of every stored vector of ``model_id``, unless the published one is
     already current (then None). A trained approximate index is updated in place while it
     suits the library; ``rebuild`` (or a new ``index_type``) builds from scratch. ``index_type``
     None keeps what the last build was asked for. ``dimension`` is asked for only when no vector
-    is stored (the index must still accept the model's queries). Raises ValueError for a bad
+    is stored (the index must still accept the model's queries). ``text_queries`` gives the
+    model's embeddings of the tuning prompts (asked for only when a build tunes; without it, or
+    when it gives None, synthetic text-like queries stand in). Raises ValueError for a bad
     ``index_type``."""
     with publish_lock(directory):
         generation = source.generation()
@@ -47,11 +50,16 @@ def publish_stored_vectors(
             vectors = np.zeros((0, dimension()), dtype=np.float32)
         index = None
         if not rebuild and index_type is None and same_model and previous.trained_count:
-            index = _updated(directory, previous, ids, vectors, generation)
+            index = _updated(directory, previous, ids, vectors, generation, text_queries)
         if index is None:
             requested = index_type or (previous.requested_type if previous else INDEX_TYPE_AUTO)
             index = build_index(
-                ids, vectors, model_id=model_id, generation=generation, index_type=requested
+                ids,
+                vectors,
+                model_id=model_id,
+                generation=generation,
+                index_type=requested,
+                text_queries=text_queries,
             )
         return publish_vector_index(directory, index)
 
@@ -69,6 +77,7 @@ def _updated(
     ids: np.ndarray,
     vectors: np.ndarray,
     generation: int,
+    text_queries: TextQueries | None,
 ) -> VectorIndex | None:
     """The published trained index brought up to the stored vectors (or rebuilt when it no
     longer suits them), or None when it cannot be loaded."""
@@ -78,4 +87,4 @@ def _updated(
         )
     except (IndexMismatchError, ModelMismatchError):
         return None
-    return update_index(current, ids, vectors, generation=generation)
+    return update_index(current, ids, vectors, generation=generation, text_queries=text_queries)
