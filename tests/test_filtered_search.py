@@ -272,3 +272,20 @@ def test_selection_agrees_with_set_operations() -> None:
     assert Selection.of_ids(ids, total=700).covers_all and not selection.covers_all
     with pytest.raises(ValueError):
         Selection.of_ids(np.array([3, -1]))
+
+
+def test_a_deep_candidate_list_settles_for_a_full_page(
+    ivf_library: Library, strategies: list[str]
+) -> None:
+    """Date order ranks a deep candidate list; a broad filter with one probed list cannot fill
+    all of it, and need not: the page (and one more) is enough, so no exact scan of 70 % of the
+    library happens behind a ten-result page."""
+    published = ivf_library.vector_index().published
+    published.sidecar = replace(published.sidecar, search_params={"nprobe": 1})
+    filters = SearchFilters(min_width=31)
+    term = QueryTerm(image_id=42)
+    request = SearchRequest((term,), mode="semantic", k=10, order="date", filters=filters)
+    hits = ivf_library.find(request).hits
+    allowed = set(filtered_image_ids(ivf_library.store.engine, filters).tolist())
+    assert len(hits) == 10 and {hit.image.id for hit in hits} <= allowed
+    assert strategies == ["post-filter"]

@@ -44,7 +44,8 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
     fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
-    semantic = _semantic_ranking(library, vector, allowed, _candidate_depth(request, fused))
+    depth, page_end = _candidate_depth(request, fused), request.offset + request.k + 1
+    semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
     if request.mode == "keyword":
         ranking = keyword
     else:
@@ -103,10 +104,14 @@ def _semantic_ranking(
     query: EmbeddingMatrix | None,
     allowed: Selection | None,
     depth: int,
+    enough: int,
 ) -> Ranking:
+    """Up to ``depth`` candidates; a filtered search settles for ``enough`` of them (the page
+    and one more) rather than widening its search until ``depth`` are found."""
     if query is None or (allowed is not None and allowed.count == 0):
         return []
-    scores, ids = library.vector_index().search(query, depth, allowed_ids=allowed)
+    index = library.vector_index()
+    scores, ids = index.search(query, depth, allowed_ids=allowed, enough=enough)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 

@@ -43,7 +43,12 @@ class SearchableVectors(Protocol):
     """What a search needs of an index: the published one, or the live view over it."""
 
     def search(
-        self, queries: EmbeddingMatrix, k: int, allowed_ids: Selection | ImageIdArray | None = None
+        self,
+        queries: EmbeddingMatrix,
+        k: int,
+        allowed_ids: Selection | ImageIdArray | None = None,
+        *,
+        enough: int | None = None,
     ) -> tuple[EmbeddingMatrix, ImageIdArray]: ...
 
 
@@ -89,11 +94,12 @@ class VectorIndex:
         allowed_ids: Selection | ImageIdArray | None = None,
         *,
         excluded_ids: ImageIdArray | None = None,
+        enough: int | None = None,
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
         """Top-``k`` (scores, ids) per query row, among ``allowed_ids`` when given and never
         among ``excluded_ids`` (filters are applied inside the search, so k results come back
-        whenever k eligible ids exist). Missing slots have id -1. Scores are exact cosines
-        whatever the index type."""
+        whenever k eligible ids exist; with ``enough``, at least that many). Missing slots have
+        id -1. Scores are exact cosines whatever the index type."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.sidecar.dimension:
             raise IndexMismatchError(
@@ -116,17 +122,17 @@ class VectorIndex:
         if allowed is None:
             selector = _IdFilter(None, excluded_ids)
             return self.approximate_search(queries, k, selector, self.sidecar.search_params)
-        return self._filtered_search(queries, k, allowed)
+        return self._filtered_search(queries, k, allowed, k if enough is None else enough)
 
     def _filtered_search(
-        self, queries: np.ndarray, k: int, allowed: Selection
+        self, queries: np.ndarray, k: int, allowed: Selection, enough: int
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
         """The strategy that costs least for the selection's size; each falls back to the next
-        (post-filter, then selector, then exact scan) for query rows that come back with fewer
-        than ``min(k, allowed.count)`` results, so a filter never loses results."""
+        (post-filter, then selector, then exact scan) when a query row comes back with fewer
+        than ``min(enough, allowed.count)`` results, so a filter never loses results."""
         if allowed.count <= EXACT_SCAN_LIMIT:
             return self._exact_scan(queries, k, allowed.ids())
-        wanted = min(k, allowed.count)
+        wanted = min(enough, k, allowed.count)
         fraction = allowed.fraction(self.count)
         params = self.sidecar.search_params
         if fraction >= POST_FILTER_FRACTION:

@@ -84,6 +84,8 @@ class LiveIndex:
         queries: EmbeddingMatrix,
         k: int,
         allowed_ids: Selection | ImageIdArray | None = None,
+        *,
+        enough: int | None = None,
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
         """Top-``k`` (scores, ids) per query row among ``allowed_ids`` when given: the published
         index's answers without its hidden ids, merged with an exact scan of the tail."""
@@ -103,7 +105,7 @@ class LiveIndex:
             return empty_result(len(queries))
         parts = []
         if self.published is not None:
-            parts.append(self._search_published(self.published, queries, k, allowed))
+            parts.append(self._search_published(self.published, queries, k, allowed, enough))
         if len(self.tail_ids):
             tail_ids, tail_vectors = self.tail_ids, self.tail_vectors
             if allowed is not None:
@@ -118,6 +120,7 @@ class LiveIndex:
         queries: np.ndarray,
         k: int,
         allowed: Selection | None,
+        enough: int | None,
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
         if allowed is None:
             hidden = self.hidden_ids if len(self.hidden_ids) else None
@@ -126,7 +129,7 @@ class LiveIndex:
         # less the hidden ids and the tail's (scanned beside it), so that its count is what the
         # published index can return and its strategies judge "enough results" by that.
         elsewhere = np.concatenate([self.hidden_ids, self.tail_ids])
-        return published.search(queries, k, allowed.without(elsewhere))
+        return published.search(queries, k, allowed.without(elsewhere), enough=enough)
 
 
 class PublishedIndexReader:
