@@ -83,6 +83,20 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 load_all_checks()
 ALL_CHECKS = list(CHECKS.get_all())
+FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def form_type_mutation(case: schemathesis.Case, error: Exception) -> bool:
+    """A form carries only text: a negative case that puts a number where the schema says string
+    is sent as the same text a valid one would be ("5"), so accepting it is right. Only that
+    failure is excused, and only for form bodies; any other failure of a form case counts."""
+    message = str(error)
+    return (
+        case.media_type in FORM_MEDIA_TYPES
+        and "1 distinct failure" in message
+        and "Schema-violating request accepted" in message
+        and "violates `type`" in message
+    )
 
 
 def fuzz_operation(operation: Any, mode: GenerationMode) -> list[str]:
@@ -103,6 +117,9 @@ def fuzz_operation(operation: Any, mode: GenerationMode) -> list[str]:
         try:
             case.call_and_validate(checks=ALL_CHECKS)
         except (AssertionError, FailureGroup) as error:
+            if form_type_mutation(case, error):
+                COUNTS["form type mutations accepted"] += 1
+                return
             failures.append(f"{operation.label} [{mode.value}]: {str(error)[:600]}")
 
     with contextlib.suppress(Unsatisfiable):  # nothing to make invalid (e.g. /api/health)
@@ -110,7 +127,7 @@ def fuzz_operation(operation: Any, mode: GenerationMode) -> list[str]:
     return failures
 
 
-COUNTS = {"cases": 0}
+COUNTS = {"cases": 0, "form type mutations accepted": 0}
 
 
 def test_api_answers_every_request_as_documented(app: Flask) -> None:
@@ -122,6 +139,7 @@ def test_api_answers_every_request_as_documented(app: Flask) -> None:
             failures += fuzz_operation(operation, mode)
     print(
         f"schemathesis: {len(operations)} operations, {COUNTS['cases']} cases, "
-        f"{len(failures)} failures"
+        f"{len(failures)} failures "
+        f"({COUNTS['form type mutations accepted']} form type mutations rightly accepted)"
     )
     assert not failures, "\n\n".join(dict.fromkeys(failures))
