@@ -9,6 +9,15 @@ app is missing, queries go through ``Library.search`` instead.
 
     .venv/bin/python -m benchmarks.query_latency                   # 10k, 100k, 1M
     .venv/bin/python -m benchmarks.query_latency --quick           # 10k, ~1 minute
+    .venv/bin/python -m benchmarks.query_latency --sizes 1000000 --clients 0 --reuse
+
+Filtered rows (one client, the same distinct query texts as the unfiltered row): filters that
+keep 100 %, 70 %, 30 %, 1 % and 0.01 % of the library (see FILTERS: bulk-imported rows all have
+width 1, and their names end in their id, so path globs on the id's last digits select exact
+shares, spread evenly over the vectors). ``first_ms`` is each filter's first request, which
+reads the selection from the database (later requests find it cached until the library
+changes). ``--reuse`` keeps a library built by an earlier run (the same vectors), so the same
+library can be measured by another checkout of the code, side by side.
 """
 
 from __future__ import annotations
@@ -35,6 +44,19 @@ from benchmarks.common import (
     write_results,
 )
 
+#: (label, share of the library, API parameters): shares are exact when the size is a multiple
+#: of 10,000 (ids run from 1 to size; a name is bulk-<id>.jpg).
+FILTERS = (
+    ("100% min_width=1", 1.0, {"min_width": 1}),
+    ("70% path", 0.7, {"path": "bulk-*[0-6].jpg"}),
+    ("30% path", 0.3, {"path": "bulk-*[0-2].jpg"}),
+    ("1% path", 0.01, {"path": "bulk-*00.jpg"}),
+    ("0.01% path", 0.0001, {"path": "bulk-*0000.jpg"}),
+)
+
+#: Single-client configurations take turns in this many rounds.
+ROUNDS = 4
+
 WORDS = tuple("red blue dog cat beach city night tree car bicycle house river snow sun".split())  # noqa: SIM905
 
 
@@ -45,11 +67,18 @@ def query_texts(count: int, seed: int) -> list[str]:
     ]
 
 
-def fill_library(directory: Path, size: int, embedder) -> tuple[object, dict]:
+def fill_library(directory: Path, size: int, embedder, reuse: bool = False) -> tuple[object, dict]:
     from benchmarks.vectors import structured_vectors
     from search.library import Library
 
     facts: dict[str, float] = {}
+    if reuse and (directory / "facts.json").exists():
+        facts = json.loads((directory / "facts.json").read_text())
+        started = time.perf_counter()
+        library = Library.open(directory, embedder=embedder)
+        library.vector_index()
+        facts["open_s"] = round(time.perf_counter() - started, 2)
+        return library, facts
     if directory.exists():
         shutil.rmtree(directory)
     library = Library.open(directory, embedder=embedder)
@@ -69,6 +98,7 @@ def fill_library(directory: Path, size: int, embedder) -> tuple[object, dict]:
     library = Library.open(directory, embedder=embedder)
     library.vector_index()
     facts["open_s"] = round(time.perf_counter() - started, 2)
+    (directory / "facts.json").write_text(json.dumps(facts))
     return library, facts
 
 
@@ -93,24 +123,28 @@ def serve(library) -> tuple[object, str]:
     return server, f"http://127.0.0.1:{server.server_port}"
 
 
-def run_clients(base_url: str, clients: int, per_client: int, seed: int) -> dict:
+def run_clients(
+    base_url: str, clients: int, per_client: int, seed: int, params: dict | None = None
+) -> dict:
     """Client processes (not threads of the server process), each a bounded urllib loop."""
     command = [
         sys.executable, "-m", "benchmarks.query_latency", "--client", base_url,
         "--clients", str(clients), "--per-client", str(per_client), "--seed", str(seed),
+        "--params", json.dumps(params or {}),
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=900)
     return json.loads(output.stdout)
 
 
-def client_main(base_url: str, clients: int, per_client: int, seed: int) -> None:
+def client_main(base_url: str, clients: int, per_client: int, seed: int, params: dict) -> None:
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
     def loop(client: int) -> None:
         for text in query_texts(per_client, seed * 100 + client):
-            url = f"{base_url}/api/search?" + urllib.parse.urlencode({"q": text, "k": 10})
+            query = {"q": text, "k": 10, **params}
+            url = f"{base_url}/api/search?" + urllib.parse.urlencode(query)
             started = time.perf_counter()
             try:
                 with urllib.request.urlopen(url, timeout=30) as response:
@@ -144,18 +178,53 @@ def library_loop(library, count: int, seed: int) -> dict:
     return {"latencies_ms": latencies, "errors": [], "wall_s": time.perf_counter() - started}
 
 
+def measure_api(library, queries: int, clients: int, per_client: int, filters: bool) -> list:
+    """(label, run, first request ms) per configuration. The single-client configurations
+    (unfiltered and each filter) run interleaved in rounds, so load that comes and goes on a
+    shared machine spreads over all of them alike."""
+    server, base_url = serve(library)
+    run_clients(base_url, 1, 5, seed=7)  # warm up
+    configurations = [("1 client", {})]
+    if filters:
+        configurations += [(label, params) for label, _share, params in FILTERS]
+    first_ms: dict[str, float | None] = {"1 client": None}
+    for position, (label, params) in enumerate(configurations[1:]):
+        # The first request with a filter reads its selection from the database.
+        first = run_clients(base_url, 1, 1, seed=50 + position, params=params)
+        first_ms[label] = first["latencies_ms"][0]
+    runs = {label: {"latencies_ms": [], "errors": [], "wall_s": 0.0} for label, _ in configurations}
+    rounds = ROUNDS if queries >= 4 * ROUNDS else 1
+    for round_number in range(rounds):
+        for position, (label, params) in enumerate(configurations):
+            # Texts never repeat (the text tower's cache would answer them): a seed per run.
+            seed = 1000 + round_number * 16 + position
+            run = run_clients(base_url, 1, queries // rounds, seed=seed, params=params)
+            for key in ("latencies_ms", "errors"):
+                runs[label][key] += run[key]
+            runs[label]["wall_s"] += run["wall_s"]
+    measured = [(label, runs[label], first_ms[label]) for label, _ in configurations]
+    if clients > 0:
+        measured.append((f"{clients} clients", run_clients(base_url, clients, per_client, 2), None))
+    server.shutdown()
+    return measured
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--quick", action="store_true", help="10k only, fewer queries")
     parser.add_argument("--queries", type=int, default=200, help="single-client queries")
     parser.add_argument("--client")
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients (0: none)")
     parser.add_argument("--per-client", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--params", default="{}", help="client: extra query parameters (JSON)")
+    parser.add_argument("--reuse", action="store_true", help="reuse a library built earlier")
+    parser.add_argument("--no-filters", action="store_true", help="skip the filtered rows")
+    parser.add_argument("--name", default="query_latency", help="results file name")
     args = parser.parse_args()
     if args.client:
-        client_main(args.client, args.clients, args.per_client, args.seed)
+        client_main(args.client, args.clients, args.per_client, args.seed, json.loads(args.params))
         return
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     queries = 40 if args.quick else args.queries
@@ -167,36 +236,23 @@ def main() -> None:
     except ImportError:
         via = "library"
     embedder, _ = load_embedder()
-    # Direct cost of one query's text embedding (fast path) and its index search.
     rows, results = [], []
     for size in sizes:
-        library, facts = fill_library(WORK / f"latency-{size}", size, embedder)
-        index = library.vector_index()
-        text_ms, search_ms = [], []
-        for text in query_texts(30, 999 + size):  # distinct per size: no cache hits
-            t = time.perf_counter()
-            vector = embedder.embed_texts([text])
-            text_ms.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            index.search(vector, 10)
-            search_ms.append((time.perf_counter() - t) * 1000)
+        library, facts = fill_library(WORK / f"latency-{size}", size, embedder, args.reuse)
+        direct = direct_costs(library, embedder, size)
         if via == "api":
-            server, base_url = serve(library)
-            run_clients(base_url, 1, 5, seed=7)  # warm up
-            single = run_clients(base_url, 1, queries, seed=1)
-            concurrent = run_clients(base_url, 4, per_client, seed=2)
-            server.shutdown()
+            measured = measure_api(library, queries, args.clients, per_client, not args.no_filters)
         else:
-            single = library_loop(library, queries, seed=1)
-            concurrent = {"latencies_ms": [], "errors": ["not measured"], "wall_s": 1}
-        for label, run in (("1 client", single), ("4 clients", concurrent)):
+            measured = [("1 client", library_loop(library, queries, seed=1), None)]
+        for label, run, first in measured:
             stats = percentiles(run["latencies_ms"]) if run["latencies_ms"] else {}
             row = {
                 "size": size,
                 "via": via,
                 "clients": label,
                 **stats,
-                "qps": round(len(run["latencies_ms"]) / run["wall_s"], 1),
+                "first_ms": None if first is None else round(first, 1),
+                "qps": round(len(run["latencies_ms"]) / max(run["wall_s"], 1e-9), 1),
                 "errors": len(run["errors"]),
                 "index": facts["index_type"],
                 "params": facts["search_params"],
@@ -204,18 +260,35 @@ def main() -> None:
                 "open_s": facts["open_s"],
                 "insert_s": facts["insert_s"],
                 "rss_mib": round(rss_mib()),
-                "text_p50_ms": percentiles(text_ms)["p50"],
-                "search_p50_ms": percentiles(search_ms)["p50"],
+                **direct,
             }
             rows.append(row)
             results.append({**row, "tuned_recall": facts["tuned_recall"],
                             "first_errors": run["errors"][:3]})  # fmt: skip
         library.close()
-        print_table(rows[-2:], list(rows[-1].keys()))
+        print_table(rows[-len(measured) :], list(rows[-1].keys()))
     print()
     print_table(rows, list(rows[0].keys()))
-    path = write_results("query_latency" + ("_quick" if args.quick else ""), {"rows": results})
+    name = args.name + ("_quick" if args.quick else "")
+    path = write_results(name, {"rows": results, "filters": [f[:2] for f in FILTERS]})
     print(f"wrote {path}")
+
+
+def direct_costs(library, embedder, size: int) -> dict[str, float]:
+    """The direct cost of one query's text embedding and of its index search (no API)."""
+    index = library.vector_index()
+    text_ms, search_ms = [], []
+    for text in query_texts(30, 999 + size):  # distinct per size: no cache hits
+        started = time.perf_counter()
+        vector = embedder.embed_texts([text])
+        text_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        index.search(vector, 10)
+        search_ms.append((time.perf_counter() - started) * 1000)
+    return {
+        "text_p50_ms": percentiles(text_ms)["p50"],
+        "search_p50_ms": percentiles(search_ms)["p50"],
+    }
 
 
 if __name__ == "__main__":

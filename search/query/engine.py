@@ -2,10 +2,11 @@
 JSON API and the page all call it and only render differently.
 
 The path reads top to bottom: the request's terms become one query vector (search.query.vector);
-filters and required phrases become the allowed ids (search.query.filters, .keywords); the
-vector index searches inside them; a keyword ranking is fused with the semantic one
-(search.query.rank); a minimum score, near-duplicate collapsing, date order and the page window
-follow; the page's records are read last.
+filters and required phrases become the allowed ids, a cached bitmap (search.query.filters,
+.keywords, search.vectors.selection); the vector index searches inside them, choosing per query
+between a selector, an exact scan and post-filtering by the selection's size; a keyword ranking
+is fused with the semantic one (search.query.rank); a minimum score, near-duplicate collapsing,
+date order and the page window follow; the page's records are read last.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import numpy as np
 from search.errors import InvalidInputError
 from search.query.context import SearchContext
 from search.query.duplicates import collapse_near_duplicates
-from search.query.filters import filtered_image_ids
+from search.query.filters import cached_filter_selection, selection_cache
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
 from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
 from search.query.vector import query_vector
 from search.records import EmbeddingMatrix, ImageRecord, SearchHit
+from search.vectors.selection import Selection
 
 #: Rankings that are re-ordered after retrieval (fusion, date order, collapsing) draw from a
 #: fixed-depth candidate list, so that every page comes from the same list: no repeats, no gaps.
@@ -35,14 +37,15 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     if request.mode == "keyword" and keyword_query.is_empty():
         raise InvalidInputError("keyword mode needs words to look for")
     vector = query_vector(library, request.terms) if request.mode != "keyword" else None
-    allowed_ids = _allowed_ids(library, request, keyword_query)
+    allowed = _selection(library, request, keyword_query)
     keyword: Ranking = []
     if request.mode != "semantic" and not keyword_query.is_empty():
-        keyword = _keyword_ranking(library, keyword_query, allowed_ids, CANDIDATE_DEPTH)
+        keyword = _keyword_ranking(library, keyword_query, allowed, CANDIDATE_DEPTH)
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
     fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
-    semantic = _semantic_ranking(library, vector, allowed_ids, _candidate_depth(request, fused))
+    depth, page_end = _candidate_depth(request, fused), request.offset + request.k + 1
+    semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
     if request.mode == "keyword":
         ranking = keyword
     else:
@@ -61,16 +64,34 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     return _page(library, ranking, vector, similarities, request)
 
 
-def _allowed_ids(
+def _selection(
     library: SearchContext, request: SearchRequest, keyword_query: KeywordQuery
-) -> np.ndarray | None:
-    allowed: set[int] | None = None
+) -> Selection | None:
+    """The images the request may return (None: any). Filter selections are cached per filter
+    and store generation, so a repeated filter costs one bitmap, not one set, per request."""
+    if request.filters.is_empty() and not keyword_query.required_phrases:
+        return None
+    engine = library.store.engine
+    generation = library.store.index_generation()
+    selection: Selection | None = None
     if not request.filters.is_empty():
-        allowed = set(filtered_image_ids(library.store.engine, request.filters).tolist())
-    phrases = KeywordMatcher(library.store.engine).ids_with_required_phrases(keyword_query)
-    if phrases is not None:
-        allowed = phrases if allowed is None else allowed & phrases
-    return None if allowed is None else np.array(sorted(allowed), dtype=np.int64)
+        selection = cached_filter_selection(engine, request.filters, generation)
+    if keyword_query.required_phrases:
+        phrases = selection_cache(engine).get(
+            ("phrases", keyword_query.required_phrases),
+            generation,
+            lambda: _phrase_selection(library, keyword_query),
+        )
+        selection = phrases if selection is None else selection.intersect(phrases)
+    return None if selection is None or selection.covers_all else selection
+
+
+def _phrase_selection(library: SearchContext, query: KeywordQuery) -> tuple[int, Selection]:
+    # The generation is read first: if a write lands meanwhile, the entry is filed under the
+    # older generation and never served once the newer one is read.
+    generation = library.store.index_generation()
+    ids = KeywordMatcher(library.store.engine).ids_with_required_phrases(query) or set()
+    return generation, Selection.of_ids(np.fromiter(ids, dtype=np.int64, count=len(ids)))
 
 
 def _candidate_depth(request: SearchRequest, fused: bool) -> int:
@@ -81,24 +102,28 @@ def _candidate_depth(request: SearchRequest, fused: bool) -> int:
 def _semantic_ranking(
     library: SearchContext,
     query: EmbeddingMatrix | None,
-    allowed_ids: np.ndarray | None,
+    allowed: Selection | None,
     depth: int,
+    enough: int,
 ) -> Ranking:
-    if query is None or (allowed_ids is not None and len(allowed_ids) == 0):
+    """Up to ``depth`` candidates; a filtered search settles for ``enough`` of them (the page
+    and one more) rather than widening its search until ``depth`` are found."""
+    if query is None or (allowed is not None and allowed.count == 0):
         return []
-    scores, ids = library.vector_index().search(query, depth, allowed_ids=allowed_ids)
+    index = library.vector_index()
+    scores, ids = index.search(query, depth, allowed_ids=allowed, enough=enough)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
 def _keyword_ranking(
-    library: SearchContext, query: KeywordQuery, allowed_ids: np.ndarray | None, depth: int
+    library: SearchContext, query: KeywordQuery, allowed: Selection | None, depth: int
 ) -> Ranking:
     matcher = KeywordMatcher(library.store.engine)
-    ids = matcher.ranked_ids(query, -1 if allowed_ids is not None else depth)
-    if allowed_ids is not None:
-        allowed = set(allowed_ids.tolist())
-        ids = [image_id for image_id in ids if image_id in allowed][:depth]
-    return reciprocal_rank_scores(ids)
+    ids = matcher.ranked_ids(query, -1 if allowed is not None else depth)
+    if allowed is not None:
+        kept = allowed.contains(np.asarray(ids, dtype=np.int64))
+        ids = [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
+    return reciprocal_rank_scores(ids[:depth])
 
 
 def _similarities(

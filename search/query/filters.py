@@ -9,18 +9,34 @@ selective filter still fills a page of k results. The filters themselves are dec
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
 
 from search.query.request import GeoBox, SearchFilters
 from search.records import ImageIdArray
-from search.storage.models import Image, Root
+from search.storage.models import Image, LibraryState, Root
+from search.storage.writes import STATE_INDEX_GENERATION
+from search.vectors.selection import Selection
 
-__all__ = ["CONDITIONS", "SearchFilters", "epoch_nanoseconds", "filter_conditions"]
+__all__ = [
+    "CONDITIONS",
+    "SearchFilters",
+    "SelectionCache",
+    "epoch_nanoseconds",
+    "filter_conditions",
+    "filter_selection",
+    "selection_cache",
+]
+
+#: Selections kept per library (each at most one bit per image id: 125 KB per million).
+SELECTION_CACHE_SIZE = 64
 
 Condition = ColumnElement[bool]
 GLOB_METACHARACTERS = "*?["
@@ -149,11 +165,92 @@ def filter_conditions(filters: SearchFilters) -> list[Condition]:
 
 def filtered_image_ids(engine: Engine, filters: SearchFilters) -> ImageIdArray:
     """Ids of the images that satisfy ``filters``, ascending."""
+    with engine.connect() as connection:
+        return _filtered_ids(connection, filters)
+
+
+def _filtered_ids(connection: Connection, filters: SearchFilters) -> ImageIdArray:
     statement = (
         select(Image.id)
         .join(Root, Root.id == Image.root_id)
         .where(*filter_conditions(filters))
         .order_by(Image.id)
     )
+    return np.fromiter(connection.scalars(statement), dtype=np.int64)
+
+
+def filter_selection(engine: Engine, filters: SearchFilters) -> tuple[int, Selection]:
+    """The images that satisfy ``filters`` as a :class:`Selection`, and the store generation
+    it was read at. The selection knows whether it holds every image only when the generation
+    is the same after the reads as before: every write bumps it in the same transaction, so the
+    ids and the image count then describe one state of the library (the driver does not hold
+    a read snapshot across statements)."""
     with engine.connect() as connection:
-        return np.fromiter(connection.scalars(statement), dtype=np.int64)
+        before = _generation(connection)
+        ids = _filtered_ids(connection, filters)
+        total = connection.scalar(select(func.count()).select_from(Image)) or 0
+        after = _generation(connection)
+    return before, Selection.of_ids(ids, total=int(total) if after == before else None)
+
+
+def _generation(connection: Connection) -> int:
+    value = connection.scalar(
+        select(LibraryState.value).where(LibraryState.key == STATE_INDEX_GENERATION)
+    )
+    return int(value or 0)
+
+
+class SelectionCache:
+    """Selections by what made them (a filter, a set of phrases) and the store generation they
+    were read at; every write to the images bumps the generation, so a cached selection is
+    never stale. Least recently used entries go first. Thread-safe."""
+
+    def __init__(self, capacity: int = SELECTION_CACHE_SIZE) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[Hashable, int], Selection] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        key: Hashable,
+        generation: int,
+        build: Callable[[], tuple[int, Selection]],
+    ) -> Selection:
+        """The selection for ``key`` at ``generation``; ``build`` (which returns the generation
+        it read at with the selection) runs on a miss."""
+        with self._lock:
+            cached = self._entries.get((key, generation))
+            if cached is not None:
+                self._entries.move_to_end((key, generation))
+                return cached
+        built_at, selection = build()
+        with self._lock:
+            # Entries of older generations can never be asked for again.
+            for stale in [entry for entry in self._entries if entry[1] < built_at]:
+                del self._entries[stale]
+            self._entries[(key, built_at)] = selection
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+        return selection
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_CACHES: weakref.WeakKeyDictionary[Engine, SelectionCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def selection_cache(engine: Engine) -> SelectionCache:
+    """The selection cache of the database behind ``engine`` (one per engine, gone with it)."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(engine)
+        if cache is None:
+            cache = _CACHES[engine] = SelectionCache()
+        return cache
+
+
+def cached_filter_selection(engine: Engine, filters: SearchFilters, generation: int) -> Selection:
+    """:func:`filter_selection`, read once per filter and store generation."""
+    key = ("filters", filters.model_dump_json(exclude_defaults=True))
+    return selection_cache(engine).get(key, generation, lambda: filter_selection(engine, filters))

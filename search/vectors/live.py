@@ -23,6 +23,7 @@ from search.errors import IndexMismatchError, ModelMismatchError
 from search.records import EmbeddingMatrix, ImageIdArray
 from search.vectors.index import VectorIndex, empty_result, exact_top_k, merge_top_k
 from search.vectors.persist import load_vector_index
+from search.vectors.selection import Selection, as_selection
 from search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, read_sidecar
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class VectorSource(Protocol):
 @dataclass
 class LiveIndex:
     """The published index (if any) with the unpublished vectors beside it; answers like a
-    :class:`VectorIndex` does (``search(queries, k, allowed_ids=...)``)."""
+    :class:`VectorIndex` does (``search(queries, k, allowed_ids=...)``, a :class:`Selection`)."""
 
     published: VectorIndex | None
     #: Vectors written after the published generation (ids ascending) and their vectors.
@@ -79,7 +80,12 @@ class LiveIndex:
         return int(self.tail_vectors.shape[1]) if len(self.tail_ids) else None
 
     def search(
-        self, queries: EmbeddingMatrix, k: int, allowed_ids: ImageIdArray | None = None
+        self,
+        queries: EmbeddingMatrix,
+        k: int,
+        allowed_ids: Selection | ImageIdArray | None = None,
+        *,
+        enough: int | None = None,
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
         """Top-``k`` (scores, ids) per query row among ``allowed_ids`` when given: the published
         index's answers without its hidden ids, merged with an exact scan of the tail."""
@@ -92,13 +98,18 @@ class LiveIndex:
                 f"query vectors have shape {queries.shape}, the index holds "
                 f"{dimension}-dimensional vectors"
             )
+        allowed = as_selection(allowed_ids)
+        if allowed is not None and allowed.covers_all:
+            allowed = None
+        if allowed is not None and allowed.count == 0:
+            return empty_result(len(queries))
         parts = []
         if self.published is not None:
-            parts.append(self._search_published(self.published, queries, k, allowed_ids))
+            parts.append(self._search_published(self.published, queries, k, allowed, enough))
         if len(self.tail_ids):
             tail_ids, tail_vectors = self.tail_ids, self.tail_vectors
-            if allowed_ids is not None:
-                keep = np.isin(tail_ids, allowed_ids)
+            if allowed is not None:
+                keep = allowed.contains(tail_ids)
                 tail_ids, tail_vectors = tail_ids[keep], tail_vectors[keep]
             parts.append(exact_top_k(queries, k, tail_ids, tail_vectors))
         return parts[0] if len(parts) == 1 else merge_top_k(parts, k)
@@ -108,13 +119,17 @@ class LiveIndex:
         published: VectorIndex,
         queries: np.ndarray,
         k: int,
-        allowed_ids: ImageIdArray | None,
+        allowed: Selection | None,
+        enough: int | None,
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
-        if not len(self.hidden_ids):
-            return published.search(queries, k, allowed_ids)
-        if allowed_ids is not None:
-            return published.search(queries, k, np.setdiff1d(allowed_ids, self.hidden_ids))
-        return published.search(queries, k, excluded_ids=self.hidden_ids)
+        if allowed is None:
+            hidden = self.hidden_ids if len(self.hidden_ids) else None
+            return published.search(queries, k, excluded_ids=hidden)
+        # The published index answers for the ids it holds current vectors of: the selection
+        # less the hidden ids and the tail's (scanned beside it), so that its count is what the
+        # published index can return and its strategies judge "enough results" by that.
+        elsewhere = np.concatenate([self.hidden_ids, self.tail_ids])
+        return published.search(queries, k, allowed.without(elsewhere), enough=enough)
 
 
 class PublishedIndexReader:
