@@ -9,6 +9,7 @@ import resource
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,19 @@ def load_embedder():
 
     spec = ModelSpec(MODEL_NAME, str(checkpoint_path()), PREPROCESSING_TAG)
     return OpenClipEmbedder.load(spec, device=torch.device("cpu")), spec
+
+
+def load_served_embedder(threads: int = 1):
+    """The towers ``pixsift serve`` runs by default (PIXSIFT_BACKEND, default auto: ONNX Runtime
+    on a CPU) with one thread, as each of the default two server workers gets on 2 cores."""
+    from search.model.loading import load_embedder as load_towers
+    from search.model.loading import runtime_from_settings
+    from search.model.spec import ModelSpec
+
+    os.environ.setdefault("PIXSIFT_CACHE_DIR", str(WORK / "cache"))
+    spec = ModelSpec(MODEL_NAME, str(checkpoint_path()), PREPROCESSING_TAG)
+    runtime = replace(runtime_from_settings(), threads=threads)
+    return load_towers(spec, runtime), spec
 
 
 def rss_mib() -> float:

@@ -182,12 +182,17 @@ class Library:
             text_queries=lambda: self._prompt_embeddings(load_model=False),
         )
 
-    def rebuild_index(self, index_type: str | None = None) -> VectorIndex:
+    def rebuild_index(
+        self, index_type: str | None = None, *, model_prompts: bool = True
+    ) -> VectorIndex:
         """Regenerate the vector index from the stored embeddings (no re-embedding) and publish
         it.
 
         ``index_type``: "auto" (chosen by library size and memory budget) or a FAISS factory
-        string such as "IVF1024,SQ8" or "HNSW32"; None keeps what the last build was asked for."""
+        string such as "IVF1024,SQ8" or "HNSW32"; None keeps what the last build was asked for.
+        ``model_prompts=False`` tunes on synthetic text-like queries instead of the model's
+        prompt embeddings: for stored vectors that are not the model's own image embeddings
+        (generated benchmark data), where the model's texts say nothing about real queries."""
         model_id = self.store.model_id()
         if model_id is None:
             raise LibraryError("the library is empty: index a folder first (pixsift index DIR)")
@@ -199,7 +204,9 @@ class Library:
                 dimension=self._stored_dimension,
                 rebuild=True,
                 index_type=index_type,
-                text_queries=lambda: self._prompt_embeddings(load_model=True),
+                text_queries=lambda: (
+                    self._prompt_embeddings(load_model=True) if model_prompts else None
+                ),
             )
         except ValueError as error:
             raise InvalidInputError(str(error)) from error

@@ -220,6 +220,21 @@ def test_a_rebuild_without_the_weights_falls_back_to_synthetic_text_queries(
         assert set(library.stats().index_recall) == {"images", "text-synthetic"}
 
 
+def test_a_rebuild_can_tune_on_synthetic_queries_even_with_the_model_at_hand(
+    tmp_path: Path, tiny_spec: ModelSpec, tiny_embedder: OpenClipEmbedder
+) -> None:
+    # Generated vectors are not the model's image embeddings: its texts say nothing about them.
+    vectors = np.concatenate(
+        list(structured_vectors(3000, tiny_embedder.dimension, seed=8, clusters=30))
+    )
+    with Library.open(tmp_path / "library", embedder=tiny_embedder) as library:
+        library.claim_model(tiny_embedder, tiny_spec)
+        library.import_vectors(vectors, model_id=tiny_embedder.model_id, publish=False)
+        index = library.rebuild_index(index_type="IVF16,Flat", model_prompts=False)
+        assert set(index.sidecar.recall_by_kind) == {"images", "text-synthetic"}
+        assert min(index.sidecar.recall_by_kind.values()) >= TARGET
+
+
 class CountingEmbedder:
     """The tiny model's text tower, counting the texts it embeds."""
 
