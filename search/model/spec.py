@@ -6,10 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# ViT-B-32 trained on LAION-2B: the best text-to-image retrieval of open_clip's published results
-# at ViT-B-32 compute (see README, "Choosing the default model").
-DEFAULT_MODEL_NAME = "ViT-B-32"
-DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+from search.settings import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
 
 Backend = Literal["auto", "torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
