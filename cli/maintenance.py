@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -23,7 +22,9 @@ def stats(as_json: bool, library: Path | None, database_url: str | None) -> None
         facts = opened.stats()
         directory = opened.directory
     if as_json:
-        click.echo(json.dumps({**asdict(facts), "library": str(directory)}, default=str, indent=2))
+        click.echo(
+            json.dumps({**facts.model_dump(mode="json"), "library": str(directory)}, indent=2)
+        )
         return
     click.echo(f"library:        {directory}")
     click.echo(f"images:         {facts.image_count}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeAlias
@@ -137,19 +137,24 @@ class FailureRecord:
     failed_at: datetime
 
 
-@dataclass(frozen=True)
-class LibraryStats:
+class LibraryStats(BaseModel):
+    """What a library holds: one declaration for `pixsift stats`, the API and the page (the API
+    names two fields more briefly: ``model`` and ``roots``)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
     image_count: int
-    root_paths: list[str]
+    root_paths: list[str] = Field(serialization_alias="roots")
     failure_count: int
-    model_id: str | None
+    model_id: str | None = Field(serialization_alias="model")
     index_type: str
     index_generation: int
     last_indexed_at: datetime | None
-    #: recall@10 of the published index per query kind ("images", "text" or
-    #: "text-synthetic"), measured when its search parameters were tuned; empty for an exact
-    #: index (its recall is 1) or none.
-    index_recall: dict[str, float] = field(default_factory=dict)
+    index_recall: dict[str, float] = Field(
+        default_factory=dict,
+        description='recall@10 of the index per query kind ("images", "text", "text-synthetic") '
+        "measured when it was tuned; empty for an exact index (its recall is 1).",
+    )
 
 
 def l2_normalise(vectors: np.ndarray) -> EmbeddingMatrix:

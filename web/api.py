@@ -118,19 +118,7 @@ def stats() -> Response:
 
 
 def stats_json(library: Library) -> dict[str, Any]:
-    facts = library.stats()
-    return dump(
-        Stats(
-            image_count=facts.image_count,
-            failure_count=facts.failure_count,
-            model=facts.model_id,
-            index_type=facts.index_type,
-            index_generation=facts.index_generation,
-            last_indexed_at=facts.last_indexed_at,
-            roots=facts.root_paths,
-            index_recall=facts.index_recall,
-        )
-    )
+    return dump(library.stats())
 
 
 @bp.get("/health")

@@ -30,7 +30,7 @@ from search.query.request import (
     SearchFilters,
     TermSpec,
 )
-from search.records import ImageRecord
+from search.records import ImageRecord, LibraryStats
 from web.settings import MAX_PAGE_SIZE
 
 MAX_CURSOR_LENGTH = 200
@@ -165,19 +165,8 @@ class Duplicates(BaseModel):
     groups: list[DuplicateGroup]
 
 
-class Stats(BaseModel):
-    image_count: int
-    failure_count: int
-    model: str | None
-    index_type: str
-    index_generation: int
-    last_indexed_at: datetime | None
-    roots: list[str]
-    index_recall: dict[str, float] = Field(
-        default_factory=dict,
-        description='recall@10 of the index per query kind ("images", "text", "text-synthetic") '
-        "measured when it was tuned; empty for an exact index.",
-    )
+#: Library statistics, as the library declares them.
+Stats = LibraryStats
 
 
 class Health(BaseModel):
