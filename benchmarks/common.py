@@ -46,7 +46,7 @@ def load_embedder():
     return OpenClipEmbedder.load(spec, device=torch.device("cpu")), spec
 
 
-def load_served_embedder(threads: int = 1):
+def load_served_embedder(threads: int | None = 1):
     """The towers ``pixsift serve`` runs by default (PIXSIFT_BACKEND, default auto: ONNX Runtime
     on a CPU) with one thread, as each of the default two server workers gets on 2 cores."""
     from search.model.loading import load_embedder as load_towers
