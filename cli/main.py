@@ -39,15 +39,6 @@ class LazyGroup(click.Group):
         module_name, attribute = target.split(":")
         return getattr(importlib.import_module(module_name), attribute)
 
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        finally:
-            # The interpreter's last garbage collection at exit walks every object the imports
-            # made (pydantic, SQLAlchemy, numpy): about 0.25 s of a one-second command. Frozen
-            # objects are skipped; the process is ending, so nothing is lost.
-            gc.freeze()
-
 
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="pixsift")
@@ -74,3 +65,14 @@ def main(backend: str, quantize: str | None) -> None:
     os.environ[settings.BACKEND.environment_variable] = backend
     if quantize:
         os.environ[settings.QUANTIZE.environment_variable] = quantize
+
+
+def run() -> None:
+    """The ``pixsift`` console script: :func:`main`, then an exit without the interpreter's last
+    garbage collection, which walks every object the imports made (pydantic, SQLAlchemy, numpy):
+    about 0.25 s of a one-second command. Frozen objects are skipped; the process is ending, so
+    nothing is lost. (Only here: code that calls ``main`` in-process keeps a normal collector.)"""
+    try:
+        main()
+    finally:
+        gc.freeze()
