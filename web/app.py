@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from search.query.request import MAX_STORED_INTEGER
@@ -50,6 +51,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Only the last ``proxies`` hops' X-Forwarded-* values are believed: a client cannot
+        # claim another address, scheme or host through the proxy (which appends, never trusts).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
 
     @app.teardown_appcontext
     def _teardown(_error: BaseException | None) -> None:

@@ -50,14 +50,38 @@ TRUSTED_HOSTS = Setting(
     "PIXSIFT_TRUSTED_HOSTS",
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+IDLE_TIMEOUT = Setting(
+    "idle_timeout",
+    30,
+    "Seconds a connection may stay silent (idle keep-alive, a stalled request or upload) before "
+    "the server closes it.",
+    "PIXSIFT_IDLE_TIMEOUT",
+)
+TRUSTED_PROXIES = Setting(
+    "trusted_proxies",
+    0,
+    "Reverse proxies in front of the server whose X-Forwarded-For/-Proto/-Host headers are "
+    "trusted (0: none, the headers are ignored; 1: one proxy, e.g. nginx on the same machine).",
+    "PIXSIFT_TRUSTED_PROXIES",
+)
+MAX_CONCURRENT_UPLOADS = Setting(
+    "max_concurrent_uploads",
+    2,
+    "Example images one worker decodes at once; more at the same time are answered 503 with "
+    "Retry-After (each decode may take a few hundred MB).",
+    "PIXSIFT_MAX_CONCURRENT_UPLOADS",
+)
 
 WEB_SETTINGS = (
     HOST,
     PORT,
     WORKERS,
     TRUSTED_HOSTS,
+    TRUSTED_PROXIES,
+    IDLE_TIMEOUT,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
+    MAX_CONCURRENT_UPLOADS,
     PAGE_SIZE,
     THUMBNAIL_SIZE,
 )
@@ -67,6 +91,8 @@ APP_SETTINGS = (
     *shared.ALL_SETTINGS,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
+    MAX_CONCURRENT_UPLOADS,
+    TRUSTED_PROXIES,
     PAGE_SIZE,
     THUMBNAIL_SIZE,
 )
