@@ -41,6 +41,12 @@ from search.model.spec import requested_model_spec
     help="Seconds one file may take to decode before it is skipped.",
 )
 @click.option("--include-hidden", is_flag=True, help="Also index hidden files and folders.")
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Also follow symbolic links that lead out of ROOTS (by default such links are skipped, "
+    "so a link cannot bring a private file into the library; links inside ROOTS are followed).",
+)
 @click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
 @library_options
 @model_options
@@ -51,6 +57,7 @@ def index_command(
     workers: int,
     decode_timeout: float,
     include_hidden: bool,
+    follow_symlinks: bool,
     progress: bool | None,
     library: Path | None,
     database_url: str | None,
@@ -64,6 +71,7 @@ def index_command(
         workers=workers,
         decode_timeout_seconds=decode_timeout,
         include_hidden=include_hidden,
+        follow_symlinks=follow_symlinks,
         show_progress=progress,
     )
     requested = requested_model_spec(model, pretrained, preprocessing_tag)

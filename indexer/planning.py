@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.scan import ScannedFile, ScanReport, is_under, scan_root
+from indexer.scan import ScannedFile, ScanPolicy, ScanReport, is_under, scan_root
 from search.errors import InvalidInputError
 from search.storage.store import KnownFile, LibraryStore
 
@@ -47,12 +47,14 @@ def plan_indexing(
     extensions: frozenset[str],
     *,
     include_hidden: bool = False,
+    follow_symlinks: bool = False,
 ) -> IndexingPlan:
     plan = IndexingPlan()
     for root in roots:
-        root_id = store.ensure_root(os.fsencode(root))
+        root_id = store.ensure_root(os.fsencode(root), follow_symlinks=follow_symlinks)
         plan.root_ids.append(root_id)
-        _plan_root(store, plan, root, root_id, extensions, include_hidden)
+        policy = ScanPolicy(include_hidden=include_hidden, follow_symlinks=follow_symlinks)
+        _plan_root(store, plan, root, root_id, extensions, policy)
     return plan
 
 
@@ -62,16 +64,16 @@ def _plan_root(
     root: Path,
     root_id: int,
     extensions: frozenset[str],
-    include_hidden: bool,
+    policy: ScanPolicy,
 ) -> None:
     known_files = store.known_files(root_id)
     known_failures = store.known_failures(root_id)
     seen: set[bytes] = set()
     report = ScanReport()
-    for scanned in scan_root(root, extensions, report, include_hidden=include_hidden):
+    for scanned in scan_root(root, extensions, report, policy):
         seen.add(scanned.path_bytes)
         known = known_files.get(scanned.path_bytes)
-        if known and (known.size_bytes, known.mtime_ns) == (scanned.size_bytes, scanned.mtime_ns):
+        if known and _unchanged(known, scanned):
             plan.unchanged_count += 1
         elif known is None and known_failures.get(scanned.path_bytes) == (
             scanned.size_bytes,
@@ -90,3 +92,11 @@ def _plan_root(
         for path_bytes in known_failures
         if path_bytes not in seen and not is_under(path_bytes, report.unreadable_directories)
     )
+
+
+def _unchanged(known: KnownFile, scanned: ScannedFile) -> bool:
+    """Same size and time, and (where recorded) the same file: one swapped for another file of
+    the same size and time is read again."""
+    if (known.size_bytes, known.mtime_ns) != (scanned.size_bytes, scanned.mtime_ns):
+        return False
+    return known.inode is None or (known.device, known.inode) == scanned.identity

@@ -7,17 +7,18 @@ names one version of the picture for good: it is ``public, max-age=31536000, imm
 browser shows it again without asking. Other URLs are ``no-cache``: asked again every time and
 answered 304 while the ETag matches.
 
-Files are opened by their exact file-system name (bytes) and named in ``Content-Disposition``
-by RFC 6266, whatever the name holds (see :func:`content_disposition`).
+Files are opened only once checked to be the files that were indexed, inside the library
+(:mod:`search.media.opening`), by their exact file-system name (bytes), and named in
+``Content-Disposition`` by RFC 6266, whatever the name holds (see :func:`content_disposition`).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request, send_file
@@ -25,7 +26,8 @@ from PIL import Image, features
 
 from search.errors import NotFoundError
 from search.library import Library
-from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from search.media.imagefile import ImageRejectedError, read_open_image
+from search.media.opening import open_indexed_file
 from search.records import ImageRecord
 from web.state import get_library
 
@@ -56,9 +58,9 @@ THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
 @bp.get("/<int:image_id>/original")
 def original(image_id: int) -> Response:
     record = get_library().image(image_id)
-    path = current_file(record)
+    # Sent from the descriptor that was checked: never reopened by name.
     response = send_file(
-        path,
+        open_indexed_file(record),
         mimetype=MIME_TYPES.get(record.format, "application/octet-stream"),
         # Werkzeug writes filename* only for non-ASCII names and refuses control characters, so
         # it is handed a safe name and the header is then replaced by one for any name.
@@ -77,7 +79,8 @@ def thumbnail(image_id: int) -> Response:
     size = int(current_app.config["THUMBNAIL_SIZE"])
     path = thumbnail_path(library, record, size)
     if not path.is_file():
-        make_thumbnail(current_file(record), path, size)
+        with open_indexed_file(record) as source:
+            make_thumbnail(source, path, size)
     response = send_file(
         path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
     )
@@ -115,31 +118,15 @@ def ascii_file_name(name: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in _FALLBACK_UNSAFE else "_" for c in kept)
 
 
-def current_file(record: ImageRecord) -> Path:
-    """The image's file, provided it is still the regular file that was indexed."""
-    path = record.file_path
-    try:
-        status = path.stat()
-    except OSError:
-        raise NotFoundError(f"image {record.id}'s file is gone; run pixsift index again") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise NotFoundError(f"image {record.id}'s file is not a regular file any more")
-    if status.st_size != record.size_bytes or status.st_mtime_ns != record.mtime_ns:
-        raise NotFoundError(
-            f"image {record.id}'s file changed since it was indexed; run pixsift index again"
-        )
-    return path
-
-
 def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
     digest = record.content_hash
     name = f"{record.id}-{digest}-{size}{THUMBNAIL_SUFFIX}"
     return library.directory / THUMBNAIL_DIRECTORY_NAME / digest[:2] / name
 
 
-def make_thumbnail(source: Path, destination: Path, size: int) -> None:
+def make_thumbnail(source: BinaryIO, destination: Path, size: int) -> None:
     try:
-        loaded = read_image_for_embedding(source, min_side=size)
+        loaded = read_open_image(source, min_side=size)
     except ImageRejectedError as error:
         raise NotFoundError(f"the image file cannot be read any more: {error.reason}") from None
     picture = loaded.pixels

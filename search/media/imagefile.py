@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -28,7 +29,7 @@ from search.media.pixels import (
     read_orientation,
     to_rgb,
 )
-from search.media.reading import read_file_bytes
+from search.media.reading import read_file_bytes, read_open_file
 from search.records import ImageFacts
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "LoadedImage",
     "OversizedImageError",
     "read_image_for_embedding",
+    "read_open_image",
 ]
 
 #: The facts a file gives about itself (declared once, in search.records).
@@ -63,7 +65,25 @@ def read_image_for_embedding(
 
     Raises :class:`ImageRejectedError` for any file that cannot be indexed.
     """
-    data = read_file_bytes(Path(path), max_file_bytes)
+    return decode_image_bytes(
+        read_file_bytes(Path(path), max_file_bytes), min_side=min_side, max_pixels=max_pixels
+    )
+
+
+def read_open_image(
+    fh: BinaryIO,
+    *,
+    min_side: int = 224,
+    max_pixels: int = 89_478_485,
+    max_file_bytes: int = 512 * 1024 * 1024,
+) -> LoadedImage:
+    """Like :func:`read_image_for_embedding`, from a file the caller opened and checked."""
+    return decode_image_bytes(
+        read_open_file(fh, max_file_bytes), min_side=min_side, max_pixels=max_pixels
+    )
+
+
+def decode_image_bytes(data: bytes, *, min_side: int, max_pixels: int) -> LoadedImage:
     content_hash = hashlib.blake2b(data, digest_size=20).hexdigest()
     with pillow_warnings(max_pixels):
         pixels, metadata = _decode(data, min_side=min_side, max_pixels=max_pixels)
