@@ -81,6 +81,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
             with urlopen(url, timeout=5) as response:
                 response.read()
                 return
-        except (URLError, ConnectionError):
+        except (URLError, OSError):
+            # Refused, or accepted but not answered yet (a worker still loading its model).
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {START_SECONDS} s")
