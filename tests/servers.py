@@ -47,10 +47,18 @@ def running_server(
     *arguments: str,
     environment: Mapping[str, str] | None = None,
     workers: int = 1,
+    model_config_directory: Path | None = None,
 ) -> Iterator[RunningServer]:
+    """``model_config_directory``: open_clip model configs to register first (the tiny test
+    model), so the workers can load the library's model."""
     port = free_port()
+    preamble = (
+        f"import open_clip; open_clip.add_model_config({str(model_config_directory)!r}); "
+        if model_config_directory is not None
+        else ""
+    )
     command = [
-        sys.executable, "-c", "from cli.main import main; main()", "serve",
+        sys.executable, "-c", preamble + "from cli.main import main; main()", "serve",
         "--library", str(library), "--port", str(port), "--workers", str(workers), *arguments,
     ]  # fmt: skip
     process = subprocess.Popen(

@@ -27,6 +27,7 @@ from search.media.pixels import (
     open_sniffed,
     pillow_warnings,
     read_orientation,
+    reduce,
     to_rgb,
 )
 from search.media.reading import read_file_bytes, read_open_file
@@ -100,7 +101,7 @@ def _decode(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image
         load(image)
         orientation = read_orientation(image)
         metadata = extract_metadata(image, fmt, original_size, orientation)
-        pixels = to_rgb(apply_orientation(image, orientation))
+        pixels = to_rgb(apply_orientation(reduce(image, min_side), orientation))
     finally:
         image.close()
     return pixels, metadata
