@@ -131,6 +131,7 @@ class Indexer:
         summary = IndexingSummary(
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
         )
+        self.store.record_identities(plan.identities_to_record)
         if plan.work:
             self.library.claim_model(self.embedder, self.model_spec)
             self._process(plan, summary)

@@ -30,6 +30,8 @@ class IndexingPlan:
     #: Recorded failures whose files are gone: their records are dropped.
     vanished_failures: list[bytes] = field(default_factory=list)
     root_ids: list[int] = field(default_factory=list)
+    #: Unchanged files indexed before identities were recorded: (image id, (st_dev, st_ino)).
+    identities_to_record: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
 
 
 def resolve_root(root: Path) -> Path:
@@ -75,6 +77,9 @@ def _plan_root(
         known = known_files.get(scanned.path_bytes)
         if known and _unchanged(known, scanned):
             plan.unchanged_count += 1
+            if known.inode is None and scanned.identity is not None:
+                # Found by this scan, inside the root (or a followed link): its identity now.
+                plan.identities_to_record.append((known.image_id, scanned.identity))
         elif known is None and known_failures.get(scanned.path_bytes) == (
             scanned.size_bytes,
             scanned.mtime_ns,

@@ -77,6 +77,16 @@ def test_links_out_of_the_roots_are_not_indexed_unless_asked(
         names = sorted(r.relative_path for r in library.store.images_by_ids(range(1, 50)).values())
     # Each file once, by its own name; nothing through the links that leave the folder.
     assert names == ["album/inside.jpg", "kept.jpg", "legacy.jpg", "victim.jpg"]
+    with Library.open(tmp_path / "library", embedder=tiny_embedder) as library:
+        # A row from before identities were recorded gets its identity on the next run.
+        with library.store.session() as session:
+            session.execute(update(Image).values(device=None, inode=None))
+        _index(library, tiny_embedder, root)
+        kept = next(
+            r for r in library.store.images_by_ids([1, 2, 3, 4]).values() if r.name == "kept.jpg"
+        )
+    status = (root / "kept.jpg").stat()
+    assert kept.origin.identity == (status.st_dev, status.st_ino)
     with Library.open(tmp_path / "followed", embedder=tiny_embedder) as library:
         _index(library, tiny_embedder, root, follow=True)
         names = sorted(r.relative_path for r in library.store.images_by_ids(range(1, 50)).values())

@@ -115,6 +115,16 @@ class LibraryStore:
             session.flush()
             return root.id
 
+    def record_identities(self, identities: Sequence[tuple[int, tuple[int, int]]]) -> None:
+        """Record (st_dev, st_ino) for images indexed before identities were kept."""
+        if not identities:
+            return
+        with self.session() as session:
+            for image_id, (device, inode) in identities:
+                session.execute(
+                    update(Image).where(Image.id == image_id).values(device=device, inode=inode)
+                )
+
     def root_paths(self) -> list[str]:
         with self.session() as session:
             return list(session.scalars(select(Root.path).order_by(Root.path)))
