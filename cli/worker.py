@@ -14,7 +14,9 @@ seconds (keep-alive or a stalled request or upload) are closed.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from typing import Any
 
 from gunicorn.workers.base import Worker
@@ -58,10 +60,38 @@ class JsonErrorChannel(HTTPChannel):
     error_task_class = JsonErrorTask
 
 
+def access_logged(app: Any, log: logging.Logger) -> Any:
+    """``app`` writing one access-log line per request (client, request line, status, seconds),
+    where gunicorn's own workers would."""
+
+    def logged(environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.monotonic()
+        status: list[str] = []
+
+        def recording(code: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(code)
+            return start_response(code, headers, exc_info)
+
+        try:
+            return app(environ, recording)
+        finally:
+            log.info(
+                '%s "%s %s %s" %s %.3fs',
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD", ""),
+                environ.get("PATH_INFO", ""),
+                environ.get("SERVER_PROTOCOL", ""),
+                (status or ["-"])[-1].split(" ")[0],
+                time.monotonic() - started,
+            )
+
+    return logged
+
+
 class WaitressWorker(Worker):
     """A gunicorn worker whose requests are read and answered by waitress, on the sockets the
-    gunicorn master bound. Settings: ``worker_threads``, ``idle_timeout`` and the limits, read
-    from ``cfg.env``-independent attributes set by :func:`configure`."""
+    gunicorn master bound, with the waitress settings ``pixsift serve`` puts in
+    :attr:`adjustments` before the master forks."""
 
     #: Set by ``pixsift serve`` before the master forks (a class attribute: gunicorn builds the
     #: worker itself). Keys are waitress adjustments.
@@ -70,7 +100,7 @@ class WaitressWorker(Worker):
     def run(self) -> None:
         server_map: dict[int, Any] = {}
         server = create_server(
-            self.wsgi,
+            access_logged(self.wsgi, self.log.access_log) if self.cfg.accesslog else self.wsgi,
             map=server_map,
             sockets=[listener.sock for listener in self.sockets],
             **self.adjustments,
