@@ -188,3 +188,12 @@ def test_a_moment_is_found_by_its_frame_with_its_offset_and_moments_are_grouped(
         assert {m.image.video_id for m in hit.moments} == {hit.image.video_id}
         scores = [m.score for m in hit.moments]
         assert scores == sorted(scores, reverse=True)
+
+
+def test_a_video_over_its_time_limit_is_skipped_with_the_reason(
+    library: Library, tiny_embedder: OpenClipEmbedder, clips: Path
+) -> None:
+    summary = index(library, tiny_embedder, clips / "nested", video_timeout_seconds=0.01)
+    assert (summary.videos.indexed, summary.videos.failed) == (0, 1)
+    (failure,) = library.failures()
+    assert failure.reason == "decoding took longer than 0.01 s"
