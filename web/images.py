@@ -149,10 +149,10 @@ def make_thumbnail(
             picture = read_frame(source, offset_s)
         else:
             picture = read_image_for_embedding(source, min_side=size).pixels
-    except ImageRejectedError as error:
-        raise NotFoundError(f"the image file cannot be read any more: {error.reason}") from None
     except VideoRejectedError as error:
         raise NotFoundError(f"the video cannot be read any more: {error.reason}") from None
+    except ImageRejectedError as error:
+        raise NotFoundError(f"the image file cannot be read any more: {error.reason}") from None
     picture.thumbnail((size, size), Image.Resampling.LANCZOS)
     destination.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: a concurrent request sees the old state or the whole file.

@@ -20,6 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from search.media.errors import MAX_REASON_DETAIL, ImageRejectedError
+
 #: Extension (lower case, with the dot) -> the format name stored with each moment.
 VIDEO_FORMATS: dict[str, str] = {
     ".mp4": "MP4",
@@ -57,12 +59,14 @@ _TINY_SIZE = (32, 18)
 _FINGERPRINT_BYTES = 1 << 20
 
 
-class VideoRejectedError(Exception):
+class VideoRejectedError(ImageRejectedError):
     """A video that cannot be indexed; ``reason`` says why, for the failure list."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+
+def _ffmpeg_reason(error: Exception) -> str:
+    # FFmpeg's message without the file name it appends (the failure list names the file).
+    detail = getattr(error, "strerror", None) or str(error)
+    return f"the video cannot be decoded: {detail}"[:MAX_REASON_DETAIL]
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def sample_moments(path: Path, options: SamplingOptions) -> VideoSample:
             )
             _sample_stream(container.decode(stream), _start(stream), options, sample)
     except av.FFmpegError as error:
-        raise VideoRejectedError(f"the video cannot be decoded: {error}") from None
+        raise VideoRejectedError(_ffmpeg_reason(error)) from None
     except OSError as error:
         raise VideoRejectedError(f"the video cannot be read: {error.strerror or error}") from None
     if not sample.moments:
@@ -222,7 +226,7 @@ def read_frame(path: Path, offset_seconds: float) -> Image.Image:
                 if frame.time is not None and frame.time >= target - 1e-3:
                     break
     except av.FFmpegError as error:
-        raise VideoRejectedError(f"the video cannot be decoded: {error}") from None
+        raise VideoRejectedError(_ffmpeg_reason(error)) from None
     except OSError as error:
         raise VideoRejectedError(f"the video cannot be read: {error.strerror or error}") from None
     if picture is None:
