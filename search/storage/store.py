@@ -140,8 +140,9 @@ class LibraryStore:
                     Image.content_hash,
                     Image.device,
                     Image.inode,
-                ).where(Image.root_id == root_id)
+                ).where(Image.root_id == root_id, Image.video_id.is_(None))
             )
+            # Moments of videos are the video indexer's (search.storage.videos), not files.
             return {row[0]: KnownFile(*row[1:]) for row in rows}
 
     def known_failures(self, root_id: int) -> dict[bytes, tuple[int, int]]:
