@@ -138,7 +138,12 @@ class Indexer:
             follow_symlinks=self.options.follow_symlinks,
         )
         video_plan = (
-            plan_videos(self.store, resolved_roots, include_hidden=self.options.include_hidden)
+            plan_videos(
+                self.store,
+                resolved_roots,
+                include_hidden=self.options.include_hidden,
+                follow_symlinks=self.options.follow_symlinks,
+            )
             if self.options.index_videos
             else VideoPlan()
         )

@@ -62,15 +62,21 @@ THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
 def original(image_id: int) -> Response:
     record = get_library().image(image_id)
     # Sent from the descriptor that was checked: never reopened by name.
+    source = open_indexed_file(record)
+    status = os.fstat(source.fileno())
     response = send_file(
-        open_indexed_file(record),
+        source,
         mimetype=MIME_TYPES.get(record.format, "application/octet-stream"),
         # Werkzeug writes filename* only for non-ASCII names and refuses control characters, so
         # it is handed a safe name and the header is then replaced by one for any name.
         download_name=ascii_file_name(record.name),
         etag=record.content_hash,
-        conditional=True,
+        last_modified=status.st_mtime,
+        conditional=False,
     )
+    # Given a file rather than a name, send_file knows no length: ranges need it.
+    response.content_length = status.st_size
+    response.make_conditional(request.environ, accept_ranges=True, complete_length=status.st_size)
     response.headers["Content-Disposition"] = content_disposition(record.name)
     return _cache_headers(response, record)
 

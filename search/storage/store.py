@@ -98,18 +98,20 @@ class LibraryStore:
 
     # Roots and the indexer's view ----------------------------------------------------------
 
-    def ensure_root(self, root_path_bytes: bytes, *, follow_symlinks: bool = False) -> int:
-        """The root's id, made if new; ``follow_symlinks`` is what this run was asked."""
+    def ensure_root(self, root_path_bytes: bytes, *, follow_symlinks: bool | None = None) -> int:
+        """The root's id, made if new; ``follow_symlinks`` (what this indexing run was asked)
+        is recorded when given."""
         with self.session() as session:
             root = session.scalar(select(Root).where(Root.path_bytes == root_path_bytes))
             if root is not None:
-                root.follow_symlinks = follow_symlinks
+                if follow_symlinks is not None:
+                    root.follow_symlinks = follow_symlinks
                 return root.id
             root = Root(
                 path=display_path(root_path_bytes),
                 path_bytes=root_path_bytes,
                 added_at=utc_now(),
-                follow_symlinks=follow_symlinks,
+                follow_symlinks=bool(follow_symlinks),
             )
             session.add(root)
             session.flush()
