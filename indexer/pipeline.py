@@ -21,7 +21,7 @@ from tqdm import tqdm
 from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from search.library import Library
-from search.media.imagefile import SUPPORTED_EXTENSIONS
+from search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
 from search.model.protocol import Embedder
 from search.model.spec import ModelSpec
 from search.model.weights import model_id_for
@@ -124,6 +124,7 @@ class Indexer:
             resolved_roots,
             SUPPORTED_EXTENSIONS,
             include_hidden=self.options.include_hidden,
+            skip_extensions=NOT_IMAGE_EXTENSIONS,
         )
         summary = IndexingSummary(
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count

@@ -1,0 +1,121 @@
+"""Camera RAW files (DNG, CR2, CR3, NEF, ARW, ORF, RW2, RAF, ...) through LibRaw (rawpy).
+
+The picture comes from the preview the camera embedded when it is large enough for the caller
+(a JPEG or bitmap, decoded in milliseconds), else from demosaicing the sensor data at half size.
+The EXIF facts come from the file's TIFF structure (exifread reads every TIFF-based RAW, ORF and
+RW2 included), else from the embedded JPEG preview (RAF and CR3 carry their EXIF there).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from search.media.errors import ImageRejectedError, OversizedImageError, describe
+from search.media.metadata import ExifDirs, extract_metadata
+from search.media.pixels import apply_orientation, check_dimensions, draft, load, to_rgb
+from search.records import ImageFacts
+
+#: A preview is used when its short side is at least this many times what the caller needs.
+PREVIEW_FACTOR = 2
+#: LibRaw's "flip" as an EXIF orientation (LibRaw writes 0, 3, 5 or 6).
+_FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
+_EXIFREAD_GROUPS = {"Image": 0, "EXIF": 1, "GPS": 2}
+
+
+def decode_raw(
+    data: bytes, fmt: str, *, min_side: int, max_pixels: int
+) -> tuple[Image.Image, ImageFacts]:
+    """RGB pixels (orientation applied) and the facts of the RAW file ``data``."""
+    import rawpy
+
+    try:
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            size = (raw.sizes.width, raw.sizes.height)
+            if size[0] * size[1] > max_pixels:
+                raise OversizedImageError(
+                    f"decompression bomb: {size[0] * size[1]} pixels exceeds limit {max_pixels}"
+                )
+            orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
+            preview = embedded_preview(raw, PREVIEW_FACTOR * min_side, max_pixels)
+            if preview is None:
+                # postprocess turns the picture upright itself.
+                picture, picture_orientation = demosaic(raw), 1
+            else:
+                picture, picture_orientation = preview, orientation
+    except ImageRejectedError:
+        raise
+    except MemoryError:
+        raise ImageRejectedError("out of memory while decoding RAW file") from None
+    except Exception as exc:  # LibRaw's errors, and anything a damaged file provokes
+        raise ImageRejectedError(f"cannot decode {fmt} file: {describe(exc)}") from None
+    dirs = exif_dirs(data)
+    # Without a TIFF structure, the JPEG preview's EXIF (RAF, CR3) is the file's.
+    source = picture if dirs is not None or preview is None else preview
+    facts = extract_metadata(source, fmt, size, orientation, dirs)
+    return to_rgb(apply_orientation(picture, picture_orientation)), facts
+
+
+def embedded_preview(raw: Any, min_short_side: int, max_pixels: int) -> Image.Image | None:
+    """The camera's embedded preview, decoded, if its short side is at least
+    ``min_short_side``; None when there is none, it is too small, or it does not decode."""
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()
+    except Exception:  # no preview, or one LibRaw cannot extract
+        return None
+    try:
+        if thumb.format == rawpy.ThumbFormat.JPEG:
+            image = Image.open(io.BytesIO(thumb.data), formats=("JPEG", "MPO"))
+        elif thumb.format == rawpy.ThumbFormat.BITMAP:
+            image = Image.fromarray(np.ascontiguousarray(thumb.data))
+        else:
+            return None
+        check_dimensions(image, max_pixels)
+        if min(image.size) < min_short_side:
+            return None
+        if image.format in ("JPEG", "MPO"):
+            draft(image, min_short_side)
+        load(image)
+    except ImageRejectedError:
+        return None
+    except Exception:
+        return None
+    return image
+
+
+def demosaic(raw: Any) -> Image.Image:
+    """The sensor data demosaiced at half size (four times fewer pixels, far faster), with the
+    camera's white balance, as 8-bit RGB."""
+    rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+    return Image.fromarray(np.ascontiguousarray(rgb))
+
+
+def exif_dirs(data: bytes) -> ExifDirs | None:
+    """IFD0, the EXIF IFD and the GPS IFD of a TIFF-based RAW file, keyed by tag number as
+    Pillow keys them; None when exifread finds no TIFF structure."""
+    import exifread
+
+    try:
+        tags = exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False)
+    except Exception:  # a damaged tag is a missing fact, not a rejected file
+        return None
+    if not tags:
+        return None
+    dirs: ExifDirs = ({}, {}, {})
+    for key, tag in tags.items():
+        index = _EXIFREAD_GROUPS.get(key.split(" ", 1)[0])
+        values = getattr(tag, "values", None)
+        if index is None or values is None:
+            continue
+        if isinstance(values, str | bytes):
+            dirs[index][tag.tag] = values
+        elif len(values) == 1:
+            dirs[index][tag.tag] = values[0]
+        else:
+            dirs[index][tag.tag] = tuple(values)
+    return dirs
