@@ -114,15 +114,18 @@ def test_exif_date_camera_and_gps_from_heic_and_dng(
 
 
 def test_raw_uses_a_large_enough_preview_else_demosaics(tmp_path: Path) -> None:
-    path = write_dng_preview(tmp_path / "preview.dng", preview_size=(720, 480), size=(960, 640))
-    # The preview (short side 480) serves a caller needing 224 (twice is 448).
-    from_preview = read_image_for_embedding(path, min_side=224)
+    large = write_dng_preview(tmp_path / "large.dng", preview_size=(720, 480), size=(960, 640))
+    small = write_dng_preview(tmp_path / "small.dng", preview_size=(240, 160), size=(960, 640))
+    # A preview with a short side of 480 serves a caller needing 224 (twice is 448).
+    from_preview = read_image_for_embedding(large, min_side=224)
     assert from_preview.pixels.size == (720, 480)
     assert from_preview.pixels.getpixel((10, 10)) == PREVIEW_COLOUR
-    # A caller needing 300 (twice is 600) gets the sensor data demosaiced at half size.
-    demosaiced = read_image_for_embedding(path, min_side=300)
+    # One of 160 does not: the sensor data is demosaiced at half size.
+    demosaiced = read_image_for_embedding(small, min_side=224)
     assert demosaiced.pixels.size == (480, 320)
     assert demosaiced.pixels.getpixel((10, 10)) != PREVIEW_COLOUR
+    # A caller needing more than half the sensor gets the preview if it is that large.
+    assert read_image_for_embedding(large, min_side=1024).pixels.size == (720, 480)
     # The facts describe the sensor's picture either way.
     for loaded in (from_preview, demosaiced):
         assert (loaded.metadata.width, loaded.metadata.height, loaded.metadata.format) == (
@@ -190,3 +193,34 @@ def test_every_format_in_the_folder_decodes_to_rgb(
         loaded = read_image_for_embedding(folder / sample.name)
         assert loaded.metadata.format == sample.indexed_as, sample.name
         assert isinstance(loaded.pixels, Image.Image) and loaded.pixels.mode == "RGB"
+
+
+def test_raw_and_heic_are_served_as_pictures_a_browser_shows(
+    library: Library, tiny_embedder: OpenClipEmbedder, tmp_path: Path
+) -> None:
+    import io
+
+    from web import create_app
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    write_dng_preview(folder / "preview.dng", preview_size=(720, 480), size=(960, 640))
+    write_heic(folder / "phone.heic")
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(folder / "plain.png")
+    Indexer(library, tiny_embedder, OPTIONS).index([folder])
+    client = create_app({"TESTING": True, "LIBRARY": library}).test_client()
+    by_name = {Path(h.image.absolute_path).name: h.id for h in library.search("x", k=10)}
+    for name, size in [("preview.dng", (720, 480)), ("phone.heic", (96, 72))]:
+        original = client.get(f"/images/{by_name[name]}/original")
+        assert original.status_code == 200 and original.mimetype == "image/jpeg"
+        assert f'filename="{name}.jpg"' in original.headers["Content-Disposition"]
+        with Image.open(io.BytesIO(original.data)) as shown:
+            assert (shown.format, shown.size) == ("JPEG", size)
+        thumbnail = client.get(f"/images/{by_name[name]}/thumbnail")
+        assert thumbnail.status_code == 200
+        with Image.open(io.BytesIO(thumbnail.data)) as small:
+            assert max(small.size) <= 720
+    # A format browsers show is served as it is.
+    plain = client.get(f"/images/{by_name['plain.png']}/original")
+    assert plain.mimetype == "image/png"
+    assert plain.data == (folder / "plain.png").read_bytes()
