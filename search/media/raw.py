@@ -1,7 +1,8 @@
 """Camera RAW files (DNG, CR2, CR3, NEF, ARW, ORF, RW2, RAF, ...) through LibRaw (rawpy).
 
-The picture comes from the preview the camera embedded when it is large enough for the caller
-(a JPEG or bitmap, decoded in milliseconds), else from demosaicing the sensor data at half size.
+The picture comes from the preview the camera embedded when it is large enough (twice what the
+caller needs, or as large as half the sensor: a JPEG or bitmap, decoded in milliseconds), else
+from demosaicing the sensor data at half size.
 The EXIF facts come from the file's TIFF structure (exifread reads every TIFF-based RAW, ORF and
 RW2 included), else from the embedded JPEG preview (RAF and CR3 carry their EXIF there).
 """
@@ -40,7 +41,10 @@ def decode_raw(
                     f"decompression bomb: {size[0] * size[1]} pixels exceeds limit {max_pixels}"
                 )
             orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
-            preview = embedded_preview(raw, PREVIEW_FACTOR * min_side, max_pixels)
+            # Half-size demosaicing gives half the sensor's sides: a preview that large is as
+            # good, and one twice what the caller needs is enough.
+            needed = min(PREVIEW_FACTOR * min_side, min(size) // 2)
+            preview = embedded_preview(raw, needed, max_pixels)
             if preview is None:
                 # postprocess turns the picture upright itself.
                 picture, picture_orientation = demosaic(raw), 1
