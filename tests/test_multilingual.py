@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from cli.main import main
 from search.errors import WeightsUnavailableError
 from search.model.embedder import ModelSpec, OpenClipEmbedder
+from search.model.export import TowerExportRejectedError
 from search.model.loading import load_embedder
 from search.model.ort import OnnxEmbedder
 from search.model.spec import Runtime
@@ -186,3 +187,26 @@ def test_onnx_towers_with_a_torch_free_tokenizer_agree_with_torch(
     np.testing.assert_allclose(
         onnx_embedder.embed_texts(CORPUS), torch_embedder.embed_texts(CORPUS), atol=1e-4
     )
+
+
+def test_a_tower_the_exporter_cannot_trace_falls_back_to_torch_with_a_reason(
+    multilingual_files: tuple[Path, Path],
+    offline: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    folder, checkpoint = multilingual_files
+    monkeypatch.setenv("PIXSIFT_TOKENIZER", str(folder))
+    monkeypatch.setenv("PIXSIFT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def untraceable(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unsupported operator aten::something")
+
+    monkeypatch.setattr(torch.onnx, "export", untraceable)
+    with caplog.at_level("WARNING"):
+        embedder = load_embedder(_spec(checkpoint), Runtime(backend="auto"))
+    assert isinstance(embedder, OpenClipEmbedder)
+    assert "ONNX export" in caplog.text and "aten::something" in caplog.text
+    with pytest.raises(TowerExportRejectedError, match="using torch"):
+        load_embedder(_spec(checkpoint), Runtime(backend="onnx"))

@@ -76,7 +76,14 @@ def export_towers(
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent))
     try:
-        text_input = _export_onnx(embedder, staging)
+        try:
+            text_input = _export_onnx(embedder, staging)
+        except (RuntimeError, ValueError, TypeError, AttributeError) as error:
+            # Towers the exporter cannot trace (some Hugging Face text towers): torch serves.
+            raise TowerExportRejectedError(
+                f"the ONNX export of {embedder.model_id} failed ({type(error).__name__}: "
+                f"{' '.join(str(error).split())[:200]}); using torch"
+            ) from error
         if quantize == "int8":
             _quantize_int8(staging)
         info = _checked_info(
