@@ -155,8 +155,14 @@ def test_a_folder_without_config_json_is_named_in_the_error(
 
 
 def test_cli_tokenizer_option_reports_a_missing_folder_in_one_line(
-    multilingual_files: tuple[Path, Path], offline: None, tmp_path: Path
+    multilingual_files: tuple[Path, Path],
+    offline: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The group's options are written to the environment: restored after the test.
+    monkeypatch.setenv("PIXSIFT_BACKEND", "torch")
+    monkeypatch.setenv("PIXSIFT_TOKENIZER", str(tmp_path / "nowhere"))
     result = CliRunner().invoke(
         main,
         [
