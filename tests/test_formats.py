@@ -224,3 +224,17 @@ def test_raw_and_heic_are_served_as_pictures_a_browser_shows(
     plain = client.get(f"/images/{by_name['plain.png']}/original")
     assert plain.mimetype == "image/png"
     assert plain.data == (folder / "plain.png").read_bytes()
+
+
+def test_a_fifo_with_an_unknown_extension_does_not_hang_the_scan(
+    library: Library, tmp_path: Path
+) -> None:
+    folder = tmp_path / "fifo"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.dat")
+    picture_path = folder / "photo"
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(picture_path, "PNG")
+    plan = plan_indexing(
+        library.store, [folder], SUPPORTED_EXTENSIONS, skip_extensions=NOT_IMAGE_EXTENSIONS
+    )
+    assert [Path(os.fsdecode(item.scanned.path_bytes)).name for item in plan.work] == ["photo"]

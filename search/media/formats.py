@@ -141,8 +141,12 @@ def identify(header: bytes, name: str | bytes = "") -> Identity:
 
 def identify_path(path: str | bytes | os.PathLike) -> Identity:
     """:func:`identify` for a file on disk: reads its first bytes only."""
-    with open(path, "rb") as handle:
-        header = handle.read(HEADER_BYTES)
+    # O_NONBLOCK: a FIFO put where a file was found must not hang the scan.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        header = os.read(descriptor, HEADER_BYTES)
+    finally:
+        os.close(descriptor)
     return identify(header, os.fspath(path))
 
 

@@ -41,15 +41,16 @@ def decode_raw(
                     f"decompression bomb: {size[0] * size[1]} pixels exceeds limit {max_pixels}"
                 )
             orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
+            preview = embedded_preview(raw, max_pixels)
             # Half-size demosaicing gives half the sensor's sides: a preview that large is as
             # good, and one twice what the caller needs is enough.
             needed = min(PREVIEW_FACTOR * min_side, min(size) // 2)
-            preview = embedded_preview(raw, needed, max_pixels)
-            if preview is None:
+            picture = _decoded(preview, needed)
+            if picture is None:
                 # postprocess turns the picture upright itself.
                 picture, picture_orientation = demosaic(raw), 1
             else:
-                picture, picture_orientation = preview, orientation
+                picture_orientation = orientation
     except ImageRejectedError:
         raise
     except MemoryError:
@@ -57,22 +58,19 @@ def decode_raw(
     except Exception as exc:  # LibRaw's errors, and anything a damaged file provokes
         raise ImageRejectedError(f"cannot decode {fmt} file: {describe(exc)}") from None
     dirs = exif_dirs(data)
-    # Without a TIFF structure, the JPEG preview's EXIF (RAF, CR3) is the file's.
-    source = picture if dirs is not None or preview is None else preview
+    # Without a TIFF structure, the JPEG preview's EXIF (RAF) is the file's.
+    source = preview if dirs is None and preview is not None else picture
     facts = extract_metadata(source, fmt, size, orientation, dirs)
     return to_rgb(apply_orientation(picture, picture_orientation)), facts
 
 
-def embedded_preview(raw: Any, min_short_side: int, max_pixels: int) -> Image.Image | None:
-    """The camera's embedded preview, decoded, if its short side is at least
-    ``min_short_side``; None when there is none, it is too small, or it does not decode."""
+def embedded_preview(raw: Any, max_pixels: int) -> Image.Image | None:
+    """The camera's embedded preview, opened (a JPEG's pixels not decoded yet); None when there
+    is none or it cannot be read."""
     import rawpy
 
     try:
         thumb = raw.extract_thumb()
-    except Exception:  # no preview, or one LibRaw cannot extract
-        return None
-    try:
         if thumb.format == rawpy.ThumbFormat.JPEG:
             image = Image.open(io.BytesIO(thumb.data), formats=("JPEG", "MPO"))
         elif thumb.format == rawpy.ThumbFormat.BITMAP:
@@ -80,16 +78,22 @@ def embedded_preview(raw: Any, min_short_side: int, max_pixels: int) -> Image.Im
         else:
             return None
         check_dimensions(image, max_pixels)
-        if min(image.size) < min_short_side:
-            return None
-        if image.format in ("JPEG", "MPO"):
-            draft(image, min_short_side)
-        load(image)
-    except ImageRejectedError:
-        return None
-    except Exception:
+    except Exception:  # no preview, one LibRaw cannot extract, or a damaged one
         return None
     return image
+
+
+def _decoded(preview: Image.Image | None, min_short_side: int) -> Image.Image | None:
+    """``preview`` decoded, if its short side is at least ``min_short_side``."""
+    if preview is None or min(preview.size) < min_short_side:
+        return None
+    try:
+        if preview.format in ("JPEG", "MPO"):
+            draft(preview, min_short_side)
+        load(preview)
+    except ImageRejectedError:
+        return None
+    return preview
 
 
 def demosaic(raw: Any) -> Image.Image:
