@@ -30,6 +30,7 @@ from PIL import Image, features
 from search.errors import NotFoundError
 from search.library import Library
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
 from search.records import ImageRecord
 from web.state import get_library
 
@@ -47,6 +48,8 @@ MIME_TYPES = {
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
     "AVIF": "image/avif",
+    # A moment's original is its video, served with Range support (send_file's conditional).
+    **VIDEO_MIME_TYPES,
 }
 #: A rendition's long side at most; it is made from a picture at least RENDITION_MIN_SIDE.
 RENDITION_MAX_SIDE = 4096
@@ -100,7 +103,7 @@ def thumbnail(image_id: int) -> Response:
     size = int(current_app.config["THUMBNAIL_SIZE"])
     path = thumbnail_path(library, record, size)
     if not path.is_file():
-        make_thumbnail(current_file(record), path, size)
+        make_thumbnail(current_file(record), path, size, offset_s=record.offset_s)
     response = send_file(
         path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
     )
@@ -165,18 +168,24 @@ def make_thumbnail(
     destination: Path,
     size: int,
     *,
+    offset_s: float | None = None,
     min_side: int | None = None,
     image_format: str = THUMBNAIL_FORMAT,
     quality: int = 80,
 ) -> None:
-    """Write the picture of ``source``, its long side at most ``size``, to ``destination``.
-    It is decoded through the indexer's reader: any format pixsift indexes (a RAW file from its
-    embedded preview when that is at least twice ``min_side``, ``size`` by default)."""
+    """Write the picture of the image ``source`` (or, with ``offset_s``, of the video's frame
+    then), its long side at most ``size``, to ``destination``. An image is decoded through the
+    indexer's reader: any format pixsift indexes (a RAW file from its embedded preview when that
+    is at least twice ``min_side``, ``size`` by default)."""
     try:
-        loaded = read_image_for_embedding(source, min_side=min_side or size)
+        if offset_s is not None:
+            picture = read_frame(source, offset_s)
+        else:
+            picture = read_image_for_embedding(source, min_side=min_side or size).pixels
+    except VideoRejectedError as error:
+        raise NotFoundError(f"the video cannot be read any more: {error.reason}") from None
     except ImageRejectedError as error:
         raise NotFoundError(f"the image file cannot be read any more: {error.reason}") from None
-    picture = loaded.pixels
     picture.thumbnail((size, size), Image.Resampling.LANCZOS)
     destination.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: a concurrent request sees the old state or the whole file.
