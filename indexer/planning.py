@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.scan import ScannedFile, ScanPolicy, ScanReport, is_under, scan_root
+from indexer.sniffing import SniffedFiles
 from search.errors import InvalidInputError
 from search.storage.store import KnownFile, LibraryStore
 
@@ -32,6 +33,8 @@ class IndexingPlan:
     root_ids: list[int] = field(default_factory=list)
     #: Unchanged files indexed before identities were recorded: (image id, (st_dev, st_ino)).
     identities_to_record: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
+    #: Files with an unknown extension whose first bytes were read in this plan.
+    sniffed_count: int = 0
 
 
 def resolve_root(root: Path) -> Path:
@@ -49,13 +52,16 @@ def plan_indexing(
     extensions: frozenset[str],
     *,
     include_hidden: bool = False,
+    skip_extensions: frozenset[str] | None = None,
     follow_symlinks: bool = False,
 ) -> IndexingPlan:
+    """What to do for ``roots``: files named with ``extensions``, and, when ``skip_extensions``
+    is given, files named with neither whose content is an image."""
     plan = IndexingPlan()
     for root in roots:
         root_id = store.ensure_root(os.fsencode(root), follow_symlinks=follow_symlinks)
         plan.root_ids.append(root_id)
-        policy = ScanPolicy(include_hidden=include_hidden, follow_symlinks=follow_symlinks)
+        policy = ScanPolicy(include_hidden, follow_symlinks, skip_extensions)
         _plan_root(store, plan, root, root_id, extensions, policy)
     return plan
 
@@ -70,11 +76,27 @@ def _plan_root(
 ) -> None:
     known_files = store.known_files(root_id)
     known_failures = store.known_failures(root_id)
+    sniffed = SniffedFiles(store, root_id)
     seen: set[bytes] = set()
     report = ScanReport()
-    for scanned in scan_root(root, extensions, report, policy):
-        seen.add(scanned.path_bytes)
+    found = scan_root(
+        root,
+        extensions,
+        report,
+        include_hidden=policy.include_hidden,
+        skip_extensions=policy.skip_extensions,
+        follow_symlinks=policy.follow_symlinks,
+    )
+    for scanned in found:
         known = known_files.get(scanned.path_bytes)
+        if (
+            not scanned.named_as_image
+            and known is None
+            and scanned.path_bytes not in known_failures
+            and not sniffed.is_image(scanned)
+        ):
+            continue
+        seen.add(scanned.path_bytes)
         if known and _unchanged(known, scanned):
             plan.unchanged_count += 1
             if known.inode is None and scanned.identity is not None:
@@ -88,6 +110,8 @@ def _plan_root(
             plan.still_failing_count += 1
         else:
             plan.work.append(WorkItem(root_id=root_id, scanned=scanned, known=known))
+    sniffed.save()
+    plan.sniffed_count += sniffed.opened
     # A folder that could not be read this time keeps its images: unreadable is not deleted.
     for path_bytes, known in known_files.items():
         if path_bytes not in seen and not is_under(path_bytes, report.unreadable_directories):

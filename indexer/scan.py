@@ -25,6 +25,9 @@ class ScannedFile:
     size_bytes: int
     mtime_ns: int
     identity: tuple[int, int] | None = None
+    #: False for a file found by an unknown extension: a candidate only if its content is an
+    #: image (see indexer.planning).
+    named_as_image: bool = True
 
 
 @dataclass
@@ -41,6 +44,15 @@ class ScanPolicy:
     include_hidden: bool = False
     #: Follow links that lead out of the folder being indexed.
     follow_symlinks: bool = False
+    #: When given, files named with neither ``extensions`` nor these are candidates too.
+    skip_extensions: frozenset[str] | None = None
+
+    def named_as_image(self, extension: str, extensions: frozenset[str]) -> bool | None:
+        """True: a candidate by its name; False: a candidate by its content; None: not one."""
+        if extension in extensions:
+            return True
+        skip = self.skip_extensions
+        return None if skip is None or extension in skip else False
 
 
 @dataclass
@@ -62,11 +74,17 @@ def scan_root(
     root: Path,
     extensions: frozenset[str],
     report: ScanReport,
-    policy: ScanPolicy | None = None,
+    *,
+    include_hidden: bool = False,
+    skip_extensions: frozenset[str] | None = None,
+    follow_symlinks: bool = False,
 ) -> Iterator[ScannedFile]:
     """Yield every file below ``root`` (a resolved path) whose extension is in ``extensions``
-    (lower case, with the dot). Each real folder is visited once, so a link loop cannot loop."""
-    walk = _Walk(os.fsencode(root), extensions, policy or ScanPolicy(), report)
+    (lower case, with the dot), and, when ``skip_extensions`` is given, every file whose
+    extension is in neither (``named_as_image`` False). Each real folder is visited once, so a
+    link loop cannot loop."""
+    policy = ScanPolicy(include_hidden, follow_symlinks, skip_extensions)
+    walk = _Walk(os.fsencode(root), extensions, policy, report)
     walk.pending.append(walk.root_bytes)
     while walk.pending or walk.linked_directories:
         if not walk.pending:
@@ -130,14 +148,15 @@ def _reached_by_own_name(walk: _Walk, link_path: bytes) -> bool:
     if (status.st_dev, status.st_ino) not in walk.visited_directories:
         return False
     hidden = name.startswith(b".") and not walk.policy.include_hidden
-    return not hidden and _extension(name) in walk.extensions
+    return not hidden and walk.policy.named_as_image(_extension(name), walk.extensions) is not None
 
 
 def _scanned(entry: os.DirEntry[bytes], walk: _Walk) -> ScannedFile | None:
     try:
         if not entry.is_file(follow_symlinks=True):
             return None
-        if _extension(entry.name) not in walk.extensions:
+        named_as_image = walk.policy.named_as_image(_extension(entry.name), walk.extensions)
+        if named_as_image is None:
             return None
         status = entry.stat(follow_symlinks=True)
     except OSError:
@@ -150,6 +169,7 @@ def _scanned(entry: os.DirEntry[bytes], walk: _Walk) -> ScannedFile | None:
         size_bytes=status.st_size,
         mtime_ns=status.st_mtime_ns,
         identity=(status.st_dev, status.st_ino),
+        named_as_image=named_as_image,
     )
 
 

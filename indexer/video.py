@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from indexer.decoding import DecodeFailure
-from indexer.scan import ScannedFile, ScanPolicy, ScanReport, is_under, scan_root
+from indexer.scan import ScannedFile, ScanReport, is_under, scan_root
 from indexer.video_decoding import DecodedVideo, VideoDecoderPool
 from search.media.video import VIDEO_EXTENSIONS, SamplingOptions
 from search.model.pixels import pixel_plan_for
@@ -64,8 +64,14 @@ def plan_videos(
         known = videos.known_videos(root_id)
         report = ScanReport()
         seen: set[bytes] = set()
-        policy = ScanPolicy(include_hidden=include_hidden, follow_symlinks=follow_symlinks)
-        for scanned in scan_root(root, VIDEO_EXTENSIONS, report, policy):
+        found = scan_root(
+            root,
+            VIDEO_EXTENSIONS,
+            report,
+            include_hidden=include_hidden,
+            follow_symlinks=follow_symlinks,
+        )
+        for scanned in found:
             seen.add(scanned.path_bytes)
             previous = known.get(scanned.path_bytes)
             if previous and (previous.size_bytes, previous.mtime_ns) == (

@@ -7,6 +7,10 @@ names one version of the picture for good: it is ``public, max-age=31536000, imm
 browser shows it again without asking. Other URLs are ``no-cache``: asked again every time and
 answered 304 while the ETag matches.
 
+A file a browser cannot show (camera RAW, HEIC, PSD, JPEG 2000, ...) is served as a JPEG made
+from its decoded picture (a RAW file's embedded preview when large enough), cached like the
+thumbnails.
+
 Files are opened only once checked to be the files that were indexed, inside the library
 (:mod:`search.media.opening`), by their exact file-system name (bytes), and named in
 ``Content-Disposition`` by RFC 6266, whatever the name holds (see :func:`content_disposition`).
@@ -36,6 +40,7 @@ bp = Blueprint("images", __name__, url_prefix="/images")
 
 THUMBNAIL_DIRECTORY_NAME = "thumbnails"
 ONE_YEAR_SECONDS = 365 * 24 * 3600
+#: Formats served as they are; every other one as a JPEG rendition (see :func:`original`).
 MIME_TYPES = {
     "JPEG": "image/jpeg",
     "MPO": "image/jpeg",
@@ -44,11 +49,13 @@ MIME_TYPES = {
     "GIF": "image/gif",
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
-    "HEIF": "image/heif",
     "AVIF": "image/avif",
     # A moment's original is its video, served with Range support (send_file's conditional).
     **VIDEO_MIME_TYPES,
 }
+#: A rendition's long side at most; it is made from a picture at least RENDITION_MIN_SIDE.
+RENDITION_MAX_SIDE = 4096
+RENDITION_MIN_SIDE = 1024
 #: RFC 8187 attr-char besides letters and digits: kept as they are in ``filename*``.
 _RFC8187_ATTR_CHARS = "!#$&+-.^_`|~"
 _FALLBACK_UNSAFE = frozenset('"\\%')
@@ -60,16 +67,24 @@ THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
 
 @bp.get("/<int:image_id>/original")
 def original(image_id: int) -> Response:
-    record = get_library().image(image_id)
+    library = get_library()
+    record = library.image(image_id)
     # Sent from the descriptor that was checked: never reopened by name.
     source = open_indexed_file(record)
+    name, mimetype = record.name, MIME_TYPES.get(record.format)
+    if mimetype is None:
+        # A browser cannot show it: a JPEG of the decoded picture, named as such.
+        with source:
+            rendition = _rendition(library, record, source)
+        source = rendition.open("rb")
+        name, mimetype = f"{record.name}.jpg", "image/jpeg"
     status = os.fstat(source.fileno())
     response = send_file(
         source,
-        mimetype=MIME_TYPES.get(record.format, "application/octet-stream"),
+        mimetype=mimetype,
         # Werkzeug writes filename* only for non-ASCII names and refuses control characters, so
         # it is handed a safe name and the header is then replaced by one for any name.
-        download_name=ascii_file_name(record.name),
+        download_name=ascii_file_name(name),
         etag=record.content_hash,
         last_modified=status.st_mtime,
         conditional=False,
@@ -77,7 +92,7 @@ def original(image_id: int) -> Response:
     # Given a file rather than a name, send_file knows no length: ranges need it.
     response.content_length = status.st_size
     response.make_conditional(request.environ, accept_ranges=True, complete_length=status.st_size)
-    response.headers["Content-Disposition"] = content_disposition(record.name)
+    response.headers["Content-Disposition"] = content_disposition(name)
     return _cache_headers(response, record)
 
 
@@ -89,7 +104,7 @@ def thumbnail(image_id: int) -> Response:
     path = thumbnail_path(library, record, size)
     if not path.is_file():
         with open_indexed_file(record) as source:
-            make_thumbnail(source, path, size, offset_s=record.offset_s)
+            make_thumbnail(source, record.name, path, size, offset_s=record.offset_s)
     response = send_file(
         path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
     )
@@ -127,6 +142,23 @@ def ascii_file_name(name: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in _FALLBACK_UNSAFE else "_" for c in kept)
 
 
+def _rendition(library: Library, record: ImageRecord, source: BinaryIO) -> Path:
+    """The cached JPEG of a picture a browser cannot show, made from ``source`` if missing."""
+    rendition = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
+    rendition = rendition / f"{record.id}-{record.content_hash}-original.jpg"
+    if not rendition.is_file():
+        make_thumbnail(
+            source,
+            record.name,
+            rendition,
+            RENDITION_MAX_SIDE,
+            min_side=RENDITION_MIN_SIDE,
+            image_format="JPEG",
+            quality=90,
+        )
+    return rendition
+
+
 def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
     digest = record.content_hash
     name = f"{record.id}-{digest}-{size}{THUMBNAIL_SUFFIX}"
@@ -134,15 +166,26 @@ def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
 
 
 def make_thumbnail(
-    source: BinaryIO, destination: Path, size: int, *, offset_s: float | None = None
+    source: BinaryIO,
+    name: str,
+    destination: Path,
+    size: int,
+    *,
+    offset_s: float | None = None,
+    min_side: int | None = None,
+    image_format: str = THUMBNAIL_FORMAT,
+    quality: int = 80,
 ) -> None:
-    """A thumbnail of the image open as ``source``, or, with ``offset_s``, of the video's frame
-    then; ``source`` was checked to be the indexed file (search.media.opening)."""
+    """Write the picture of the image open as ``source`` and named ``name`` (or, with
+    ``offset_s``, of the video's frame then), its long side at most ``size``, to
+    ``destination``. ``source`` was checked to be the indexed file (search.media.opening). An
+    image is decoded through the indexer's reader: any format pixsift indexes (a RAW file from
+    its embedded preview when that is at least twice ``min_side``, ``size`` by default)."""
     try:
         if offset_s is not None:
             picture = read_frame(source, offset_s)
         else:
-            picture = read_open_image(source, min_side=size).pixels
+            picture = read_open_image(source, name, min_side=min_side or size).pixels
     except VideoRejectedError as error:
         raise NotFoundError(f"the video cannot be read any more: {error.reason}") from None
     except ImageRejectedError as error:
@@ -153,7 +196,7 @@ def make_thumbnail(
     handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
     try:
         with os.fdopen(handle, "wb") as output:
-            picture.save(output, THUMBNAIL_FORMAT, quality=80)
+            picture.save(output, image_format, quality=quality)
         os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -17,7 +17,17 @@ from typing import BinaryIO
 from PIL import Image
 
 from search.media.errors import ImageRejectedError, OversizedImageError
-from search.media.formats import ALLOWED_PIL_FORMATS, SUPPORTED_EXTENSIONS
+from search.media.formats import (
+    ALLOWED_PIL_FORMATS,
+    HEADER_BYTES,
+    SUPPORTED_EXTENSIONS,
+    Identity,
+    MediaKind,
+    extension_of,
+    identify,
+    is_tiff,
+    sniff_disallowed_format,
+)
 from search.media.metadata import extract_metadata
 from search.media.pixels import (
     apply_orientation,
@@ -30,6 +40,7 @@ from search.media.pixels import (
     reduce,
     to_rgb,
 )
+from search.media.raw import decode_raw
 from search.media.reading import read_file_bytes, read_open_file
 from search.records import ImageFacts
 
@@ -67,28 +78,67 @@ def read_image_for_embedding(
     Raises :class:`ImageRejectedError` for any file that cannot be indexed.
     """
     return decode_image_bytes(
-        read_file_bytes(Path(path), max_file_bytes), min_side=min_side, max_pixels=max_pixels
+        read_file_bytes(Path(path), max_file_bytes),
+        Path(path).name,
+        min_side=min_side,
+        max_pixels=max_pixels,
     )
 
 
 def read_open_image(
     fh: BinaryIO,
+    name: str,
     *,
     min_side: int = 224,
     max_pixels: int = 89_478_485,
     max_file_bytes: int = 512 * 1024 * 1024,
 ) -> LoadedImage:
-    """Like :func:`read_image_for_embedding`, from a file the caller opened and checked."""
+    """Like :func:`read_image_for_embedding`, from a file the caller opened and checked;
+    ``name`` is the file's name (its extension helps tell the format)."""
     return decode_image_bytes(
-        read_open_file(fh, max_file_bytes), min_side=min_side, max_pixels=max_pixels
+        read_open_file(fh, max_file_bytes), name, min_side=min_side, max_pixels=max_pixels
     )
 
 
-def decode_image_bytes(data: bytes, *, min_side: int, max_pixels: int) -> LoadedImage:
+def decode_image_bytes(data: bytes, name: str, *, min_side: int, max_pixels: int) -> LoadedImage:
+    identity = identify(data[:HEADER_BYTES], name)
+    if identity.kind is MediaKind.OTHER:
+        disallowed = sniff_disallowed_format(data[:HEADER_BYTES])
+        if disallowed is not None:
+            raise ImageRejectedError(f"format {disallowed} is not allowed")
+        raise ImageRejectedError(not_an_image_reason(identity, name))
     content_hash = hashlib.blake2b(data, digest_size=20).hexdigest()
     with pillow_warnings(max_pixels):
-        pixels, metadata = _decode(data, min_side=min_side, max_pixels=max_pixels)
+        if identity.kind is MediaKind.RAW:
+            pixels, metadata = decode_raw(
+                data, identity.format, min_side=min_side, max_pixels=max_pixels
+            )
+        else:
+            pixels, metadata = _decode_image(data, min_side=min_side, max_pixels=max_pixels)
     return LoadedImage(pixels=pixels, metadata=metadata, content_hash=content_hash)
+
+
+def not_an_image_reason(identity: Identity, name: str) -> str:
+    """Why a file is not indexed, saying what its name claims and what it holds."""
+    extension = extension_of(name)
+    named = f"named {extension} but " if extension else ""
+    return f"not an image: {named}the content is {identity.format}"
+
+
+def _decode_image(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
+    try:
+        return _decode(data, min_side=min_side, max_pixels=max_pixels)
+    except OversizedImageError:
+        raise
+    except ImageRejectedError:
+        if not is_tiff(data):
+            raise
+        # A TIFF Pillow cannot read may be a camera RAW under another name (a DNG as .tif).
+        try:
+            return decode_raw(data, "RAW", min_side=min_side, max_pixels=max_pixels)
+        except ImageRejectedError:
+            pass
+        raise
 
 
 def _decode(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
