@@ -24,6 +24,8 @@ from search.library import Library
 from search.media.imagefile import LoadedImage
 from search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
 from search.records import ImageRecord, SearchHit
+from search.visibility import visible_record
+from web.auth import visibility
 from web.schemas import HitOut, ImageOut, QueryEcho, SearchParams, SearchResults, dump
 from web.uploads import read_upload
 
@@ -236,7 +238,9 @@ def image_urls(image_id: int, content_hash: str) -> dict[str, str]:
 
 
 def _image_data(image: ImageRecord) -> dict[str, Any]:
-    return {**image.model_dump(), **image_urls(image.id, image.content_hash)}
+    # What the caller may see: a viewer gets no server paths (and no GPS if so set).
+    shown = visible_record(image, visibility())
+    return {**shown.model_dump(), **image_urls(image.id, image.content_hash)}
 
 
 def image_out(image: ImageRecord) -> ImageOut:
