@@ -46,6 +46,7 @@ PUBLIC_ENDPOINTS = frozenset({"static", "api.health", "auth.login"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SECRET_KEY_FILENAME = "secret_key"
 SESSION_LIFETIME = timedelta(hours=12)
+SESSION_COOKIE_NAME = "pixsift_session"
 NO_ACCOUNTS_MESSAGE = (
     "this server has no accounts: accounts are managed on the page by a logged-in admin; "
     "create the first one with: pixsift users add NAME --role admin"
@@ -92,10 +93,11 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("REQUIRE_ACCOUNTS", False)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in authorize(), for cookie callers
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
-    app.config.setdefault("SESSION_COOKIE_NAME", "pixsift_session")
+    # Flask's defaults name the cookie "session" and keep it 31 days.
+    app.config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_NAME
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
     app.session_interface = TlsAwareSessionInterface()
     login_manager.init_app(app)
     login_manager.user_loader(_load_session_user)
