@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import flask_login
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from search.account_requests import NewKey, NewUser
 from search.accounts import NewApiKey, check_role, utc_now
@@ -45,20 +54,23 @@ def logout() -> Response:
 
 @bp.get("/admin")
 @admin_only
-def admin() -> str:
+def admin() -> Response:
     return _admin_page()
 
 
 def _admin_page(
     created: NewApiKey | None = None, message: str | None = None, status: int = 200
-) -> str:
+) -> Response:
     store = accounts()
-    return render_template(
+    page = render_template(
         "admin.html", users=store.users(), keys=store.api_keys(), created=created, message=message
-    ), status  # type: ignore[return-value]
+    )
+    response = make_response(page, status)
+    response.cache_control.no_store = True  # a new key's token is on it: keep no copy
+    return response
 
 
-def _run(action: str, work: object) -> Response | str:
+def _run(action: str, work: object) -> Response:
     """Do one admin action; on a refusal show the page again with the reason."""
     try:
         work()  # type: ignore[operator]
@@ -69,7 +81,7 @@ def _run(action: str, work: object) -> Response | str:
 
 @bp.post("/admin/users")
 @admin_only
-def admin_add_user() -> Response | str:
+def admin_add_user() -> Response:
     def work() -> None:
         params = read_args(NewUser, request.form)
         accounts().add_user(params.name, params.password, params.role)
@@ -79,7 +91,7 @@ def admin_add_user() -> Response | str:
 
 @bp.post("/admin/users/<int:user_id>/role")
 @admin_only
-def admin_set_role(user_id: int) -> Response | str:
+def admin_set_role(user_id: int) -> Response:
     return _run(
         "changing the role",
         lambda: accounts().set_role(user_id, check_role(request.form.get("role", ""))),
@@ -88,7 +100,7 @@ def admin_set_role(user_id: int) -> Response | str:
 
 @bp.post("/admin/users/<int:user_id>/password")
 @admin_only
-def admin_set_password(user_id: int) -> Response | str:
+def admin_set_password(user_id: int) -> Response:
     return _run(
         "setting the password",
         lambda: accounts().set_password(user_id, request.form.get("password", "")),
@@ -97,13 +109,13 @@ def admin_set_password(user_id: int) -> Response | str:
 
 @bp.post("/admin/users/<int:user_id>/remove")
 @admin_only
-def admin_remove_user(user_id: int) -> Response | str:
+def admin_remove_user(user_id: int) -> Response:
     return _run("removing the user", lambda: accounts().remove_user(user_id))
 
 
 @bp.post("/admin/keys")
 @admin_only
-def admin_create_key() -> Response | str:
+def admin_create_key() -> Response:
     try:
         params = read_args(NewKey, request.form, skip_empty=True)
         days = params.expires_in_days
@@ -116,5 +128,5 @@ def admin_create_key() -> Response | str:
 
 @bp.post("/admin/keys/<int:key_id>/revoke")
 @admin_only
-def admin_revoke_key(key_id: int) -> Response | str:
+def admin_revoke_key(key_id: int) -> Response:
     return _run("revoking the key", lambda: accounts().revoke_key(key_id))
