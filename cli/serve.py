@@ -150,6 +150,28 @@ def check_exposure(
         )
 
 
+def exposure_config(
+    host: str, names: tuple[str | None, ...], accounts_in_use: bool, insecure_no_accounts: bool
+) -> dict[str, Any]:
+    """The app's TRUSTED_HOSTS and REQUIRE_ACCOUNTS for serving ``host``, after
+    :func:`check_exposure` (which may refuse)."""
+    hosts = trusted_host_names(",".join(filter(None, names)), host)
+    check_exposure(host, accounts_in_use, insecure_no_accounts, hosts)
+    network = not is_loopback(host)
+    if insecure_no_accounts and network and not accounts_in_use:
+        click.echo(
+            "pixsift: WARNING: --insecure-no-accounts: serving everything to anyone who can "
+            f"reach {host}",
+            err=True,
+        )
+    return {
+        "TRUSTED_HOSTS": None if hosts is not None and "*" in hosts else hosts,
+        # On a network a caller is always required: removing the last account later locks the
+        # server rather than opening it.
+        "REQUIRE_ACCOUNTS": network and not insecure_no_accounts,
+    }
+
+
 def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -198,28 +220,16 @@ def serve_command(
         directory = opened.directory
         image_count = opened.store.image_count()
         accounts_in_use = Accounts(opened.store).in_use()
-    names = ",".join(filter(None, (trusted_hosts, *allowed_hosts)))
-    hosts = trusted_host_names(names, host)
-    check_exposure(host, accounts_in_use, insecure_no_accounts, hosts)
-    if hosts is not None and "*" in hosts:
-        hosts = None
     app_config = {
         "LIBRARY": str(directory),
         "DATABASE_URL": database_url,
         "MODEL": model,
         "PRETRAINED": pretrained,
         "PREPROCESSING_TAG": preprocessing_tag,
-        "TRUSTED_HOSTS": hosts,
-        # On a network, a caller is always required: removing the last account later locks
-        # the server rather than opening it.
-        "REQUIRE_ACCOUNTS": not is_loopback(host) and not insecure_no_accounts,
+        **exposure_config(
+            host, (trusted_hosts, *allowed_hosts), accounts_in_use, insecure_no_accounts
+        ),
     }
-    if insecure_no_accounts and not is_loopback(host) and not accounts_in_use:
-        click.echo(
-            "pixsift: WARNING: --insecure-no-accounts: serving everything to anyone who can "
-            f"reach {host}",
-            err=True,
-        )
     click.echo(
         f"pixsift: serving {directory} ({image_count} images) on http://{bind_address(host, port)}/"
     )
