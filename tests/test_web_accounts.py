@@ -262,3 +262,16 @@ def test_an_environment_key_is_used_and_nothing_is_written(
     assert app.test_client().get("/api/stats", headers=bearer(keys["admin"])).status_code == 200
     assert app.secret_key == "e" * 48
     assert not (library.directory / SECRET_KEY_FILENAME).exists()
+
+
+def test_the_page_searches_by_image_with_its_csrf_header(library: Library) -> None:
+    client = make_app(library).test_client()
+    log_in(client, "vic")
+    page = client.get("/")
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)
+    upload = {"image": (io.BytesIO(b"not an image"), "x.png")}
+    without = client.post("/api/search", data=upload)
+    assert without.status_code == 400 and without.get_json()["error"]["code"] == "csrf_failed"
+    upload = {"image": (io.BytesIO(b"not an image"), "x.png")}
+    answer = client.post("/api/search", data=upload, headers={"X-CSRFToken": token})
+    assert answer.get_json()["error"]["code"] == "invalid_image"  # past the CSRF check
