@@ -7,7 +7,7 @@ shows the same: a viewer sees an image's folder by its name only (``Holidays``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from search.records import ImageRecord, LibraryStats, SearchHit
@@ -48,7 +48,10 @@ def visible_record(record: ImageRecord, visibility: Visibility) -> ImageRecord:
 def visible_hit(hit: SearchHit, visibility: Visibility) -> SearchHit:
     if visibility.everything:
         return hit
-    return SearchHit(visible_record(hit.image, visibility), hit.score, hit.similarity)
+    moments = tuple(
+        replace(moment, image=visible_record(moment.image, visibility)) for moment in hit.moments
+    )
+    return replace(hit, image=visible_record(hit.image, visibility), moments=moments)
 
 
 def visible_stats(stats: LibraryStats, visibility: Visibility) -> LibraryStats:

@@ -1,7 +1,7 @@
 """accounts: users (argon2id passwords, roles) and hashed API keys
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0006 (re-chained after main landed 0006; written against 0003)
 Create Date: 2026-11-29 01:40:00
 
 New tables only: nothing existing changes. A library without users or keys keeps working as a
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
