@@ -275,3 +275,14 @@ def test_the_page_searches_by_image_with_its_csrf_header(library: Library) -> No
     upload = {"image": (io.BytesIO(b"not an image"), "x.png")}
     answer = client.post("/api/search", data=upload, headers={"X-CSRFToken": token})
     assert answer.get_json()["error"]["code"] == "invalid_image"  # past the CSRF check
+
+
+def test_a_foreign_host_or_unknown_route_is_answered_before_asking_who_calls(
+    library: Library,
+) -> None:
+    client = make_app(library, TRUSTED_HOSTS=["localhost"]).test_client()
+    for path in ("/", "/api/stats", "/login"):
+        answer = client.get(path, headers={"Host": "rebound.example"})
+        assert answer.status_code == 400, path
+    assert client.get("/api/nowhere").status_code == 404
+    assert client.get("/api/stats").status_code == 401

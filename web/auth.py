@@ -137,6 +137,8 @@ def auth_required() -> bool:
 
 
 def authorize() -> Response | None:
+    if request.routing_exception is not None:
+        return None  # no such page, method or Host: Flask answers that (404, 405, 400) itself
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     access = endpoint_access(app, request.endpoint)
     if access == "public" and request.method in SAFE_METHODS and request.endpoint != "auth.login":
