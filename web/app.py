@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from search.query.request import MAX_STORED_INTEGER
-from web import api, errors, images, pages, state, uploads
+from web import admin_api, api, auth, errors, images, limits, login, pages, state, uploads
 from web.errors import HeadersTooLargeError, RequestLineTooLongError
 from web.settings import APP_SETTINGS, config_key
 from web.uploads import remove_request_temp_directory
@@ -49,16 +48,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(images.bp)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(admin_api.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
-    if proxies:
-        # Only the last ``proxies`` hops' X-Forwarded-* values are believed: a client cannot
-        # claim another address, scheme or host through the proxy (which appends, never trusts).
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
-        )
+    # Who is calling is known before any limit is counted (searches are limited only once
+    # accounts are in use).
+    auth.init_app(app)
+    limits.init_app(app)
 
     @app.teardown_appcontext
     def _teardown(_error: BaseException | None) -> None:
