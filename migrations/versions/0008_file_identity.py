@@ -1,7 +1,7 @@
 """file identity: the device and inode of each indexed file, and whether a root follows links
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0004
 Create Date: 2026-11-29 01:30:00
 
 Serving an original or making a thumbnail checks that the file it opens is the very file that was
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
