@@ -173,6 +173,7 @@ def _checked_info(
         quantize=quantize,
         tokenizer=torch_free[0],
         pixels=torch_free[1],
+        patch_grid=embedder.patch_grid,
     )
     # Checked as a search will run them: through the torch-free tokenizer and preprocessing.
     tokenizer = ClipTokenizer.load(directory, info.tokenizer) if info.tokenizer else None
