@@ -95,9 +95,10 @@ class Explainer:
 
     def picture(self, subject: int | Path) -> Picture:
         """An indexed image by id, or an image file."""
-        size = model_plan(self.library.embedder).size
         if isinstance(subject, int):
-            return indexed_picture(self.library, subject, size)
+            self.library.image(subject)  # an unknown id is refused before the model loads
+            return indexed_picture(self.library, subject, model_plan(self.library.embedder).size)
+        size = model_plan(self.library.embedder).size
         return file_picture(Path(subject), size)
 
     def explain(self, picture: Picture, terms: Sequence[QueryTerm]) -> Explanation:
