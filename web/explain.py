@@ -5,7 +5,9 @@ parameters are the search request's own subject fields (``q``, ``image_id``, ``e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify
 from pydantic import Field, create_model
@@ -75,6 +77,13 @@ def query_terms(params: Any) -> tuple[QueryTerm, ...]:
     subject = {name: getattr(params, name) for name in SUBJECT_FIELDS}
     search = SearchParams.parse({k: v for k, v in subject.items() if v not in (None, ())})
     return require_query(make_search_query(search)).search_request().terms
+
+
+def explain_query_string(values: Mapping[str, Any]) -> str:
+    """The query-string parameters of an explanation for the search ``values`` name (its q,
+    image_id and exclude); empty when they name none a GET can carry."""
+    given = {name: values.get(name) for name in SUBJECT_FIELDS if name != "terms"}
+    return urlencode({name: value for name, value in given.items() if value not in (None, "")})
 
 
 def explain_response(params: Any, image_id: int) -> Response:
