@@ -16,7 +16,11 @@ from search.explain.geometry import CropGeometry
 from search.explain.occlusion import masked_scores
 from search.explain.service import Explainer, model_plan
 from search.library import Library
+from search.model.embedder import ModelSpec
+from search.model.loading import load_embedder
+from search.model.ort import OnnxEmbedder
 from search.model.pixels import PixelPlan
+from search.model.spec import Runtime
 from search.query.request import QueryTerm
 
 #: open_clip's preprocessing mean (OpenAI's) as a colour: flat grey the model input holds as
@@ -160,3 +164,18 @@ def test_refusals(library: Library, tmp_path: Path) -> None:
     make_picture(9).save(path)
     with pytest.raises(InvalidInputError, match="empty"):
         explainer.explain(explainer.picture(path), [])
+
+
+def test_onnx_towers_explain_as_torch_does(
+    library: Library, tmp_path: Path, tiny_spec: ModelSpec
+) -> None:
+    onnx = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
+    assert isinstance(onnx, OnnxEmbedder)
+    assert onnx.patch_grid == library.embedder.patch_grid == 4  # recorded when exported
+    path = tmp_path / "scene.png"
+    make_picture(2, size=(160, 120)).save(path)
+    by_torch = explain_own(library, path)
+    with Library.open(tmp_path / "onnx-library", embedder=onnx) as onnx_library:
+        by_onnx = explain_own(onnx_library, path)
+    assert np.allclose(by_onnx.drops, by_torch.drops, atol=2e-5)
+    assert by_onnx.ranked_cells()[0] == by_torch.ranked_cells()[0]
