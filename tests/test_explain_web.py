@@ -160,3 +160,10 @@ def test_cli_writes_a_png(
     result = runner.invoke(main, [*explain, "424242", "cat", *library_options])
     assert result.exit_code == 1
     assert "no indexed image has id 424242" in result.output
+    result = runner.invoke(main, [*explain, "no-such-file.png", "cat", *library_options])
+    assert result.exit_code == 1
+    assert "neither an image id nor an image file" in result.output
+    unwritable = str(tmp_path / "missing" / "heat.png")
+    result = runner.invoke(main, [*explain, str(scene), "cat", "-o", unwritable, *library_options])
+    assert result.exit_code == 1
+    assert "cannot write" in result.output and "Traceback" not in result.output
