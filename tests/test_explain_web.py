@@ -167,3 +167,25 @@ def test_cli_writes_a_png(
     result = runner.invoke(main, [*explain, str(scene), "cat", "-o", unwritable, *library_options])
     assert result.exit_code == 1
     assert "cannot write" in result.output and "Traceback" not in result.output
+
+
+def test_a_video_moment_is_explained_on_its_frame(
+    tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder
+) -> None:
+    from video_samples import write_video
+
+    folder = tmp_path_factory.mktemp("explain-video")
+    write_video(folder / "scenes.mp4", codec="libx264")
+    library = Library.open(tmp_path_factory.mktemp("explain-video-library"), embedder=tiny_embedder)
+    options = IndexingOptions(workers=1, show_progress=False, video_interval_seconds=2)
+    Indexer(library, tiny_embedder, options).index([folder])
+    ids, _ = library.store.all_embeddings(library.store.model_id() or "")
+    records = library.images([int(i) for i in ids])
+    moment = next(record for record in records.values() if record.offset_s)
+    client = create_app({"TESTING": True, "LIBRARY": library}).test_client()
+    body = client.get(f"/api/images/{moment.id}/explain?image_id={moment.id}").get_json()
+    assert (body["width"], body["height"]) == (moment.width, moment.height)
+    assert body["base_score"] > 0.95  # the frame as indexed (sampled at another scale)
+    png = client.get(f"/api/images/{moment.id}/explain?q=a+red+wall&format=png")
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    library.close()

@@ -29,6 +29,7 @@ from search.model.pixels import PixelPlan, pixel_plan_for
 from search.model.protocol import Embedder
 from search.query.request import QueryTerm
 from search.query.vector import query_vector
+from search.records import ImageRecord
 
 CACHE_DIRECTORY_NAME = "explanations"
 #: Part of every cache key: bump when what an explanation holds or means changes.
@@ -49,6 +50,8 @@ class Picture:
 def indexed_picture(library: Library, image_id: int, min_side: int) -> Picture:
     """Image ``image_id``'s file, provided it still holds what was indexed."""
     record = library.image(image_id)
+    if record.offset_s is not None:
+        return _video_moment(record)
     try:
         loaded = read_image_for_embedding(record.file_path, min_side=min_side)
     except ImageRejectedError as error:
@@ -58,6 +61,18 @@ def indexed_picture(library: Library, image_id: int, min_side: int) -> Picture:
             f"image {image_id}'s file changed since it was indexed; run pixsift index again"
         )
     return _picture(loaded, image_id)
+
+
+def _video_moment(record: ImageRecord) -> Picture:
+    """A moment of a video: the frame shown at its time (the mapping scales it to the frame's
+    full size, whatever scale the indexer sampled it at)."""
+    from search.media.video import read_frame
+
+    try:
+        frame = read_frame(record.file_path, record.offset_s or 0.0).convert("RGB")
+    except ImageRejectedError as error:  # VideoRejectedError included
+        raise NotFoundError(f"image {record.id}'s video cannot be read: {error.reason}") from None
+    return Picture(frame, frame.size, record.content_hash, record.id)
 
 
 def file_picture(path: Path, min_side: int) -> Picture:
