@@ -24,6 +24,8 @@ COMMANDS = {
     "db": "cli.maintenance:db",
     "index": "cli.index:index_command",
     "serve": "cli.serve:serve_command",
+    "users": "cli.accounts:users",
+    "keys": "cli.accounts:keys",
 }
 
 
