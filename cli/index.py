@@ -49,6 +49,12 @@ from search.settings import VIDEO_INTERVAL
     help="Seconds one file may take to decode before it is skipped.",
 )
 @click.option("--include-hidden", is_flag=True, help="Also index hidden files and folders.")
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Also follow symbolic links that lead out of ROOTS (by default such links are skipped, "
+    "so a link cannot bring a private file into the library; links inside ROOTS are followed).",
+)
 @setting_option(VIDEO_INTERVAL, "--video-interval", type=click.FloatRange(min=0.1))
 @click.option(
     "--video/--no-video",
@@ -72,6 +78,7 @@ def index_command(
     workers: int,
     decode_timeout: float,
     include_hidden: bool,
+    follow_symlinks: bool,
     video_interval: float,
     video: bool,
     video_timeout: float,
@@ -88,6 +95,7 @@ def index_command(
         workers=workers,
         decode_timeout_seconds=decode_timeout,
         include_hidden=include_hidden,
+        follow_symlinks=follow_symlinks,
         show_progress=progress,
         index_videos=video,
         video_interval_seconds=float(video_interval),

@@ -47,6 +47,8 @@ class IndexingOptions:
     workers: int = field(default_factory=default_worker_count)
     decode_timeout_seconds: float = DEFAULT_DECODE_TIMEOUT_SECONDS
     include_hidden: bool = False
+    #: Follow symbolic links that lead out of the folders being indexed (never by default).
+    follow_symlinks: bool = False
     #: None: a progress bar on a terminal only.
     show_progress: bool | None = None
     publish_every: int = DEFAULT_PUBLISH_EVERY
@@ -133,17 +135,24 @@ class Indexer:
             resolved_roots,
             SUPPORTED_EXTENSIONS,
             include_hidden=self.options.include_hidden,
+            follow_symlinks=self.options.follow_symlinks,
             # Videos are planned on their own (indexer.video): never sniffed as images.
             skip_extensions=NOT_IMAGE_EXTENSIONS | VIDEO_EXTENSIONS,
         )
         video_plan = (
-            plan_videos(self.store, resolved_roots, include_hidden=self.options.include_hidden)
+            plan_videos(
+                self.store,
+                resolved_roots,
+                include_hidden=self.options.include_hidden,
+                follow_symlinks=self.options.follow_symlinks,
+            )
             if self.options.index_videos
             else VideoPlan()
         )
         summary = IndexingSummary(
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
         )
+        self.store.record_identities(plan.identities_to_record)
         if plan.work or video_plan.work:
             self.library.claim_model(self.embedder, self.model_spec)
         if plan.work:
@@ -329,6 +338,7 @@ def _moved(item: WorkItem, known: KnownFile) -> MovedImage:
         relative_path=item.scanned.relative_path,
         size_bytes=item.scanned.size_bytes,
         mtime_ns=item.scanned.mtime_ns,
+        identity=item.scanned.identity,
     )
 
 
@@ -343,6 +353,7 @@ def _new_image(item: WorkItem, image: DecodedImage, vector: np.ndarray) -> NewIm
         facts=image.metadata,
         embedding=vector,
         replaces_image_id=item.known.image_id if item.known else None,
+        identity=item.scanned.identity,
     )
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     cast,
     column,
+    false,
     func,
     select,
     table,
@@ -42,6 +44,8 @@ class Root(Base):
     path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     added_at: Mapped[datetime] = mapped_column(DateTime)
     last_indexed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: Indexed following links out of the folder (the user asked): its files may lie outside.
+    follow_symlinks: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     images: Mapped[list[Image]] = relationship(back_populates="root", passive_deletes=True)
 
@@ -71,6 +75,10 @@ class Image(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     keywords: Mapped[str | None] = mapped_column(Text, nullable=True)
     indexed_at: Mapped[datetime] = mapped_column(DateTime)
+    #: The file's identity when it was indexed (st_dev, st_ino); NULL for rows indexed before
+    #: pixsift recorded it. Serving checks the file it opens is this one.
+    device: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    inode: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: Set for a moment of a video: the video, and the moment's time in it. A moment's
     #: ``path_bytes`` is the video's name with ``#t=<offset>`` appended (unique per moment);
     #: its size, modification time and relative path are the video's.

@@ -32,6 +32,8 @@ class NewImage:
     facts: ImageFacts
     embedding: np.ndarray
     replaces_image_id: int | None = None
+    #: (st_dev, st_ino) of the file read; None where the writer does not know it.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class MovedImage:
     relative_path: str
     size_bytes: int
     mtime_ns: int
+    identity: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ def write_new_image(session: Session, new_image: NewImage, model_id: str) -> Non
         "mtime_ns": new_image.mtime_ns,
         "content_hash": new_image.content_hash,
         "indexed_at": utc_now(),
+        **identity_columns(new_image.identity),
         **facts_columns(new_image.facts),
     }
     if new_image.replaces_image_id is not None:
@@ -118,9 +122,15 @@ def write_moved_image(session: Session, moved: MovedImage) -> None:
             relative_path=moved.relative_path,
             size_bytes=moved.size_bytes,
             mtime_ns=moved.mtime_ns,
+            **identity_columns(moved.identity),
         )
     )
     clear_failures(session, [moved.path_bytes])
+
+
+def identity_columns(identity: tuple[int, int] | None) -> dict[str, int | None]:
+    device, inode = identity if identity is not None else (None, None)
+    return {"device": device, "inode": inode}
 
 
 def write_skipped_file(session: Session, skipped: SkippedFile) -> None:
