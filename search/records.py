@@ -65,6 +65,12 @@ class ImageRecord(ImageFacts):
     mtime_ns: int
     content_hash: str
     indexed_at: datetime
+    tags: tuple[str, ...] = Field(
+        (), description="Words describing the picture: the user's and automatic (zero-shot) tags."
+    )
+    text_in_image: str | None = Field(
+        None, description="Text recognised in the picture (OCR); null when OCR has not run."
+    )
 
     #: The exact file-system name (bytes); never serialised, it need not be text.
     _path_bytes: bytes | None = PrivateAttr(None)

@@ -38,10 +38,11 @@ def facts_columns(facts: ImageFacts) -> dict[str, Any]:
     return facts.model_dump(include=set(ImageFacts.model_fields))
 
 
-def image_record(image: Image, root_path_bytes: bytes) -> ImageRecord:
-    """The record of an ``images`` row whose root is named ``root_path_bytes``."""
+def image_record(image: Image, root_path_bytes: bytes, **extra: Any) -> ImageRecord:
+    """The record of an ``images`` row whose root is named ``root_path_bytes``; ``extra`` gives
+    the fields kept in other tables (tags, recognised text)."""
     columns = {name: getattr(image, name) for name in IMAGE_RECORD_COLUMNS}
-    return ImageRecord.located(image.path_bytes, root_path_bytes, **columns)
+    return ImageRecord.located(image.path_bytes, root_path_bytes, **columns, **extra)
 
 
 def encode_embedding(vector: np.ndarray) -> bytes:
