@@ -32,6 +32,7 @@
     img.height = result.height;
     item.querySelector(".name").textContent = result.name;
     item.querySelector(".score").textContent = result.score.toFixed(3);
+    item.querySelector(".tags").textContent = (result.tags || []).join(", ");
     item.querySelector("a.similar").href = "/?image_id=" + encodeURIComponent(result.id);
     return item;
   }
