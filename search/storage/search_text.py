@@ -39,6 +39,7 @@ def refresh_search_text(session: Session, image_ids: Sequence[int]) -> None:
     """Make the keyword index's rows of ``image_ids`` current, and bump the text generation."""
     if not image_ids:
         return
+    session.flush()  # the statements below read the tag and text rows just added
     if session.get_bind().dialect.name == "sqlite":
         for chunk in chunks(sorted(set(image_ids))):
             session.execute(_DELETE, {"ids": chunk})

@@ -19,6 +19,8 @@ from search.storage.search_text import refresh_search_text
 AUTOMATIC = "auto"
 MANUAL = "manual"
 REMOVED = "removed"
+#: The OCR engine whose results the ``image_text`` rows hold.
+OCR_ENGINE = "tesseract"
 #: Tags that describe an image (a removed one is remembered, not shown).
 SHOWN = (AUTOMATIC, MANUAL)
 
