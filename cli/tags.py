@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from cli.options import library_options, open_library, reports_errors
+from cli.options import library_options, model_options, open_library, reports_errors
 from search.filenames import terminal_text
+from search.model.spec import requested_model_spec
 from search.tags.contract import TagNames
 from search.tags.service import LibraryTags
 
@@ -62,12 +63,23 @@ def _library(
 
 @tags.command()
 @library_options
+@model_options
 @click.pass_context
 @reports_errors
-def recompute(context: click.Context, library: Path | None, database_url: str | None) -> None:
-    """Tag every image again from its stored embedding (no image is read or embedded again)."""
+def recompute(
+    context: click.Context,
+    library: Path | None,
+    database_url: str | None,
+    model: str | None,
+    pretrained: str | None,
+    preprocessing_tag: str | None,
+) -> None:
+    """Tag every image again from its stored embedding (no image is read or embedded again).
+
+    Only the labels are embedded, once per model (then cached)."""
     library, database_url = _library(context, library, database_url)
-    with open_library(library, database_url) as opened:
+    requested = requested_model_spec(model, pretrained, preprocessing_tag)
+    with open_library(library, database_url, model_spec=requested) as opened:
         report = LibraryTags(opened).recompute()
     click.echo(
         f"tagged {report.tagged_images} of {report.images} images: "
