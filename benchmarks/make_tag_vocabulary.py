@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, SIMPLE_IMAGENET_TEMPLATES
 from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
 OUTPUT = Path(__file__).resolve().parent.parent / "search" / "tags" / "vocabulary.txt"
@@ -187,8 +187,11 @@ def _extra_items() -> set[str]:
 
 def main() -> None:
     labels = vocabulary()
-    header = "# pixsift tag vocabulary: written by benchmarks/make_tag_vocabulary.py\n"
-    OUTPUT.write_text(header + "\n".join(labels) + "\n", encoding="utf-8")
+    # The prompt templates of CLIP's ensembling study that open_clip ships, kept with the labels
+    # so that pixsift reads them without importing open_clip (and torch).
+    templates = [f"template: {template('{}')}" for template in SIMPLE_IMAGENET_TEMPLATES]
+    header = "# pixsift tag vocabulary: written by benchmarks/make_tag_vocabulary.py"
+    OUTPUT.write_text("\n".join([header, *templates, *labels]) + "\n", encoding="utf-8")
     print(f"{len(labels)} labels -> {OUTPUT}")
 
 
