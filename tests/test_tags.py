@@ -110,7 +110,7 @@ def test_tag_filter_and_keyword_search_find_tagged_images(tagged) -> None:
 
 
 def test_bad_tag_edits_are_refused(tagged) -> None:
-    _, tags, ids = tagged
+    _, tags, _ = tagged
     with pytest.raises(InvalidInputError):
         TagNames.parse({"tags": ["   "]})
     with pytest.raises(InvalidInputError):
