@@ -21,8 +21,10 @@ from tqdm import tqdm
 from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
 from indexer.ocr import recognise_pending
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
+from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
 from search.library import Library
 from search.media.imagefile import SUPPORTED_EXTENSIONS
+from search.media.video import DEFAULT_INTERVAL_SECONDS, SamplingOptions
 from search.model.protocol import Embedder
 from search.model.spec import ModelSpec
 from search.model.weights import model_id_for
@@ -37,6 +39,8 @@ MAX_PENDING_WRITES = 256
 #: Publish the vector index once this many vectors were written or removed since the last time,
 #: so that searches during a long run keep their exact scan of unpublished vectors small.
 DEFAULT_PUBLISH_EVERY = 10_000
+#: A video is decoded whole (every frame is looked at for cuts): minutes, not seconds.
+DEFAULT_VIDEO_TIMEOUT_SECONDS = 1800.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class IndexingOptions:
     ocr: bool = False
     #: Tag the library from its embeddings at the end of a run that changed something.
     tag: bool = True
+    #: Index video files as moments (False: leave videos, indexed or not, as they are).
+    index_videos: bool = True
+    video_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    video_timeout_seconds: float = DEFAULT_VIDEO_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -69,6 +77,7 @@ class IndexingSummary:
     ocr_failed: int = 0
     tagged: int = 0
     elapsed_seconds: float = 0.0
+    videos: VideoSummary = field(default_factory=VideoSummary)
 
     @property
     def processed(self) -> int:
@@ -135,19 +144,27 @@ class Indexer:
             SUPPORTED_EXTENSIONS,
             include_hidden=self.options.include_hidden,
         )
+        video_plan = (
+            plan_videos(self.store, resolved_roots, include_hidden=self.options.include_hidden)
+            if self.options.index_videos
+            else VideoPlan()
+        )
         summary = IndexingSummary(
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
         )
-        if plan.work:
+        if plan.work or video_plan.work:
             self.library.claim_model(self.embedder, self.model_spec)
+        if plan.work:
             self._process(plan, summary)
         self._remove_vanished(plan, summary)
+        summary.videos = self._index_videos(video_plan)
         if self.options.ocr:
             self._recognise_older_images(summary)
         for root_id in plan.root_ids:
             self.store.finish_root_run(root_id)
         self.library.publish_index()  # a no-op unless something changed
-        if self.options.tag and summary.added + summary.updated + summary.removed:
+        changed = summary.added + summary.updated + summary.removed
+        if self.options.tag and changed + summary.videos.indexed + summary.videos.removed:
             summary.tagged = LibraryTags(self.library).recompute().tagged_images
         summary.elapsed_seconds = time.monotonic() - started
         return summary
@@ -296,6 +313,21 @@ class Indexer:
         done = recognise_pending(self.library, workers=self.options.workers)
         summary.ocr_done += done.recognised + done.failed
         summary.ocr_failed += done.failed
+
+    def _index_videos(self, plan: VideoPlan) -> VideoSummary:
+        videos = VideoIndexing(
+            self.store,
+            lambda: self.embedder,
+            sampling=SamplingOptions(interval_seconds=self.options.video_interval_seconds),
+            workers=self.options.workers,
+            timeout_seconds=self.options.video_timeout_seconds,
+            batch_size=self.options.batch_size,
+        )
+        return videos.run(plan, self._count_written)
+
+    def _count_written(self, vectors: int) -> None:
+        self._unpublished += vectors
+        self._publish_if_due()
 
     # Removal ------------------------------------------------------------------------------------
 

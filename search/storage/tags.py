@@ -148,10 +148,14 @@ def write_text(
 
 
 def images_without_text(session: Session, limit: int) -> list[tuple[int, bytes]]:
-    """Up to ``limit`` images OCR has not run on yet (id, file name), by id."""
+    """Up to ``limit`` photos OCR has not run on yet (id, file name), by id."""
     done = select(ImageText.image_id).where(ImageText.image_id == Image.id).exists()
+    # Moments of videos are frames, not files: OCR reads photos only.
     rows = session.execute(
-        select(Image.id, Image.path_bytes).where(~done).order_by(Image.id).limit(limit)
+        select(Image.id, Image.path_bytes)
+        .where(~done, Image.video_id.is_(None))
+        .order_by(Image.id)
+        .limit(limit)
     )
     return [(int(image_id), bytes(path)) for image_id, path in rows]
 
