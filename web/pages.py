@@ -13,6 +13,7 @@ from search.query.request import EARLIEST_DATE, LATEST_DATE
 from search.tags.contract import TagNames
 from search.tags.service import LibraryTags
 from web.api import duplicates_json, stats_json
+from web.auth import admin_only
 from web.parsing import read_args
 from web.results import (
     SearchQuery,
@@ -77,12 +78,14 @@ def image_page(image_id: int) -> str:
 
 
 @bp.post("/images/<int:image_id>/tags")
+@admin_only
 def add_tag(image_id: int) -> Response:
     LibraryTags(get_library()).add(image_id, _form_tags())
     return redirect(url_for("pages.image_page", image_id=image_id), code=303)
 
 
 @bp.post("/images/<int:image_id>/tags/remove")
+@admin_only
 def remove_tag(image_id: int) -> Response:
     LibraryTags(get_library()).remove(image_id, _form_tags())
     return redirect(url_for("pages.image_page", image_id=image_id), code=303)

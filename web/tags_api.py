@@ -1,5 +1,6 @@
 """Tags in the JSON API: the library's tags with their counts, one image's tags, and the user's
-edits (``POST`` adds, ``DELETE`` takes away; removed automatic tags stay removed). Declared as
+edits (``POST`` adds, ``DELETE`` takes away; removed automatic tags stay removed; admins only
+once accounts are in use: viewers read tags). Declared as
 :class:`Operation`s like the rest of the API, so the OpenAPI document shows them."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from flask import Blueprint, Response, jsonify
 
 from search.tags.contract import TagNames
 from search.tags.service import ImageTagList, LibraryTags
+from web.auth import admin_only
 from web.parsing import Operation, operation
 from web.schemas import ImageTags, TagCounts, dump
 from web.state import get_library
@@ -30,15 +32,21 @@ def image_tags(image_id: int) -> Response:
 
 
 @bp.post("/images/<int:image_id>/tags")
-@operation(Operation("Add tags to an image by hand", body=TagNames, responses={200: ImageTags}))
+@admin_only
+@operation(
+    Operation(
+        "Add tags to an image by hand (admins only)", body=TagNames, responses={200: ImageTags}
+    )
+)
 def add_tags(params: TagNames, image_id: int) -> Response:
     return _answer(LibraryTags(get_library()).add(image_id, params))
 
 
 @bp.delete("/images/<int:image_id>/tags")
+@admin_only
 @operation(
     Operation(
-        "Take tags away from an image (re-tagging will not bring them back)",
+        "Take tags away from an image; re-tagging will not bring them back (admins only)",
         query=TagNames,
         responses={200: ImageTags},
     )
