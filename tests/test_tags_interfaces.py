@@ -62,6 +62,7 @@ def test_api_lists_adds_and_removes_tags(client: FlaskClient, tagged_library: Li
     body = openapi_check(client, client.get(f"/api/images/{first}/tags"), path)
     assert {"tag": "dog", "source": "auto"} in body["tags"]
     added = client.post(f"/api/images/{first}/tags", json={"tags": ["Red Kite", "beach"]})
+    assert added.status_code == 200, added.get_json()
     body = openapi_check(client, added, path, "post")
     assert {"tag": "red kite", "source": "manual"} in body["tags"]
     removed = client.delete(f"/api/images/{first}/tags?tags=dog")
@@ -136,3 +137,27 @@ def test_cli_lists_edits_and_recomputes(tagged_library: Library, tiny_spec: Mode
     bad = runner.invoke(main, ["tags", "add", "999999", "x", *where])
     assert bad.exit_code == 1 and "no indexed image" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_only_admins_edit_tags_once_accounts_are_in_use(
+    client: FlaskClient, tagged_library: Library
+) -> None:
+    from search.accounts import Accounts
+
+    first = tagged_library.test_ids[0]  # type: ignore[attr-defined]
+    keys = Accounts(tagged_library.store)
+    viewer = keys.create_key("reader", "viewer").token
+    admin = keys.create_key("owner", "admin").token
+    as_viewer = {"Authorization": f"Bearer {viewer}"}
+    as_admin = {"Authorization": f"Bearer {admin}"}
+    assert client.get(f"/api/images/{first}/tags", headers=as_viewer).status_code == 200
+    refused = client.post(f"/api/images/{first}/tags", json={"tags": ["x"]}, headers=as_viewer)
+    assert_error(refused, 403)
+    assert_error(client.delete(f"/api/images/{first}/tags?tags=dog", headers=as_viewer), 403)
+    added = client.post(f"/api/images/{first}/tags", json={"tags": ["x"]}, headers=as_admin)
+    assert added.status_code == 200
+    # Without a key, a cookie caller's write needs a session and a CSRF token first.
+    anonymous = client.post(f"/api/images/{first}/tags", json={"tags": ["y"]})
+    assert anonymous.status_code in (400, 401)
+    tags = client.get(f"/api/images/{first}/tags", headers=as_admin).get_json()["tags"]
+    assert {"tag": "x", "source": "manual"} in tags and "y" not in {t["tag"] for t in tags}

@@ -13,7 +13,6 @@ from search.query.request import EARLIEST_DATE, LATEST_DATE
 from search.tags.contract import TagNames
 from search.tags.service import LibraryTags
 from web.api import duplicates_json, stats_json
-from web.auth import admin_only
 from web.parsing import read_args
 from web.results import (
     SearchQuery,
@@ -24,6 +23,7 @@ from web.results import (
 )
 from web.schemas import DuplicatesParams, SearchParams
 from web.state import get_library
+from web.tags_api import require_tag_editor
 
 bp = Blueprint("pages", __name__)
 
@@ -78,15 +78,15 @@ def image_page(image_id: int) -> str:
 
 
 @bp.post("/images/<int:image_id>/tags")
-@admin_only
 def add_tag(image_id: int) -> Response:
+    require_tag_editor()
     LibraryTags(get_library()).add(image_id, _form_tags())
     return redirect(url_for("pages.image_page", image_id=image_id), code=303)
 
 
 @bp.post("/images/<int:image_id>/tags/remove")
-@admin_only
 def remove_tag(image_id: int) -> Response:
+    require_tag_editor()
     LibraryTags(get_library()).remove(image_id, _form_tags())
     return redirect(url_for("pages.image_page", image_id=image_id), code=303)
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from search.errors import PermissionDeniedError
 from search.tags.contract import TagNames
 from search.tags.service import ImageTagList, LibraryTags
-from web.auth import admin_only
+from web.auth import auth_required, principal
 from web.parsing import Operation, operation
 from web.schemas import ImageTags, TagCounts, dump
 from web.state import get_library
@@ -32,18 +33,17 @@ def image_tags(image_id: int) -> Response:
 
 
 @bp.post("/images/<int:image_id>/tags")
-@admin_only
 @operation(
     Operation(
         "Add tags to an image by hand (admins only)", body=TagNames, responses={200: ImageTags}
     )
 )
 def add_tags(params: TagNames, image_id: int) -> Response:
+    require_tag_editor()
     return _answer(LibraryTags(get_library()).add(image_id, params))
 
 
 @bp.delete("/images/<int:image_id>/tags")
-@admin_only
 @operation(
     Operation(
         "Take tags away from an image; re-tagging will not bring them back (admins only)",
@@ -52,9 +52,17 @@ def add_tags(params: TagNames, image_id: int) -> Response:
     )
 )
 def remove_tags(params: TagNames, image_id: int) -> Response:
+    require_tag_editor()
     return _answer(LibraryTags(get_library()).remove(image_id, params))
 
 
 def _answer(listed: ImageTagList) -> Response:
     tags = [{"tag": tag, "source": source} for tag, source in listed.tags]
     return jsonify(dump(ImageTags(image_id=listed.image_id, tags=tags)))
+
+
+def require_tag_editor() -> None:
+    """Tags are the library's: without accounts the local user edits them; with accounts, admins
+    do and viewers read them."""
+    if auth_required() and not principal().is_admin:
+        raise PermissionDeniedError(f"{principal().name} is a viewer: editing tags needs an admin")

@@ -1,7 +1,7 @@
 """tags and text in images: automatic and manual tags, OCR text, both in the keyword index
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 Create Date: 2026-11-29 01:30:00
 
 Adds ``image_tags`` (automatic, manual and user-removed tags, told apart by ``source``) and
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0006"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
