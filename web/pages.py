@@ -13,6 +13,7 @@ from search.query.request import EARLIEST_DATE, LATEST_DATE
 from search.tags.contract import TagNames
 from search.tags.service import LibraryTags
 from web.api import duplicates_json, stats_json
+from web.explain import ExplainParams, explain_query_string
 from web.parsing import read_args
 from web.results import (
     SearchQuery,
@@ -54,6 +55,7 @@ def index() -> str:
         image_count=library.store.image_count(),
         more_url=_more_url(query, data),
         csv_url=_csv_url(query),
+        explain_query=_explain_query(query),
         earliest_date=f"{EARLIEST_DATE:%Y-%m-%d}",
         latest_date=f"{LATEST_DATE:%Y-%m-%d}",
     )
@@ -74,6 +76,7 @@ def image_page(image_id: int) -> str:
         image=image_json(library.image(image_id)),
         tags=LibraryTags(library).of_image(image_id).tags,
         stats=stats_json(library),
+        explain=read_args(ExplainParams, request.args, skip_empty=True),
     )
 
 
@@ -95,6 +98,14 @@ def _form_tags() -> TagNames:
     """The form's tags: one field per tag, or several separated by commas."""
     words = [word for value in request.form.getlist("tags") for word in value.split(",")]
     return TagNames.parse({"tags": [word for word in words if word.strip()]})
+
+
+def _explain_query(query: SearchQuery | None) -> str:
+    """What the results' "why?" overlays explain: the search's subject (not for an uploaded
+    image, which a GET cannot carry)."""
+    if query is None or query.upload is not None:
+        return ""
+    return explain_query_string(query.params.model_dump())
 
 
 def _more_url(query: SearchQuery | None, data: dict[str, Any] | None) -> str | None:
