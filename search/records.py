@@ -74,6 +74,12 @@ class ImageRecord(ImageFacts):
     mtime_ns: int
     content_hash: str
     indexed_at: datetime
+    tags: tuple[str, ...] = Field(
+        (), description="Words describing the picture: the user's and automatic (zero-shot) tags."
+    )
+    text_in_image: str | None = Field(
+        None, description="Text recognised in the picture (OCR); null when OCR has not run."
+    )
     video_id: int | None = Field(
         None, description="For a moment of a video: the video's id (null for a photo)."
     )

@@ -20,6 +20,7 @@ from web import (
     login,
     pages,
     state,
+    tags_api,
     uploads,
 )
 from web.errors import HeadersTooLargeError, RequestLineTooLongError
@@ -60,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(images.bp)
+    app.register_blueprint(tags_api.bp)
     app.register_blueprint(explain.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)

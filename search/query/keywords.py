@@ -1,4 +1,5 @@
-"""Keyword matching over file names, folder names, descriptions and embedded keywords.
+"""Keyword matching over file names, folder names, descriptions, embedded keywords, tags and
+text recognised in the pictures.
 
 SQLite answers through its FTS5 index (kept current by triggers, see migration 0002); other
 databases fall back to case-insensitive LIKE. A quoted word or phrase in the query must appear.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, or_, select, text
 from sqlalchemy.orm import Session
 
-from search.storage.models import Image
+from search.storage.models import Image, ImageTag, ImageText
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_CHARACTERS = re.compile(r"\w+", re.UNICODE)
@@ -99,6 +100,16 @@ class KeywordMatcher:
                 Image.relative_path.icontains(word, autoescape=True),
                 Image.description.icontains(word, autoescape=True),
                 Image.keywords.icontains(word, autoescape=True),
+                Image.id.in_(
+                    select(ImageTag.image_id).where(
+                        ImageTag.tag.icontains(word, autoescape=True), ImageTag.source != "removed"
+                    )
+                ),
+                Image.id.in_(
+                    select(ImageText.image_id).where(
+                        ImageText.text.icontains(word, autoescape=True)
+                    )
+                ),
             )
             for word in (*query.words, *query.required_phrases)
         ]

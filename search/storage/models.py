@@ -161,3 +161,37 @@ class LibraryState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ImageTag(Base):
+    """A word describing an image. ``source`` keeps automatic tags apart from the user's:
+    "auto" (zero-shot tagging wrote it; re-tagging replaces it), "manual" (the user added it;
+    re-tagging never touches it), "removed" (the user took it away; re-tagging does not bring
+    it back, and it is not shown)."""
+
+    __tablename__ = "image_tags"
+    __table_args__ = (Index("ix_image_tags_tag", "tag", "source"),)
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    #: The label's cosine similarity to the image, for automatic tags.
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ImageText(Base):
+    """The text recognised in an image (OCR), or why recognising it failed. One row per image
+    that OCR has run on: an image without a row is still to do."""
+
+    __tablename__ = "image_text"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text, default="")
+    #: None when recognition worked; else the reason it failed (the embedding is kept).
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    engine: Mapped[str] = mapped_column(String(64))
+    recognised_at: Mapped[datetime] = mapped_column(DateTime)

@@ -42,14 +42,15 @@ def facts_columns(facts: ImageFacts) -> dict[str, Any]:
 
 
 def image_record(
-    image: Image, root_path_bytes: bytes, root_follows_links: bool = False
+    image: Image, root_path_bytes: bytes, root_follows_links: bool = False, **extra: Any
 ) -> ImageRecord:
-    """The record of an ``images`` row whose root is named ``root_path_bytes``."""
+    """The record of an ``images`` row whose root is named ``root_path_bytes``; ``extra`` gives
+    the fields kept in other tables (tags, recognised text)."""
     columns = {name: getattr(image, name) for name in IMAGE_RECORD_COLUMNS}
     path_bytes = image.path_bytes
     if image.video_id is not None:
         path_bytes = path_bytes.rpartition(MOMENT_KEY_SEPARATOR)[0]
-    record = ImageRecord.located(path_bytes, root_path_bytes, **columns)
+    record = ImageRecord.located(path_bytes, root_path_bytes, **columns, **extra)
     identity = None if image.inode is None else (int(image.device or 0), int(image.inode))
     record.set_origin(FileOrigin(identity, root_follows_links))
     return record

@@ -19,6 +19,7 @@ from search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRe
 from search.storage.database import create_session_factory
 from search.storage.models import Embedding, Failure, Image, LibraryState, Root
 from search.storage.rows import chunks, decode_embeddings, image_record, utc_now
+from search.storage.tags import tags_of, texts_of
 from search.storage.writes import (
     STATE_INDEX_GENERATION,
     STATE_LAST_INDEXED_AT,
@@ -244,9 +245,18 @@ class LibraryStore:
                     select(Image, Root.path_bytes, Root.follow_symlinks)
                     .join(Root, Root.id == Image.root_id)
                     .where(Image.id.in_(chunk))
-                )
+                ).all()
+                tags = tags_of(session, chunk)
+                texts = texts_of(session, chunk)
                 for image, root_path_bytes, follows in rows:
-                    records[image.id] = image_record(image, root_path_bytes, bool(follows))
+                    text = texts.get(image.id)
+                    records[image.id] = image_record(
+                        image,
+                        root_path_bytes,
+                        bool(follows),
+                        tags=tuple(tag for tag, _ in tags.get(image.id, ())),
+                        text_in_image=None if text is None or text.failure else text.text,
+                    )
         return records
 
     def image_count(self) -> int:

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from search.filenames import display_path, valid_text
 from search.records import ImageFacts
-from search.storage.models import Embedding, Failure, Image, LibraryState
+from search.storage.models import Embedding, Failure, Image, ImageTag, ImageText, LibraryState
 from search.storage.rows import chunks, encode_embedding, facts_columns, utc_now
+from search.storage.search_text import refresh_search_text
 
 STATE_MODEL_ID = "model_id"
 STATE_INDEX_GENERATION = "index_generation"
@@ -34,6 +35,8 @@ class NewImage:
     replaces_image_id: int | None = None
     #: (st_dev, st_ino) of the file read; None where the writer does not know it.
     identity: tuple[int, int] | None = None
+    #: What OCR found (text, failure reason), when it ran; an updated file's old text goes.
+    text: tuple[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,8 @@ class IndexingBatch:
 
 
 def write_batch(session: Session, batch: IndexingBatch, model_id: str) -> None:
-    for new_image in batch.new_images:
-        write_new_image(session, new_image, model_id)
+    with_text = [write_new_image(session, new_image, model_id) for new_image in batch.new_images]
+    refresh_search_text(session, [image_id for image_id in with_text if image_id is not None])
     for moved in batch.moved_images:
         write_moved_image(session, moved)
     for skipped in batch.skipped_files:
@@ -82,7 +85,8 @@ def write_batch(session: Session, batch: IndexingBatch, model_id: str) -> None:
         clear_failures(session, [image.path_bytes for image in batch.new_images])
 
 
-def write_new_image(session: Session, new_image: NewImage, model_id: str) -> None:
+def write_new_image(session: Session, new_image: NewImage, model_id: str) -> int | None:
+    """Insert (or update in place) one image; its id when OCR text was written with it."""
     columns = {
         "root_id": new_image.root_id,
         "path_bytes": new_image.path_bytes,
@@ -100,6 +104,11 @@ def write_new_image(session: Session, new_image: NewImage, model_id: str) -> Non
         session.execute(
             delete(Embedding).where(Embedding.image_id == image_id, Embedding.model_id == model_id)
         )
+        # New content: the old picture's recognised text and automatic tags no longer apply.
+        session.execute(delete(ImageText).where(ImageText.image_id == image_id))
+        session.execute(
+            delete(ImageTag).where(ImageTag.image_id == image_id, ImageTag.source == "auto")
+        )
     else:
         image = Image(**columns)
         session.add(image)
@@ -110,6 +119,19 @@ def write_new_image(session: Session, new_image: NewImage, model_id: str) -> Non
             image_id=image_id, model_id=model_id, vector=encode_embedding(new_image.embedding)
         )
     )
+    if new_image.text is None:
+        return None
+    text, failure = new_image.text
+    session.add(
+        ImageText(
+            image_id=image_id,
+            text=text,
+            failure=failure,
+            engine="tesseract",
+            recognised_at=utc_now(),
+        )
+    )
+    return image_id
 
 
 def write_moved_image(session: Session, moved: MovedImage) -> None:
