@@ -17,8 +17,9 @@ from indexer.pipeline import (
     IndexingOptions,
     IndexingSummary,
 )
-from search.model.loading import load_embedder
-from search.model.spec import requested_model_spec
+from search.library import Library
+from search.model.loading import load_embedder, runtime_from_settings
+from search.model.spec import ModelSpec, requested_model_spec
 
 
 @click.command("index")
@@ -41,6 +42,19 @@ from search.model.spec import requested_model_spec
     help="Seconds one file may take to decode before it is skipped.",
 )
 @click.option("--include-hidden", is_flag=True, help="Also index hidden files and folders.")
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Decode and embed on a Ray cluster (pixsift[ray]): its address, or 'auto' for the "
+    "one on this machine (a new local one if none runs). Files must be at the same paths on "
+    "every node.",
+)
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(1, 10_000),
+    help="Model replicas on the Ray cluster. Default: one per GPU, else one per CPU.",
+)
 @click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
 @library_options
 @model_options
@@ -51,6 +65,8 @@ def index_command(
     workers: int,
     decode_timeout: float,
     include_hidden: bool,
+    ray_address: str | None,
+    ray_actors: int | None,
     progress: bool | None,
     library: Path | None,
     database_url: str | None,
@@ -69,13 +85,43 @@ def index_command(
     requested = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=requested) as opened:
         spec = opened.model_spec()
-        indexer = Indexer(
-            opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
-        )
-        summary = indexer.index(list(roots))
+        if ray_address is not None:
+            summary = _index_on_ray(opened, spec, options, roots, ray_address, ray_actors)
+        else:
+            indexer = Indexer(
+                opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
+            )
+            summary = indexer.index(list(roots))
     # The whole command, start-up included, as the user waited for it.
     summary.elapsed_seconds = max(summary.elapsed_seconds, process_age_seconds())
     click.echo(format_summary(summary))
+
+
+def _index_on_ray(
+    library: Library,
+    spec: ModelSpec,
+    options: IndexingOptions,
+    roots: tuple[Path, ...],
+    address: str,
+    actors: int | None,
+) -> IndexingSummary:
+    from indexer.distributed import RayCluster, RayOptions, ray_loader
+
+    cluster = RayCluster(
+        ray_loader(spec, runtime_from_settings()), RayOptions(address=address, actors=actors)
+    )
+    try:
+        indexer = Indexer(
+            library,
+            None,
+            options,
+            model_spec=spec,
+            embedder_loader=cluster.embedder,
+            decode_stage=cluster.stage,
+        )
+        return indexer.index(list(roots))
+    finally:
+        cluster.shutdown()
 
 
 def process_age_seconds() -> float:

@@ -11,14 +11,21 @@ the database, where searches find them and the next run publishes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
+from indexer.decoding import (
+    DecodedImage,
+    DecodeFailure,
+    DecodeResult,
+    DecoderPool,
+    default_worker_count,
+)
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from search.library import Library
 from search.media.imagefile import SUPPORTED_EXTENSIONS
@@ -69,6 +76,31 @@ class IndexingSummary:
         return self.processed / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
 
+class DecodeStage(Protocol):
+    """Where files are decoded (and, on a cluster, embedded too): results in submission order."""
+
+    def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]: ...
+
+    def model_input(self, decoded: list[DecodedImage]) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+#: Opens the decode stage of a run; the default decodes in local worker processes.
+DecodeStageFactory = Callable[[Embedder, IndexingOptions], DecodeStage]
+
+
+def local_decode_stage(embedder: Embedder, options: IndexingOptions) -> DecodeStage:
+    return DecoderPool(
+        embedder.preprocess,
+        min_side=_preprocess_size(embedder),
+        workers=options.workers,
+        timeout_seconds=options.decode_timeout_seconds,
+    )
+
+
 @dataclass
 class _PendingBatch:
     """Results waiting for the model, and writes waiting for the next commit."""
@@ -81,7 +113,9 @@ class _PendingBatch:
 class Indexer:
     """Indexes folders into a library with an embedder; both are handed in, so tests can fake
     either. The embedder may come as a loader (``embedder_loader``), called only once a run
-    finds something to embed: re-indexing an unchanged folder never loads the model."""
+    finds something to embed: re-indexing an unchanged folder never loads the model.
+    ``decode_stage`` replaces the local decoding processes (indexer.distributed: a Ray cluster
+    decodes and embeds); batches, commits, failure records and publication stay the same."""
 
     def __init__(
         self,
@@ -91,6 +125,7 @@ class Indexer:
         *,
         model_spec: ModelSpec | None = None,
         embedder_loader: Callable[[], Embedder] | None = None,
+        decode_stage: DecodeStageFactory = local_decode_stage,
     ) -> None:
         if embedder is None and (embedder_loader is None or model_spec is None):
             raise ValueError("give an embedder, or an embedder loader and its model spec")
@@ -100,6 +135,7 @@ class Indexer:
         self._embedder_loader = embedder_loader
         self.options = options or IndexingOptions()
         self.model_spec = model_spec
+        self._decode_stage = decode_stage
         self._unpublished = 0
         # Known without loading the model: a mismatch fails before anything is written.
         self.model_id = embedder.model_id if embedder else model_id_for(model_spec)  # type: ignore[arg-type]
@@ -142,12 +178,7 @@ class Indexer:
 
     def _process(self, plan: IndexingPlan, summary: IndexingSummary) -> None:
         hashes_of_vanished = _by_content_hash(plan.vanished)
-        pool = DecoderPool(
-            self.embedder.preprocess,
-            min_side=_preprocess_size(self.embedder),
-            workers=self.options.workers,
-            timeout_seconds=self.options.decode_timeout_seconds,
-        )
+        pool = self._decode_stage(self.embedder, self.options)
         pending = _PendingBatch()
         progress = tqdm(
             total=len(plan.work),
@@ -227,7 +258,7 @@ class Indexer:
             or len(writes.moved_images) + len(writes.skipped_files) >= MAX_PENDING_WRITES
         )
 
-    def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecoderPool) -> None:
+    def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecodeStage) -> None:
         pending.writes.new_images.extend(self._new_images(pending.to_embed, summary, pool))
         self.store.commit_batch(pending.writes, self.embedder.model_id)
         if pending.replaced_image_ids:
@@ -244,7 +275,7 @@ class Indexer:
         self,
         decoded: list[tuple[WorkItem, DecodedImage]],
         summary: IndexingSummary,
-        pool: DecoderPool,
+        pool: DecodeStage,
     ) -> Iterator[NewImage]:
         """Embed what is new; reuse the stored embedding of identical content (copies)."""
         if not decoded:
@@ -258,8 +289,7 @@ class Indexer:
         ]
         computed = {}
         if needs_model:
-            pixel_batch = pool.model_input([decoded[index][1] for index in needs_model])
-            vectors = self.embedder.embed_pixel_batch(pixel_batch)
+            vectors = self._vectors([decoded[index][1] for index in needs_model], pool)
             computed = dict(zip(needs_model, vectors, strict=True))
             summary.embedded += len(needs_model)
         for index, (item, image) in enumerate(decoded):
@@ -271,6 +301,11 @@ class Indexer:
             else:
                 summary.updated += 1
             yield _new_image(item, image, vector)
+
+    def _vectors(self, images: list[DecodedImage], pool: DecodeStage) -> np.ndarray:
+        if all(image.embedding is not None for image in images):
+            return np.stack([image.embedding for image in images])  # type: ignore[misc]
+        return self.embedder.embed_pixel_batch(pool.model_input(images))
 
     # Removal ------------------------------------------------------------------------------------
 
