@@ -74,6 +74,11 @@ class EmbeddingWorker:
     def describe(self) -> tuple[str, int, int]:
         return self.embedder.model_id, self.embedder.dimension, os.getpid()
 
+    def preprocessing(self) -> tuple[Any, int]:
+        """The model's preprocess and input size, for what the driver decodes itself (video
+        frames), which it then embeds on an actor."""
+        return self.embedder.preprocess, int(getattr(self.embedder, "image_size", 224))
+
     def embed_files(self, paths: list[bytes]) -> list[DecodeResult]:
         from indexer.decoding import decode_file, model_input
 
@@ -106,12 +111,13 @@ def _decode_safely(decode: Callable[[bytes], DecodeResult], path: bytes) -> Deco
 
 class RayEmbedder:
     """The cluster's model as an :class:`Embedder`: the driver's library claims it, and the
-    index tuning's prompt embeddings run on an actor, so the driver never loads the model."""
+    index tuning's prompt embeddings and any pixels the driver decodes itself (video frames) run
+    on an actor, so the driver never loads the model."""
 
     def __init__(self, cluster: RayCluster) -> None:
         self._cluster = cluster
         self.model_id, self.dimension = cluster.model_id, cluster.dimension
-        self.preprocess = _no_local_preprocess
+        self.preprocess, self.image_size = cluster.call("preprocessing")
 
     def embed_images(self, images: Sequence[Any]) -> EmbeddingMatrix:
         raise InvalidInputError("a Ray embedder embeds files by path, not images in memory")
@@ -121,10 +127,6 @@ class RayEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> EmbeddingMatrix:
         return self._cluster.call("embed_texts", list(texts))
-
-
-def _no_local_preprocess(image: Any) -> Any:
-    raise InvalidInputError("images are preprocessed on the Ray workers")
 
 
 class RayCluster:
