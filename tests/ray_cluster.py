@@ -73,6 +73,9 @@ def local_ray_cluster(
         "PIXSIFT_CACHE_DIR": str(cache),
         "PIXSIFT_BACKEND": "torch",  # the same towers as the local run the test compares with
         "RAY_USAGE_STATS_ENABLED": "0",
+        # A private loopback cluster: no token (else a token in ~/.ray, left by any earlier
+        # local ray.init(), turns token auth on for some processes and not others).
+        "RAY_AUTH_MODE": "disabled",
     }
     ray = str(Path(sys.executable).with_name("ray"))
     port = free_port()

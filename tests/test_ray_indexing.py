@@ -43,7 +43,11 @@ main(sys.argv[2:])
 
 @pytest.fixture(scope="module")
 def cluster(tiny_model_config_dir: Path, private_cache_directory: Path) -> Iterator[RayTestCluster]:
-    with local_ray_cluster(tiny_model_config_dir, private_cache_directory, DECODE_DELAY) as running:
+    with (
+        local_ray_cluster(tiny_model_config_dir, private_cache_directory, DECODE_DELAY) as running,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setenv("RAY_AUTH_MODE", "disabled")
         ray.init(address=running.address, log_to_driver=False)
         try:
             yield running
