@@ -67,7 +67,7 @@ def publish_stored_vectors(
         budget = memory_budget_bytes()
         requested = index_type or (previous.requested_type if previous else INDEX_TYPE_AUTO)
         count = source.count_through(model_id, generation)
-        if count and needs_staged_build(count, dimension(), budget):
+        if count and needs_staged_build(count, _stored_width(source, model_id, generation), budget):
             # Larger than memory: streamed and built in stages; never updated in place, which
             # would load every vector.
             request = BuildRequest(
@@ -76,7 +76,7 @@ def publish_stored_vectors(
             index = build_staged_index(
                 source.chunks_through(model_id, generation),
                 count=count,
-                dimension=dimension(),
+                dimension=_stored_width(source, model_id, generation),
                 directory=directory,
                 request=request,
             )
@@ -99,6 +99,12 @@ def publish_stored_vectors(
                 text_queries=text_queries,
             )
         return publish_vector_index(directory, index)
+
+
+def _stored_width(source: VectorSource, model_id: str, generation: int) -> int:
+    """The dimension of the stored vectors, from one of them (the model is not loaded)."""
+    _, first = next(iter(source.chunks_through(model_id, generation, rows=1)))
+    return int(first.shape[1])
 
 
 def _published_sidecar(directory: Path) -> IndexSidecar | None:
