@@ -4,6 +4,7 @@ models' own JSON schema. Nothing here restates a field."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -111,7 +112,7 @@ def _operation(
 ) -> dict[str, Any]:
     item: dict[str, Any] = {"operationId": endpoint, "summary": op.summary}
     skip = PATH_FIELDS if "{image_id}" in path else set(JSON_ONLY_FIELDS)
-    parameters = [_path_parameter(name) for name in ("image_id",) if f"{{{name}}}" in path]
+    parameters = [_path_parameter(name) for name in re.findall(r"{(\w+)}", path)]
     if op.query is not None:
         parameters += _query_parameters(op.query, skip)
     if parameters:

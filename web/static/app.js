@@ -102,7 +102,11 @@
     const q = document.getElementById("q");
     if (q && q.value.trim()) form.append("q", q.value.trim()); // "this photo, but at night"
     if (cursor) form.append("cursor", cursor);
-    return { method: "POST", body: form, headers: { Accept: "application/json" } };
+    const headers = { Accept: "application/json" };
+    // With accounts in use, a cookie-authenticated POST carries the page's CSRF token.
+    const token = document.querySelector('meta[name="csrf-token"]');
+    if (token) headers["X-CSRFToken"] = token.content;
+    return { method: "POST", body: form, headers: headers };
   }
 
   async function loadMore() {
