@@ -10,6 +10,13 @@ app is missing, queries go through ``Library.search`` instead.
     .venv/bin/python -m benchmarks.query_latency                   # 10k, 100k, 1M
     .venv/bin/python -m benchmarks.query_latency --quick           # 10k, ~1 minute
     .venv/bin/python -m benchmarks.query_latency --sizes 1000000 --clients 0 --reuse
+    PIXSIFT_INDEX_MEMORY_BUDGET=1G nice -n 5 .venv/bin/python -m benchmarks.query_latency \
+        --sizes 2000000 --clients 0 --no-filters --queries 200 --name query_latency_2m_staged
+
+The index's memory budget (PIXSIFT_INDEX_MEMORY_BUDGET, default 4G) decides the index: a
+library whose float32 vectors exceed it is built in stages into compressed PQ codes with
+re-ranking from the memory-mapped float16 store (search.vectors.staged); ``held_out`` recall
+is for vectors drawn from the same generator but never imported.
 
 Filtered rows (one client, the same distinct query texts as the unfiltered row): filters that
 keep 100 %, 70 %, 30 %, 1 % and 0.01 % of the library (see FILTERS: bulk-imported rows all have
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -54,6 +62,8 @@ FILTERS = (
     ("0.01% path", 0.0001, {"path": "bulk-*0000.jpg"}),
 )
 
+#: Vectors drawn after the library's from the same generator, never imported: recall queries.
+HELD_OUT = 200
 #: Single-client configurations take turns in this many rounds.
 ROUNDS = 4
 
@@ -67,41 +77,86 @@ def query_texts(count: int, seed: int) -> list[str]:
     ]
 
 
-def fill_library(directory: Path, size: int, embedder, reuse: bool = False) -> tuple[object, dict]:
+def fill_library(
+    directory: Path, size: int, embedder, reuse: bool = False, rebuild: bool = False
+) -> tuple[object, dict]:
     from benchmarks.vectors import structured_vectors
     from search.library import Library
 
     facts: dict[str, float] = {}
     if reuse and (directory / "facts.json").exists():
         facts = json.loads((directory / "facts.json").read_text())
+        if rebuild:  # a new index of the same vectors, in this fresh process (its own RSS)
+            with Library.open(directory, embedder=embedder) as library:
+                facts |= build_facts(library)
+            facts["held_out_recall_at_10"] = None
         started = time.perf_counter()
         library = Library.open(directory, embedder=embedder)
         library.vector_index()
         facts["open_s"] = round(time.perf_counter() - started, 2)
+        if facts.get("held_out_recall_at_10") is None:
+            facts["held_out_recall_at_10"] = held_out_recall(library, directory)
+            (directory / "facts.json").write_text(json.dumps(facts))
         return library, facts
     if directory.exists():
         shutil.rmtree(directory)
     library = Library.open(directory, embedder=embedder)
     started = time.perf_counter()
-    for vectors in structured_vectors(size, embedder.dimension, seed=size, chunk=200_000):
-        library.import_vectors(vectors, model_id=embedder.model_id, publish=False)
+    # HELD_OUT more vectors from the same stream are not imported: recall queries.
+    produced, held_out = 0, []
+    stream = structured_vectors(size + HELD_OUT, embedder.dimension, seed=size, chunk=200_000)
+    for vectors in stream:
+        kept = vectors[: max(0, size - produced)]
+        held_out.append(vectors[len(kept) :])
+        produced += len(vectors)
+        if len(kept):
+            library.import_vectors(kept, model_id=embedder.model_id, publish=False)
+    np.save(directory / "held_out.npy", np.concatenate(held_out))
     facts["insert_s"] = round(time.perf_counter() - started, 1)
-    started = time.perf_counter()
-    # Generated vectors are not the random-weights model's image embeddings, so its texts say
-    # nothing about where queries fall among them: tune on synthetic text-like queries.
-    index = library.rebuild_index(index_type="auto", model_prompts=False)
-    facts["build_s"] = round(time.perf_counter() - started, 1)
-    facts["index_type"] = index.sidecar.index_type
-    facts["search_params"] = index.sidecar.search_params
-    facts["tuned_recall"] = index.sidecar.tuned_recall
+    facts |= build_facts(library)
     library.close()
     # Reopen as a fresh server would: open the database, load the (memory-mapped) index.
     started = time.perf_counter()
     library = Library.open(directory, embedder=embedder)
     library.vector_index()
     facts["open_s"] = round(time.perf_counter() - started, 2)
+    facts["held_out_recall_at_10"] = held_out_recall(library, directory)
     (directory / "facts.json").write_text(json.dumps(facts))
     return library, facts
+
+
+def build_facts(library) -> dict:
+    """Build the index with the automatic choice (under PIXSIFT_INDEX_MEMORY_BUDGET), timed."""
+    started = time.perf_counter()
+    # Generated vectors are not the random-weights model's image embeddings, so its texts say
+    # nothing about where queries fall among them: tune on synthetic text-like queries.
+    index = library.rebuild_index(index_type="auto", model_prompts=False)
+    return {
+        "build_s": round(time.perf_counter() - started, 1),
+        "index_type": index.sidecar.index_type,
+        "search_params": index.sidecar.search_params,
+        "rerank_factor": index.sidecar.rerank_factor,
+        "tuned_recall": index.sidecar.tuned_recall,
+        "build_stages_s": index.sidecar.stage_seconds,
+        "build_peak_rss_mib": round(peak_rss_mib()),
+    }
+
+
+def held_out_recall(library, directory: Path) -> float:
+    """recall@10 of the published index (its tuned parameters, re-ranking included) for vectors
+    of the same distribution that were never imported, against exact search."""
+    from search.vectors.tune import measure_recall
+
+    queries = np.load(directory / "held_out.npy")
+    return round(measure_recall(library.vector_index().published, query_vectors=queries), 4)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def serve(library) -> tuple[object, str]:
@@ -222,6 +277,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--params", default="{}", help="client: extra query parameters (JSON)")
     parser.add_argument("--reuse", action="store_true", help="reuse a library built earlier")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="with --reuse: build its index again first"
+    )
     parser.add_argument("--no-filters", action="store_true", help="skip the filtered rows")
     parser.add_argument("--name", default="query_latency", help="results file name")
     args = parser.parse_args()
@@ -240,7 +298,9 @@ def main() -> None:
     embedder, _ = load_served_embedder()
     rows, results = [], []
     for size in sizes:
-        library, facts = fill_library(WORK / f"latency-{size}", size, embedder, args.reuse)
+        library, facts = fill_library(
+            WORK / f"latency-{size}", size, embedder, args.reuse, args.rebuild
+        )
         direct = direct_costs(library, embedder, size)
         if via == "api":
             measured = measure_api(library, queries, args.clients, per_client, not args.no_filters)
@@ -266,6 +326,11 @@ def main() -> None:
             }
             rows.append(row)
             results.append({**row, "tuned_recall": facts["tuned_recall"],
+                            "held_out_recall_at_10": facts.get("held_out_recall_at_10"),
+                            "build_stages_s": facts.get("build_stages_s"),
+                            "build_peak_rss_mib": facts.get("build_peak_rss_mib"),
+                            "rerank_factor": facts.get("rerank_factor"),
+                            "index_memory_budget": os.environ.get("PIXSIFT_INDEX_MEMORY_BUDGET"),
                             "first_errors": run["errors"][:3]})  # fmt: skip
         library.close()
         print_table(rows[-len(measured) :], list(rows[-1].keys()))

@@ -17,16 +17,17 @@ from cli.options import (
 )
 from indexer.decoding import default_worker_count
 from indexer.ocr import remember_ocr
-from indexer.pipeline import (
+from indexer.options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DECODE_TIMEOUT_SECONDS,
     DEFAULT_VIDEO_TIMEOUT_SECONDS,
-    Indexer,
     IndexingOptions,
     IndexingSummary,
 )
-from search.model.loading import load_embedder
-from search.model.spec import requested_model_spec
+from indexer.pipeline import Indexer
+from search.library import Library
+from search.model.loading import load_embedder, runtime_from_settings
+from search.model.spec import ModelSpec, requested_model_spec
 from search.settings import VIDEO_INTERVAL
 
 
@@ -55,6 +56,19 @@ from search.settings import VIDEO_INTERVAL
     is_flag=True,
     help="Also follow symbolic links that lead out of ROOTS (by default such links are skipped, "
     "so a link cannot bring a private file into the library; links inside ROOTS are followed).",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Decode and embed on a Ray cluster (pixsift[ray]): its address, or 'auto' for the "
+    "one on this machine (a new local one if none runs). Files must be at the same paths on "
+    "every node.",
+)
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(1, 10_000),
+    help="Model replicas on the Ray cluster. Default: one per GPU, else one per CPU.",
 )
 @setting_option(VIDEO_INTERVAL, "--video-interval", type=click.FloatRange(min=0.1))
 @click.option(
@@ -93,6 +107,8 @@ def index_command(
     decode_timeout: float,
     include_hidden: bool,
     follow_symlinks: bool,
+    ray_address: str | None,
+    ray_actors: int | None,
     video_interval: float,
     video: bool,
     video_timeout: float,
@@ -122,13 +138,43 @@ def index_command(
             tag=tag,
         )
         spec = opened.model_spec()
-        indexer = Indexer(
-            opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
-        )
-        summary = indexer.index(list(roots))
+        if ray_address is not None:
+            summary = _index_on_ray(opened, spec, options, roots, ray_address, ray_actors)
+        else:
+            indexer = Indexer(
+                opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
+            )
+            summary = indexer.index(list(roots))
     # The whole command, start-up included, as the user waited for it.
     summary.elapsed_seconds = max(summary.elapsed_seconds, process_age_seconds())
     click.echo(format_summary(summary))
+
+
+def _index_on_ray(
+    library: Library,
+    spec: ModelSpec,
+    options: IndexingOptions,
+    roots: tuple[Path, ...],
+    address: str,
+    actors: int | None,
+) -> IndexingSummary:
+    from indexer.distributed import RayCluster, RayOptions, ray_loader
+
+    cluster = RayCluster(
+        ray_loader(spec, runtime_from_settings()), RayOptions(address=address, actors=actors)
+    )
+    try:
+        indexer = Indexer(
+            library,
+            None,
+            options,
+            model_spec=spec,
+            embedder_loader=cluster.embedder,
+            decode_stage=cluster.stage,
+        )
+        return indexer.index(list(roots))
+    finally:
+        cluster.shutdown()
 
 
 def process_age_seconds() -> float:

@@ -44,6 +44,9 @@ class DecodedImage:
     content_hash: str
     #: The text recognised in the picture, when the pool runs OCR.
     text: RecognisedText | None = None
+    #: Set where decoding and embedding ran together (on a Ray worker): the driver's pipeline
+    #: then commits this vector instead of running its own model on ``pixels`` (left empty).
+    embedding: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,19 @@ def _recognise(path_bytes: bytes, pixels: Image.Image, metadata: ImageFacts) -> 
     return recognise_file(path_bytes)
 
 
+def initialise_decoder(preprocess: ImagePreprocess, min_side: int) -> PixelPlan | None:
+    """Make this process decode files for ``preprocess`` (a Ray worker does, in-process)."""
+    plan = pixel_plan_for(preprocess)
+    _initialise_worker(plan, None if plan else preprocess, min_side)
+    return plan
+
+
+def model_input(plan: PixelPlan | None, decoded: list[DecodedImage]) -> np.ndarray:
+    """A batch of decoded images as model input (N x 3 x H x W float32)."""
+    stacked = np.stack([image.pixels for image in decoded])
+    return plan.model_input(stacked) if plan is not None else stacked
+
+
 def default_worker_count() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
@@ -132,8 +148,7 @@ class DecoderPool:
 
     def model_input(self, decoded: list[DecodedImage]) -> np.ndarray:
         """A batch of decoded images as model input (N x 3 x H x W float32)."""
-        stacked = np.stack([image.pixels for image in decoded])
-        return self.plan.model_input(stacked) if self.plan is not None else stacked
+        return model_input(self.plan, decoded)
 
     def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]:
         window = self.workers * 8

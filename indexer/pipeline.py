@@ -11,20 +11,31 @@ the database, where searches find them and the next run publishes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
+from indexer.decoding import (
+    DecodedImage,
+    DecodeFailure,
+    DecodeResult,
+    DecoderPool,
+)
 from indexer.ocr import recognise_pending
+from indexer.options import (
+    MAX_PENDING_WRITES,
+    IndexingOptions,
+    IndexingSummary,
+)
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
 from search.library import Library
 from search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
-from search.media.video import DEFAULT_INTERVAL_SECONDS, VIDEO_EXTENSIONS, SamplingOptions
+from search.media.video import VIDEO_EXTENSIONS, SamplingOptions
 from search.model.protocol import Embedder
 from search.model.spec import ModelSpec
 from search.model.weights import model_id_for
@@ -32,62 +43,31 @@ from search.storage.store import KnownFile
 from search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
 from search.tags.service import LibraryTags
 
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0
-#: Moves and skips need no model time; commit them at least this often so progress persists.
-MAX_PENDING_WRITES = 256
-#: Publish the vector index once this many vectors were written or removed since the last time,
-#: so that searches during a long run keep their exact scan of unpublished vectors small.
-DEFAULT_PUBLISH_EVERY = 10_000
-#: A video is decoded whole (every frame is looked at for cuts): minutes, not seconds.
-DEFAULT_VIDEO_TIMEOUT_SECONDS = 1800.0
+
+class DecodeStage(Protocol):
+    """Where files are decoded (and, on a cluster, embedded too): results in submission order."""
+
+    def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]: ...
+
+    def model_input(self, decoded: list[DecodedImage]) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class IndexingOptions:
-    batch_size: int = DEFAULT_BATCH_SIZE
-    workers: int = field(default_factory=default_worker_count)
-    decode_timeout_seconds: float = DEFAULT_DECODE_TIMEOUT_SECONDS
-    include_hidden: bool = False
-    #: Follow symbolic links that lead out of the folders being indexed (never by default).
-    follow_symlinks: bool = False
-    #: None: a progress bar on a terminal only.
-    show_progress: bool | None = None
-    publish_every: int = DEFAULT_PUBLISH_EVERY
-    #: Recognise text in images (new files in the decode workers, older ones after them).
-    ocr: bool = False
-    #: Tag the library from its embeddings at the end of a run that changed something.
-    tag: bool = True
-    #: Index video files as moments (False: leave videos, indexed or not, as they are).
-    index_videos: bool = True
-    video_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
-    video_timeout_seconds: float = DEFAULT_VIDEO_TIMEOUT_SECONDS
+#: Opens the decode stage of a run; the default decodes in local worker processes.
+DecodeStageFactory = Callable[[Embedder, IndexingOptions], DecodeStage]
 
 
-@dataclass
-class IndexingSummary:
-    added: int = 0
-    updated: int = 0
-    moved: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    failed: int = 0
-    still_failing: int = 0
-    embedded: int = 0
-    #: Images whose text was recognised (or whose OCR failed, with a reason) in this run.
-    ocr_done: int = 0
-    ocr_failed: int = 0
-    tagged: int = 0
-    elapsed_seconds: float = 0.0
-    videos: VideoSummary = field(default_factory=VideoSummary)
-
-    @property
-    def processed(self) -> int:
-        return self.added + self.updated + self.moved + self.failed
-
-    @property
-    def images_per_second(self) -> float:
-        return self.processed / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+def local_decode_stage(embedder: Embedder, options: IndexingOptions) -> DecodeStage:
+    return DecoderPool(
+        embedder.preprocess,
+        min_side=_preprocess_size(embedder),
+        workers=options.workers,
+        timeout_seconds=options.decode_timeout_seconds,
+        ocr=options.ocr,
+    )
 
 
 @dataclass
@@ -102,7 +82,9 @@ class _PendingBatch:
 class Indexer:
     """Indexes folders into a library with an embedder; both are handed in, so tests can fake
     either. The embedder may come as a loader (``embedder_loader``), called only once a run
-    finds something to embed: re-indexing an unchanged folder never loads the model."""
+    finds something to embed: re-indexing an unchanged folder never loads the model.
+    ``decode_stage`` replaces the local decoding processes (indexer.distributed: a Ray cluster
+    decodes and embeds); batches, commits, failure records and publication stay the same."""
 
     def __init__(
         self,
@@ -112,6 +94,7 @@ class Indexer:
         *,
         model_spec: ModelSpec | None = None,
         embedder_loader: Callable[[], Embedder] | None = None,
+        decode_stage: DecodeStageFactory = local_decode_stage,
     ) -> None:
         if embedder is None and (embedder_loader is None or model_spec is None):
             raise ValueError("give an embedder, or an embedder loader and its model spec")
@@ -121,6 +104,7 @@ class Indexer:
         self._embedder_loader = embedder_loader
         self.options = options or IndexingOptions()
         self.model_spec = model_spec
+        self._decode_stage = decode_stage
         self._unpublished = 0
         # Known without loading the model: a mismatch fails before anything is written.
         self.model_id = embedder.model_id if embedder else model_id_for(model_spec)  # type: ignore[arg-type]
@@ -184,13 +168,7 @@ class Indexer:
 
     def _process(self, plan: IndexingPlan, summary: IndexingSummary) -> None:
         hashes_of_vanished = _by_content_hash(plan.vanished)
-        pool = DecoderPool(
-            self.embedder.preprocess,
-            min_side=_preprocess_size(self.embedder),
-            workers=self.options.workers,
-            timeout_seconds=self.options.decode_timeout_seconds,
-            ocr=self.options.ocr,
-        )
+        pool = self._decode_stage(self.embedder, self.options)
         pending = _PendingBatch()
         progress = tqdm(
             total=len(plan.work),
@@ -270,7 +248,7 @@ class Indexer:
             or len(writes.moved_images) + len(writes.skipped_files) >= MAX_PENDING_WRITES
         )
 
-    def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecoderPool) -> None:
+    def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecodeStage) -> None:
         pending.writes.new_images.extend(self._new_images(pending.to_embed, summary, pool))
         self.store.commit_batch(pending.writes, self.embedder.model_id)
         if pending.replaced_image_ids:
@@ -287,7 +265,7 @@ class Indexer:
         self,
         decoded: list[tuple[WorkItem, DecodedImage]],
         summary: IndexingSummary,
-        pool: DecoderPool,
+        pool: DecodeStage,
     ) -> Iterator[NewImage]:
         """Embed what is new; reuse the stored embedding of identical content (copies)."""
         if not decoded:
@@ -301,8 +279,7 @@ class Indexer:
         ]
         computed = {}
         if needs_model:
-            pixel_batch = pool.model_input([decoded[index][1] for index in needs_model])
-            vectors = self.embedder.embed_pixel_batch(pixel_batch)
+            vectors = self._vectors([decoded[index][1] for index in needs_model], pool)
             computed = dict(zip(needs_model, vectors, strict=True))
             summary.embedded += len(needs_model)
         for index, (item, image) in enumerate(decoded):
@@ -324,6 +301,11 @@ class Indexer:
         done = recognise_pending(self.library, workers=self.options.workers)
         summary.ocr_done += done.recognised + done.failed
         summary.ocr_failed += done.failed
+
+    def _vectors(self, images: list[DecodedImage], pool: DecodeStage) -> np.ndarray:
+        if all(image.embedding is not None for image in images):
+            return np.stack([image.embedding for image in images])  # type: ignore[misc]
+        return self.embedder.embed_pixel_batch(pool.model_input(images))
 
     def _index_videos(self, plan: VideoPlan) -> VideoSummary:
         videos = VideoIndexing(

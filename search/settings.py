@@ -88,9 +88,17 @@ QUANTIZE = Setting(
     "from fp32; the measured agreement is kept with the towers).",
     "PIXSIFT_QUANTIZE",
 )
+INDEX_MEMORY_BUDGET = Setting(
+    "index_memory_budget",
+    "4G",
+    "Memory the vector index may take (bytes, or with K/M/G/T): beyond it, the automatic index "
+    "keeps compressed (PQ) codes in memory and re-ranks from a memory-mapped float16 store, and "
+    "index builds stream the vectors in stages instead of loading them.",
+    "PIXSIFT_INDEX_MEMORY_BUDGET",
+)
 ALL_SETTINGS = (
     LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, TOKENIZER, CACHE_DIRECTORY,
-    BACKEND, QUANTIZE,
+    BACKEND, QUANTIZE, INDEX_MEMORY_BUDGET,
 )  # fmt: skip
 
 #: Indexing settings (the CLI's ``pixsift index`` reads them; the web app does not).

@@ -124,7 +124,7 @@ def test_auto_choice_by_size() -> None:
     assert choose_index_type(1_000, 512) == "Flat"
     assert choose_index_type(19_999, 512) == "Flat"
     assert choose_index_type(1_000_000, 512).startswith("IVF1024,")
-    assert choose_index_type(1_000_000, 512, memory_budget_bytes=100 << 20).endswith("PQ64")
+    assert choose_index_type(1_000_000, 512, memory_budget_bytes=100 << 20).endswith("PQ128x4fsr")
     ids = np.arange(50)
     small = build_index(ids, np.eye(50, 64, dtype=np.float32), model_id="m", generation=1)
     assert small.sidecar.index_type == "Flat" and small.sidecar.requested_type == "auto"

@@ -8,6 +8,8 @@ gone (removed, or rewritten with a newer generation) show which of its vectors a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from sqlalchemy import func, select
 
@@ -44,6 +46,32 @@ class StoredVectors:
             return ids, np.zeros((0, 0), dtype=np.float16)
         half = np.frombuffer(b"".join(row[1] for row in rows), dtype=EMBEDDING_DTYPE)
         return ids, half.reshape(len(rows), -1)
+
+    def chunks_through(
+        self, model_id: str, generation: int, rows: int = 100_000
+    ) -> Iterator[tuple[ImageIdArray, np.ndarray]]:
+        """The rows written at or before ``generation``, ``rows`` at a time (ids ascending,
+        float16 vectors): a staged index build streams a library larger than memory."""
+        last = -1
+        while True:
+            statement = (
+                select(Embedding.image_id, Embedding.vector)
+                .where(
+                    Embedding.model_id == model_id,
+                    Embedding.generation <= generation,
+                    Embedding.image_id > last,
+                )
+                .order_by(Embedding.image_id)
+                .limit(rows)
+            )
+            with self.store.session() as session:
+                found = session.execute(statement).all()
+            if not found:
+                return
+            ids = np.fromiter((row[0] for row in found), dtype=np.int64, count=len(found))
+            half = np.frombuffer(b"".join(row[1] for row in found), dtype=EMBEDDING_DTYPE)
+            yield ids, half.reshape(len(found), -1)
+            last = int(ids[-1])
 
     def count_through(self, model_id: str, generation: int) -> int:
         """How many rows were written at or before ``generation`` and are still stored."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +45,10 @@ class VectorSource(Protocol):
     def written_after(self, model_id: str, generation: int) -> tuple[ImageIdArray, np.ndarray]: ...
 
     def count_through(self, model_id: str, generation: int) -> int: ...
+
+    def chunks_through(
+        self, model_id: str, generation: int, rows: int = ...
+    ) -> Iterator[tuple[ImageIdArray, np.ndarray]]: ...
 
     def ids_through(self, model_id: str, generation: int) -> ImageIdArray: ...
 

@@ -76,7 +76,7 @@ def _write_index_files(directory: Path, index: VectorIndex, sidecar: IndexSideca
             (sidecar.vectors_file, index.exact_vectors),
         ):
             _replace_atomically(
-                directory / name, lambda temporary, a=array: _save_npy(temporary, a)
+                directory / name, lambda temporary, a=array: _save_npy(temporary, a, directory)
             )
 
 
@@ -92,7 +92,13 @@ def _delete_superseded(directory: Path, published: IndexSidecar) -> None:
             path.unlink(missing_ok=True)
 
 
-def _save_npy(path: Path, array: np.ndarray | None) -> None:
+def _save_npy(path: Path, array: np.ndarray | None, directory: Path) -> None:
+    source = getattr(array, "filename", None)
+    if source is not None and Path(source).parent == directory.resolve() and Path(source).exists():
+        # A staged build's memory-mapped store, already written in this folder: renamed into
+        # place instead of copied (10 GB at 10 million vectors).
+        os.replace(source, path)
+        return
     with path.open("wb") as output:
         np.save(output, np.ascontiguousarray(array))
 
