@@ -159,7 +159,8 @@ def test_cli_filter_options_come_from_the_model(library: Library, tiny_spec: Mod
     result = runner.invoke(main, ["search", "--help"])
     for name in SearchFilters.model_fields:
         assert "--" + name.replace("_", "-") in result.output
-    base = ["search", "x", "--library", str(library.directory), "--model", tiny_spec.model_name,
+    url = library.store.engine.url.render_as_string(hide_password=False)
+    base = ["search", "x", "--library", str(library.directory), "--database-url", url, "--model", tiny_spec.model_name,
             "--pretrained", tiny_spec.pretrained]  # fmt: skip
     for bad in (["--after", "0001-01-01"], ["--before", "3000-01-01"], ["--like", str(2**63)],
                 ["--min-width", "10", "--max-width", "5"], ["--gps-box", "1,2,3"]):  # fmt: skip
