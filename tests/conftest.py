@@ -129,6 +129,8 @@ DatabaseFactory = Callable[[], "str | None"]
 def postgres_server() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL server with a template database already migrated to head. Skipped
     (with the reason) where PostgreSQL is not installed, except in CI, where it must run."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("PIXSIFT_TEST_DATABASE=sqlite: PostgreSQL tests not asked for")
     try:
         server = start_server()
     except PostgresUnavailable as error:
