@@ -146,6 +146,15 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database (a copy of the migrated template) for one test."""
+    name = f"pixsift_{request.node.name[:40].lower()}"
+    url = postgres_server.create_database(name, template=TEMPLATE_DATABASE)
+    yield url
+    postgres_server.drop_databases([name])
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param

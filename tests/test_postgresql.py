@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_picture, write_pictures
-from postgres_server import TEMPLATE_DATABASE, PostgresServer
 from sqlalchemy import delete, func, inspect, select, update
 
 from indexer.pipeline import Indexer, IndexingOptions
@@ -32,14 +31,6 @@ from search.vectors.sidecar import read_sidecar
 
 OPTIONS = IndexingOptions(workers=1, show_progress=False)
 PROCESS_SECONDS = 240
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
-    name = f"pixsift_{request.node.name[:40].lower()}"
-    url = postgres_server.create_database(name, template=TEMPLATE_DATABASE)
-    yield url
-    postgres_server.drop_databases([name])
 
 
 def keyword_ids(library: Library, text: str) -> list[int]:
@@ -252,3 +243,14 @@ def test_two_indexing_processes_write_one_database(
         sidecar = read_sidecar(library.index_directory)
         assert sidecar.generation == library.store.index_generation() and sidecar.count == 28
         assert len(library.search("shapes", k=100)) == 28
+
+
+def test_an_unsupported_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    from search.errors import LibraryError
+
+    for url, message in [
+        ("mysql://user@host/pixsift", "not mysql"),
+        ("nonsense", "not a database URL"),
+    ]:
+        with pytest.raises(LibraryError, match=message):
+            Library.open(tmp_path / "library", database_url=url)
