@@ -8,17 +8,25 @@ from pathlib import Path
 
 import click
 
-from cli.options import library_options, model_options, open_library, reports_errors
+from cli.options import (
+    library_options,
+    model_options,
+    open_library,
+    reports_errors,
+    setting_option,
+)
 from indexer.decoding import default_worker_count
 from indexer.pipeline import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DECODE_TIMEOUT_SECONDS,
+    DEFAULT_VIDEO_TIMEOUT_SECONDS,
     Indexer,
     IndexingOptions,
     IndexingSummary,
 )
 from search.model.loading import load_embedder
 from search.model.spec import requested_model_spec
+from search.settings import VIDEO_INTERVAL
 
 
 @click.command("index")
@@ -41,6 +49,19 @@ from search.model.spec import requested_model_spec
     help="Seconds one file may take to decode before it is skipped.",
 )
 @click.option("--include-hidden", is_flag=True, help="Also index hidden files and folders.")
+@setting_option(VIDEO_INTERVAL, "--video-interval", type=click.FloatRange(min=0.1))
+@click.option(
+    "--video/--no-video",
+    default=True,
+    help="Index videos (MP4, MOV, MKV, WebM, AVI) as moments. --no-video leaves them as they are.",
+)
+@click.option(
+    "--video-timeout",
+    default=DEFAULT_VIDEO_TIMEOUT_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds one video may take to sample before it is skipped.",
+)
 @click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
 @library_options
 @model_options
@@ -51,6 +72,9 @@ def index_command(
     workers: int,
     decode_timeout: float,
     include_hidden: bool,
+    video_interval: float,
+    video: bool,
+    video_timeout: float,
     progress: bool | None,
     library: Path | None,
     database_url: str | None,
@@ -58,13 +82,16 @@ def index_command(
     pretrained: str | None,
     preprocessing_tag: str | None,
 ) -> None:
-    """Index the images in ROOTS (recursively, incrementally)."""
+    """Index the images and videos in ROOTS (recursively, incrementally)."""
     options = IndexingOptions(
         batch_size=batch_size,
         workers=workers,
         decode_timeout_seconds=decode_timeout,
         include_hidden=include_hidden,
         show_progress=progress,
+        index_videos=video,
+        video_interval_seconds=float(video_interval),
+        video_timeout_seconds=video_timeout,
     )
     requested = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=requested) as opened:
@@ -95,6 +122,21 @@ _IMPORTED_AT = time.monotonic()
 
 
 def format_summary(summary: IndexingSummary) -> str:
+    return _format_images(summary) + _format_videos(summary)
+
+
+def _format_videos(summary: IndexingSummary) -> str:
+    videos = summary.videos
+    if not (videos.indexed or videos.unchanged or videos.failed or videos.removed):
+        return ""
+    return (
+        f"\nvideos: indexed {videos.indexed} ({videos.moments} moments from "
+        f"{videos.seconds:.0f} s of video), unchanged {videos.unchanged}, "
+        f"removed {videos.removed}, failed {videos.failed}"
+    )
+
+
+def _format_images(summary: IndexingSummary) -> str:
     return (
         f"added {summary.added}, updated {summary.updated}, moved {summary.moved}, "
         f"unchanged {summary.unchanged}, removed {summary.removed}, failed {summary.failed}"

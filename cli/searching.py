@@ -139,13 +139,30 @@ def search(
         _print_hits(result)
 
 
+def clock(seconds: float) -> str:
+    """A time in a video as m:ss (h:mm:ss from an hour on)."""
+    minutes, whole_seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return (
+        f"{hours}:{minutes:02d}:{whole_seconds:02d}" if hours else f"{minutes}:{whole_seconds:02d}"
+    )
+
+
 def _print_hits(result: SearchPage) -> None:
-    """One line per result: cosine similarity, path, image id (for --like)."""
+    """One line per result: cosine similarity, path (a video's moment as path@mm:ss), image id
+    (for --like); a video's other moments among the results on the next line."""
     if not result.hits:
         click.echo("no results")
     for hit in result.hits:
         similarity = hit.score if hit.similarity is None else hit.similarity
-        click.echo(f"{similarity:.4f}  {terminal_text(hit.image.absolute_path)}  #{hit.id}")
+        where = terminal_text(hit.image.absolute_path)
+        if hit.image.offset_s is not None:
+            where += "@" + clock(hit.image.offset_s)
+        click.echo(f"{similarity:.4f}  {where}  #{hit.id}")
+        others = [m for m in hit.moments if m.image.id != hit.id]
+        if others:
+            moments = ", ".join(f"{clock(m.image.offset_s or 0)} #{m.image.id}" for m in others)
+            click.echo(f"        also at {moments}")
     if result.next_offset is not None:
         next_page = result.next_offset // result.request.k + 1
         click.echo(f"more results: --page {next_page}", err=True)

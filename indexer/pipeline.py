@@ -20,8 +20,10 @@ from tqdm import tqdm
 
 from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
+from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
 from search.library import Library
 from search.media.imagefile import SUPPORTED_EXTENSIONS
+from search.media.video import DEFAULT_INTERVAL_SECONDS, SamplingOptions
 from search.model.protocol import Embedder
 from search.model.spec import ModelSpec
 from search.model.weights import model_id_for
@@ -35,6 +37,8 @@ MAX_PENDING_WRITES = 256
 #: Publish the vector index once this many vectors were written or removed since the last time,
 #: so that searches during a long run keep their exact scan of unpublished vectors small.
 DEFAULT_PUBLISH_EVERY = 10_000
+#: A video is decoded whole (every frame is looked at for cuts): minutes, not seconds.
+DEFAULT_VIDEO_TIMEOUT_SECONDS = 1800.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class IndexingOptions:
     #: None: a progress bar on a terminal only.
     show_progress: bool | None = None
     publish_every: int = DEFAULT_PUBLISH_EVERY
+    #: Index video files as moments (False: leave videos, indexed or not, as they are).
+    index_videos: bool = True
+    video_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    video_timeout_seconds: float = DEFAULT_VIDEO_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -59,6 +67,7 @@ class IndexingSummary:
     still_failing: int = 0
     embedded: int = 0
     elapsed_seconds: float = 0.0
+    videos: VideoSummary = field(default_factory=VideoSummary)
 
     @property
     def processed(self) -> int:
@@ -125,13 +134,20 @@ class Indexer:
             SUPPORTED_EXTENSIONS,
             include_hidden=self.options.include_hidden,
         )
+        video_plan = (
+            plan_videos(self.store, resolved_roots, include_hidden=self.options.include_hidden)
+            if self.options.index_videos
+            else VideoPlan()
+        )
         summary = IndexingSummary(
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
         )
-        if plan.work:
+        if plan.work or video_plan.work:
             self.library.claim_model(self.embedder, self.model_spec)
+        if plan.work:
             self._process(plan, summary)
         self._remove_vanished(plan, summary)
+        summary.videos = self._index_videos(video_plan)
         for root_id in plan.root_ids:
             self.store.finish_root_run(root_id)
         self.library.publish_index()  # a no-op unless something changed
@@ -271,6 +287,21 @@ class Indexer:
             else:
                 summary.updated += 1
             yield _new_image(item, image, vector)
+
+    def _index_videos(self, plan: VideoPlan) -> VideoSummary:
+        videos = VideoIndexing(
+            self.store,
+            lambda: self.embedder,
+            sampling=SamplingOptions(interval_seconds=self.options.video_interval_seconds),
+            workers=self.options.workers,
+            timeout_seconds=self.options.video_timeout_seconds,
+            batch_size=self.options.batch_size,
+        )
+        return videos.run(plan, self._count_written)
+
+    def _count_written(self, vectors: int) -> None:
+        self._unpublished += vectors
+        self._publish_if_due()
 
     # Removal ------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryS
 from search.storage.database import create_database_engine, upgrade_database
 from search.storage.store import LibraryStore
 from search.storage.vector_reads import StoredVectors
+from search.storage.videos import VideoStore
 from search.vectors.index import VectorIndex
 from search.vectors.live import LiveIndex, PublishedIndexReader
 from search.vectors.sidecar import read_sidecar
@@ -331,7 +332,7 @@ class Library:
         return LibraryStats(
             image_count=self.store.image_count(),
             root_paths=self.store.root_paths(),
-            failure_count=self.store.failure_count(),
+            failure_count=self.store.failure_count() + VideoStore(self.store).failure_count(),
             model_id=self.store.model_id(),
             index_type=sidecar.index_type if sidecar else "none",
             index_recall=dict(sidecar.recall_by_kind) if sidecar else {},
@@ -340,7 +341,9 @@ class Library:
         )
 
     def failures(self) -> list[FailureRecord]:
-        return self.store.failures()
+        """Skipped files, pictures and videos, by path."""
+        records = self.store.failures() + VideoStore(self.store).failures()
+        return sorted(records, key=lambda record: record.path)
 
     def import_vectors(
         self, vectors: EmbeddingMatrix, *, model_id: str | None = None, publish: bool = True

@@ -65,6 +65,12 @@ class ImageRecord(ImageFacts):
     mtime_ns: int
     content_hash: str
     indexed_at: datetime
+    video_id: int | None = Field(
+        None, description="For a moment of a video: the video's id (null for a photo)."
+    )
+    offset_s: float | None = Field(
+        None, description="For a moment of a video: its time in the video, in seconds."
+    )
 
     #: The exact file-system name (bytes); never serialised, it need not be text.
     _path_bytes: bytes | None = PrivateAttr(None)
@@ -105,6 +111,14 @@ class ImageRecord(ImageFacts):
 
 
 @dataclass(frozen=True)
+class MomentHit:
+    """A moment of a video among the results, grouped under its video's best moment."""
+
+    image: ImageRecord
+    score: float
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One ranked result. ``score`` orders the results (cosine similarity in semantic mode, the
     fused rank score in hybrid and keyword modes); ``similarity`` is always the cosine similarity
@@ -113,6 +127,9 @@ class SearchHit:
     image: ImageRecord
     score: float
     similarity: float | None = None
+    #: For a moment of a video: the video's moments among the results, best first (this one
+    #: included); they take no other result slot.
+    moments: tuple[MomentHit, ...] = ()
 
     def date_with_source(self) -> tuple[datetime, str]:
         return self.image.date_with_source()

@@ -84,3 +84,12 @@ ALL_SETTINGS = (
     LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, CACHE_DIRECTORY, BACKEND,
     QUANTIZE,
 )  # fmt: skip
+
+#: Indexing settings (the CLI's ``pixsift index`` reads them; the web app does not).
+VIDEO_INTERVAL = Setting(
+    "video_interval",
+    10,
+    "Videos: the longest time, in seconds, between two sampled moments (scene changes are "
+    "sampled too).",
+    "PIXSIFT_VIDEO_INTERVAL",
+)

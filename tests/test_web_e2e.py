@@ -168,3 +168,45 @@ def test_search_more_results_more_like_this_and_search_by_file(
         if entry["level"] == "SEVERE"
     ]
     assert errors == []
+
+
+@pytest.fixture(scope="module")
+def video_server_url(
+    tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder
+) -> Iterator[str]:
+    from video_samples import write_video
+
+    folder = tmp_path_factory.mktemp("e2e-videos")
+    write_video(folder / "scenes.webm", codec="libvpx-vp9")  # cuts at 6 s and 12 s
+    library = Library.open(tmp_path_factory.mktemp("e2e-video-library"), embedder=tiny_embedder)
+    index_folders(library, tiny_embedder, folder)
+    app = create_app({"LIBRARY": library, "PAGE_SIZE": PAGE_SIZE})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    library.close()
+
+
+def test_a_moment_card_opens_the_video_playing_from_its_time(
+    browser: object, video_server_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, WAIT_SECONDS)
+    with urlopen(f"{video_server_url}/api/search?q=scenes&k=4") as response:
+        (hit,) = json.load(response)["results"]
+    moment = next(m for m in hit["moments"] if abs(m["offset_s"] - 12) < 0.2)
+    driver.get(f"{video_server_url}/?image_id={moment['id']}")  # type: ignore[attr-defined]
+    wait.until(lambda d: card_ids(d) == [str(moment["id"])])
+    name = driver.find_element(By.CSS_SELECTOR, "#results li.card .name")  # type: ignore[attr-defined]
+    assert name.get_attribute("textContent") == "scenes.webm @0:12"
+    driver.find_element(By.CSS_SELECTOR, "#results li.card a.open").click()  # type: ignore[attr-defined]
+    # The browser loads the video (Range requests) and starts it at the moment (#t=).
+    wait.until(lambda d: d.execute_script("return document.querySelector('video').readyState") >= 1)
+    current = driver.execute_script("return document.querySelector('video').currentTime")  # type: ignore[attr-defined]
+    assert current == pytest.approx(moment["offset_s"], abs=0.2)

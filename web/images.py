@@ -26,6 +26,7 @@ from PIL import Image, features
 from search.errors import NotFoundError
 from search.library import Library
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
 from search.records import ImageRecord
 from web.state import get_library
 
@@ -43,6 +44,8 @@ MIME_TYPES = {
     "TIFF": "image/tiff",
     "HEIF": "image/heif",
     "AVIF": "image/avif",
+    # A moment's original is its video, served with Range support (send_file's conditional).
+    **VIDEO_MIME_TYPES,
 }
 #: RFC 8187 attr-char besides letters and digits: kept as they are in ``filename*``.
 _RFC8187_ATTR_CHARS = "!#$&+-.^_`|~"
@@ -77,7 +80,7 @@ def thumbnail(image_id: int) -> Response:
     size = int(current_app.config["THUMBNAIL_SIZE"])
     path = thumbnail_path(library, record, size)
     if not path.is_file():
-        make_thumbnail(current_file(record), path, size)
+        make_thumbnail(current_file(record), path, size, offset_s=record.offset_s)
     response = send_file(
         path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
     )
@@ -137,12 +140,19 @@ def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
     return library.directory / THUMBNAIL_DIRECTORY_NAME / digest[:2] / name
 
 
-def make_thumbnail(source: Path, destination: Path, size: int) -> None:
+def make_thumbnail(
+    source: Path, destination: Path, size: int, *, offset_s: float | None = None
+) -> None:
+    """A thumbnail of the image ``source``, or, with ``offset_s``, of the video's frame then."""
     try:
-        loaded = read_image_for_embedding(source, min_side=size)
+        if offset_s is not None:
+            picture = read_frame(source, offset_s)
+        else:
+            picture = read_image_for_embedding(source, min_side=size).pixels
+    except VideoRejectedError as error:
+        raise NotFoundError(f"the video cannot be read any more: {error.reason}") from None
     except ImageRejectedError as error:
         raise NotFoundError(f"the image file cannot be read any more: {error.reason}") from None
-    picture = loaded.pixels
     picture.thumbnail((size, size), Image.Resampling.LANCZOS)
     destination.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: a concurrent request sees the old state or the whole file.

@@ -23,8 +23,16 @@ from search.errors import InvalidInputError
 from search.library import Library
 from search.media.imagefile import LoadedImage
 from search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
-from search.records import ImageRecord, SearchHit
-from web.schemas import HitOut, ImageOut, QueryEcho, SearchParams, SearchResults, dump
+from search.records import ImageRecord, MomentHit, SearchHit
+from web.schemas import (
+    HitOut,
+    ImageOut,
+    MomentOut,
+    QueryEcho,
+    SearchParams,
+    SearchResults,
+    dump,
+)
 from web.uploads import read_upload
 
 #: Parameters that name the subject or the page rather than options of the search.
@@ -236,7 +244,27 @@ def image_urls(image_id: int, content_hash: str) -> dict[str, str]:
 
 
 def _image_data(image: ImageRecord) -> dict[str, Any]:
-    return {**image.model_dump(), **image_urls(image.id, image.content_hash)}
+    urls = image_urls(image.id, image.content_hash)
+    if image.offset_s is not None:
+        urls["play_url"] = play_url(urls["image_url"], image.offset_s)
+    return {**image.model_dump(), **urls}
+
+
+def play_url(video_url: str, offset_s: float) -> str:
+    """The video's URL with a media fragment that starts playback at ``offset_s``."""
+    return f"{video_url}#t={offset_s:.3f}"
+
+
+def moment_out(moment: MomentHit) -> MomentOut:
+    data = _image_data(moment.image)
+    return MomentOut(
+        id=moment.image.id,
+        offset_s=moment.image.offset_s or 0.0,
+        score=round(moment.score, 6),
+        thumbnail_url=data["thumbnail_url"],
+        page_url=data["page_url"],
+        play_url=data["play_url"],
+    )
 
 
 def image_out(image: ImageRecord) -> ImageOut:
@@ -257,5 +285,6 @@ def hit_out(hit: SearchHit) -> HitOut:
             "similarity": similarity,
             "date": date,
             "date_source": date_source,
+            "moments": [moment_out(moment) for moment in hit.moments],
         }
     )

@@ -100,6 +100,11 @@ class ImageLinks(BaseModel):
     image_url: str = Field(description="The original file.")
     similar_url: str = Field(description="API search for images like this one.")
     page_url: str = Field(description="The image's page.")
+    play_url: str | None = Field(
+        None,
+        description="For a moment of a video: the video file with a media fragment (#t=) that "
+        "starts it at the moment (null for a photo).",
+    )
 
 
 class ImageOut(ImageLinks, ImageRecord):
@@ -123,6 +128,22 @@ class HitOut(ImageOut):
     )
     date: datetime = Field(description="When it was taken, else the file's modification time.")
     date_source: Literal["taken", "file"]
+    moments: list[MomentOut] = Field(
+        default_factory=list,
+        description="For a moment of a video: the video's moments among the results, best "
+        "first (this one included); they take no other result slot. Empty for a photo.",
+    )
+
+
+class MomentOut(BaseModel):
+    """One moment of a video among the results."""
+
+    id: int = Field(description="The moment's image id.")
+    offset_s: float = Field(description="Its time in the video, in seconds.")
+    score: float
+    thumbnail_url: str = Field(description="The frame at that moment, small.")
+    page_url: str
+    play_url: str = Field(description="The video, starting at the moment.")
 
 
 class QueryEcho(BaseModel):

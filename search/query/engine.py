@@ -21,10 +21,12 @@ from search.query.context import SearchContext
 from search.query.duplicates import collapse_near_duplicates
 from search.query.filters import cached_filter_selection, selection_cache
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
+from search.query.moments import group_moments
 from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
 from search.query.vector import query_vector
-from search.records import EmbeddingMatrix, ImageRecord, SearchHit
+from search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
+from search.storage.videos import VideoStore
 from search.vectors.selection import Selection
 
 #: Rankings that are re-ordered after retrieval (fusion, date order, collapsing) draw from a
@@ -44,7 +46,10 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
     fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
-    depth, page_end = _candidate_depth(request, fused), request.offset + request.k + 1
+    videos = VideoStore(library.store)
+    # Moments of one video share a result slot: grouping re-orders, so it needs the deep list.
+    grouped = videos.has_moments()
+    depth, page_end = _candidate_depth(request, fused or grouped), request.offset + request.k + 1
     semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
     if request.mode == "keyword":
         ranking = keyword
@@ -61,7 +66,10 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     if request.order == "date":
         records = library.images([image_id for image_id, _ in ranking])
         ranking = by_date(ranking, lambda i: _date(records, i))
-    return _page(library, ranking, vector, similarities, request)
+    groups: dict[int, Ranking] = {}
+    if grouped:
+        ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
+    return _page(library, ranking, vector, similarities, request, groups)
 
 
 def _selection(
@@ -161,13 +169,24 @@ def _page(
     query_vector: EmbeddingMatrix | None,
     similarities: dict[int, float],
     request: SearchRequest,
+    groups: dict[int, Ranking],
 ) -> SearchPage:
     shown, next_offset = window(ranking, request.offset, request.k, MAX_RESULTS)
     shown_ids = [image_id for image_id, _ in shown]
     similarities = _similarities(library, query_vector, shown_ids, similarities)
-    records = library.images(shown_ids)
+    moment_ids = [i for image_id in shown_ids for i, _ in groups.get(image_id, [])]
+    records = library.images(shown_ids + moment_ids)
     hits = [
-        SearchHit(image=records[image_id], score=score, similarity=similarities.get(image_id))
+        SearchHit(
+            image=records[image_id],
+            score=score,
+            similarity=similarities.get(image_id),
+            moments=tuple(
+                MomentHit(image=records[i], score=s)
+                for i, s in groups.get(image_id, [])
+                if i in records
+            ),
+        )
         for image_id, score in shown
         if image_id in records
     ]

@@ -71,8 +71,31 @@ class Image(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     keywords: Mapped[str | None] = mapped_column(Text, nullable=True)
     indexed_at: Mapped[datetime] = mapped_column(DateTime)
+    #: Set for a moment of a video: the video, and the moment's time in it. A moment's
+    #: ``path_bytes`` is the video's name with ``#t=<offset>`` appended (unique per moment);
+    #: its size, modification time and relative path are the video's.
+    video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), nullable=True, index=True)
+    offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     root: Mapped[Root] = relationship(back_populates="images")
+
+
+class Video(Base):
+    """A video file indexed as moments (rows of ``images``), or skipped with a reason."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"), index=True)
+    path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    relative_path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    duration_s: Mapped[float] = mapped_column(Float)
+    #: Why the video could not be indexed (it then has no moments); null when it was.
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    indexed_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 #: The index generation the inserting transaction commits (the stored one plus one), computed

@@ -28,6 +28,9 @@ IMAGE_RECORD_COLUMNS: tuple[str, ...] = tuple(
 
 _Item = TypeVar("_Item")
 
+#: A moment's unique ``path_bytes``: its video's name, this separator, and the offset in ms.
+MOMENT_KEY_SEPARATOR = b"#t="
+
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -41,7 +44,16 @@ def facts_columns(facts: ImageFacts) -> dict[str, Any]:
 def image_record(image: Image, root_path_bytes: bytes) -> ImageRecord:
     """The record of an ``images`` row whose root is named ``root_path_bytes``."""
     columns = {name: getattr(image, name) for name in IMAGE_RECORD_COLUMNS}
-    return ImageRecord.located(image.path_bytes, root_path_bytes, **columns)
+    path_bytes = image.path_bytes
+    if image.video_id is not None:
+        path_bytes = path_bytes.rpartition(MOMENT_KEY_SEPARATOR)[0]
+    return ImageRecord.located(path_bytes, root_path_bytes, **columns)
+
+
+def moment_key(video_path_bytes: bytes, offset_seconds: float) -> bytes:
+    """The ``path_bytes`` of a video's moment: unique, and the video's name up to the last
+    separator (a name that holds the separator itself still parses)."""
+    return video_path_bytes + MOMENT_KEY_SEPARATOR + str(round(offset_seconds * 1000)).encode()
 
 
 def encode_embedding(vector: np.ndarray) -> bytes:

@@ -120,8 +120,9 @@ class LibraryStore:
             rows = session.execute(
                 select(
                     Image.path_bytes, Image.id, Image.size_bytes, Image.mtime_ns, Image.content_hash
-                ).where(Image.root_id == root_id)
+                ).where(Image.root_id == root_id, Image.video_id.is_(None))
             )
+            # Moments of videos are the video indexer's (search.storage.videos), not files.
             return {row[0]: KnownFile(*row[1:]) for row in rows}
 
     def known_failures(self, root_id: int) -> dict[bytes, tuple[int, int]]:

@@ -19,6 +19,11 @@
     if (status) status.textContent = message || "";
   }
 
+  function clock(seconds) {
+    const whole = Math.floor(seconds);
+    return Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0");
+  }
+
   function card(result) {
     const item = template.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(result.id);
@@ -30,7 +35,27 @@
     img.alt = result.name;
     img.width = result.width;
     img.height = result.height;
-    item.querySelector(".name").textContent = result.name;
+    const name = item.querySelector(".name");
+    name.textContent = result.name;
+    if (result.offset_s !== null && result.offset_s !== undefined) {
+      const when = document.createElement("span");
+      when.className = "when";
+      when.textContent = "@" + clock(result.offset_s);
+      name.append(" ", when);
+    }
+    const moments = item.querySelector("ol.moments");
+    if (moments && result.moments && result.moments.length > 1) {
+      for (const moment of result.moments) {
+        const link = document.createElement("a");
+        link.href = moment.page_url;
+        link.dataset.offset = String(moment.offset_s);
+        link.textContent = clock(moment.offset_s);
+        const entry = document.createElement("li");
+        entry.appendChild(link);
+        moments.appendChild(entry);
+      }
+      moments.hidden = false;
+    }
     item.querySelector(".score").textContent = result.score.toFixed(3);
     item.querySelector("a.similar").href = "/?image_id=" + encodeURIComponent(result.id);
     return item;

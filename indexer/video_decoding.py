@@ -1,0 +1,117 @@
+"""Sampling videos in worker processes, each under a time limit (as images are decoded in
+:mod:`indexer.decoding`): a video whose decoder hangs or crashes is skipped with a reason."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pebble import ProcessExpired, ProcessPool
+
+from indexer.decoding import DecodeFailure
+from search.media.video import SamplingOptions, VideoRejectedError, sample_moments
+from search.model.pixels import PixelPlan
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    format: str
+    width: int
+    height: int
+    duration_seconds: float
+    fingerprint: str
+    offsets: list[float]
+    #: One uint8 picture per moment: cropped to the model's input when the pool has a
+    #: PixelPlan, else the frame (short side the model's input size) for its preprocess.
+    pictures: list[np.ndarray]
+
+
+def decode_video(
+    path_bytes: bytes, options: SamplingOptions, plan: PixelPlan | None
+) -> DecodedVideo | DecodeFailure:
+    """Sample one video's moments (runs in a worker process)."""
+    try:
+        sample = sample_moments(Path(os.fsdecode(path_bytes)), options)
+    except VideoRejectedError as error:
+        return DecodeFailure(error.reason)
+    pictures = [
+        plan.resize_and_crop(moment.picture) if plan is not None else np.asarray(moment.picture)
+        for moment in sample.moments
+    ]
+    return DecodedVideo(
+        format=sample.format,
+        width=sample.width,
+        height=sample.height,
+        duration_seconds=sample.duration_seconds,
+        fingerprint=sample.fingerprint,
+        offsets=[moment.offset_seconds for moment in sample.moments],
+        pictures=pictures,
+    )
+
+
+class VideoDecoderPool:
+    """Sample videos in worker processes, yielding results in submission order."""
+
+    def __init__(
+        self,
+        options: SamplingOptions,
+        plan: PixelPlan | None,
+        *,
+        workers: int,
+        timeout_seconds: float,
+    ) -> None:
+        self.options = options
+        self.plan = plan
+        self.workers = workers
+        self.timeout_seconds = timeout_seconds
+        # spawn, not fork, as for images: the parent may have started torch's thread pools.
+        self._pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"))
+
+    def decode_in_order(
+        self, path_bytes_list: Iterable[bytes]
+    ) -> Iterator[DecodedVideo | DecodeFailure]:
+        # A video's moments can take tens of MB: only a couple run ahead of the model.
+        window = self.workers + 1
+        pending: deque = deque()
+        paths = iter(path_bytes_list)
+        for path_bytes in paths:
+            pending.append(self._submit(path_bytes))
+            if len(pending) >= window:
+                break
+        while pending:
+            future = pending.popleft()
+            next_path = next(paths, None)
+            if next_path is not None:
+                pending.append(self._submit(next_path))
+            yield self._result(future)
+
+    def _submit(self, path_bytes: bytes):
+        return self._pool.schedule(
+            decode_video,
+            args=(path_bytes, self.options, self.plan),
+            timeout=self.timeout_seconds,
+        )
+
+    def _result(self, future) -> DecodedVideo | DecodeFailure:
+        try:
+            return future.result()
+        except FutureTimeoutError:
+            return DecodeFailure(f"decoding took longer than {self.timeout_seconds:g} s")
+        except ProcessExpired as error:
+            return DecodeFailure(f"the decoder crashed (exit code {error.exitcode})")
+        except Exception as error:
+            return DecodeFailure(f"unexpected decoder error: {type(error).__name__}: {error}")
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def abort(self) -> None:
+        self._pool.stop()
+        self._pool.join()
