@@ -109,7 +109,7 @@ def test_postgresql_migrations_add_full_text_search_and_round_trip(postgres_url:
             command.downgrade(config, "0003")
         assert "search_text" not in {c["name"] for c in inspect(engine).get_columns("images")}
         upgrade_database(engine)
-        assert database_revision(engine) == ("0007",)
+        assert database_revision(engine) == ("0007",)  # the head
     finally:
         engine.dispose()
 
