@@ -58,13 +58,22 @@ class LazyGroup(click.Group):
     show_envvar=True,
     help=settings.QUANTIZE.help,
 )
-def main(backend: str, quantize: str | None) -> None:
+@click.option(
+    "--tokenizer",
+    type=click.Path(path_type=str),
+    envvar=settings.TOKENIZER.environment_variable,
+    show_envvar=True,
+    help=settings.TOKENIZER.help,
+)
+def main(backend: str, quantize: str | None, tokenizer: str | None) -> None:
     """pixsift: search your images in plain words."""
-    # The runtime applies to every command and to the server's workers, which read it from the
-    # environment like any other setting.
+    # The runtime and where the model's files are apply to every command and to the server's
+    # workers, which read them from the environment like any other setting.
     os.environ[settings.BACKEND.environment_variable] = backend
     if quantize:
         os.environ[settings.QUANTIZE.environment_variable] = quantize
+    if tokenizer:
+        os.environ[settings.TOKENIZER.environment_variable] = tokenizer
 
 
 def run() -> None:

@@ -22,8 +22,8 @@ from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_w
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
 from search.library import Library
-from search.media.imagefile import SUPPORTED_EXTENSIONS
-from search.media.video import DEFAULT_INTERVAL_SECONDS, SamplingOptions
+from search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
+from search.media.video import DEFAULT_INTERVAL_SECONDS, VIDEO_EXTENSIONS, SamplingOptions
 from search.model.protocol import Embedder
 from search.model.spec import ModelSpec
 from search.model.weights import model_id_for
@@ -133,6 +133,8 @@ class Indexer:
             resolved_roots,
             SUPPORTED_EXTENSIONS,
             include_hidden=self.options.include_hidden,
+            # Videos are planned on their own (indexer.video): never sniffed as images.
+            skip_extensions=NOT_IMAGE_EXTENSIONS | VIDEO_EXTENSIONS,
         )
         video_plan = (
             plan_videos(self.store, resolved_roots, include_hidden=self.options.include_hidden)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.scan import ScannedFile, ScanReport, is_under, scan_root
+from indexer.sniffing import SniffedFiles
 from search.errors import InvalidInputError
 from search.storage.store import KnownFile, LibraryStore
 
@@ -30,6 +31,8 @@ class IndexingPlan:
     #: Recorded failures whose files are gone: their records are dropped.
     vanished_failures: list[bytes] = field(default_factory=list)
     root_ids: list[int] = field(default_factory=list)
+    #: Files with an unknown extension whose first bytes were read in this plan.
+    sniffed_count: int = 0
 
 
 def resolve_root(root: Path) -> Path:
@@ -47,12 +50,15 @@ def plan_indexing(
     extensions: frozenset[str],
     *,
     include_hidden: bool = False,
+    skip_extensions: frozenset[str] | None = None,
 ) -> IndexingPlan:
+    """What to do for ``roots``: files named with ``extensions``, and, when ``skip_extensions``
+    is given, files named with neither whose content is an image."""
     plan = IndexingPlan()
     for root in roots:
         root_id = store.ensure_root(os.fsencode(root))
         plan.root_ids.append(root_id)
-        _plan_root(store, plan, root, root_id, extensions, include_hidden)
+        _plan_root(store, plan, root, root_id, (extensions, skip_extensions), include_hidden)
     return plan
 
 
@@ -61,16 +67,27 @@ def _plan_root(
     plan: IndexingPlan,
     root: Path,
     root_id: int,
-    extensions: frozenset[str],
+    extensions: tuple[frozenset[str], frozenset[str] | None],
     include_hidden: bool,
 ) -> None:
     known_files = store.known_files(root_id)
     known_failures = store.known_failures(root_id)
+    sniffed = SniffedFiles(store, root_id)
     seen: set[bytes] = set()
     report = ScanReport()
-    for scanned in scan_root(root, extensions, report, include_hidden=include_hidden):
-        seen.add(scanned.path_bytes)
+    found = scan_root(
+        root, extensions[0], report, include_hidden=include_hidden, skip_extensions=extensions[1]
+    )
+    for scanned in found:
         known = known_files.get(scanned.path_bytes)
+        if (
+            not scanned.named_as_image
+            and known is None
+            and scanned.path_bytes not in known_failures
+            and not sniffed.is_image(scanned)
+        ):
+            continue
+        seen.add(scanned.path_bytes)
         if known and (known.size_bytes, known.mtime_ns) == (scanned.size_bytes, scanned.mtime_ns):
             plan.unchanged_count += 1
         elif known is None and known_failures.get(scanned.path_bytes) == (
@@ -81,6 +98,8 @@ def _plan_root(
             plan.still_failing_count += 1
         else:
             plan.work.append(WorkItem(root_id=root_id, scanned=scanned, known=known))
+    sniffed.save()
+    plan.sniffed_count += sniffed.opened
     # A folder that could not be read this time keeps its images: unreadable is not deleted.
     for path_bytes, known in known_files.items():
         if path_bytes not in seen and not is_under(path_bytes, report.unreadable_directories):

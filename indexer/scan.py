@@ -19,6 +19,9 @@ class ScannedFile:
     relative_path: str
     size_bytes: int
     mtime_ns: int
+    #: False for a file found by an unknown extension: a candidate only if its content is an
+    #: image (see indexer.planning).
+    named_as_image: bool = True
 
 
 @dataclass
@@ -34,10 +37,12 @@ def scan_root(
     report: ScanReport,
     *,
     include_hidden: bool = False,
+    skip_extensions: frozenset[str] | None = None,
 ) -> Iterator[ScannedFile]:
     """Yield every file below ``root`` whose extension is in ``extensions`` (lower case, with
-    the dot). Symbolic links to folders are followed, but each real folder is visited once, so a
-    link loop cannot loop."""
+    the dot), and, when ``skip_extensions`` is given, every file whose extension is in neither
+    (``named_as_image`` False). Symbolic links to folders are followed, but each real folder is
+    visited once, so a link loop cannot loop."""
     root_bytes = os.fsencode(root)
     visited_directories: set[tuple[int, int]] = set()
     pending = [root_bytes]
@@ -57,7 +62,7 @@ def scan_root(
         for entry in entries:
             if not include_hidden and entry.name.startswith(b"."):
                 continue
-            scanned = _scan_entry(entry, root_bytes, extensions, subdirectories)
+            scanned = _scan_entry(entry, root_bytes, extensions, skip_extensions, subdirectories)
             if scanned is not None:
                 yield scanned
         # Reversed so that popping from the end walks folders in name order.
@@ -68,6 +73,7 @@ def _scan_entry(
     entry: os.DirEntry[bytes],
     root_bytes: bytes,
     extensions: frozenset[str],
+    skip_extensions: frozenset[str] | None,
     subdirectories: list[bytes],
 ) -> ScannedFile | None:
     try:
@@ -77,7 +83,8 @@ def _scan_entry(
         if not entry.is_file(follow_symlinks=True):
             return None
         extension = os.path.splitext(entry.name)[1].decode("ascii", errors="replace").lower()
-        if extension not in extensions:
+        named_as_image = extension in extensions
+        if not named_as_image and (skip_extensions is None or extension in skip_extensions):
             return None
         status = entry.stat(follow_symlinks=True)
     except OSError:
@@ -89,6 +96,7 @@ def _scan_entry(
         relative_path=display_path(relative),
         size_bytes=status.st_size,
         mtime_ns=status.st_mtime_ns,
+        named_as_image=named_as_image,
     )
 
 

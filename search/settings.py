@@ -59,6 +59,14 @@ PREPROCESSING_TAG = Setting(
     "With a local checkpoint: the published tag whose preprocessing it was trained with.",
     "PIXSIFT_PREPROCESSING_TAG",
 )
+TOKENIZER = Setting(
+    "tokenizer",
+    None,
+    "For a model whose text tower comes from Hugging Face (xlm-roberta-base-ViT-B-32, "
+    "nllb-clip-base): a folder holding its tokenizer (tokenizer.json, tokenizer_config.json) and "
+    "config.json, so that it loads without the hub (default: the Hugging Face cache or hub).",
+    "PIXSIFT_TOKENIZER",
+)
 CACHE_DIRECTORY = Setting(
     "cache_directory",
     None,
@@ -81,8 +89,8 @@ QUANTIZE = Setting(
     "PIXSIFT_QUANTIZE",
 )
 ALL_SETTINGS = (
-    LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, CACHE_DIRECTORY, BACKEND,
-    QUANTIZE,
+    LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, TOKENIZER, CACHE_DIRECTORY,
+    BACKEND, QUANTIZE,
 )  # fmt: skip
 
 #: Indexing settings (the CLI's ``pixsift index`` reads them; the web app does not).

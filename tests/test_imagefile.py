@@ -154,7 +154,7 @@ def test_random_bytes_rejected(tmp_path: Path) -> None:
 def test_text_file_named_png_rejected(tmp_path: Path) -> None:
     path = tmp_path / "notes.png"
     path.write_text("shopping list: eggs, milk\n" * 20)
-    assert _reject(path) == "not an image (unrecognised format)"
+    assert _reject(path) == "not an image: named .png but the content is text"
 
 
 @pytest.mark.parametrize("name", ["figure.eps", "figure.jpg"])

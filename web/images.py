@@ -7,6 +7,10 @@ names one version of the picture for good: it is ``public, max-age=31536000, imm
 browser shows it again without asking. Other URLs are ``no-cache``: asked again every time and
 answered 304 while the ETag matches.
 
+A file a browser cannot show (camera RAW, HEIC, PSD, JPEG 2000, ...) is served as a JPEG made
+from its decoded picture (a RAW file's embedded preview when large enough), cached like the
+thumbnails.
+
 Files are opened by their exact file-system name (bytes) and named in ``Content-Disposition``
 by RFC 6266, whatever the name holds (see :func:`content_disposition`).
 """
@@ -34,6 +38,7 @@ bp = Blueprint("images", __name__, url_prefix="/images")
 
 THUMBNAIL_DIRECTORY_NAME = "thumbnails"
 ONE_YEAR_SECONDS = 365 * 24 * 3600
+#: Formats served as they are; every other one as a JPEG rendition (see :func:`original`).
 MIME_TYPES = {
     "JPEG": "image/jpeg",
     "MPO": "image/jpeg",
@@ -42,11 +47,13 @@ MIME_TYPES = {
     "GIF": "image/gif",
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
-    "HEIF": "image/heif",
     "AVIF": "image/avif",
     # A moment's original is its video, served with Range support (send_file's conditional).
     **VIDEO_MIME_TYPES,
 }
+#: A rendition's long side at most; it is made from a picture at least RENDITION_MIN_SIDE.
+RENDITION_MAX_SIDE = 4096
+RENDITION_MIN_SIDE = 1024
 #: RFC 8187 attr-char besides letters and digits: kept as they are in ``filename*``.
 _RFC8187_ATTR_CHARS = "!#$&+-.^_`|~"
 _FALLBACK_UNSAFE = frozenset('"\\%')
@@ -58,18 +65,34 @@ THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
 
 @bp.get("/<int:image_id>/original")
 def original(image_id: int) -> Response:
-    record = get_library().image(image_id)
+    library = get_library()
+    record = library.image(image_id)
     path = current_file(record)
+    name, mimetype = record.name, MIME_TYPES.get(record.format)
+    if mimetype is None:
+        # A browser cannot show it: a JPEG of the decoded picture, named as such.
+        rendition = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
+        rendition = rendition / f"{record.id}-{record.content_hash}-original.jpg"
+        if not rendition.is_file():
+            make_thumbnail(
+                path,
+                rendition,
+                RENDITION_MAX_SIDE,
+                min_side=RENDITION_MIN_SIDE,
+                image_format="JPEG",
+                quality=90,
+            )
+        path, name, mimetype = rendition, f"{record.name}.jpg", "image/jpeg"
     response = send_file(
         path,
-        mimetype=MIME_TYPES.get(record.format, "application/octet-stream"),
+        mimetype=mimetype,
         # Werkzeug writes filename* only for non-ASCII names and refuses control characters, so
         # it is handed a safe name and the header is then replaced by one for any name.
-        download_name=ascii_file_name(record.name),
+        download_name=ascii_file_name(name),
         etag=record.content_hash,
         conditional=True,
     )
-    response.headers["Content-Disposition"] = content_disposition(record.name)
+    response.headers["Content-Disposition"] = content_disposition(name)
     return _cache_headers(response, record)
 
 
@@ -141,14 +164,24 @@ def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
 
 
 def make_thumbnail(
-    source: Path, destination: Path, size: int, *, offset_s: float | None = None
+    source: Path,
+    destination: Path,
+    size: int,
+    *,
+    offset_s: float | None = None,
+    min_side: int | None = None,
+    image_format: str = THUMBNAIL_FORMAT,
+    quality: int = 80,
 ) -> None:
-    """A thumbnail of the image ``source``, or, with ``offset_s``, of the video's frame then."""
+    """Write the picture of the image ``source`` (or, with ``offset_s``, of the video's frame
+    then), its long side at most ``size``, to ``destination``. An image is decoded through the
+    indexer's reader: any format pixsift indexes (a RAW file from its embedded preview when that
+    is at least twice ``min_side``, ``size`` by default)."""
     try:
         if offset_s is not None:
             picture = read_frame(source, offset_s)
         else:
-            picture = read_image_for_embedding(source, min_side=size).pixels
+            picture = read_image_for_embedding(source, min_side=min_side or size).pixels
     except VideoRejectedError as error:
         raise NotFoundError(f"the video cannot be read any more: {error.reason}") from None
     except ImageRejectedError as error:
@@ -159,7 +192,7 @@ def make_thumbnail(
     handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
     try:
         with os.fdopen(handle, "wb") as output:
-            picture.save(output, THUMBNAIL_FORMAT, quality=80)
+            picture.save(output, image_format, quality=quality)
         os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

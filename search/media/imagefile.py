@@ -16,7 +16,17 @@ from pathlib import Path
 from PIL import Image
 
 from search.media.errors import ImageRejectedError, OversizedImageError
-from search.media.formats import ALLOWED_PIL_FORMATS, SUPPORTED_EXTENSIONS
+from search.media.formats import (
+    ALLOWED_PIL_FORMATS,
+    HEADER_BYTES,
+    SUPPORTED_EXTENSIONS,
+    Identity,
+    MediaKind,
+    extension_of,
+    identify,
+    is_tiff,
+    sniff_disallowed_format,
+)
 from search.media.metadata import extract_metadata
 from search.media.pixels import (
     apply_orientation,
@@ -28,6 +38,7 @@ from search.media.pixels import (
     read_orientation,
     to_rgb,
 )
+from search.media.raw import decode_raw
 from search.media.reading import read_file_bytes
 from search.records import ImageFacts
 
@@ -64,10 +75,44 @@ def read_image_for_embedding(
     Raises :class:`ImageRejectedError` for any file that cannot be indexed.
     """
     data = read_file_bytes(Path(path), max_file_bytes)
+    identity = identify(data[:HEADER_BYTES], Path(path).name)
+    if identity.kind is MediaKind.OTHER:
+        disallowed = sniff_disallowed_format(data[:HEADER_BYTES])
+        if disallowed is not None:
+            raise ImageRejectedError(f"format {disallowed} is not allowed")
+        raise ImageRejectedError(not_an_image_reason(identity, Path(path).name))
     content_hash = hashlib.blake2b(data, digest_size=20).hexdigest()
     with pillow_warnings(max_pixels):
-        pixels, metadata = _decode(data, min_side=min_side, max_pixels=max_pixels)
+        if identity.kind is MediaKind.RAW:
+            pixels, metadata = decode_raw(
+                data, identity.format, min_side=min_side, max_pixels=max_pixels
+            )
+        else:
+            pixels, metadata = _decode_image(data, min_side=min_side, max_pixels=max_pixels)
     return LoadedImage(pixels=pixels, metadata=metadata, content_hash=content_hash)
+
+
+def not_an_image_reason(identity: Identity, name: str) -> str:
+    """Why a file is not indexed, saying what its name claims and what it holds."""
+    extension = extension_of(name)
+    named = f"named {extension} but " if extension else ""
+    return f"not an image: {named}the content is {identity.format}"
+
+
+def _decode_image(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
+    try:
+        return _decode(data, min_side=min_side, max_pixels=max_pixels)
+    except OversizedImageError:
+        raise
+    except ImageRejectedError:
+        if not is_tiff(data):
+            raise
+        # A TIFF Pillow cannot read may be a camera RAW under another name (a DNG as .tif).
+        try:
+            return decode_raw(data, "RAW", min_side=min_side, max_pixels=max_pixels)
+        except ImageRejectedError:
+            pass
+        raise
 
 
 def _decode(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image, ImageFacts]:

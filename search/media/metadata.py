@@ -24,14 +24,23 @@ _TAG_XP_COMMENT = 0x9C9C
 _TAG_XP_KEYWORDS = 0x9C9E
 _IPTC_KEYWORDS = (2, 25)
 
+#: IFD0, the EXIF IFD and the GPS IFD, each keyed by tag number.
+ExifDirs = tuple[dict[int, Any], dict[int, Any], dict[int, Any]]
+
 
 def extract_metadata(
-    image: Image.Image, fmt: str, original_size: tuple[int, int], orientation: int
+    image: Image.Image,
+    fmt: str,
+    original_size: tuple[int, int],
+    orientation: int,
+    dirs: ExifDirs | None = None,
 ) -> ImageFacts:
+    """The facts of a file opened as ``image``; ``dirs`` when its EXIF was read elsewhere
+    (a RAW file's TIFF structure), else the EXIF Pillow found in ``image``."""
     width, height = original_size
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    ifd0, exif_ifd, gps_ifd = _exif_dirs(image)
+    ifd0, exif_ifd, gps_ifd = dirs if dirs is not None else _exif_dirs(image)
     latitude, longitude = _gps_position(gps_ifd)
     return ImageFacts(
         width=width,
@@ -47,7 +56,7 @@ def extract_metadata(
     )
 
 
-def _exif_dirs(image: Image.Image) -> tuple[dict[int, Any], dict[int, Any], dict[int, Any]]:
+def _exif_dirs(image: Image.Image) -> ExifDirs:
     try:
         exif = image.getexif()
         ifd0 = dict(exif)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from search.model.hftext import create_model_kwargs, local_text_files, open_clip_tokenizer
 from search.model.protocol import Embedder, ImagePreprocess
 from search.model.spec import ModelSpec
 from search.model.text import CausalTextTower, causal_text_tower
@@ -66,6 +67,8 @@ class OpenClipEmbedder:
 
         check_model_name(spec.model_name)
         checkpoint_path, preprocessing, model_id = resolve_weights(spec)
+        # A Hugging Face text tower's tokenizer and configuration: a local folder or the hub.
+        text_files = local_text_files(spec.model_name)
         device = device or choose_device()
         model, _, preprocess = open_clip.create_model_and_transforms(
             spec.model_name,
@@ -76,8 +79,9 @@ class OpenClipEmbedder:
             image_std=preprocessing.get("std"),
             image_interpolation=preprocessing.get("interpolation"),
             image_resize_mode=preprocessing.get("resize_mode"),
+            **create_model_kwargs(spec.model_name, text_files),
         )
-        tokenizer = open_clip.get_tokenizer(spec.model_name)
+        tokenizer = open_clip_tokenizer(spec.model_name, text_files)
         return cls(model, preprocess, tokenizer, model_id, device)
 
     @property

@@ -23,10 +23,11 @@ import torch
 
 from search.errors import PixsiftError
 from search.model.embedder import OpenClipEmbedder
+from search.model.hftokenizer import HF_TOKENIZER_FILE
 from search.model.ort import SIDECAR_NAME, TOWER_FILES, OnnxEmbedder, TowersInfo
 from search.model.pixels import PixelPlan, PlannedPreprocess, pixel_plan_for
 from search.model.spec import Quantization
-from search.model.tokenizer import TOKENIZER_FILE, ClipTokenizer, save_tokenizer_for
+from search.model.tokenizer import TOKENIZER_FILE, load_tokenizer, save_torch_free_tokenizer
 from search.records import EmbeddingMatrix, l2_normalise
 
 AGREEMENT_THRESHOLD = 0.99999
@@ -75,7 +76,14 @@ def export_towers(
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent))
     try:
-        text_input = _export_onnx(embedder, staging)
+        try:
+            text_input = _export_onnx(embedder, staging)
+        except (RuntimeError, ValueError, TypeError, AttributeError) as error:
+            # Towers the exporter cannot trace (some Hugging Face text towers): torch serves.
+            raise TowerExportRejectedError(
+                f"the ONNX export of {embedder.model_id} failed ({type(error).__name__}: "
+                f"{' '.join(str(error).split())[:200]}); using torch"
+            ) from error
         if quantize == "int8":
             _quantize_int8(staging)
         info = _checked_info(
@@ -135,7 +143,7 @@ def _quantize_int8(directory: Path) -> None:
         quantize_dynamic(str(source), str(quantized), weight_type=QuantType.QInt8)
         os.replace(quantized, source)
     for path in directory.iterdir():  # the fp32 weights' external data files, if any
-        if path.name not in (*TOWER_FILES, TOKENIZER_FILE):
+        if path.name not in (*TOWER_FILES, TOKENIZER_FILE, HF_TOKENIZER_FILE):
             path.unlink()
 
 
@@ -144,11 +152,11 @@ def _torch_free_parts(
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(tokenizer settings, pixel plan) that reproduce the model's tokenizer and image transform
     without torch, each None where they would not (then open_clip's are used at load)."""
-    tokenizer = save_tokenizer_for(embedder.tokenizer, directory)
+    tokenizer = save_torch_free_tokenizer(embedder.tokenizer, directory)
     if tokenizer is not None:
         expected = embedder.tokenizer(list(TOKENIZER_PROBES)).numpy()
-        if not np.array_equal(ClipTokenizer.load(directory, tokenizer)(TOKENIZER_PROBES), expected):
-            (directory / TOKENIZER_FILE).unlink()
+        if not np.array_equal(load_tokenizer(directory, tokenizer)(TOKENIZER_PROBES), expected):
+            (directory / str(tokenizer["file"])).unlink()
             tokenizer = None
     plan = pixel_plan_for(embedder.preprocess)
     return tokenizer, asdict(plan) if plan is not None else None
@@ -175,7 +183,7 @@ def _checked_info(
         pixels=torch_free[1],
     )
     # Checked as a search will run them: through the torch-free tokenizer and preprocessing.
-    tokenizer = ClipTokenizer.load(directory, info.tokenizer) if info.tokenizer else None
+    tokenizer = load_tokenizer(directory, info.tokenizer) if info.tokenizer else None
     plan = PixelPlan.from_json(info.pixels) if info.pixels else None
     exported = OnnxEmbedder(
         directory,

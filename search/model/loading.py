@@ -104,13 +104,13 @@ def _onnx_embedder(
 
         preprocess = image_transform_v2(PreprocessCfg(**info.preprocess_cfg), is_train=False)
     if info.tokenizer is not None:
-        from search.model.tokenizer import ClipTokenizer
+        from search.model.tokenizer import load_tokenizer
 
-        tokenizer = ClipTokenizer.load(directory, info.tokenizer)
-    else:
-        import open_clip
+        tokenizer = load_tokenizer(directory, info.tokenizer)
+    else:  # open_clip's (imports torch; a Hugging Face one is read from its folder)
+        from search.model.hftext import local_text_files, open_clip_tokenizer
 
-        tokenizer = open_clip.get_tokenizer(spec.model_name)
+        tokenizer = open_clip_tokenizer(spec.model_name, local_text_files(spec.model_name))
     threads = runtime.threads or _thread_budget
     return OnnxEmbedder(directory, info, preprocess, tokenizer, threads=threads)
 

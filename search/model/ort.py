@@ -44,7 +44,8 @@ class TowersInfo:
     #: Smallest cosine between these towers' and torch's fp32 vectors on the probes.
     agreement: dict[str, float] = field(default_factory=dict)
     #: search.model.tokenizer settings of a torch-free tokenizer saved beside the towers (None:
-    #: the model's tokenizer is not plain CLIP BPE; open_clip's is used).
+    #: the model's tokenizer is neither plain CLIP BPE nor one tokenizers reproduces; open_clip's
+    #: is used).
     tokenizer: dict[str, Any] | None = None
     #: The PixelPlan fields equal to the model's image transform (None: open_clip's is used).
     pixels: dict[str, Any] | None = None

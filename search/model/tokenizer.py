@@ -148,9 +148,27 @@ def save_tokenizer_for(tokenizer: Any, directory: Path) -> dict[str, Any] | None
     return {"kind": "clip_bpe", "file": TOKENIZER_FILE, "context_length": tokenizer.context_length}
 
 
+def save_torch_free_tokenizer(tokenizer: Any, directory: Path) -> dict[str, Any] | None:
+    """A torch-free copy of open_clip ``tokenizer`` (CLIP BPE, or a Hugging Face tokenizer's
+    ``tokenizers`` serialisation) in ``directory``, and its sidecar settings; None when neither
+    reproduces it."""
+    from search.model.hftokenizer import save_hf_tokenizer_for
+
+    return save_tokenizer_for(tokenizer, directory) or save_hf_tokenizer_for(tokenizer, directory)
+
+
+def load_tokenizer(directory: Path, settings: dict[str, Any]) -> Any:
+    """The torch-free tokenizer a sidecar's ``settings`` describe."""
+    if settings.get("kind") == "hf":
+        from search.model.hftokenizer import HfTokenizer
+
+        return HfTokenizer.load(directory, settings)
+    return ClipTokenizer.load(directory, settings)
+
+
 def json_settings(raw: object) -> dict[str, Any] | None:
     """The tokenizer settings of a sidecar, or None when they are absent or malformed."""
-    if not isinstance(raw, dict) or raw.get("kind") != "clip_bpe":
+    if not isinstance(raw, dict) or raw.get("kind") not in ("clip_bpe", "hf"):
         return None
     try:
         return {**raw, "context_length": int(raw["context_length"]), "file": str(raw["file"])}

@@ -112,7 +112,7 @@ def _fetch_published_weights(spec: ModelSpec, cfg: dict[str, Any]) -> Path:
     if cached is not None:
         return cached
     source = _weights_source(cfg)
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or not _reachable(source):
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not reachable(source):
         raise WeightsUnavailableError(_weights_unavailable_message(spec, source))
     try:
         return Path(download_pretrained(cfg))
@@ -147,7 +147,7 @@ def _weights_source(cfg: dict[str, Any]) -> str:
     return str(cfg.get("url", ""))
 
 
-def _reachable(source: str) -> bool:
+def reachable(source: str) -> bool:
     """Whether the weights' host answers at all: without a network, fail in seconds rather
     than after a minute of download retries."""
     host = urlparse(source).hostname
