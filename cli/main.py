@@ -17,12 +17,15 @@ from search.model.spec import BACKENDS, QUANTIZATIONS
 COMMANDS = {
     "search": "cli.searching:search",
     "duplicates": "cli.searching:duplicates",
+    "explain": "cli.explaining:explain",
     "stats": "cli.maintenance:stats",
     "rebuild-index": "cli.maintenance:rebuild_index",
     "failures": "cli.maintenance:failures",
     "db": "cli.maintenance:db",
     "index": "cli.index:index_command",
     "serve": "cli.serve:serve_command",
+    "users": "cli.accounts:users",
+    "keys": "cli.accounts:keys",
 }
 
 

@@ -6,6 +6,7 @@ master never loads a model), and warms up before taking requests.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ from cli.options import (
     reports_errors,
     setting_option,
 )
+from search.accounts import Accounts
 from search.errors import PixsiftError
 from web import settings as web_settings
 from web.app import MAX_HEADER_FIELD, MAX_HEADER_FIELDS, MAX_REQUEST_LINE, create_app
@@ -117,6 +119,59 @@ def trusted_host_names(setting: str | None, host: str) -> list[str] | None:
     return list(web_settings.LOOPBACK_HOSTS) if host in web_settings.LOOPBACK_HOSTS else None
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` serves this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_exposure(
+    host: str, accounts_in_use: bool, insecure_no_accounts: bool, hosts: list[str] | None
+) -> None:
+    """Refuse to serve a network without accounts, or without knowing its own host names."""
+    if is_loopback(host):
+        return
+    if not accounts_in_use and not insecure_no_accounts:
+        raise click.ClickException(
+            f"refusing to serve {host} without accounts: anyone who can connect would get every "
+            "image, path and GPS position. Add an admin first (pixsift users add NAME --role "
+            "admin), or serve 127.0.0.1 only, or pass --insecure-no-accounts if this network "
+            "is yours alone."
+        )
+    if hosts is None:
+        raise click.ClickException(
+            f"serving {host}: name the host names clients use, e.g. --allowed-host "
+            "photos.example.org --allowed-host 192.168.1.20 (a Host header not named is "
+            "refused, which stops DNS rebinding); --allowed-host '*' answers any."
+        )
+
+
+def exposure_config(
+    host: str, names: tuple[str | None, ...], accounts_in_use: bool, insecure_no_accounts: bool
+) -> dict[str, Any]:
+    """The app's TRUSTED_HOSTS and REQUIRE_ACCOUNTS for serving ``host``, after
+    :func:`check_exposure` (which may refuse)."""
+    hosts = trusted_host_names(",".join(filter(None, names)), host)
+    check_exposure(host, accounts_in_use, insecure_no_accounts, hosts)
+    network = not is_loopback(host)
+    if insecure_no_accounts and network and not accounts_in_use:
+        click.echo(
+            "pixsift: WARNING: --insecure-no-accounts: serving everything to anyone who can "
+            f"reach {host}",
+            err=True,
+        )
+    return {
+        "TRUSTED_HOSTS": None if hosts is not None and "*" in hosts else hosts,
+        # On a network a caller is always required: removing the last account later locks the
+        # server rather than opening it.
+        "REQUIRE_ACCOUNTS": network and not insecure_no_accounts,
+    }
+
+
 def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -126,6 +181,19 @@ def bind_address(host: str, port: int) -> str:
 @setting_option(web_settings.PORT, "--port", type=click.IntRange(1, 65535), show_default=True)
 @setting_option(web_settings.WORKERS, "--workers", type=click.IntRange(1, 64), show_default=True)
 @setting_option(web_settings.TRUSTED_HOSTS, "--trusted-hosts")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="A host name clients use (the Host header); repeatable, added to --trusted-hosts. "
+    "Required with a non-loopback --host; '*' answers any.",
+)
+@click.option(
+    "--insecure-no-accounts",
+    is_flag=True,
+    help="Serve a non-loopback address although no account exists: everyone who can connect "
+    "gets everything. Only for a network that is yours alone.",
+)
 @click.option(
     "--dev", is_flag=True, help="Flask's development server with the reloader (not for production)."
 )
@@ -137,6 +205,8 @@ def serve_command(
     port: int,
     workers: int,
     trusted_hosts: str | None,
+    allowed_hosts: tuple[str, ...],
+    insecure_no_accounts: bool,
     dev: bool,
     library: Path | None,
     database_url: str | None,
@@ -149,13 +219,16 @@ def serve_command(
     with open_library(library, database_url) as opened:
         directory = opened.directory
         image_count = opened.store.image_count()
+        accounts_in_use = Accounts(opened.store).in_use()
     app_config = {
         "LIBRARY": str(directory),
         "DATABASE_URL": database_url,
         "MODEL": model,
         "PRETRAINED": pretrained,
         "PREPROCESSING_TAG": preprocessing_tag,
-        "TRUSTED_HOSTS": trusted_host_names(trusted_hosts, host),
+        **exposure_config(
+            host, (trusted_hosts, *allowed_hosts), accounts_in_use, insecure_no_accounts
+        ),
     }
     click.echo(
         f"pixsift: serving {directory} ({image_count} images) on http://{bind_address(host, port)}/"

@@ -59,3 +59,24 @@ class LibraryError(PixsiftError):
 
     code = "library_error"
     http_status = 500
+
+
+class AuthenticationError(PixsiftError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class PermissionDeniedError(PixsiftError):
+    """Credentials that are valid but whose role does not allow the action."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class ConflictError(PixsiftError):
+    """Something with that name exists already."""
+
+    code = "conflict"
+    http_status = 409

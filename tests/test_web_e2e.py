@@ -170,6 +170,61 @@ def test_search_more_results_more_like_this_and_search_by_file(
     assert errors == []
 
 
+def overlay_loaded(holder: object) -> bool:
+    """Whether ``holder`` shows its "why?" overlay, with a decoded picture."""
+    from selenium.webdriver.common.by import By
+
+    overlays = holder.find_elements(By.CSS_SELECTOR, "img.why-overlay")  # type: ignore[attr-defined]
+    return (
+        bool(overlays)
+        and overlays[0].is_displayed()
+        and int(overlays[0].get_property("naturalWidth") or 0) > 0
+    )
+
+
+def test_why_overlay_on_hover_and_on_the_image_page(browser: object, server_url: str) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+    driver.get(server_url + "/?q=a+red+square")  # type: ignore[attr-defined]
+    wait.until(lambda d: card_ids(d))
+
+    # Hovering a result's "why?" lays the explanation over its thumbnail; leaving hides it.
+    card = driver.find_elements(By.CSS_SELECTOR, "#results li.card")[0]  # type: ignore[attr-defined]
+    why = card.find_element(By.CSS_SELECTOR, "button.why")
+    ActionChains(driver).move_to_element(card).pause(0.3).move_to_element(why).perform()
+    wait.until(lambda d: overlay_loaded(card))
+    ActionChains(driver).move_to_element(driver.find_element(By.ID, "q")).perform()  # type: ignore[attr-defined]
+    wait.until(lambda d: not overlay_loaded(card))
+
+    # The result's page keeps the query; "why?" shows the overlay over the full picture.
+    card.find_element(By.CSS_SELECTOR, "a.open").click()
+    wait.until(lambda d: "/images/" in d.current_url and "q=a+red+square" in d.current_url)
+    query = driver.find_element(By.CSS_SELECTOR, "#why-form input[name=q]")  # type: ignore[attr-defined]
+    assert query.get_attribute("value") == "a red square"
+    driver.find_element(By.ID, "why").click()  # type: ignore[attr-defined]
+    explained = driver.find_element(By.ID, "explained")  # type: ignore[attr-defined]
+    wait.until(lambda d: overlay_loaded(explained))
+    overlay = explained.find_element(By.CSS_SELECTOR, "img.why-overlay")
+    picture = explained.find_element(By.CSS_SELECTOR, "a.full img")
+    assert overlay.rect == picture.rect  # laid exactly over the picture
+
+    # A refused explanation says why, in the page.
+    query.clear()
+    driver.find_element(By.ID, "why").click()  # type: ignore[attr-defined]
+    wait.until(lambda d: "empty" in d.find_element(By.ID, "why-status").text)
+    errors = [
+        entry
+        for entry in driver.get_log("browser")  # type: ignore[attr-defined]
+        if entry["level"] == "SEVERE" and "/explain?" not in entry["message"]
+    ]
+    assert errors == []
+
+
 @pytest.fixture(scope="module")
 def video_server_url(
     tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder

@@ -12,6 +12,8 @@ from werkzeug.datastructures import FileStorage
 
 from search.library import Library
 from search.query.export import hits_to_csv
+from search.visibility import visible_hit, visible_stats
+from web.auth import visibility
 from web.parsing import Operation, operation
 from web.results import (
     build_search_results,
@@ -55,7 +57,7 @@ def search_csv(params: SearchParams) -> Response:
     query = require_query(make_search_query(params))
     page = run_query(get_library(), query)
     return Response(
-        hits_to_csv(page.hits if page is not None else []),
+        hits_to_csv([visible_hit(hit, visibility()) for hit in (page.hits if page else [])]),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="pixsift-results.csv"'},
     )
@@ -118,7 +120,7 @@ def stats() -> Response:
 
 
 def stats_json(library: Library) -> dict[str, Any]:
-    return dump(library.stats())
+    return dump(visible_stats(library.stats(), visibility()))
 
 
 @bp.get("/health")

@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from search.query.request import MAX_STORED_INTEGER
-from web import api, errors, images, pages, state
+from web import admin_api, api, auth, errors, explain, images, limits, login, pages, state
 from web.errors import HeadersTooLargeError, RequestLineTooLongError
 from web.settings import APP_SETTINGS, config_key
 from web.uploads import remove_request_temp_directory
@@ -47,9 +47,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(images.bp)
+    app.register_blueprint(explain.bp)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(admin_api.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)
+    # Who is calling is known before any limit is counted (searches are limited only once
+    # accounts are in use).
+    auth.init_app(app)
+    limits.init_app(app)
 
     @app.teardown_appcontext
     def _teardown(_error: BaseException | None) -> None:

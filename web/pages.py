@@ -11,6 +11,7 @@ from flask import Blueprint, render_template, request, url_for
 
 from search.query.request import EARLIEST_DATE, LATEST_DATE
 from web.api import duplicates_json, stats_json
+from web.explain import ExplainParams, explain_query_string
 from web.parsing import read_args
 from web.results import (
     SearchQuery,
@@ -51,6 +52,7 @@ def index() -> str:
         image_count=library.store.image_count(),
         more_url=_more_url(query, data),
         csv_url=_csv_url(query),
+        explain_query=_explain_query(query),
         earliest_date=f"{EARLIEST_DATE:%Y-%m-%d}",
         latest_date=f"{LATEST_DATE:%Y-%m-%d}",
     )
@@ -67,8 +69,19 @@ def duplicates() -> str:
 def image_page(image_id: int) -> str:
     library = get_library()
     return render_template(
-        "image.html", image=image_json(library.image(image_id)), stats=stats_json(library)
+        "image.html",
+        image=image_json(library.image(image_id)),
+        stats=stats_json(library),
+        explain=read_args(ExplainParams, request.args, skip_empty=True),
     )
+
+
+def _explain_query(query: SearchQuery | None) -> str:
+    """What the results' "why?" overlays explain: the search's subject (not for an uploaded
+    image, which a GET cannot carry)."""
+    if query is None or query.upload is not None:
+        return ""
+    return explain_query_string(query.params.model_dump())
 
 
 def _more_url(query: SearchQuery | None, data: dict[str, Any] | None) -> str | None:

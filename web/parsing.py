@@ -44,7 +44,9 @@ class Operation:
     #: JSON body; with ``upload`` also the fields of a multipart form with an ``image`` file.
     body: type[Contract] | None = None
     upload: bool = False
-    responses: Mapping[int, type[BaseModel] | str] = field(default_factory=dict)
+    #: Per status: a model (JSON), a media type, a description, or a tuple of them (one answer
+    #: in several media types).
+    responses: Mapping[int, Any] = field(default_factory=dict)
 
 
 def operation(declared: Operation) -> Callable[[F], F]:

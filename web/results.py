@@ -24,6 +24,8 @@ from search.library import Library
 from search.media.imagefile import LoadedImage
 from search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
 from search.records import ImageRecord, MomentHit, SearchHit
+from search.visibility import visible_record
+from web.auth import visibility
 from web.schemas import (
     HitOut,
     ImageOut,
@@ -247,7 +249,9 @@ def _image_data(image: ImageRecord) -> dict[str, Any]:
     urls = image_urls(image.id, image.content_hash)
     if image.offset_s is not None:
         urls["play_url"] = play_url(urls["image_url"], image.offset_s)
-    return {**image.model_dump(), **urls}
+    # What the caller may see: a viewer gets no server paths (and no GPS if so set).
+    shown = visible_record(image, visibility())
+    return {**shown.model_dump(), **urls}
 
 
 def play_url(video_url: str, offset_s: float) -> str:

@@ -4,6 +4,7 @@ models' own JSON schema. Nothing here restates a field."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -73,7 +74,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     declared = operations(app)
     models: list[type[BaseModel]] = [ErrorBody]
     for _, _, _, op in declared:
-        models += [m for m in op.responses.values() if isinstance(m, type)]
+        models += [m for m in _answers(op) if isinstance(m, type)]
         models += [m for m in (op.body,) if m is not None]
     keys, schemas = models_json_schema(
         [(model, _mode(model)) for model in dict.fromkeys(models)],
@@ -110,8 +111,11 @@ def _operation(
     path: str, endpoint: str, op: Operation, refs: dict[type[BaseModel], dict[str, Any]]
 ) -> dict[str, Any]:
     item: dict[str, Any] = {"operationId": endpoint, "summary": op.summary}
-    skip = PATH_FIELDS if "{image_id}" in path else set(JSON_ONLY_FIELDS)
-    parameters = [_path_parameter(name) for name in ("image_id",) if f"{{{name}}}" in path]
+    # The similar-images view takes its query from the path; others may take one beside it.
+    skip = (
+        PATH_FIELDS if "{image_id}" in path and op.query is SearchParams else set(JSON_ONLY_FIELDS)
+    )
+    parameters = [_path_parameter(name) for name in re.findall(r"{(\w+)}", path)]
     if op.query is not None:
         parameters += _query_parameters(op.query, skip)
     if parameters:
@@ -185,24 +189,44 @@ def _responses(
     error = {"content": {"application/json": {"schema": refs[ErrorBody]}}}
     responses: dict[str, Any] = {}
     for status, answer in op.responses.items():
-        if isinstance(answer, type):
-            responses[str(status)] = {
-                "description": answer.__doc__ or "OK",
-                "content": {"application/json": {"schema": refs[answer]}},
-            }
-        elif answer == "error":
-            responses[str(status)] = {"description": "Refused", **error}
-        elif "/" in answer:
-            schema = {"type": "string", "format": "binary"} if answer != "application/json" else {}
-            responses[str(status)] = {"description": "OK", "content": {answer: {"schema": schema}}}
-        else:
-            responses[str(status)] = {"description": answer}
+        for one in answer if isinstance(answer, tuple) else (answer,):
+            described = _response(one, refs, error)
+            earlier = responses.setdefault(str(status), described)
+            if earlier is not described:  # one more media type of the same answer
+                earlier["content"] = {**earlier["content"], **described["content"]}
     if op.query is not None or op.body is not None:
         responses["400"] = {"description": "A parameter or body is not valid", **error}
     if "{image_id}" in path or path.startswith("/images/") or op.query is SearchParams:
         responses["404"] = {"description": "No image with this id (or its file is gone)", **error}
     responses["default"] = {"description": "An error, always in this shape", **error}
     return responses
+
+
+def _answers(op: Operation) -> list[Any]:
+    """Every answer ``op`` declares (a status may declare several media types)."""
+    found: list[Any] = []
+    for answer in op.responses.values():
+        found += list(answer) if isinstance(answer, tuple) else [answer]
+    return found
+
+
+def _response(
+    answer: type[BaseModel] | str,
+    refs: dict[type[BaseModel], dict[str, Any]],
+    error: dict[str, Any],
+) -> dict[str, Any]:
+    if isinstance(answer, type):
+        schema = refs[answer]
+        return {
+            "description": answer.__doc__ or "OK",
+            "content": {"application/json": {"schema": schema}},
+        }
+    if answer == "error":
+        return {"description": "Refused", **error}
+    if "/" in answer:
+        schema = {"type": "string", "format": "binary"} if answer != "application/json" else {}
+        return {"description": "OK", "content": {answer: {"schema": schema}}}
+    return {"description": answer}
 
 
 __all__ = ["SearchParams", "openapi_document", "operations"]

@@ -51,6 +51,54 @@ TRUSTED_HOSTS = Setting(
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
+# Accounts and limits (see docs/security.md) ----------------------------------------------------
+
+SECRET_KEY = Setting(
+    "secret_key",
+    None,
+    "Key that signs session cookies and CSRF tokens (default: one generated on first need and "
+    "kept in the library folder, file mode 0600). Give it as an environment variable only.",
+    "PIXSIFT_SECRET_KEY",
+)
+HIDE_GPS_FROM_VIEWERS = Setting(
+    "hide_gps_from_viewers",
+    1,
+    "1 (default): viewers never see GPS positions; 0: they do. Admins always do.",
+    "PIXSIFT_HIDE_GPS_FROM_VIEWERS",
+)
+TRUSTED_PROXIES = Setting(
+    "trusted_proxies",
+    0,
+    "How many reverse proxies in front of pixsift to believe about the client's address and "
+    "https (X-Forwarded-For/-Proto/-Host); 0 (default) believes none.",
+    "PIXSIFT_TRUSTED_PROXIES",
+)
+LOGIN_RATE_LIMIT = Setting(
+    "login_rate_limit",
+    "10 per minute",
+    'Login attempts per client address, e.g. "10 per minute" ("off" for none).',
+    "PIXSIFT_LOGIN_RATE_LIMIT",
+)
+SEARCH_RATE_LIMIT = Setting(
+    "search_rate_limit",
+    "120 per minute",
+    'Searches per client address with accounts in use, e.g. "120 per minute" ("off" for none).',
+    "PIXSIFT_SEARCH_RATE_LIMIT",
+)
+UPLOAD_RATE_LIMIT = Setting(
+    "upload_rate_limit",
+    "20 per minute",
+    'Searches by an uploaded image per client address with accounts in use ("off" for none).',
+    "PIXSIFT_UPLOAD_RATE_LIMIT",
+)
+RATE_LIMIT_STORAGE = Setting(
+    "rate_limit_storage",
+    "memory://",
+    "Where rate-limit counters live: memory:// (default; each worker counts on its own) or a "
+    "shared store such as redis://host:6379.",
+    "PIXSIFT_RATE_LIMIT_STORAGE",
+)
+
 WEB_SETTINGS = (
     HOST,
     PORT,
@@ -63,8 +111,19 @@ WEB_SETTINGS = (
 )
 
 #: Every setting the web app reads into its config, shared ones first.
+ACCOUNT_SETTINGS = (
+    SECRET_KEY,
+    HIDE_GPS_FROM_VIEWERS,
+    TRUSTED_PROXIES,
+    LOGIN_RATE_LIMIT,
+    SEARCH_RATE_LIMIT,
+    UPLOAD_RATE_LIMIT,
+    RATE_LIMIT_STORAGE,
+)
+
 APP_SETTINGS = (
     *shared.ALL_SETTINGS,
+    *ACCOUNT_SETTINGS,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
     PAGE_SIZE,

@@ -89,6 +89,14 @@ class OpenClipEmbedder:
         size = self.model.visual.image_size
         return int(size[0] if isinstance(size, (tuple, list)) else size)
 
+    @property
+    def patch_grid(self) -> int | None:
+        """Patches per side of a ViT image tower (None for other towers, e.g. a ResNet)."""
+        grid = getattr(self.model.visual, "grid_size", None)
+        if isinstance(grid, (tuple, list)) and len(grid) == 2 and grid[0] == grid[1]:
+            return int(grid[0])
+        return None
+
     def embed_images(self, images: Sequence[Image.Image]) -> EmbeddingMatrix:
         if not images:
             return np.zeros((0, self.dimension), dtype=np.float32)

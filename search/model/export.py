@@ -181,6 +181,7 @@ def _checked_info(
         quantize=quantize,
         tokenizer=torch_free[0],
         pixels=torch_free[1],
+        patch_grid=embedder.patch_grid,
     )
     # Checked as a search will run them: through the torch-free tokenizer and preprocessing.
     tokenizer = load_tokenizer(directory, info.tokenizer) if info.tokenizer else None

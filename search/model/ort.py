@@ -49,6 +49,8 @@ class TowersInfo:
     tokenizer: dict[str, Any] | None = None
     #: The PixelPlan fields equal to the model's image transform (None: open_clip's is used).
     pixels: dict[str, Any] | None = None
+    #: Patches per side of the image tower (None: towers exported before it was recorded).
+    patch_grid: int | None = None
     format: int = TOWERS_FORMAT
 
 
@@ -103,6 +105,7 @@ class OnnxEmbedder:
         self.model_id = info.model_id
         self.dimension = info.dimension
         self.image_size = info.image_size
+        self.patch_grid = info.patch_grid
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self._text_cache = TextEmbeddingCache()

@@ -1,4 +1,5 @@
-// pixsift search page: "more results", search by an example image (choose or drop a file).
+// pixsift search page: "more results", search by an example image (choose or drop a file),
+// and the "why?" overlays of results and of an image's page.
 // Data from the server is only ever put into the page with textContent and attributes,
 // never as HTML.
 "use strict";
@@ -14,6 +15,9 @@
   let nextCursor = null; // for uploaded-image searches, which have no GET "next" URL
   let loading = false;
   let observer = null; // loads the next page when the "More results" button nears the viewport
+  // What the results' "why?" overlays explain (the search's q, image_id, exclude; empty for an
+  // uploaded image, which a GET cannot carry).
+  let explainQuery = grid ? grid.dataset.explainQuery || "" : "";
 
   function say(message) {
     if (status) status.textContent = message || "";
@@ -28,7 +32,7 @@
     const item = template.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(result.id);
     const open = item.querySelector("a.open");
-    open.href = result.page_url;
+    open.href = result.page_url + (explainQuery ? "?" + explainQuery : "");
     open.title = result.name + " (" + result.score.toFixed(3) + ")";
     const img = item.querySelector("img");
     img.src = result.thumbnail_url;
@@ -58,6 +62,7 @@
     }
     item.querySelector(".score").textContent = result.score.toFixed(3);
     item.querySelector("a.similar").href = "/?image_id=" + encodeURIComponent(result.id);
+    item.querySelector("button.why").hidden = !explainQuery;
     return item;
   }
 
@@ -102,7 +107,11 @@
     const q = document.getElementById("q");
     if (q && q.value.trim()) form.append("q", q.value.trim()); // "this photo, but at night"
     if (cursor) form.append("cursor", cursor);
-    return { method: "POST", body: form, headers: { Accept: "application/json" } };
+    const headers = { Accept: "application/json" };
+    // With accounts in use, a cookie-authenticated POST carries the page's CSRF token.
+    const token = document.querySelector('meta[name="csrf-token"]');
+    if (token) headers["X-CSRFToken"] = token.content;
+    return { method: "POST", body: form, headers: headers };
   }
 
   async function loadMore() {
@@ -147,6 +156,7 @@
   async function searchByImage(file) {
     if (!file) return;
     exampleFile = file;
+    explainQuery = "";
     say("Searching…");
     try {
       const data = await request("/api/search", uploadBody(null));
@@ -223,6 +233,106 @@
     const files = event.dataTransfer ? event.dataTransfer.files : null;
     if (files && files.length) searchByImage(files[0]);
   });
+
+  // "why?": the explanation's PNG over the picture (red: regions that raise the score, blue:
+  // regions that lower it). Fetched rather than set as a src, so that a refusal shows its
+  // message; shown only while still wanted (the pointer may have left before it arrived).
+  async function showOverlay(holder, url, tell) {
+    holder.dataset.whyWanted = "1";
+    let overlay = holder.querySelector("img.why-overlay");
+    if (!overlay) {
+      overlay = document.createElement("img");
+      overlay.className = "why-overlay";
+      overlay.alt = "Why it matches: red regions raise the score, blue ones lower it";
+      holder.appendChild(overlay);
+    }
+    if (overlay.dataset.url !== url) {
+      let response;
+      try {
+        response = await fetch(url);
+      } catch (error) {
+        tell("The server did not answer.");
+        return;
+      }
+      if (!response.ok) {
+        let message = "No explanation (" + response.status + ").";
+        try {
+          const body = await response.json();
+          if (body && body.error) message = body.error.message;
+        } catch (error) {
+          // not JSON: keep the status line
+        }
+        tell(message);
+        return;
+      }
+      const picture = await response.blob();
+      if (overlay.src.startsWith("blob:")) URL.revokeObjectURL(overlay.src);
+      overlay.src = URL.createObjectURL(picture);
+      overlay.dataset.url = url;
+    }
+    tell("");
+    overlay.hidden = holder.dataset.whyWanted !== "1";
+  }
+
+  function hideOverlay(holder) {
+    holder.dataset.whyWanted = "0";
+    const overlay = holder.querySelector("img.why-overlay");
+    if (overlay) overlay.hidden = true;
+  }
+
+  function overlayShown(holder) {
+    const overlay = holder.querySelector("img.why-overlay");
+    return Boolean(overlay && !overlay.hidden);
+  }
+
+  function explainUrl(id) {
+    return "/api/images/" + encodeURIComponent(id) + "/explain?" + explainQuery + "&format=png";
+  }
+
+  if (grid) {
+    grid.addEventListener("mouseover", function (event) {
+      const button = event.target.closest("button.why");
+      if (!button || !explainQuery) return;
+      const item = button.closest("li.card");
+      showOverlay(item, explainUrl(item.dataset.id), say);
+    });
+    grid.addEventListener("mouseout", function (event) {
+      const item = event.target.closest("li.card");
+      if (item && !item.contains(event.relatedTarget)) hideOverlay(item);
+    });
+    grid.addEventListener("click", function (event) {
+      const button = event.target.closest("button.why");
+      if (!button || !explainQuery) return;
+      const item = button.closest("li.card");
+      if (overlayShown(item)) hideOverlay(item);
+      else showOverlay(item, explainUrl(item.dataset.id), say);
+    });
+  }
+
+  // An image's page: "why?" explains the query in the form (prefilled from the search that led
+  // here); without JavaScript the form opens the overlay picture itself.
+  const whyForm = document.getElementById("why-form");
+  const explained = document.getElementById("explained");
+  const whyStatus = document.getElementById("why-status");
+  if (whyForm && explained) {
+    whyForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const params = new URLSearchParams();
+      for (const [name, value] of new FormData(whyForm)) {
+        if (String(value).trim()) params.append(name, value); // an empty field is an unset one
+      }
+      const url = whyForm.action + "?" + params.toString();
+      const overlay = explained.querySelector("img.why-overlay");
+      if (overlayShown(explained) && overlay.dataset.url === url) {
+        hideOverlay(explained);
+        return;
+      }
+      whyStatus.textContent = "Explaining…";
+      showOverlay(explained, url, function (message) {
+        whyStatus.textContent = message;
+      });
+    });
+  }
 
   // Back to a shared /?q=... URL after an image search: show what that URL says.
   window.addEventListener("popstate", function () {

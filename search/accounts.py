@@ -1,0 +1,332 @@
+"""Who may use a library's server: users with argon2id passwords, API keys, and their roles.
+
+Library code (no Flask): the CLI's ``pixsift users``/``pixsift keys`` and the web app's login,
+bearer keys and admin page all call :class:`Accounts`. Records never carry a hash or a secret;
+a new key's token is handed out once, in :class:`NewApiKey`, and only its SHA-256 is kept (a
+fast hash is enough for 256 random bits: nothing there to guess).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from search.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from search.storage.accounts import ApiKey, User
+from search.storage.store import LibraryStore
+
+Role = Literal["viewer", "admin"]
+#: A user, by name or by id.
+UserRef = str | int
+ROLES: tuple[Role, ...] = ("viewer", "admin")
+#: Every API key starts with this, so a leaked one is recognisable (secret scanners, logs).
+KEY_PREFIX = "pxs_"
+MIN_PASSWORD_LENGTH = 8
+#: argon2 hashes anything, but a megabyte "password" is only a way to burn CPU.
+MAX_PASSWORD_LENGTH = 1024
+#: last_used_at is written at most this often per key: not one write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+UserName = Annotated[str, StringConstraints(pattern=f"^{_NAME_PATTERN.pattern}$")]
+KeyName = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+
+
+class UserRecord(BaseModel):
+    """A user as listed: never the password hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class ApiKeyRecord(BaseModel):
+    """An API key as listed: its public prefix, never the token nor its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+    prefix: str = Field(description="The token's first characters, to recognise it.")
+    role: Role
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utc_now())
+
+
+class NewApiKey(BaseModel):
+    """A key just made: the record, and the token, which is shown this once."""
+
+    key: ApiKeyRecord
+    token: str
+
+
+class Principal(BaseModel):
+    """Who is making a request: a logged-in user, an API key, or nobody in particular on a
+    server without accounts (the single-user desktop mode, where everyone is admin)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["user", "key", "local"]
+    name: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+LOCAL_PRINCIPAL = Principal(kind="local", name="local", role="admin")
+
+
+def utc_now() -> datetime:
+    """Naive UTC, as the database stores times."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    # Verified against when the name is unknown, so that a wrong name and a wrong password
+    # take the same time and the answer does not tell which names exist.
+    return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise InvalidInputError(f"role must be one of {', '.join(ROLES)}, not {role[:20]!r}")
+    return role  # type: ignore[return-value]
+
+
+def check_name(name: str) -> str:
+    if not _NAME_PATTERN.fullmatch(name):
+        raise InvalidInputError(
+            "a user name is 1-64 characters: letters, digits and . _ @ -, starting with a "
+            "letter or digit"
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInputError(
+            f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    return password
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user_record(row: User) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        name=row.name,
+        role=check_role(row.role),
+        created_at=row.created_at,
+        last_login_at=row.last_login_at,
+    )
+
+
+def _key_record(row: ApiKey) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        name=row.name,
+        prefix=f"{KEY_PREFIX}{row.lookup}",
+        role=check_role(row.role),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class Accounts:
+    """Users and API keys of one library, through the library's store."""
+
+    def __init__(self, store: LibraryStore) -> None:
+        self._store = store
+
+    def in_use(self) -> bool:
+        """Whether any user or usable key exists: then the server asks who is calling."""
+        now = utc_now()
+        usable_key = select(ApiKey.id).where(
+            ApiKey.revoked_at.is_(None), or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)
+        )
+        with self._store.session() as session:
+            return bool(session.scalar(select(exists(select(User.id)) | exists(usable_key))))
+
+    # Users ---------------------------------------------------------------------------------
+
+    def add_user(self, name: str, password: str, role: str) -> UserRecord:
+        check_name(name)
+        row = User(
+            name=name,
+            password_hash=_hasher().hash(check_password(password)),
+            role=check_role(role),
+            session_stamp=secrets.token_hex(16),
+            created_at=utc_now(),
+        )
+        with self._store.session() as session:
+            if session.scalar(select(User.id).where(User.name == name)) is not None:
+                raise ConflictError(f"a user named {name!r} exists already")
+            session.add(row)
+            session.flush()
+            return _user_record(row)
+
+    def users(self) -> list[UserRecord]:
+        with self._store.session() as session:
+            return [_user_record(row) for row in session.scalars(select(User).order_by(User.name))]
+
+    def user(self, name: UserRef) -> UserRecord:
+        with self._store.session() as session:
+            return _user_record(self._user_row(session, name))
+
+    def set_role(self, name: UserRef, role: str) -> UserRecord:
+        with self._store.session() as session:
+            row = self._user_row(session, name)
+            row.role = check_role(role)
+            row.session_stamp = secrets.token_hex(16)  # sessions made under the old role end
+            return _user_record(row)
+
+    def set_password(self, name: UserRef, password: str) -> UserRecord:
+        new_hash = _hasher().hash(check_password(password))
+        with self._store.session() as session:
+            row = self._user_row(session, name)
+            row.password_hash = new_hash
+            row.session_stamp = secrets.token_hex(16)  # every session of the user ends
+            return _user_record(row)
+
+    def remove_user(self, name: UserRef) -> None:
+        with self._store.session() as session:
+            session.delete(self._user_row(session, name))
+
+    def authenticate(self, name: str, password: str) -> UserRecord:
+        """The user with this name and password; AuthenticationError (one message for a wrong
+        name or a wrong password) otherwise."""
+        refused = AuthenticationError("wrong user name or password")
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise refused
+        with self._store.session() as session:
+            row = session.scalar(select(User).where(User.name == name))
+            try:
+                _hasher().verify(row.password_hash if row else _decoy_hash(), password)
+            except (VerificationError, InvalidHashError):
+                raise refused from None
+            if row is None:
+                raise refused
+            if _hasher().check_needs_rehash(row.password_hash):
+                row.password_hash = _hasher().hash(password)
+            row.last_login_at = utc_now()
+            return _user_record(row)
+
+    def session_id(self, user_id: int) -> str:
+        """What a session cookie keeps: the user's id and current session stamp."""
+        with self._store.session() as session:
+            row = session.get(User, user_id)
+            if row is None:
+                raise NotFoundError(f"no user with id {user_id}")
+            return f"{row.id}:{row.session_stamp}"
+
+    def session_user(self, session_id: str) -> UserRecord:
+        """The user a session cookie names, if that session still holds (the user exists and
+        has changed neither password nor role since)."""
+        user_id, _, stamp = session_id.partition(":")
+        with self._store.session() as session:
+            row = session.get(User, int(user_id)) if user_id.isdigit() else None
+            if row is None or not hmac.compare_digest(row.session_stamp, stamp):
+                raise AuthenticationError("the session has ended: log in again")
+            return _user_record(row)
+
+    @staticmethod
+    def _user_row(session: Session, user: UserRef) -> User:
+        if isinstance(user, int):
+            row = session.get(User, user)
+        else:
+            row = session.scalar(select(User).where(User.name == user))
+        if row is None:
+            raise NotFoundError(
+                f"no user {'with id ' if isinstance(user, int) else 'named '}{user!r}"
+            )
+        return row
+
+    # API keys ------------------------------------------------------------------------------
+
+    def create_key(self, name: str, role: str, expires_at: datetime | None = None) -> NewApiKey:
+        """A new key; its token is in the answer and nowhere else."""
+        name = name.strip()
+        if not 1 <= len(name) <= 64:
+            raise InvalidInputError("a key name is 1 to 64 characters")
+        if expires_at is not None and expires_at <= utc_now():
+            raise InvalidInputError("the expiry must be in the future")
+        lookup = secrets.token_hex(6)
+        token = f"{KEY_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
+        row = ApiKey(
+            name=name,
+            lookup=lookup,
+            secret_hash=_token_hash(token),
+            role=check_role(role),
+            created_at=utc_now(),
+            expires_at=expires_at,
+        )
+        with self._store.session() as session:
+            session.add(row)
+            session.flush()
+            return NewApiKey(key=_key_record(row), token=token)
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        with self._store.session() as session:
+            return [_key_record(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+    def revoke_key(self, key_id: int) -> ApiKeyRecord:
+        with self._store.session() as session:
+            row = session.get(ApiKey, key_id)
+            if row is None:
+                raise NotFoundError(f"no API key with id {key_id}")
+            if row.revoked_at is None:
+                row.revoked_at = utc_now()
+            return _key_record(row)
+
+    def verify_key(self, token: str) -> ApiKeyRecord:
+        """The key ``token`` belongs to, if it is neither revoked nor expired."""
+        prefix, _, rest = token.partition(KEY_PREFIX)
+        lookup, _, secret = rest.partition("_")
+        if prefix or not lookup or not secret or len(token) > 200:
+            raise AuthenticationError(f"an API key starts with {KEY_PREFIX}; this is not one")
+        refused = AuthenticationError("the API key is not valid (unknown, revoked or expired)")
+        now = utc_now()
+        with self._store.session() as session:
+            row = session.scalar(select(ApiKey).where(ApiKey.lookup == lookup))
+            if row is None or not hmac.compare_digest(row.secret_hash, _token_hash(token)):
+                raise refused
+            if row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
+                raise refused
+            if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+                row.last_used_at = now
+            return _key_record(row)

@@ -1,0 +1,206 @@
+"""Explaining one match: the picture read as the indexer read it, the query vector as a search
+builds it, occlusion over the patch grid, the cells mapped onto the picture, and a cache.
+
+The score explained is the cosine similarity of the picture's embedding to the query vector
+(search.query.vector): the semantic half of every search, and the whole score in semantic mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydantic import ValidationError
+
+from search.errors import InvalidInputError, NotFoundError
+from search.explain.geometry import CropGeometry, cell_edges
+from search.explain.occlusion import occlusion_scores, patch_grid
+from search.explain.records import Explanation, ExplanationCell
+from search.library import Library
+from search.media.imagefile import ImageRejectedError, LoadedImage, read_image_for_embedding
+from search.model.pixels import PixelPlan, pixel_plan_for
+from search.model.protocol import Embedder
+from search.query.request import QueryTerm
+from search.query.vector import query_vector
+from search.records import ImageRecord
+
+CACHE_DIRECTORY_NAME = "explanations"
+#: Part of every cache key: bump when what an explanation holds or means changes.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture decoded as the indexer decodes it (orientation applied; a JPEG perhaps at a
+    reduced scale) and the size it is shown at."""
+
+    pixels: Image.Image
+    shown: tuple[int, int]
+    content_hash: str
+    image_id: int | None = None
+
+
+def indexed_picture(library: Library, image_id: int, min_side: int) -> Picture:
+    """Image ``image_id``'s file, provided it still holds what was indexed."""
+    record = library.image(image_id)
+    if record.offset_s is not None:
+        return _video_moment(record)
+    try:
+        loaded = read_image_for_embedding(record.file_path, min_side=min_side)
+    except ImageRejectedError as error:
+        raise NotFoundError(f"image {image_id}'s file cannot be read: {error.reason}") from None
+    if loaded.content_hash != record.content_hash:
+        raise NotFoundError(
+            f"image {image_id}'s file changed since it was indexed; run pixsift index again"
+        )
+    return _picture(loaded, image_id)
+
+
+def _video_moment(record: ImageRecord) -> Picture:
+    """A moment of a video: the frame shown at its time (the mapping scales it to the frame's
+    full size, whatever scale the indexer sampled it at)."""
+    from search.media.video import read_frame
+
+    try:
+        frame = read_frame(record.file_path, record.offset_s or 0.0).convert("RGB")
+    except ImageRejectedError as error:  # VideoRejectedError included
+        raise NotFoundError(f"image {record.id}'s video cannot be read: {error.reason}") from None
+    return Picture(frame, frame.size, record.content_hash, record.id)
+
+
+def file_picture(path: Path, min_side: int) -> Picture:
+    try:
+        loaded = read_image_for_embedding(path, min_side=min_side)
+    except ImageRejectedError as error:
+        raise InvalidInputError(f"cannot explain {path}: {error.reason}") from None
+    return _picture(loaded, None)
+
+
+def _picture(loaded: LoadedImage, image_id: int | None) -> Picture:
+    shown = (int(loaded.metadata.width), int(loaded.metadata.height))
+    return Picture(loaded.pixels, shown, loaded.content_hash, image_id)
+
+
+def model_plan(embedder: Embedder) -> PixelPlan:
+    plan = pixel_plan_for(embedder.preprocess)
+    if plan is None:
+        raise InvalidInputError(
+            "explanations need the standard resize-and-centre-crop preprocessing; "
+            "this model's image transform is another"
+        )
+    return plan
+
+
+class Explainer:
+    """Explanations for one library, cached on disk in the library's folder, keyed by the
+    picture's content, its id, the model, the grid and the query vector itself (so a changed
+    file, a re-indexed query image or new term weights never hit a stale entry)."""
+
+    def __init__(self, library: Library, *, grid: int | None = None) -> None:
+        self.library = library
+        self.grid = grid
+        self.cache_directory = library.directory / CACHE_DIRECTORY_NAME
+
+    def picture(self, subject: int | Path) -> Picture:
+        """An indexed image by id, or an image file."""
+        if isinstance(subject, int):
+            self.library.image(subject)  # an unknown id is refused before the model loads
+            return indexed_picture(self.library, subject, model_plan(self.library.embedder).size)
+        size = model_plan(self.library.embedder).size
+        return file_picture(Path(subject), size)
+
+    def explain(self, picture: Picture, terms: Sequence[QueryTerm]) -> Explanation:
+        if not terms:
+            raise InvalidInputError("the query is empty: give a text, an image or an image id")
+        embedder = self.library.embedder
+        query = query_vector(self.library, terms)
+        plan = model_plan(embedder)
+        grid = self.grid or patch_grid(embedder, plan.size)
+        key = _cache_key(picture, embedder.model_id, grid, plan, query)
+        cached = self._read(key)
+        if cached is not None:
+            return cached
+        pixels = plan.model_input(plan.resize_and_crop(picture.pixels)[np.newaxis])[0]
+        base, drops = occlusion_scores(embedder, pixels, query, grid)
+        geometry = CropGeometry.of(plan, picture.pixels.size, picture.shown)
+        explanation = build_explanation(picture, embedder.model_id, geometry, grid, base, drops)
+        self._write(key, explanation)
+        return explanation
+
+    def _path(self, key: str) -> Path:
+        return self.cache_directory / key[:2] / f"{key}.json"
+
+    def _read(self, key: str) -> Explanation | None:
+        try:
+            return Explanation.model_validate_json(self._path(key).read_bytes())
+        except (OSError, ValidationError):
+            return None  # absent or unreadable: computed again
+
+    def _write(self, key: str, explanation: Explanation) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            with os.fdopen(handle, "w") as output:
+                output.write(explanation.model_dump_json())
+            os.replace(temporary, path)
+        except OSError:
+            return  # a read-only library still explains; it only cannot remember
+
+
+def build_explanation(
+    picture: Picture,
+    model_id: str,
+    geometry: CropGeometry,
+    grid: int,
+    base: float,
+    drops: np.ndarray,
+) -> Explanation:
+    edges = cell_edges(geometry.size, grid)
+    cells = [
+        ExplanationCell(
+            row=row,
+            col=col,
+            box=_rounded(geometry.to_original(_cell_box(edges, row, col))),
+            drop=round(float(drops[row, col]), 6),
+        )
+        for row in range(grid)
+        for col in range(grid)
+    ]
+    return Explanation(
+        image_id=picture.image_id,
+        model_id=model_id,
+        width=geometry.width,
+        height=geometry.height,
+        model_size=geometry.size,
+        grid=grid,
+        crop_box=_rounded(geometry.crop_box),
+        base_score=round(base, 6),
+        drops=[[round(float(value), 6) for value in row] for row in drops],
+        cells=cells,
+    )
+
+
+def _cell_box(edges: list[int], row: int, col: int) -> tuple[float, float, float, float]:
+    return (edges[col], edges[row], edges[col + 1], edges[row + 1])
+
+
+def _rounded(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    return tuple(round(value, 3) for value in box)  # type: ignore[return-value]
+
+
+def _cache_key(
+    picture: Picture, model_id: str, grid: int, plan: PixelPlan, query: np.ndarray
+) -> str:
+    query_digest = hashlib.blake2b(np.ascontiguousarray(query, np.float32).tobytes()).hexdigest()
+    parts = [CACHE_FORMAT, picture.content_hash, picture.image_id, model_id, grid, plan.size]
+    parts.append(query_digest)
+    text = json.dumps(parts, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -1,0 +1,278 @@
+"""Who is calling, and whether they may: one check before every request.
+
+Without accounts, on loopback, pixsift is a single-user desktop tool and everything stays open
+(the caller is the local admin). Once a user or an API key exists (or the server was started on
+a network address, ``REQUIRE_ACCOUNTS``), every request but the health check, the static files
+and the login page needs a caller: an API key (``Authorization: Bearer pxs_...``) or a login
+session cookie (Flask-Login). Unauthenticated API requests get 401 with ``WWW-Authenticate``;
+pages redirect to the login form. Cookie-authenticated requests that change something carry a
+CSRF token (Flask-WTF); bearer-key requests need none (a browser never adds that header itself).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import flask_login
+from flask import Flask, Request, Response, current_app, g, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from search.accounts import LOCAL_PRINCIPAL, Accounts, Principal, UserRecord
+from search.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    LibraryError,
+    PermissionDeniedError,
+)
+from search.visibility import FULL_VISIBILITY, Visibility
+from web.errors import is_json_path
+from web.state import get_library
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ACCESS_ATTRIBUTE = "pixsift_access"
+#: Endpoints anyone may reach: the health check (for proxies and monitors), the static files
+#: (the login page needs its style sheet) and the login form.
+PUBLIC_ENDPOINTS = frozenset({"static", "api.health", "auth.login"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECRET_KEY_FILENAME = "secret_key"
+SESSION_LIFETIME = timedelta(hours=12)
+SESSION_COOKIE_NAME = "pixsift_session"
+NO_ACCOUNTS_MESSAGE = (
+    "this server has no accounts: accounts are managed on the page by a logged-in admin; "
+    "create the first one with: pixsift users add NAME --role admin"
+)
+
+login_manager = flask_login.LoginManager()
+csrf = CSRFProtect()
+_secret_lock = threading.Lock()
+
+
+class CsrfError(InvalidInputError):
+    """A cookie-authenticated form or request without a valid CSRF token."""
+
+    code = "csrf_failed"
+
+
+class SessionUser(flask_login.UserMixin):
+    """The logged-in user as Flask-Login keeps it: the id it stores in the cookie is the user's
+    id and session stamp, so a new password or role ends the sessions made before."""
+
+    def __init__(self, record: UserRecord, session_id: str) -> None:
+        self.record = record
+        self.session_id = session_id
+
+    def get_id(self) -> str:
+        return self.session_id
+
+
+class TlsAwareSessionInterface(SecureCookieSessionInterface):
+    """Session cookies are Secure whenever the request came over https (directly, or through a
+    trusted proxy that says so), without a setting to forget."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def admin_only(view: F) -> F:
+    """Mark a view as needing an admin."""
+    setattr(view, ACCESS_ATTRIBUTE, "admin")
+    return view
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("REQUIRE_ACCOUNTS", False)
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in authorize(), for cookie callers
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    # Flask's defaults name the cookie "session" and keep it 31 days.
+    app.config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_NAME
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
+    app.session_interface = TlsAwareSessionInterface()
+    login_manager.init_app(app)
+    login_manager.user_loader(_load_session_user)
+    csrf.init_app(app)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
+    app.before_request(authorize)
+    app.after_request(_after_request)
+    app.context_processor(_template_values)
+
+
+def endpoint_access(app: Flask, endpoint: str | None) -> str:
+    """ "public", "viewer" (the default: search, view, export) or "admin"."""
+    if endpoint in PUBLIC_ENDPOINTS:
+        return "public"
+    view = app.view_functions.get(endpoint or "")
+    return getattr(view, ACCESS_ATTRIBUTE, "viewer")
+
+
+def accounts() -> Accounts:
+    return Accounts(get_library().store)
+
+
+def principal() -> Principal:
+    return g.get("principal", LOCAL_PRINCIPAL)
+
+
+def visibility() -> Visibility:
+    return g.get("visibility", FULL_VISIBILITY)
+
+
+def auth_required() -> bool:
+    return bool(g.get("auth_required", False))
+
+
+def authorize() -> Response | None:
+    if request.routing_exception is not None:
+        return None  # no such page, method or Host: Flask answers that (404, 405, 400) itself
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    access = endpoint_access(app, request.endpoint)
+    if access == "public" and request.method in SAFE_METHODS and request.endpoint != "auth.login":
+        return None  # no database query: the health check answers whatever the accounts
+    if not (app.config["REQUIRE_ACCOUNTS"] or accounts().in_use()):
+        if access == "admin":
+            raise PermissionDeniedError(NO_ACCOUNTS_MESSAGE)
+        return None
+    g.auth_required = True
+    ensure_secret_key(app)
+    caller = _bearer_principal(request)
+    if caller is None:
+        if request.method not in SAFE_METHODS:
+            _check_csrf()
+        caller = _session_principal()
+    if caller is None:
+        if access == "public":
+            return None
+        if is_json_path(request.path):
+            raise AuthenticationError("log in, or send an API key: Authorization: Bearer pxs_...")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    g.principal = caller
+    if not caller.is_admin:
+        hide_gps = bool(int(app.config.get("HIDE_GPS_FROM_VIEWERS") or 0))
+        g.visibility = Visibility(server_paths=False, gps=not hide_gps)
+    if access == "admin" and not caller.is_admin:
+        raise PermissionDeniedError(f"{caller.name} is a viewer: this needs an admin")
+    return None
+
+
+def _bearer_principal(req: Request) -> Principal | None:
+    header = req.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("send an API key as: Authorization: Bearer pxs_...")
+    key = accounts().verify_key(token.strip())
+    return Principal(kind="key", name=key.name, role=key.role)
+
+
+def _session_principal() -> Principal | None:
+    user = flask_login.current_user
+    if not user.is_authenticated:
+        return None
+    record = user.record
+    return Principal(kind="user", name=record.name, role=record.role)
+
+
+def _load_session_user(session_id: str) -> SessionUser | None:
+    try:
+        return SessionUser(accounts().session_user(session_id), session_id)
+    except AuthenticationError:
+        return None
+
+
+def _check_csrf() -> None:
+    try:
+        csrf.protect()
+    except CSRFError as error:
+        raise CsrfError(
+            f"{error.description} (reload the page and try again)".replace(". (", " (")
+        ) from None
+
+
+def _after_request(response: Response) -> Response:
+    if response.status_code == 401 and is_json_path(request.path):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pixsift"'
+    if auth_required():
+        # What a caller sees depends on who they are: no shared cache may keep it for another.
+        response.cache_control.public = False
+        response.cache_control.private = True
+        response.vary.update(("Cookie", "Authorization"))
+    return response
+
+
+def _template_values() -> dict[str, Any]:
+    return {"auth_required": auth_required(), "principal": principal()}
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path on this server, never another site."""
+    if not target:
+        return url_for("pages.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.index")
+    if "\\" in target:
+        return url_for("pages.index")
+    return target
+
+
+# The secret key ----------------------------------------------------------------------------
+
+
+def ensure_secret_key(app: Flask) -> None:
+    """Give the app its key on first need: PIXSIFT_SECRET_KEY, else the library's key file."""
+    if app.secret_key:
+        return
+    with _secret_lock:
+        if not app.secret_key:
+            app.secret_key = load_or_create_secret_key(get_library().directory)
+
+
+def load_or_create_secret_key(directory: Path) -> str:
+    """The key kept in ``directory`` (mode 0600), made now if there is none. Several workers may
+    ask at once: each writes a private temporary file and links it into place, which fails for
+    all but the first; everyone then reads the one that won."""
+    path = directory / SECRET_KEY_FILENAME
+    if not path.exists():
+        temporary = directory / f".{SECRET_KEY_FILENAME}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as output:
+            output.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return _read_secret_key(path)
+
+
+def _read_secret_key(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+        key = path.read_text().strip()
+    except OSError as error:
+        raise LibraryError(f"cannot read the secret key {path}: {error}") from error
+    if mode & 0o077:
+        raise LibraryError(
+            f"the secret key {path} can be read by other users: chmod 600 it (or remove it to "
+            "make a new one, which logs everyone out)"
+        )
+    if len(key) < 32:
+        raise LibraryError(f"the secret key {path} is too short: remove it to make a new one")
+    return key
