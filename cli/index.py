@@ -16,6 +16,7 @@ from cli.options import (
     setting_option,
 )
 from indexer.decoding import default_worker_count
+from indexer.ocr import remember_ocr
 from indexer.pipeline import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DECODE_TIMEOUT_SECONDS,
@@ -49,6 +50,12 @@ from search.settings import VIDEO_INTERVAL
     help="Seconds one file may take to decode before it is skipped.",
 )
 @click.option("--include-hidden", is_flag=True, help="Also index hidden files and folders.")
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Also follow symbolic links that lead out of ROOTS (by default such links are skipped, "
+    "so a link cannot bring a private file into the library; links inside ROOTS are followed).",
+)
 @setting_option(VIDEO_INTERVAL, "--video-interval", type=click.FloatRange(min=0.1))
 @click.option(
     "--video/--no-video",
@@ -63,6 +70,19 @@ from search.settings import VIDEO_INTERVAL
     help="Seconds one video may take to sample before it is skipped.",
 )
 @click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
+@click.option(
+    "--ocr/--no-ocr",
+    default=None,
+    help="Recognise text in the images (Tesseract), so keyword search finds it; remembered by "
+    "the library for later runs (default: what the last --ocr/--no-ocr said, else off).",
+)
+@click.option(
+    "--tags/--no-tags",
+    "tag",
+    default=True,
+    show_default=True,
+    help="Tag the library from its embeddings at the end of a run that changed something.",
+)
 @library_options
 @model_options
 @reports_errors
@@ -72,10 +92,13 @@ def index_command(
     workers: int,
     decode_timeout: float,
     include_hidden: bool,
+    follow_symlinks: bool,
     video_interval: float,
     video: bool,
     video_timeout: float,
     progress: bool | None,
+    ocr: bool | None,
+    tag: bool,
     library: Path | None,
     database_url: str | None,
     model: str | None,
@@ -83,18 +106,21 @@ def index_command(
     preprocessing_tag: str | None,
 ) -> None:
     """Index the images and videos in ROOTS (recursively, incrementally)."""
-    options = IndexingOptions(
-        batch_size=batch_size,
-        workers=workers,
-        decode_timeout_seconds=decode_timeout,
-        include_hidden=include_hidden,
-        show_progress=progress,
-        index_videos=video,
-        video_interval_seconds=float(video_interval),
-        video_timeout_seconds=video_timeout,
-    )
     requested = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=requested) as opened:
+        options = IndexingOptions(
+            batch_size=batch_size,
+            workers=workers,
+            decode_timeout_seconds=decode_timeout,
+            include_hidden=include_hidden,
+            follow_symlinks=follow_symlinks,
+            show_progress=progress,
+            index_videos=video,
+            video_interval_seconds=float(video_interval),
+            video_timeout_seconds=video_timeout,
+            ocr=remember_ocr(opened, ocr),
+            tag=tag,
+        )
         spec = opened.model_spec()
         indexer = Indexer(
             opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
@@ -141,5 +167,8 @@ def _format_images(summary: IndexingSummary) -> str:
         f"added {summary.added}, updated {summary.updated}, moved {summary.moved}, "
         f"unchanged {summary.unchanged}, removed {summary.removed}, failed {summary.failed}"
         + (f" (+{summary.still_failing} skipped before)" if summary.still_failing else "")
+        + (f"; text read in {summary.ocr_done} images" if summary.ocr_done else "")
+        + (f" ({summary.ocr_failed} failed)" if summary.ocr_failed else "")
+        + (f"; {summary.tagged} images tagged" if summary.tagged else "")
         + f" in {summary.elapsed_seconds:.1f} s ({summary.images_per_second:.1f} images/s)"
     )

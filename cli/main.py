@@ -24,6 +24,7 @@ COMMANDS = {
     "db": "cli.maintenance:db",
     "index": "cli.index:index_command",
     "serve": "cli.serve:serve_command",
+    "tags": "cli.tags:tags",
     "users": "cli.accounts:users",
     "keys": "cli.accounts:keys",
 }

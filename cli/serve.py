@@ -1,23 +1,21 @@
 """``pixsift serve``: the web app behind gunicorn (registered as a pixsift.commands entry point).
 
 Workers are processes; each opens the library and loads the model once, after the fork (the
-master never loads a model), and warms up before taking requests.
+master never loads a model), and warms up before taking requests. Inside a worker, waitress reads
+the requests (see :mod:`cli.worker` for why not gunicorn's threaded worker): slow or idle clients
+hold a socket, never a thread.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
-from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
-from gunicorn.http import errors as http_errors
-from gunicorn.workers.gthread import ThreadWorker
 
 from cli.options import (
     library_options,
@@ -26,14 +24,23 @@ from cli.options import (
     reports_errors,
     setting_option,
 )
+from cli.worker import WaitressWorker
 from search.accounts import Accounts
 from search.errors import PixsiftError
 from web import settings as web_settings
-from web.app import MAX_HEADER_FIELD, MAX_HEADER_FIELDS, MAX_REQUEST_LINE, create_app
+from web.app import create_app
 from web.state import web_state
 
 WORKER_TIMEOUT_SECONDS = 120
 THREADS_PER_WORKER = 4
+#: Open connections one worker keeps (slow ones included); past it, it stops accepting until some
+#: close, and the other workers take the new ones.
+CONNECTIONS_PER_WORKER = 200
+#: The request line and headers together: far above the app's own limits (web.app), so that the
+#: app answers those in its own error shape; past this, waitress refuses (in JSON, cli.worker).
+MAX_REQUEST_HEAD_BYTES = 256 * 1024
+#: Multipart framing around the largest accepted upload: the app answers 413 itself up to here.
+BODY_ALLOWANCE_BYTES = 64 * 1024
 
 
 class PixsiftServer(BaseApplication):
@@ -51,47 +58,6 @@ class PixsiftServer(BaseApplication):
 
     def load(self) -> Flask:
         return create_app(self.app_config)
-
-
-#: Requests gunicorn refuses itself, before any app sees them: (status, reason, code).
-GUNICORN_REFUSALS: dict[type[Exception], tuple[int, str, str]] = {
-    http_errors.LimitRequestLine: (414, "URI Too Long", "uri_too_long"),
-    http_errors.LimitRequestHeaders: (
-        431,
-        "Request Header Fields Too Large",
-        "request_header_fields_too_large",
-    ),
-    http_errors.InvalidRequestLine: (400, "Bad Request", "bad_request"),
-    http_errors.InvalidRequestMethod: (400, "Bad Request", "bad_request"),
-    http_errors.InvalidHTTPVersion: (400, "Bad Request", "bad_request"),
-    http_errors.InvalidHeader: (400, "Bad Request", "bad_request"),
-    http_errors.InvalidHeaderName: (400, "Bad Request", "bad_request"),
-}
-
-
-class JsonErrorWorker(ThreadWorker):
-    """gunicorn's threaded worker, answering the requests gunicorn itself refuses (a request line
-    or headers past even the raised limits, a malformed request) in pixsift's JSON error shape
-    rather than gunicorn's HTML page. The path is not known yet (the line may not even have been
-    read), so the answer is JSON everywhere."""
-
-    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
-        refusal = next((v for k, v in GUNICORN_REFUSALS.items() if isinstance(exc, k)), None)
-        if refusal is None:
-            super().handle_error(req, client, addr, exc)
-            return
-        status, reason, code = refusal
-        self.log.warning("refused a request from %s: %s", (addr or ("",))[0], exc)
-        message = f"{reason.lower()}: {str(exc)[:200]}"
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        head = (
-            f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        try:
-            gunicorn_util.write_nonblock(client, head.encode("latin-1") + body)
-        except OSError:
-            self.log.debug("could not send the error answer")
 
 
 def _post_fork(server: Any, worker: Any) -> None:
@@ -181,6 +147,12 @@ def bind_address(host: str, port: int) -> str:
 @setting_option(web_settings.PORT, "--port", type=click.IntRange(1, 65535), show_default=True)
 @setting_option(web_settings.WORKERS, "--workers", type=click.IntRange(1, 64), show_default=True)
 @setting_option(web_settings.TRUSTED_HOSTS, "--trusted-hosts")
+@setting_option(
+    web_settings.TRUSTED_PROXIES, "--trusted-proxies", type=click.IntRange(0, 8), show_default=True
+)
+@setting_option(
+    web_settings.IDLE_TIMEOUT, "--idle-timeout", type=click.IntRange(1, 3600), show_default=True
+)
 @click.option(
     "--allowed-host",
     "allowed_hosts",
@@ -205,6 +177,8 @@ def serve_command(
     port: int,
     workers: int,
     trusted_hosts: str | None,
+    trusted_proxies: int,
+    idle_timeout: int,
     allowed_hosts: tuple[str, ...],
     insecure_no_accounts: bool,
     dev: bool,
@@ -226,6 +200,7 @@ def serve_command(
         "MODEL": model,
         "PRETRAINED": pretrained,
         "PREPROCESSING_TAG": preprocessing_tag,
+        "TRUSTED_PROXIES": trusted_proxies,
         **exposure_config(
             host, (trusted_hosts, *allowed_hosts), accounts_in_use, insecure_no_accounts
         ),
@@ -236,16 +211,11 @@ def serve_command(
     if dev:
         create_app(app_config).run(host=host, port=port, debug=True, use_reloader=True)
         return
+    WaitressWorker.adjustments = waitress_adjustments(idle_timeout)
     options = {
         "bind": bind_address(host, port),
         "workers": workers,
-        "worker_class": JsonErrorWorker,
-        # Twice the app's own limits (web.app), so that the app answers first, in its own
-        # error shape; past these gunicorn refuses, and JsonErrorWorker answers in JSON.
-        "limit_request_line": min(2 * MAX_REQUEST_LINE, 8190),
-        "limit_request_field_size": 2 * MAX_HEADER_FIELD,
-        "limit_request_fields": 2 * MAX_HEADER_FIELDS,
-        "threads": THREADS_PER_WORKER,
+        "worker_class": WaitressWorker,
         "timeout": WORKER_TIMEOUT_SECONDS,
         "accesslog": "-",
         "errorlog": "-",
@@ -257,3 +227,22 @@ def serve_command(
         "control_socket_disable": True,
     }
     PixsiftServer(app_config, options).run()
+
+
+def waitress_adjustments(idle_timeout: int) -> dict[str, Any]:
+    """How each worker's waitress reads requests: every limit on what a client may hold."""
+    max_body = int(web_settings.MAX_UPLOAD_BYTES.value() or 0) + BODY_ALLOWANCE_BYTES
+    return {
+        "threads": THREADS_PER_WORKER,
+        "connection_limit": CONNECTIONS_PER_WORKER,
+        "channel_timeout": idle_timeout,
+        # Silent connections are looked for this often; at most idle_timeout late.
+        "cleanup_interval": max(1, idle_timeout // 2),
+        "max_request_header_size": MAX_REQUEST_HEAD_BYTES,
+        "max_request_body_size": max_body,
+        "ident": "pixsift",
+        # X-Forwarded-* are the app's business (ProxyFix, --trusted-proxies), not waitress's.
+        "trusted_proxy": None,
+        "clear_untrusted_proxy_headers": False,
+        "log_untrusted_proxy_headers": False,
+    }

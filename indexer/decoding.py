@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from pebble import ProcessExpired, ProcessPool
+from PIL import Image
 
+from indexer.ocr_engine import (
+    OCR_TIMEOUT_SECONDS,
+    RecognisedText,
+    limit_engine_threads,
+    recognise_file,
+    recognise_pixels,
+)
 from search.media.imagefile import ImageRejectedError, read_image_for_embedding
 from search.model.pixels import PixelPlan, pixel_plan_for
 from search.records import ImageFacts
@@ -34,6 +42,8 @@ class DecodedImage:
     pixels: np.ndarray
     metadata: ImageFacts
     content_hash: str
+    #: The text recognised in the picture, when the pool runs OCR.
+    text: RecognisedText | None = None
 
 
 @dataclass(frozen=True)
@@ -46,13 +56,17 @@ DecodeResult = DecodedImage | DecodeFailure
 _worker_plan: PixelPlan | None = None
 _worker_preprocess: ImagePreprocess | None = None
 _worker_min_side = 224
+_worker_ocr = False
 
 
 def _initialise_worker(
-    plan: PixelPlan | None, preprocess: ImagePreprocess | None, min_side: int
+    plan: PixelPlan | None, preprocess: ImagePreprocess | None, min_side: int, ocr: bool = False
 ) -> None:
-    global _worker_plan, _worker_preprocess, _worker_min_side
+    global _worker_plan, _worker_preprocess, _worker_min_side, _worker_ocr
     _worker_plan, _worker_preprocess, _worker_min_side = plan, preprocess, min_side
+    _worker_ocr = ocr
+    if ocr:
+        limit_engine_threads()
     if preprocess is not None:
         import torch
 
@@ -66,12 +80,25 @@ def decode_file(path_bytes: bytes) -> DecodeResult:
         loaded = read_image_for_embedding(os.fsdecode(path_bytes), min_side=_worker_min_side)
     except ImageRejectedError as error:
         return DecodeFailure(error.reason)
+    text = _recognise(path_bytes, loaded.pixels, loaded.metadata) if _worker_ocr else None
     if _worker_plan is not None:
         pixels = _worker_plan.resize_and_crop(loaded.pixels)
     else:
         assert _worker_preprocess is not None, "worker not initialised"
         pixels = _worker_preprocess(loaded.pixels).numpy().astype(np.float32, copy=False)
-    return DecodedImage(pixels=pixels, metadata=loaded.metadata, content_hash=loaded.content_hash)
+    return DecodedImage(
+        pixels=pixels, metadata=loaded.metadata, content_hash=loaded.content_hash, text=text
+    )
+
+
+def _recognise(path_bytes: bytes, pixels: Image.Image, metadata: ImageFacts) -> RecognisedText:
+    # A JPEG decodes reduced for the model; OCR reads it again at full size.
+    if pixels.size == (metadata.width, metadata.height) or pixels.size == (
+        metadata.height,
+        metadata.width,
+    ):
+        return recognise_pixels(pixels)
+    return recognise_file(path_bytes)
 
 
 def default_worker_count() -> int:
@@ -88,16 +115,18 @@ class DecoderPool:
         min_side: int,
         workers: int,
         timeout_seconds: float,
+        ocr: bool = False,
     ) -> None:
         self.workers = workers
-        self.timeout_seconds = timeout_seconds
+        # OCR runs in the same call as decoding: its own time limit is added to the file's.
+        self.timeout_seconds = timeout_seconds + (OCR_TIMEOUT_SECONDS if ocr else 0.0)
         # With the standard transform, workers run it as plain PIL steps and never import torch.
         self.plan = pixel_plan_for(preprocess)
         # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
         self._pool = ProcessPool(
             max_workers=workers,
             initializer=_initialise_worker,
-            initargs=(self.plan, None if self.plan else preprocess, min_side),
+            initargs=(self.plan, None if self.plan else preprocess, min_side, ocr),
             context=multiprocessing.get_context("spawn"),
         )
 

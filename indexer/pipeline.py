@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.decoding import DecodedImage, DecodeFailure, DecoderPool, default_worker_count
+from indexer.ocr import recognise_pending
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
 from search.library import Library
@@ -29,6 +30,7 @@ from search.model.spec import ModelSpec
 from search.model.weights import model_id_for
 from search.storage.store import KnownFile
 from search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
+from search.tags.service import LibraryTags
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0
@@ -47,9 +49,15 @@ class IndexingOptions:
     workers: int = field(default_factory=default_worker_count)
     decode_timeout_seconds: float = DEFAULT_DECODE_TIMEOUT_SECONDS
     include_hidden: bool = False
+    #: Follow symbolic links that lead out of the folders being indexed (never by default).
+    follow_symlinks: bool = False
     #: None: a progress bar on a terminal only.
     show_progress: bool | None = None
     publish_every: int = DEFAULT_PUBLISH_EVERY
+    #: Recognise text in images (new files in the decode workers, older ones after them).
+    ocr: bool = False
+    #: Tag the library from its embeddings at the end of a run that changed something.
+    tag: bool = True
     #: Index video files as moments (False: leave videos, indexed or not, as they are).
     index_videos: bool = True
     video_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
@@ -66,6 +74,10 @@ class IndexingSummary:
     failed: int = 0
     still_failing: int = 0
     embedded: int = 0
+    #: Images whose text was recognised (or whose OCR failed, with a reason) in this run.
+    ocr_done: int = 0
+    ocr_failed: int = 0
+    tagged: int = 0
     elapsed_seconds: float = 0.0
     videos: VideoSummary = field(default_factory=VideoSummary)
 
@@ -133,26 +145,38 @@ class Indexer:
             resolved_roots,
             SUPPORTED_EXTENSIONS,
             include_hidden=self.options.include_hidden,
+            follow_symlinks=self.options.follow_symlinks,
             # Videos are planned on their own (indexer.video): never sniffed as images.
             skip_extensions=NOT_IMAGE_EXTENSIONS | VIDEO_EXTENSIONS,
         )
         video_plan = (
-            plan_videos(self.store, resolved_roots, include_hidden=self.options.include_hidden)
+            plan_videos(
+                self.store,
+                resolved_roots,
+                include_hidden=self.options.include_hidden,
+                follow_symlinks=self.options.follow_symlinks,
+            )
             if self.options.index_videos
             else VideoPlan()
         )
         summary = IndexingSummary(
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
         )
+        self.store.record_identities(plan.identities_to_record)
         if plan.work or video_plan.work:
             self.library.claim_model(self.embedder, self.model_spec)
         if plan.work:
             self._process(plan, summary)
         self._remove_vanished(plan, summary)
         summary.videos = self._index_videos(video_plan)
+        if self.options.ocr:
+            self._recognise_older_images(summary)
         for root_id in plan.root_ids:
             self.store.finish_root_run(root_id)
         self.library.publish_index()  # a no-op unless something changed
+        changed = summary.added + summary.updated + summary.removed
+        if self.options.tag and changed + summary.videos.indexed + summary.videos.removed:
+            summary.tagged = LibraryTags(self.library).recompute().tagged_images
         summary.elapsed_seconds = time.monotonic() - started
         return summary
 
@@ -165,6 +189,7 @@ class Indexer:
             min_side=_preprocess_size(self.embedder),
             workers=self.options.workers,
             timeout_seconds=self.options.decode_timeout_seconds,
+            ocr=self.options.ocr,
         )
         pending = _PendingBatch()
         progress = tqdm(
@@ -288,7 +313,17 @@ class Indexer:
                 summary.added += 1
             else:
                 summary.updated += 1
+            if image.text is not None:
+                summary.ocr_done += 1
+                summary.ocr_failed += image.text.failure is not None
             yield _new_image(item, image, vector)
+
+    def _recognise_older_images(self, summary: IndexingSummary) -> None:
+        """OCR the images indexed before OCR was on (or whose result was lost): their
+        embeddings stay as they are."""
+        done = recognise_pending(self.library, workers=self.options.workers)
+        summary.ocr_done += done.recognised + done.failed
+        summary.ocr_failed += done.failed
 
     def _index_videos(self, plan: VideoPlan) -> VideoSummary:
         videos = VideoIndexing(
@@ -329,6 +364,7 @@ def _moved(item: WorkItem, known: KnownFile) -> MovedImage:
         relative_path=item.scanned.relative_path,
         size_bytes=item.scanned.size_bytes,
         mtime_ns=item.scanned.mtime_ns,
+        identity=item.scanned.identity,
     )
 
 
@@ -343,6 +379,8 @@ def _new_image(item: WorkItem, image: DecodedImage, vector: np.ndarray) -> NewIm
         facts=image.metadata,
         embedding=vector,
         replaces_image_id=item.known.image_id if item.known else None,
+        identity=item.scanned.identity,
+        text=None if image.text is None else (image.text.text, image.text.failure),
     )
 
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.scan import ScannedFile, ScanReport, is_under, scan_root
+from indexer.scan import ScannedFile, ScanPolicy, ScanReport, is_under, scan_root
 from indexer.sniffing import SniffedFiles
 from search.errors import InvalidInputError
 from search.storage.store import KnownFile, LibraryStore
@@ -31,6 +31,8 @@ class IndexingPlan:
     #: Recorded failures whose files are gone: their records are dropped.
     vanished_failures: list[bytes] = field(default_factory=list)
     root_ids: list[int] = field(default_factory=list)
+    #: Unchanged files indexed before identities were recorded: (image id, (st_dev, st_ino)).
+    identities_to_record: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
     #: Files with an unknown extension whose first bytes were read in this plan.
     sniffed_count: int = 0
 
@@ -51,14 +53,16 @@ def plan_indexing(
     *,
     include_hidden: bool = False,
     skip_extensions: frozenset[str] | None = None,
+    follow_symlinks: bool = False,
 ) -> IndexingPlan:
     """What to do for ``roots``: files named with ``extensions``, and, when ``skip_extensions``
     is given, files named with neither whose content is an image."""
     plan = IndexingPlan()
     for root in roots:
-        root_id = store.ensure_root(os.fsencode(root))
+        root_id = store.ensure_root(os.fsencode(root), follow_symlinks=follow_symlinks)
         plan.root_ids.append(root_id)
-        _plan_root(store, plan, root, root_id, (extensions, skip_extensions), include_hidden)
+        policy = ScanPolicy(include_hidden, follow_symlinks, skip_extensions)
+        _plan_root(store, plan, root, root_id, extensions, policy)
     return plan
 
 
@@ -67,8 +71,8 @@ def _plan_root(
     plan: IndexingPlan,
     root: Path,
     root_id: int,
-    extensions: tuple[frozenset[str], frozenset[str] | None],
-    include_hidden: bool,
+    extensions: frozenset[str],
+    policy: ScanPolicy,
 ) -> None:
     known_files = store.known_files(root_id)
     known_failures = store.known_failures(root_id)
@@ -76,7 +80,12 @@ def _plan_root(
     seen: set[bytes] = set()
     report = ScanReport()
     found = scan_root(
-        root, extensions[0], report, include_hidden=include_hidden, skip_extensions=extensions[1]
+        root,
+        extensions,
+        report,
+        include_hidden=policy.include_hidden,
+        skip_extensions=policy.skip_extensions,
+        follow_symlinks=policy.follow_symlinks,
     )
     for scanned in found:
         known = known_files.get(scanned.path_bytes)
@@ -88,8 +97,11 @@ def _plan_root(
         ):
             continue
         seen.add(scanned.path_bytes)
-        if known and (known.size_bytes, known.mtime_ns) == (scanned.size_bytes, scanned.mtime_ns):
+        if known and _unchanged(known, scanned):
             plan.unchanged_count += 1
+            if known.inode is None and scanned.identity is not None:
+                # Found by this scan, inside the root (or a followed link): its identity now.
+                plan.identities_to_record.append((known.image_id, scanned.identity))
         elif known is None and known_failures.get(scanned.path_bytes) == (
             scanned.size_bytes,
             scanned.mtime_ns,
@@ -109,3 +121,11 @@ def _plan_root(
         for path_bytes in known_failures
         if path_bytes not in seen and not is_under(path_bytes, report.unreadable_directories)
     )
+
+
+def _unchanged(known: KnownFile, scanned: ScannedFile) -> bool:
+    """Same size and time, and (where recorded) the same file: one swapped for another file of
+    the same size and time is read again."""
+    if (known.size_bytes, known.mtime_ns) != (scanned.size_bytes, scanned.mtime_ns):
+        return False
+    return known.inode is None or (known.device, known.inode) == scanned.identity

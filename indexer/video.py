@@ -50,7 +50,11 @@ class VideoSummary:
 
 
 def plan_videos(
-    store: LibraryStore, roots: list[Path], *, include_hidden: bool = False
+    store: LibraryStore,
+    roots: list[Path],
+    *,
+    include_hidden: bool = False,
+    follow_symlinks: bool = False,
 ) -> VideoPlan:
     """The videos under ``roots`` that are new or changed, and those that vanished."""
     videos = VideoStore(store)
@@ -60,7 +64,14 @@ def plan_videos(
         known = videos.known_videos(root_id)
         report = ScanReport()
         seen: set[bytes] = set()
-        for scanned in scan_root(root, VIDEO_EXTENSIONS, report, include_hidden=include_hidden):
+        found = scan_root(
+            root,
+            VIDEO_EXTENSIONS,
+            report,
+            include_hidden=include_hidden,
+            follow_symlinks=follow_symlinks,
+        )
+        for scanned in found:
             seen.add(scanned.path_bytes)
             previous = known.get(scanned.path_bytes)
             if previous and (previous.size_bytes, previous.mtime_ns) == (

@@ -47,6 +47,15 @@ class ImageFacts(BaseModel):
         return valid_text(value) if isinstance(value, str) else value
 
 
+@dataclass(frozen=True)
+class FileOrigin:
+    """How an image's file was found when indexed: its identity (st_dev, st_ino; None for rows
+    indexed before pixsift recorded it) and whether its root was indexed following links out."""
+
+    identity: tuple[int, int] | None = None
+    root_follows_links: bool = False
+
+
 class ImageRecord(ImageFacts):
     """What the library knows about one indexed image: its facts and where and when it was
     found. Paths are display forms (see :mod:`search.filenames`): valid Unicode, safe in JSON
@@ -65,6 +74,12 @@ class ImageRecord(ImageFacts):
     mtime_ns: int
     content_hash: str
     indexed_at: datetime
+    tags: tuple[str, ...] = Field(
+        (), description="Words describing the picture: the user's and automatic (zero-shot) tags."
+    )
+    text_in_image: str | None = Field(
+        None, description="Text recognised in the picture (OCR); null when OCR has not run."
+    )
     video_id: int | None = Field(
         None, description="For a moment of a video: the video's id (null for a photo)."
     )
@@ -74,6 +89,10 @@ class ImageRecord(ImageFacts):
 
     #: The exact file-system name (bytes); never serialised, it need not be text.
     _path_bytes: bytes | None = PrivateAttr(None)
+    _root_path_bytes: bytes | None = PrivateAttr(None)
+    #: How the file was found (never serialised): lets the server check that a file it opens
+    #: is the one indexed.
+    _origin: FileOrigin = PrivateAttr(default_factory=lambda: FileOrigin())
 
     @classmethod
     def located(cls, path_bytes: bytes, root_path_bytes: bytes, **fields: Any) -> ImageRecord:
@@ -86,7 +105,22 @@ class ImageRecord(ImageFacts):
             **fields,
         )
         record._path_bytes = path_bytes
+        record._root_path_bytes = root_path_bytes
         return record
+
+    @property
+    def origin(self) -> FileOrigin:
+        return self._origin
+
+    def set_origin(self, origin: FileOrigin) -> None:
+        self._origin = origin
+
+    @property
+    def root_directory(self) -> Path:
+        """The indexed folder's real name, exact like :attr:`file_path`."""
+        if self._root_path_bytes is None:
+            return Path(self.root_path)
+        return Path(os.fsdecode(self._root_path_bytes))
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -198,7 +198,7 @@ Library.publish_index = counted_publish
 
 torch.manual_seed(0)
 embedder = OpenClipEmbedder.load(ModelSpec(*arguments["spec"]), device=torch.device("cpu"))
-options = IndexingOptions(batch_size=4, workers=1, show_progress=False, publish_every=12)
+options = IndexingOptions(batch_size=4, workers=1, show_progress=False, publish_every=12, tag=False)
 with Library.open(arguments["library"], embedder=embedder) as library:
     Indexer(library, embedder, options).index([Path(arguments["folder"])])
 Path(arguments["report"]).write_text(json.dumps(counts))

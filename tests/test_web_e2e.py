@@ -265,3 +265,34 @@ def test_a_moment_card_opens_the_video_playing_from_its_time(
     wait.until(lambda d: d.execute_script("return document.querySelector('video').readyState") >= 1)
     current = driver.execute_script("return document.querySelector('video').currentTime")  # type: ignore[attr-defined]
     assert current == pytest.approx(moment["offset_s"], abs=0.2)
+
+
+def test_tags_on_the_detail_page_and_on_results(browser: object, server_url: str) -> None:
+    """Add tags with the picture page's form, remove one with its remove button, and see the tags on the
+    results of a search filtered by one of them."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, WAIT_SECONDS)
+    with urlopen(f"{server_url}/api/search?q=anything&k=1&mode=semantic") as response:
+        image_id = json.load(response)["results"][0]["id"]
+    driver.get(f"{server_url}/images/{image_id}")  # type: ignore[attr-defined]
+    box = driver.find_element(By.CSS_SELECTOR, ".add-tag input[name=tags]")  # type: ignore[attr-defined]
+    box.send_keys("Seaside, picnic basket", Keys.ENTER)
+
+    def shown(d: object) -> list[str]:
+        return [a.text for a in d.find_elements(By.CSS_SELECTOR, "#tags form.tag a")]  # type: ignore[attr-defined]
+
+    wait.until(lambda d: {"seaside", "picnic basket"} <= set(shown(d)))
+    remove = driver.find_element(  # type: ignore[attr-defined]
+        By.CSS_SELECTOR, "#tags form.tag button[aria-label='Remove seaside']"
+    )
+    remove.click()
+    wait.until(lambda d: "picnic basket" in shown(d) and "seaside" not in shown(d))
+    # The tag links to a search filtered by it; the result card shows its tags.
+    driver.find_element(By.LINK_TEXT, "picnic basket").click()  # type: ignore[attr-defined]
+    wait.until(lambda d: card_ids(d) == [str(image_id)])
+    tags = driver.find_element(By.CSS_SELECTOR, "#results li.card .tags")  # type: ignore[attr-defined]
+    assert "picnic basket" in tags.get_attribute("textContent")

@@ -69,7 +69,7 @@ def search_csv(params: SearchParams) -> Response:
         "Search with a JSON body, or by an uploaded example image (multipart)",
         body=SearchParams,
         upload=True,
-        responses={200: SearchResults, 413: "error"},
+        responses={200: SearchResults, 413: "error", 503: "error"},
     )
 )
 def search_post(params: SearchParams, upload: FileStorage | None) -> Response:

@@ -9,7 +9,20 @@ from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from search.query.request import MAX_STORED_INTEGER
-from web import admin_api, api, auth, errors, explain, images, limits, login, pages, state
+from web import (
+    admin_api,
+    api,
+    auth,
+    errors,
+    explain,
+    images,
+    limits,
+    login,
+    pages,
+    state,
+    tags_api,
+    uploads,
+)
 from web.errors import HeadersTooLargeError, RequestLineTooLongError
 from web.settings import APP_SETTINGS, config_key
 from web.uploads import remove_request_temp_directory
@@ -44,9 +57,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
 
     state.init_app(app)
+    uploads.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(images.bp)
+    app.register_blueprint(tags_api.bp)
     app.register_blueprint(explain.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)

@@ -11,17 +11,18 @@ A file a browser cannot show (camera RAW, HEIC, PSD, JPEG 2000, ...) is served a
 from its decoded picture (a RAW file's embedded preview when large enough), cached like the
 thumbnails.
 
-Files are opened by their exact file-system name (bytes) and named in ``Content-Disposition``
-by RFC 6266, whatever the name holds (see :func:`content_disposition`).
+Files are opened only once checked to be the files that were indexed, inside the library
+(:mod:`search.media.opening`), by their exact file-system name (bytes), and named in
+``Content-Disposition`` by RFC 6266, whatever the name holds (see :func:`content_disposition`).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request, send_file
@@ -29,7 +30,8 @@ from PIL import Image, features
 
 from search.errors import NotFoundError
 from search.library import Library
-from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from search.media.imagefile import ImageRejectedError, read_open_image
+from search.media.opening import open_indexed_file
 from search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
 from search.records import ImageRecord
 from web.state import get_library
@@ -67,31 +69,29 @@ THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
 def original(image_id: int) -> Response:
     library = get_library()
     record = library.image(image_id)
-    path = current_file(record)
+    # Sent from the descriptor that was checked: never reopened by name.
+    source = open_indexed_file(record)
     name, mimetype = record.name, MIME_TYPES.get(record.format)
     if mimetype is None:
         # A browser cannot show it: a JPEG of the decoded picture, named as such.
-        rendition = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
-        rendition = rendition / f"{record.id}-{record.content_hash}-original.jpg"
-        if not rendition.is_file():
-            make_thumbnail(
-                path,
-                rendition,
-                RENDITION_MAX_SIDE,
-                min_side=RENDITION_MIN_SIDE,
-                image_format="JPEG",
-                quality=90,
-            )
-        path, name, mimetype = rendition, f"{record.name}.jpg", "image/jpeg"
+        with source:
+            rendition = _rendition(library, record, source)
+        source = rendition.open("rb")
+        name, mimetype = f"{record.name}.jpg", "image/jpeg"
+    status = os.fstat(source.fileno())
     response = send_file(
-        path,
+        source,
         mimetype=mimetype,
         # Werkzeug writes filename* only for non-ASCII names and refuses control characters, so
         # it is handed a safe name and the header is then replaced by one for any name.
         download_name=ascii_file_name(name),
         etag=record.content_hash,
-        conditional=True,
+        last_modified=status.st_mtime,
+        conditional=False,
     )
+    # Given a file rather than a name, send_file knows no length: ranges need it.
+    response.content_length = status.st_size
+    response.make_conditional(request.environ, accept_ranges=True, complete_length=status.st_size)
     response.headers["Content-Disposition"] = content_disposition(name)
     return _cache_headers(response, record)
 
@@ -103,7 +103,8 @@ def thumbnail(image_id: int) -> Response:
     size = int(current_app.config["THUMBNAIL_SIZE"])
     path = thumbnail_path(library, record, size)
     if not path.is_file():
-        make_thumbnail(current_file(record), path, size, offset_s=record.offset_s)
+        with open_indexed_file(record) as source:
+            make_thumbnail(source, record.name, path, size, offset_s=record.offset_s)
     response = send_file(
         path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
     )
@@ -141,20 +142,21 @@ def ascii_file_name(name: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in _FALLBACK_UNSAFE else "_" for c in kept)
 
 
-def current_file(record: ImageRecord) -> Path:
-    """The image's file, provided it is still the regular file that was indexed."""
-    path = record.file_path
-    try:
-        status = path.stat()
-    except OSError:
-        raise NotFoundError(f"image {record.id}'s file is gone; run pixsift index again") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise NotFoundError(f"image {record.id}'s file is not a regular file any more")
-    if status.st_size != record.size_bytes or status.st_mtime_ns != record.mtime_ns:
-        raise NotFoundError(
-            f"image {record.id}'s file changed since it was indexed; run pixsift index again"
+def _rendition(library: Library, record: ImageRecord, source: BinaryIO) -> Path:
+    """The cached JPEG of a picture a browser cannot show, made from ``source`` if missing."""
+    rendition = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
+    rendition = rendition / f"{record.id}-{record.content_hash}-original.jpg"
+    if not rendition.is_file():
+        make_thumbnail(
+            source,
+            record.name,
+            rendition,
+            RENDITION_MAX_SIDE,
+            min_side=RENDITION_MIN_SIDE,
+            image_format="JPEG",
+            quality=90,
         )
-    return path
+    return rendition
 
 
 def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
@@ -164,7 +166,8 @@ def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
 
 
 def make_thumbnail(
-    source: Path,
+    source: BinaryIO,
+    name: str,
     destination: Path,
     size: int,
     *,
@@ -173,15 +176,16 @@ def make_thumbnail(
     image_format: str = THUMBNAIL_FORMAT,
     quality: int = 80,
 ) -> None:
-    """Write the picture of the image ``source`` (or, with ``offset_s``, of the video's frame
-    then), its long side at most ``size``, to ``destination``. An image is decoded through the
-    indexer's reader: any format pixsift indexes (a RAW file from its embedded preview when that
-    is at least twice ``min_side``, ``size`` by default)."""
+    """Write the picture of the image open as ``source`` and named ``name`` (or, with
+    ``offset_s``, of the video's frame then), its long side at most ``size``, to
+    ``destination``. ``source`` was checked to be the indexed file (search.media.opening). An
+    image is decoded through the indexer's reader: any format pixsift indexes (a RAW file from
+    its embedded preview when that is at least twice ``min_side``, ``size`` by default)."""
     try:
         if offset_s is not None:
             picture = read_frame(source, offset_s)
         else:
-            picture = read_image_for_embedding(source, min_side=min_side or size).pixels
+            picture = read_open_image(source, name, min_side=min_side or size).pixels
     except VideoRejectedError as error:
         raise NotFoundError(f"the video cannot be read any more: {error.reason}") from None
     except ImageRejectedError as error:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from search.query.request import EARLIEST_DATE, LATEST_DATE
+from search.tags.contract import TagNames
+from search.tags.service import LibraryTags
 from web.api import duplicates_json, stats_json
 from web.explain import ExplainParams, explain_query_string
 from web.parsing import read_args
@@ -22,6 +24,7 @@ from web.results import (
 )
 from web.schemas import DuplicatesParams, SearchParams
 from web.state import get_library
+from web.tags_api import require_tag_editor
 
 bp = Blueprint("pages", __name__)
 
@@ -71,9 +74,30 @@ def image_page(image_id: int) -> str:
     return render_template(
         "image.html",
         image=image_json(library.image(image_id)),
+        tags=LibraryTags(library).of_image(image_id).tags,
         stats=stats_json(library),
         explain=read_args(ExplainParams, request.args, skip_empty=True),
     )
+
+
+@bp.post("/images/<int:image_id>/tags")
+def add_tag(image_id: int) -> Response:
+    require_tag_editor()
+    LibraryTags(get_library()).add(image_id, _form_tags())
+    return redirect(url_for("pages.image_page", image_id=image_id), code=303)
+
+
+@bp.post("/images/<int:image_id>/tags/remove")
+def remove_tag(image_id: int) -> Response:
+    require_tag_editor()
+    LibraryTags(get_library()).remove(image_id, _form_tags())
+    return redirect(url_for("pages.image_page", image_id=image_id), code=303)
+
+
+def _form_tags() -> TagNames:
+    """The form's tags: one field per tag, or several separated by commas."""
+    words = [word for value in request.form.getlist("tags") for word in value.split(",")]
+    return TagNames.parse({"tags": [word for word in words if word.strip()]})
 
 
 def _explain_query(query: SearchQuery | None) -> str:

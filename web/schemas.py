@@ -190,6 +190,29 @@ class Duplicates(BaseModel):
 Stats = LibraryStats
 
 
+class TagOut(BaseModel):
+    tag: str
+    source: Literal["auto", "manual"] = Field(
+        description="auto: zero-shot tagging (recomputed); manual: added by hand (kept)."
+    )
+
+
+class ImageTags(BaseModel):
+    image_id: int
+    tags: list[TagOut]
+
+
+class TagCount(BaseModel):
+    tag: str
+    images: int = Field(description="Images that carry the tag.")
+    automatic: int
+    manual: int
+
+
+class TagCounts(BaseModel):
+    tags: list[TagCount] = Field(description="Most used first.")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
 

@@ -50,6 +50,20 @@ TRUSTED_HOSTS = Setting(
     "PIXSIFT_TRUSTED_HOSTS",
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+IDLE_TIMEOUT = Setting(
+    "idle_timeout",
+    30,
+    "Seconds a connection may stay silent (idle keep-alive, a stalled request or upload) before "
+    "the server closes it.",
+    "PIXSIFT_IDLE_TIMEOUT",
+)
+MAX_CONCURRENT_UPLOADS = Setting(
+    "max_concurrent_uploads",
+    2,
+    "Example images one worker decodes at once; more at the same time are answered 503 with "
+    "Retry-After (each decode may take a few hundred MB).",
+    "PIXSIFT_MAX_CONCURRENT_UPLOADS",
+)
 
 # Accounts and limits (see docs/security.md) ----------------------------------------------------
 
@@ -104,8 +118,11 @@ WEB_SETTINGS = (
     PORT,
     WORKERS,
     TRUSTED_HOSTS,
+    TRUSTED_PROXIES,
+    IDLE_TIMEOUT,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
+    MAX_CONCURRENT_UPLOADS,
     PAGE_SIZE,
     THUMBNAIL_SIZE,
 )
@@ -126,6 +143,7 @@ APP_SETTINGS = (
     *ACCOUNT_SETTINGS,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
+    MAX_CONCURRENT_UPLOADS,
     PAGE_SIZE,
     THUMBNAIL_SIZE,
 )

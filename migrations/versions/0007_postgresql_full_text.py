@@ -1,7 +1,7 @@
 """keyword search on PostgreSQL: a generated tsvector column with a GIN index
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-29 01:45:00
 
 PostgreSQL only (SQLite has its FTS5 table, migration 0002). The document is a STORED generated
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

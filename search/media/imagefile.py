@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -36,10 +37,11 @@ from search.media.pixels import (
     open_sniffed,
     pillow_warnings,
     read_orientation,
+    reduce,
     to_rgb,
 )
 from search.media.raw import decode_raw
-from search.media.reading import read_file_bytes
+from search.media.reading import read_file_bytes, read_open_file
 from search.records import ImageFacts
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "LoadedImage",
     "OversizedImageError",
     "read_image_for_embedding",
+    "read_open_image",
 ]
 
 #: The facts a file gives about itself (declared once, in search.records).
@@ -74,13 +77,36 @@ def read_image_for_embedding(
 
     Raises :class:`ImageRejectedError` for any file that cannot be indexed.
     """
-    data = read_file_bytes(Path(path), max_file_bytes)
-    identity = identify(data[:HEADER_BYTES], Path(path).name)
+    return decode_image_bytes(
+        read_file_bytes(Path(path), max_file_bytes),
+        Path(path).name,
+        min_side=min_side,
+        max_pixels=max_pixels,
+    )
+
+
+def read_open_image(
+    fh: BinaryIO,
+    name: str,
+    *,
+    min_side: int = 224,
+    max_pixels: int = 89_478_485,
+    max_file_bytes: int = 512 * 1024 * 1024,
+) -> LoadedImage:
+    """Like :func:`read_image_for_embedding`, from a file the caller opened and checked;
+    ``name`` is the file's name (its extension helps tell the format)."""
+    return decode_image_bytes(
+        read_open_file(fh, max_file_bytes), name, min_side=min_side, max_pixels=max_pixels
+    )
+
+
+def decode_image_bytes(data: bytes, name: str, *, min_side: int, max_pixels: int) -> LoadedImage:
+    identity = identify(data[:HEADER_BYTES], name)
     if identity.kind is MediaKind.OTHER:
         disallowed = sniff_disallowed_format(data[:HEADER_BYTES])
         if disallowed is not None:
             raise ImageRejectedError(f"format {disallowed} is not allowed")
-        raise ImageRejectedError(not_an_image_reason(identity, Path(path).name))
+        raise ImageRejectedError(not_an_image_reason(identity, name))
     content_hash = hashlib.blake2b(data, digest_size=20).hexdigest()
     with pillow_warnings(max_pixels):
         if identity.kind is MediaKind.RAW:
@@ -125,7 +151,7 @@ def _decode(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image
         load(image)
         orientation = read_orientation(image)
         metadata = extract_metadata(image, fmt, original_size, orientation)
-        pixels = to_rgb(apply_orientation(image, orientation))
+        pixels = to_rgb(apply_orientation(reduce(image, min_side), orientation))
     finally:
         image.close()
     return pixels, metadata

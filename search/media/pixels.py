@@ -79,6 +79,36 @@ def draft(image: Image.Image, min_side: int) -> None:
         raise ImageRejectedError(f"corrupt JPEG header: {describe(exc)}") from None
 
 
+#: Modes whose pixels ``Image.reduce`` averages correctly (palette indices cannot be averaged).
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I", "F", "CMYK", "YCbCr"})
+#: Reduce while keeping the short side at least this many times the size asked for: the final
+#: resampling then gives what it would from the full image (Pillow's ``reducing_gap`` advice).
+REDUCING_GAP = 2
+
+
+def reduce(image: Image.Image, min_side: int) -> Image.Image:
+    """``image`` shrunk by an integer factor (box average) when it is far larger than needed,
+    so that what follows (orientation, conversion, the model's resize) works on the small copy:
+    a 7000x7000 picture is held once at full size, never twice. Bilevel and palette images are
+    first made greyscale or colour, which averaging needs."""
+    factor = min(image.size) // (REDUCING_GAP * max(1, min_side))
+    if factor < 2:
+        return image
+    try:
+        if image.mode == "1":
+            image = image.convert("L")
+        elif image.mode in ("P", "PA"):
+            transparent = image.mode == "PA" or "transparency" in image.info
+            image = image.convert("RGBA" if transparent else "RGB")
+        elif image.mode not in _REDUCIBLE_MODES:
+            return image  # 16-bit and rare modes: converted at full size by to_rgb
+        return image.reduce(factor)
+    except MemoryError:
+        raise ImageRejectedError("out of memory while reducing image") from None
+    except Exception as exc:
+        raise ImageRejectedError(f"cannot reduce image: {describe(exc)}") from None
+
+
 def load(image: Image.Image) -> None:
     try:
         image.load()

@@ -7,6 +7,7 @@ import io
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from search.media.errors import ImageRejectedError, OversizedImageError, short
 
@@ -14,11 +15,7 @@ from search.media.errors import ImageRejectedError, OversizedImageError, short
 def read_file_bytes(path: Path, max_file_bytes: int) -> bytes:
     try:
         with _open_regular_file(path) as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_file_bytes:
-                raise OversizedImageError(_too_large(size, max_file_bytes))
-            # Read one byte past the limit: the file may have grown since fstat.
-            data = fh.read(max_file_bytes + 1)
+            return read_open_file(fh, max_file_bytes)
     except ImageRejectedError:
         raise
     except FileNotFoundError:
@@ -27,6 +24,18 @@ def read_file_bytes(path: Path, max_file_bytes: int) -> bytes:
         raise ImageRejectedError("permission denied") from None
     except IsADirectoryError:
         raise ImageRejectedError("not a regular file (directory)") from None
+    except OSError as exc:
+        raise ImageRejectedError(f"cannot read file: {short(exc)}") from None
+
+
+def read_open_file(fh: BinaryIO, max_file_bytes: int) -> bytes:
+    """The bytes of a file already open (and checked) by the caller, size-capped."""
+    size = os.fstat(fh.fileno()).st_size
+    if size > max_file_bytes:
+        raise OversizedImageError(_too_large(size, max_file_bytes))
+    # Read one byte past the limit: the file may have grown since fstat.
+    try:
+        data = fh.read(max_file_bytes + 1)
     except OSError as exc:
         raise ImageRejectedError(f"cannot read file: {short(exc)}") from None
     if not data:

@@ -15,6 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -206,12 +207,14 @@ def _duration(container, stream) -> float:
     return 0.0
 
 
-def read_frame(path: Path, offset_seconds: float) -> Image.Image:
-    """The frame shown at ``offset_seconds`` (the first at or after it), for thumbnails."""
+def read_frame(path: Path | BinaryIO, offset_seconds: float) -> Image.Image:
+    """The frame shown at ``offset_seconds`` (the first at or after it), for thumbnails.
+    ``path`` may be a file already open (the server opens it checked, search.media.opening)."""
     import av
 
+    source = str(path) if isinstance(path, Path) else path
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(source, metadata_errors="ignore") as container:
             if not container.streams.video:
                 raise VideoRejectedError("the file has no video stream")
             stream = container.streams.video[0]

@@ -19,7 +19,7 @@ import numpy as np
 from search.errors import InvalidInputError
 from search.query.context import SearchContext
 from search.query.duplicates import collapse_near_duplicates
-from search.query.filters import cached_filter_selection, selection_cache
+from search.query.filters import cached_filter_selection, selection_cache, tag_generation
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
 from search.query.moments import group_moments
 from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
@@ -86,7 +86,8 @@ def _selection(
         selection = cached_filter_selection(engine, request.filters, generation)
     if keyword_query.required_phrases:
         phrases = selection_cache(engine).get(
-            ("phrases", keyword_query.required_phrases),
+            # Tags and recognised text are indexed words too, and change without the images.
+            ("phrases", keyword_query.required_phrases, tag_generation(engine)),
             generation,
             lambda: _phrase_selection(library, keyword_query),
         )

@@ -60,8 +60,14 @@ def hits_to_csv(hits: list[SearchHit]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, quoting=csv.QUOTE_MINIMAL)
     writer.writeheader()
     for hit in hits:
-        writer.writerow({key: neutralise_formula(value) for key, value in hit_row(hit).items()})
+        row = {key: _cell(value) for key, value in hit_row(hit).items()}
+        writer.writerow({key: neutralise_formula(value) for key, value in row.items()})
     return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    # A list (an image's tags) is one cell, its items separated by commas.
+    return ", ".join(str(item) for item in value) if isinstance(value, list) else value
 
 
 def hits_to_json(hits: list[SearchHit]) -> str:

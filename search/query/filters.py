@@ -18,10 +18,13 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
+from sqlalchemy.orm import Session
 
 from search.query.request import GeoBox, SearchFilters
 from search.records import ImageIdArray
-from search.storage.models import Image, LibraryState, Root
+from search.storage.models import Image, ImageTag, LibraryState, Root
+from search.storage.search_text import text_generation
+from search.storage.tags import SHOWN
 from search.storage.writes import STATE_INDEX_GENERATION
 from search.vectors.selection import Selection
 
@@ -167,6 +170,17 @@ def _inside(box: GeoBox) -> Condition:
     return and_(latitude, or_(Image.gps_longitude >= box.west, Image.gps_longitude <= box.east))
 
 
+def _tags(tags: tuple[str, ...]) -> Condition:
+    return and_(
+        *(
+            Image.id.in_(
+                select(ImageTag.image_id).where(ImageTag.tag == tag, ImageTag.source.in_(SHOWN))
+            )
+            for tag in tags
+        )
+    )
+
+
 _PIXELS = Image.width * Image.height
 #: Each filter field's SQL condition, given the field's (validated, set) value.
 CONDITIONS: dict[str, Callable[[Any], Condition]] = {
@@ -189,6 +203,7 @@ CONDITIONS: dict[str, Callable[[Any], Condition]] = {
     "max_size": _at_most(Image.size_bytes),
     "has_gps": _has_gps,
     "gps_box": _inside,
+    "tag": _tags,
 }
 if set(CONDITIONS) != set(SearchFilters.model_fields):  # a new filter field needs its SQL here
     raise ImportError(
@@ -289,6 +304,15 @@ def selection_cache(engine: Engine) -> SelectionCache:
 
 
 def cached_filter_selection(engine: Engine, filters: SearchFilters, generation: int) -> Selection:
-    """:func:`filter_selection`, read once per filter and store generation."""
-    key = ("filters", filters.model_dump_json(exclude_defaults=True))
+    """:func:`filter_selection`, read once per filter and store generation (and, for a tag
+    filter, per generation of the tags: editing tags does not touch the image rows)."""
+    key: tuple[object, ...] = ("filters", filters.model_dump_json(exclude_defaults=True))
+    if filters.tag:
+        key = (*key, tag_generation(engine))
     return selection_cache(engine).get(key, generation, lambda: filter_selection(engine, filters))
+
+
+def tag_generation(engine: Engine) -> int:
+    """Counts the writes to tags and recognised text (see search.storage.search_text)."""
+    with Session(engine) as session:
+        return text_generation(session)

@@ -1,4 +1,5 @@
-"""Keyword matching over file names, folder names, descriptions and embedded keywords.
+"""Keyword matching over file names, folder names, descriptions, embedded keywords, tags and
+text recognised in the pictures.
 
 SQLite answers through its FTS5 index (kept current by triggers, see migration 0002),
 PostgreSQL through its full-text search (a generated tsvector column with a GIN index, migration
@@ -19,6 +20,7 @@ from sqlalchemy import (
     column,
     func,
     literal,
+    or_,
     select,
     table,
     text,
@@ -27,6 +29,7 @@ from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
 
 from search.errors import LibraryError
+from search.storage.models import ImageTag, ImageText
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_CHARACTERS = re.compile(r"\w+", re.UNICODE)
@@ -136,10 +139,10 @@ class KeywordMatcher:
     def _postgres_ids(self, query: KeywordQuery, limit: int) -> list[int]:
         document = SEARCH_TEXT.c.search_text
         any_term = _ts_terms((*query.words, *query.required_phrases), "||")
-        condition = document.op("@@")(any_term)
+        condition = _postgres_match(document, any_term)
         required = _ts_terms(query.required_phrases, "&&")
         if required is not None:
-            condition = and_(condition, document.op("@@")(required))
+            condition = and_(condition, _postgres_match(document, required))
         statement = (
             select(SEARCH_TEXT.c.id)
             .where(condition)
@@ -149,3 +152,18 @@ class KeywordMatcher:
             statement = statement.limit(limit)
         with Session(self.engine) as session:
             return list(session.scalars(statement))
+
+
+def _postgres_match(document: ColumnElement, query: ColumnElement) -> ColumnElement:
+    """Images whose own text, tags or recognised text match ``query`` (tags and text live in
+    their own tables, matched through the same configuration)."""
+    config = literal(SEARCH_CONFIGURATION, type_=REGCONFIG)
+    tagged = select(ImageTag.image_id).where(
+        func.to_tsvector(config, ImageTag.tag).op("@@")(query), ImageTag.source != "removed"
+    )
+    written = select(ImageText.image_id).where(
+        func.to_tsvector(config, ImageText.text).op("@@")(query)
+    )
+    return or_(
+        document.op("@@")(query), SEARCH_TEXT.c.id.in_(tagged), SEARCH_TEXT.c.id.in_(written)
+    )

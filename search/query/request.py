@@ -7,10 +7,8 @@ value is refused here (:class:`InvalidInputError`, one line) and never reaches t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -19,17 +17,33 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     ValidationError,
-    WithJsonSchema,
     model_validator,
 )
 from typing_extensions import Self
 
 from search.errors import InvalidInputError
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from search.query.filter_types import (
+    ASCII_SPACE,
+    EARLIEST_DATE,
+    GEO_BOX_PATTERN,
+    LATEST_DATE,
+    NOT_BLANK,
+    EndDate,
+    GeoBox,
+    GeoBoxText,
+    StartDate,
+    TagName,
+    parse_filter_date,
+)
 from search.records import SearchHit
+
+#: Declared in search.query.filter_types; importable from here as before.
+__all__ = [
+    "ASCII_SPACE", "EARLIEST_DATE", "GEO_BOX_PATTERN", "LATEST_DATE", "NOT_BLANK", "GeoBox",
+    "parse_filter_date",
+]  # fmt: skip
 
 SearchMode = Literal["semantic", "keyword", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
@@ -47,14 +61,6 @@ MAX_WEIGHT = 100.0
 MAX_FORMATS = 20
 MAX_SIDE_PIXELS = 2**31
 MAX_MEGAPIXELS = 1e6
-#: Dates a filter may name. Within what every layer can represent (epoch nanoseconds in int64
-#: end in 2262); older or later dates are refused rather than silently clamped.
-EARLIEST_DATE = datetime(1900, 1, 1)
-LATEST_DATE = datetime(2200, 12, 31, 23, 59, 59, 999999)
-#: Whitespace as JSON Schema, Python and pydantic all read it: ASCII only (their Unicode
-#: whitespace classes differ), so a text the schema accepts is a text the server accepts.
-ASCII_SPACE = " \t\n\v\f\r"
-NOT_BLANK = "[^ \\t\\n\\v\\f\\r]"
 
 
 class Contract(BaseModel):
@@ -142,90 +148,6 @@ Bytes = Annotated[int, Field(ge=0, le=MAX_STORED_INTEGER)]
 Megapixels = Annotated[float, Field(ge=0, le=MAX_MEGAPIXELS, allow_inf_nan=False)]
 FormatName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$")]
 
-_DATE_PATTERN = (
-    r"^(19\d\d|2[01]\d\d|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?$"
-)
-_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def parse_filter_date(value: Any, *, end_of_day: bool = False) -> datetime:
-    """An ISO date or date-time between 1900 and 2200, as a naive UTC datetime (an aware one is
-    converted, so aware and naive dates never meet); a bare date given as an upper bound means
-    the whole day."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and len(value) <= 40 and re.match(_DATE_PATTERN, value):
-        text = value[:-1] + "+00:00" if value.endswith("Z") else value
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a calendar date") from None
-        if end_of_day and _BARE_DATE.fullmatch(value):
-            moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
-    elif isinstance(value, str) and re.match(r"\d{4}-\d\d-\d\d", value):
-        raise ValueError(f"must be a date between {EARLIEST_DATE:%Y-%m-%d} and 2200-12-31")
-    else:
-        raise ValueError("must be a date like 2024-06-30 or 2024-06-30T18:30:00")
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    if not EARLIEST_DATE <= moment <= LATEST_DATE:
-        raise ValueError(f"must lie between {EARLIEST_DATE:%Y-%m-%d} and {LATEST_DATE:%Y-%m-%d}")
-    return moment
-
-
-def _date_type(end_of_day: bool) -> Any:
-    return Annotated[
-        datetime,
-        PlainValidator(lambda value: parse_filter_date(value, end_of_day=end_of_day)),
-        PlainSerializer(lambda moment: moment.isoformat(), return_type=str),
-        WithJsonSchema({"type": "string", "pattern": _DATE_PATTERN}),
-    ]
-
-
-StartDate = _date_type(end_of_day=False)
-EndDate = _date_type(end_of_day=True)
-
-
-@dataclass(frozen=True)
-class GeoBox:
-    """A latitude/longitude box; west > east means it crosses the antimeridian."""
-
-    south: float
-    west: float
-    north: float
-    east: float
-
-    def __post_init__(self) -> None:
-        if not (-90 <= self.south <= self.north <= 90):
-            raise InvalidInputError("GPS box needs -90 <= south <= north <= 90")
-        if not (-180 <= self.west <= 180 and -180 <= self.east <= 180):
-            raise InvalidInputError("GPS box longitudes must lie within -180..180")
-
-    @classmethod
-    def parse(cls, text: str) -> GeoBox:
-        """From 'south,west,north,east'."""
-        if not isinstance(text, str) or not re.fullmatch(GEO_BOX_PATTERN, text):
-            raise InvalidInputError(
-                f"GPS box must be 'south,west,north,east' in degrees, not {str(text)[:60]!r}"
-            )
-        south, west, north, east = (float(part) for part in text.split(","))
-        return cls(south, west, north, east)
-
-    def __str__(self) -> str:
-        return f"{self.south!r},{self.west!r},{self.north!r},{self.east!r}"
-
-
-_DEGREES = r"-?(\d{1,3}(\.\d{1,12})?)"
-GEO_BOX_PATTERN = rf"^{_DEGREES},{_DEGREES},{_DEGREES},{_DEGREES}$"
-GeoBoxText = Annotated[
-    GeoBox,
-    PlainValidator(lambda value: value if isinstance(value, GeoBox) else GeoBox.parse(value)),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": GEO_BOX_PATTERN}),
-]
-
-
 # Filters ---------------------------------------------------------------------------------------
 
 
@@ -265,6 +187,9 @@ class SearchFilters(Contract):
     has_gps: bool | None = Field(None, description="Only images with (true) or without a GPS tag.")
     gps_box: GeoBoxText | None = Field(
         None, description="Only images taken inside 'south,west,north,east' (degrees)."
+    )
+    tag: tuple[TagName, ...] = Field(
+        (), max_length=MAX_FORMATS, description="Only images with every one of these tags."
     )
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     cast,
     column,
+    false,
     func,
     select,
     table,
@@ -42,6 +44,8 @@ class Root(Base):
     path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     added_at: Mapped[datetime] = mapped_column(DateTime)
     last_indexed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: Indexed following links out of the folder (the user asked): its files may lie outside.
+    follow_symlinks: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     images: Mapped[list[Image]] = relationship(back_populates="root", passive_deletes=True)
 
@@ -71,6 +75,10 @@ class Image(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     keywords: Mapped[str | None] = mapped_column(Text, nullable=True)
     indexed_at: Mapped[datetime] = mapped_column(DateTime)
+    #: The file's identity when it was indexed (st_dev, st_ino); NULL for rows indexed before
+    #: pixsift recorded it. Serving checks the file it opens is this one.
+    device: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    inode: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: Set for a moment of a video: the video, and the moment's time in it. A moment's
     #: ``path_bytes`` is the video's name with ``#t=<offset>`` appended (unique per moment);
     #: its size, modification time and relative path are the video's.
@@ -153,3 +161,37 @@ class LibraryState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ImageTag(Base):
+    """A word describing an image. ``source`` keeps automatic tags apart from the user's:
+    "auto" (zero-shot tagging wrote it; re-tagging replaces it), "manual" (the user added it;
+    re-tagging never touches it), "removed" (the user took it away; re-tagging does not bring
+    it back, and it is not shown)."""
+
+    __tablename__ = "image_tags"
+    __table_args__ = (Index("ix_image_tags_tag", "tag", "source"),)
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    #: The label's cosine similarity to the image, for automatic tags.
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ImageText(Base):
+    """The text recognised in an image (OCR), or why recognising it failed. One row per image
+    that OCR has run on: an image without a row is still to do."""
+
+    __tablename__ = "image_text"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text, default="")
+    #: None when recognition worked; else the reason it failed (the embedding is kept).
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    engine: Mapped[str] = mapped_column(String(64))
+    recognised_at: Mapped[datetime] = mapped_column(DateTime)

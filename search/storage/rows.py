@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from search.records import EmbeddingMatrix, ImageFacts, ImageRecord
+from search.records import EmbeddingMatrix, FileOrigin, ImageFacts, ImageRecord
 from search.storage.models import Image
 
 EMBEDDING_DTYPE = np.dtype("<f2")
@@ -41,13 +41,19 @@ def facts_columns(facts: ImageFacts) -> dict[str, Any]:
     return facts.model_dump(include=set(ImageFacts.model_fields))
 
 
-def image_record(image: Image, root_path_bytes: bytes) -> ImageRecord:
-    """The record of an ``images`` row whose root is named ``root_path_bytes``."""
+def image_record(
+    image: Image, root_path_bytes: bytes, root_follows_links: bool = False, **extra: Any
+) -> ImageRecord:
+    """The record of an ``images`` row whose root is named ``root_path_bytes``; ``extra`` gives
+    the fields kept in other tables (tags, recognised text)."""
     columns = {name: getattr(image, name) for name in IMAGE_RECORD_COLUMNS}
     path_bytes = image.path_bytes
     if image.video_id is not None:
         path_bytes = path_bytes.rpartition(MOMENT_KEY_SEPARATOR)[0]
-    return ImageRecord.located(path_bytes, root_path_bytes, **columns)
+    record = ImageRecord.located(path_bytes, root_path_bytes, **columns, **extra)
+    identity = None if image.inode is None else (int(image.device or 0), int(image.inode))
+    record.set_origin(FileOrigin(identity, root_follows_links))
+    return record
 
 
 def moment_key(video_path_bytes: bytes, offset_seconds: float) -> bytes:

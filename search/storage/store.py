@@ -19,6 +19,7 @@ from search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRe
 from search.storage.database import create_session_factory
 from search.storage.models import Embedding, Failure, Image, LibraryState, Root
 from search.storage.rows import chunks, decode_embeddings, image_record, utc_now
+from search.storage.tags import tags_of, texts_of
 from search.storage.writes import (
     STATE_INDEX_GENERATION,
     STATE_LAST_INDEXED_AT,
@@ -56,6 +57,9 @@ class KnownFile:
     size_bytes: int
     mtime_ns: int
     content_hash: str
+    #: (st_dev, st_ino) when indexed; None for rows indexed before it was recorded.
+    device: int | None = None
+    inode: int | None = None
 
 
 class LibraryStore:
@@ -99,17 +103,34 @@ class LibraryStore:
 
     # Roots and the indexer's view ----------------------------------------------------------
 
-    def ensure_root(self, root_path_bytes: bytes) -> int:
+    def ensure_root(self, root_path_bytes: bytes, *, follow_symlinks: bool | None = None) -> int:
+        """The root's id, made if new; ``follow_symlinks`` (what this indexing run was asked)
+        is recorded when given."""
         with self.session() as session:
-            root_id = session.scalar(select(Root.id).where(Root.path_bytes == root_path_bytes))
-            if root_id is not None:
-                return root_id
+            root = session.scalar(select(Root).where(Root.path_bytes == root_path_bytes))
+            if root is not None:
+                if follow_symlinks is not None:
+                    root.follow_symlinks = follow_symlinks
+                return root.id
             # Another indexer may add the same root at the same moment: one row wins.
             statement = upsert(session, Root.__table__).values(
-                path=display_path(root_path_bytes), path_bytes=root_path_bytes, added_at=utc_now()
+                path=display_path(root_path_bytes),
+                path_bytes=root_path_bytes,
+                added_at=utc_now(),
+                follow_symlinks=bool(follow_symlinks),
             )
             session.execute(statement.on_conflict_do_nothing(index_elements=[Root.path_bytes]))
             return session.scalar(select(Root.id).where(Root.path_bytes == root_path_bytes))
+
+    def record_identities(self, identities: Sequence[tuple[int, tuple[int, int]]]) -> None:
+        """Record (st_dev, st_ino) for images indexed before identities were kept."""
+        if not identities:
+            return
+        with self.session() as session:
+            for image_id, (device, inode) in identities:
+                session.execute(
+                    update(Image).where(Image.id == image_id).values(device=device, inode=inode)
+                )
 
     def root_paths(self) -> list[str]:
         with self.session() as session:
@@ -119,7 +140,13 @@ class LibraryStore:
         with self.session() as session:
             rows = session.execute(
                 select(
-                    Image.path_bytes, Image.id, Image.size_bytes, Image.mtime_ns, Image.content_hash
+                    Image.path_bytes,
+                    Image.id,
+                    Image.size_bytes,
+                    Image.mtime_ns,
+                    Image.content_hash,
+                    Image.device,
+                    Image.inode,
                 ).where(Image.root_id == root_id, Image.video_id.is_(None))
             )
             # Moments of videos are the video indexer's (search.storage.videos), not files.
@@ -219,12 +246,21 @@ class LibraryStore:
         for chunk in chunks([int(image_id) for image_id in image_ids]):
             with self.session() as session:
                 rows = session.execute(
-                    select(Image, Root.path_bytes)
+                    select(Image, Root.path_bytes, Root.follow_symlinks)
                     .join(Root, Root.id == Image.root_id)
                     .where(Image.id.in_(chunk))
-                )
-                for image, root_path_bytes in rows:
-                    records[image.id] = image_record(image, root_path_bytes)
+                ).all()
+                tags = tags_of(session, chunk)
+                texts = texts_of(session, chunk)
+                for image, root_path_bytes, follows in rows:
+                    text = texts.get(image.id)
+                    records[image.id] = image_record(
+                        image,
+                        root_path_bytes,
+                        bool(follows),
+                        tags=tuple(tag for tag, _ in tags.get(image.id, ())),
+                        text_in_image=None if text is None or text.failure else text.text,
+                    )
         return records
 
     def image_count(self) -> int:

@@ -18,8 +18,17 @@ from sqlalchemy.orm import Session
 
 from search.filenames import display_path, valid_text
 from search.records import ImageFacts
-from search.storage.models import NEXT_INDEX_GENERATION, Embedding, Failure, Image, LibraryState
+from search.storage.models import (
+    NEXT_INDEX_GENERATION,
+    Embedding,
+    Failure,
+    Image,
+    ImageTag,
+    ImageText,
+    LibraryState,
+)
 from search.storage.rows import chunks, encode_embedding, facts_columns, utc_now
+from search.storage.search_text import refresh_search_text
 
 STATE_MODEL_ID = "model_id"
 STATE_INDEX_GENERATION = "index_generation"
@@ -40,6 +49,10 @@ class NewImage:
     facts: ImageFacts
     embedding: np.ndarray
     replaces_image_id: int | None = None
+    #: (st_dev, st_ino) of the file read; None where the writer does not know it.
+    identity: tuple[int, int] | None = None
+    #: What OCR found (text, failure reason), when it ran; an updated file's old text goes.
+    text: tuple[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class MovedImage:
     relative_path: str
     size_bytes: int
     mtime_ns: int
+    identity: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +99,8 @@ def upsert(session: Session, table: Table) -> sqlite.Insert | postgresql.Insert:
 def write_batch(session: Session, batch: IndexingBatch, model_id: str) -> None:
     if batch.new_images or batch.moved_images:
         lock_generation(session)
-    for new_image in batch.new_images:
-        write_new_image(session, new_image, model_id)
+    with_text = [write_new_image(session, new_image, model_id) for new_image in batch.new_images]
+    refresh_search_text(session, [image_id for image_id in with_text if image_id is not None])
     for moved in batch.moved_images:
         write_moved_image(session, moved)
     for skipped in batch.skipped_files:
@@ -96,7 +110,8 @@ def write_batch(session: Session, batch: IndexingBatch, model_id: str) -> None:
         clear_failures(session, [image.path_bytes for image in batch.new_images])
 
 
-def write_new_image(session: Session, new_image: NewImage, model_id: str) -> None:
+def write_new_image(session: Session, new_image: NewImage, model_id: str) -> int | None:
+    """Insert (or update in place) one image; its id when OCR text was written with it."""
     columns = {
         "root_id": new_image.root_id,
         "path_bytes": new_image.path_bytes,
@@ -105,11 +120,17 @@ def write_new_image(session: Session, new_image: NewImage, model_id: str) -> Non
         "mtime_ns": new_image.mtime_ns,
         "content_hash": new_image.content_hash,
         "indexed_at": utc_now(),
+        **identity_columns(new_image.identity),
         **facts_columns(new_image.facts),
     }
     if new_image.replaces_image_id is not None:
         image_id = new_image.replaces_image_id
         session.execute(update(Image).where(Image.id == image_id).values(**columns))
+        # New content: the old picture's recognised text and automatic tags no longer apply.
+        session.execute(delete(ImageText).where(ImageText.image_id == image_id))
+        session.execute(
+            delete(ImageTag).where(ImageTag.image_id == image_id, ImageTag.source == "auto")
+        )
     else:
         # Another indexer may have inserted this path since this one looked: take its row.
         insert_image = upsert(session, Image.__table__).values(**columns)
@@ -128,6 +149,19 @@ def write_new_image(session: Session, new_image: NewImage, model_id: str) -> Non
             set_={"vector": vector, "generation": NEXT_INDEX_GENERATION},
         )
     )
+    if new_image.text is None:
+        return None
+    text, failure = new_image.text
+    session.add(
+        ImageText(
+            image_id=image_id,
+            text=text,
+            failure=failure,
+            engine="tesseract",
+            recognised_at=utc_now(),
+        )
+    )
+    return image_id
 
 
 def write_moved_image(session: Session, moved: MovedImage) -> None:
@@ -140,9 +174,15 @@ def write_moved_image(session: Session, moved: MovedImage) -> None:
             relative_path=moved.relative_path,
             size_bytes=moved.size_bytes,
             mtime_ns=moved.mtime_ns,
+            **identity_columns(moved.identity),
         )
     )
     clear_failures(session, [moved.path_bytes])
+
+
+def identity_columns(identity: tuple[int, int] | None) -> dict[str, int | None]:
+    device, inode = identity if identity is not None else (None, None)
+    return {"device": device, "inode": inode}
 
 
 def write_skipped_file(session: Session, skipped: SkippedFile) -> None:

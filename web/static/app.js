@@ -61,6 +61,7 @@
       moments.hidden = false;
     }
     item.querySelector(".score").textContent = result.score.toFixed(3);
+    item.querySelector(".tags").textContent = (result.tags || []).join(", ");
     item.querySelector("a.similar").href = "/?image_id=" + encodeURIComponent(result.id);
     item.querySelector("button.why").hidden = !explainQuery;
     return item;
