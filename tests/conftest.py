@@ -3,7 +3,10 @@ file, and folders of generated images. Nothing here downloads anything."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +14,11 @@ import open_clip
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from postgres_server import TEMPLATE_DATABASE, PostgresServer, PostgresUnavailable, start_server
 
 from search.library import Library
 from search.model.embedder import ModelSpec, OpenClipEmbedder
+from search.storage.database import create_database_engine, upgrade_database
 
 TINY_MODEL_NAME = "pixsift-test-tiny"
 TINY_MODEL_CONFIG = {
@@ -106,8 +111,85 @@ def picture_folder(tmp_path: Path) -> Path:
     return folder
 
 
+# Databases ---------------------------------------------------------------------------------
+#: Which databases the library fixtures run on: "sqlite", "postgresql" or "all" (the default).
+TEST_DATABASE = os.environ.get("PIXSIFT_TEST_DATABASE", "all")
+BACKENDS = [
+    pytest.param(name, marks=getattr(pytest.mark, name), id=name)
+    for name in ("sqlite", "postgresql")
+    if TEST_DATABASE in ("all", name)
+]
+_database_numbers = itertools.count()
+
+#: A fresh database for one library: None means the library's own SQLite file.
+DatabaseFactory = Callable[[], "str | None"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server with a template database already migrated to head. Skipped
+    (with the reason) where PostgreSQL is not installed, except in CI, where it must run."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("PIXSIFT_TEST_DATABASE=sqlite: PostgreSQL tests not asked for")
+    try:
+        server = start_server()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {error}")
+        pytest.skip(f"PostgreSQL unavailable here: {error}")
+    try:
+        engine = create_database_engine(server.create_database(TEMPLATE_DATABASE))
+        upgrade_database(engine)
+        engine.dispose()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def library(tmp_path: Path, tiny_embedder: OpenClipEmbedder) -> Library:
-    opened = Library.open(tmp_path / "library", embedder=tiny_embedder)
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database (a copy of the migrated template) for one test."""
+    name = f"pixsift_{request.node.name[:40].lower()}"
+    url = postgres_server.create_database(name, template=TEMPLATE_DATABASE)
+    yield url
+    postgres_server.drop_databases([name])
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def new_database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[DatabaseFactory]:
+    """Makes a fresh database on ``backend`` per call (a PostgreSQL one is a copy of the
+    migrated template); the module's databases are dropped at its end."""
+    if backend == "sqlite":
+        yield lambda: None
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    created: list[str] = []
+
+    def create() -> str:
+        created.append(f"pixsift_test_{next(_database_numbers)}")
+        return server.create_database(created[-1], template=TEMPLATE_DATABASE)
+
+    yield create
+    server.drop_databases(created)
+
+
+@pytest.fixture
+def library(
+    tmp_path: Path, tiny_embedder: OpenClipEmbedder, new_database_url: DatabaseFactory
+) -> Library:
+    opened = Library.open(
+        tmp_path / "library", database_url=new_database_url(), embedder=tiny_embedder
+    )
     yield opened
     opened.close()
+
+
+def reopen(library: Library, **options: object) -> Library:
+    """Open ``library`` again (as another process would): same directory, same database."""
+    url = library.store.engine.url.render_as_string(hide_password=False)
+    return Library.open(library.directory, database_url=url, **options)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_picture
+from conftest import DatabaseFactory, make_picture
 from flask import Flask
 from flask.testing import FlaskClient
 from test_web import assert_error, index_folders
@@ -25,12 +25,18 @@ from web import create_app
 
 @pytest.fixture(scope="module")
 def library(
-    tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_embedder: OpenClipEmbedder,
+    new_database_url: DatabaseFactory,
 ) -> Iterator[Library]:
     folder = tmp_path_factory.mktemp("contract-pictures")
     for seed, name in enumerate(["[+]1.png", "+1.png", "x-ray.png", "apple.png", "a%b_c.png"]):
         make_picture(seed).save(folder / name)
-    library = Library.open(tmp_path_factory.mktemp("contract-library"), embedder=tiny_embedder)
+    library = Library.open(
+        tmp_path_factory.mktemp("contract-library"),
+        database_url=new_database_url(),
+        embedder=tiny_embedder,
+    )
     index_folders(library, tiny_embedder, folder)
     yield library
     library.close()
@@ -153,7 +159,8 @@ def test_cli_filter_options_come_from_the_model(library: Library, tiny_spec: Mod
     result = runner.invoke(main, ["search", "--help"])
     for name in SearchFilters.model_fields:
         assert "--" + name.replace("_", "-") in result.output
-    base = ["search", "x", "--library", str(library.directory), "--model", tiny_spec.model_name,
+    url = library.store.engine.url.render_as_string(hide_password=False)
+    base = ["search", "x", "--library", str(library.directory), "--database-url", url, "--model", tiny_spec.model_name,
             "--pretrained", tiny_spec.pretrained]  # fmt: skip
     for bad in (["--after", "0001-01-01"], ["--before", "3000-01-01"], ["--like", str(2**63)],
                 ["--min-width", "10", "--max-width", "5"], ["--gps-box", "1,2,3"]):  # fmt: skip

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL_NAME, make_picture, write_pictures, write_tiny_checkpoint
+from conftest import (
+    TINY_MODEL_NAME,
+    make_picture,
+    reopen,
+    write_pictures,
+    write_tiny_checkpoint,
+)
 
 from indexer.pipeline import Indexer, IndexingOptions, IndexingSummary
 from search.errors import InvalidInputError, ModelMismatchError, NotFoundError
@@ -209,7 +215,7 @@ def test_other_model_on_same_library_is_an_error(
     other = OpenClipEmbedder.load(ModelSpec(TINY_MODEL_NAME, str(other_checkpoint)))
     with pytest.raises(ModelMismatchError):
         Indexer(library, other, OPTIONS)
-    reopened = Library.open(library.directory, embedder=other)
+    reopened = reopen(library, embedder=other)
     with pytest.raises(ModelMismatchError):
         reopened.search("anything")
     reopened.close()
@@ -221,7 +227,7 @@ def test_missing_index_files_are_scanned_exactly_until_a_writer_publishes(
     index(library, tiny_embedder, picture_folder)
     expected = [hit.id for hit in library.search("a cat", k=5)]
     shutil.rmtree(library.index_directory)
-    reopened = Library.open(library.directory, embedder=tiny_embedder)
+    reopened = reopen(library, embedder=tiny_embedder)
     # A reader never writes the index: it scans the stored vectors exactly instead.
     assert [hit.id for hit in reopened.search("a cat", k=5)] == expected
     assert not library.index_directory.exists() and reopened.stats().index_type == "none"
@@ -266,7 +272,7 @@ def test_an_emptied_library_rebuilt_without_the_model_still_answers_its_queries(
     for path in folder.iterdir():
         path.unlink()
     assert index(library, tiny_embedder, folder).removed == 2
-    with Library.open(library.directory) as without_model:  # as `pixsift rebuild-index` runs
+    with reopen(library) as without_model:  # as `pixsift rebuild-index` runs
         assert without_model.rebuild_index().count == 0
-    with Library.open(library.directory, embedder=tiny_embedder) as reopened:
+    with reopen(library, embedder=tiny_embedder) as reopened:
         assert reopened.search("anything") == []

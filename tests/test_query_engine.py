@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_picture
+from conftest import DatabaseFactory, make_picture
 from PIL import Image
 
 from indexer.pipeline import Indexer, IndexingOptions
@@ -43,7 +43,9 @@ def exif_for(index: int) -> Image.Exif:
 
 @pytest.fixture(scope="module")
 def engine_library(
-    tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_embedder: OpenClipEmbedder,
+    new_database_url: DatabaseFactory,
 ) -> Library:
     folder = tmp_path_factory.mktemp("engine") / "photos"
     for index in range(36):
@@ -54,7 +56,11 @@ def engine_library(
         make_picture(index, size=SIZES[index % 3]).save(path, name, exif=exif_for(index))
         os.utime(path, ns=(1_500_000_000_000_000_000 + index * 10**15,) * 2)
     make_picture(500).save(folder / "home" / "zebra-crossing.png")
-    library = Library.open(tmp_path_factory.mktemp("engine-library"), embedder=tiny_embedder)
+    library = Library.open(
+        tmp_path_factory.mktemp("engine-library"),
+        database_url=new_database_url(),
+        embedder=tiny_embedder,
+    )
     Indexer(library, tiny_embedder, IndexingOptions(workers=1, show_progress=False)).index([folder])
     yield library
     library.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_picture, write_pictures
+from conftest import DatabaseFactory, make_picture, write_pictures
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from jsonschema import Draft202012Validator
@@ -51,9 +51,16 @@ def picture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def indexed_library(
-    tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder, picture_root: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_embedder: OpenClipEmbedder,
+    picture_root: Path,
+    new_database_url: DatabaseFactory,
 ) -> Iterator[Library]:
-    library = Library.open(tmp_path_factory.mktemp("web-library"), embedder=tiny_embedder)
+    library = Library.open(
+        tmp_path_factory.mktemp("web-library"),
+        database_url=new_database_url(),
+        embedder=tiny_embedder,
+    )
     index_folders(library, tiny_embedder, picture_root)
     yield library
     library.close()

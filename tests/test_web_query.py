@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_picture, write_pictures
+from conftest import DatabaseFactory, make_picture, write_pictures
 from flask import Flask
 from flask.testing import FlaskClient
 from test_web import assert_error, index_folders, openapi_check
@@ -35,9 +35,16 @@ def query_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def library(
-    tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder, query_root: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_embedder: OpenClipEmbedder,
+    query_root: Path,
+    new_database_url: DatabaseFactory,
 ) -> Iterator[Library]:
-    library = Library.open(tmp_path_factory.mktemp("query-library"), embedder=tiny_embedder)
+    library = Library.open(
+        tmp_path_factory.mktemp("query-library"),
+        database_url=new_database_url(),
+        embedder=tiny_embedder,
+    )
     index_folders(library, tiny_embedder, query_root)
     yield library
     library.close()

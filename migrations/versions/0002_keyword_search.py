@@ -5,7 +5,8 @@ Revises: 0001
 Create Date: 2026-11-28 15:00:00
 
 SQLite only: the full-text table is kept current by triggers, so every writer (indexer, tests,
-future tools) updates it without knowing it exists. Other databases fall back to LIKE matching.
+future tools) updates it without knowing it exists. PostgreSQL gets its own full-text search
+in migration 0007.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ selective filter still fills a page of k results. The filters themselves are dec
 
 from __future__ import annotations
 
-import fnmatch
+import string
 import threading
 import weakref
 from collections import OrderedDict
@@ -62,14 +62,52 @@ def _folder(folder: str) -> Condition:
     )
 
 
+def glob_regex(pattern: str) -> str:
+    """``pattern`` as fnmatch reads it (``*`` any text, ``?`` one character, ``[abc]``,
+    ``[!x]``, an unclosed ``[`` literal), as a regular expression that Python's ``re`` (SQLite's
+    REGEXP) and PostgreSQL's advanced expressions read alike: fnmatch.translate's own output uses
+    Python-only groups that PostgreSQL rejects."""
+    parts = ["(?s)^"]
+    position = 0
+    while position < len(pattern):
+        character = pattern[position]
+        position += 1
+        if character == "*":
+            parts.append(".*")
+        elif character == "?":
+            parts.append(".")
+        elif character == "[" and (end := _class_end(pattern, position)) >= 0:
+            body = pattern[position:end]
+            position = end + 1
+            negated = body.startswith("!")
+            members = "".join(_escaped(c, keep="-") for c in body[negated:])
+            parts.append("[" + "^" * negated + members + "]")
+        else:
+            parts.append(_escaped(character))
+    return "".join(parts) + "\\Z"
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Where the character class opened before ``start`` closes (-1: it never does)."""
+    position = start + (pattern[start : start + 1] == "!")
+    position += pattern[position : position + 1] == "]"  # a leading ] is a member
+    return pattern.find("]", position)
+
+
+def _escaped(character: str, keep: str = "") -> str:
+    # Backslash before punctuation means the character itself in both dialects.
+    if character in string.punctuation and character not in keep:
+        return "\\" + character
+    return character
+
+
 def glob_condition(pattern: str) -> Condition:
     """Paths matching ``pattern`` as fnmatch reads it (``*``, ``?``, ``[abc]``, ``[!x]``).
 
     The regular expression (bound as a parameter) is the exact check. The database's index can
     only help with the literal text before the first glob character, so that prefix alone is a
     LIKE pre-filter (escaped: ``%`` and ``_`` in a name are literal)."""
-    # Anchored: the database's REGEXP searches, and fnmatch's translation only anchors the end.
-    exact = Image.relative_path.regexp_match("^" + fnmatch.translate(pattern))
+    exact = Image.relative_path.regexp_match(glob_regex(pattern))
     cut = min((pattern.find(c) for c in GLOB_METACHARACTERS if c in pattern), default=-1)
     prefix = pattern if cut < 0 else pattern[:cut]
     if not prefix:

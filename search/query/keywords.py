@@ -1,8 +1,10 @@
 """Keyword matching over file names, folder names, descriptions, embedded keywords, tags and
 text recognised in the pictures.
 
-SQLite answers through its FTS5 index (kept current by triggers, see migration 0002); other
-databases fall back to case-insensitive LIKE. A quoted word or phrase in the query must appear.
+SQLite answers through its FTS5 index (kept current by triggers, see migration 0002),
+PostgreSQL through its full-text search (a generated tsvector column with a GIN index, migration
+0007); both split words at punctuation and spaces, ignore case and do not stem. A quoted word or
+phrase in the query must appear.
 """
 
 from __future__ import annotations
@@ -10,10 +12,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    and_,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
 
-from search.storage.models import Image, ImageTag, ImageText
+from search.errors import LibraryError
+from search.storage.models import ImageTag, ImageText
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_CHARACTERS = re.compile(r"\w+", re.UNICODE)
@@ -62,20 +78,46 @@ FTS_RANKED = text(
     "ORDER BY bm25(image_search_text), rowid LIMIT :limit"
 )
 
+#: PostgreSQL's search document of each image: a generated tsvector column with a GIN index
+#: (migration 0007). Not an ORM attribute: SQLite has no such column.
+SEARCH_TEXT = table("images", column("id", Integer), column("search_text", TSVECTOR))
+SEARCH_CONFIGURATION = "simple"
+
+
+def _ts_terms(terms: tuple[str, ...], combine: str) -> ColumnElement | None:
+    """A tsquery matching every (``&&``) or any (``||``) of ``terms``, each a word or phrase.
+    Each term is its own bound parameter read by phraseto_tsquery, so no user text is ever
+    parsed as query syntax."""
+    queries = [
+        func.phraseto_tsquery(literal(SEARCH_CONFIGURATION, type_=REGCONFIG), term)
+        for term in terms
+    ]
+    if not queries:
+        return None
+    combined = queries[0]
+    for query in queries[1:]:
+        combined = combined.op(combine, return_type=TSQUERY)(query)
+    return combined
+
 
 class KeywordMatcher:
+    """Keyword matching through the database's own full-text index: FTS5 on SQLite, a
+    tsvector + GIN index on PostgreSQL. Ranked best first (bm25 / ts_rank), ties by id."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.uses_full_text_index = engine.dialect.name == "sqlite"
+        self.dialect = engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise LibraryError(f"keyword search needs SQLite or PostgreSQL, not {self.dialect}")
 
     def ranked_ids(self, query: KeywordQuery, limit: int) -> list[int]:
         """Ids of images matching any word, best first (all required phrases must match)."""
         expression = fts_any_words(query)
         if expression is None:
             return []
+        if self.dialect == "postgresql":
+            return self._postgres_ids(query, limit)
         required = fts_required(query)
-        if not self.uses_full_text_index:
-            return self._like_ids(query, limit)
         if required is not None:
             expression = f"({required}) AND ({expression})"
         return self._fts_ids(expression, limit)
@@ -85,8 +127,8 @@ class KeywordMatcher:
         required = fts_required(query)
         if required is None:
             return None
-        if not self.uses_full_text_index:
-            return set(self._like_ids(KeywordQuery(query.required_phrases, ()), -1, True))
+        if self.dialect == "postgresql":
+            return set(self._postgres_ids(KeywordQuery((), query.required_phrases), -1))
         return set(self._fts_ids(required, -1))
 
     def _fts_ids(self, expression: str, limit: int) -> list[int]:
@@ -94,28 +136,34 @@ class KeywordMatcher:
             rows = session.execute(FTS_RANKED, {"expression": expression, "limit": limit})
             return [row[0] for row in rows]
 
-    def _like_ids(self, query: KeywordQuery, limit: int, match_all: bool = False) -> list[int]:
-        matches = [
-            or_(
-                Image.relative_path.icontains(word, autoescape=True),
-                Image.description.icontains(word, autoescape=True),
-                Image.keywords.icontains(word, autoescape=True),
-                Image.id.in_(
-                    select(ImageTag.image_id).where(
-                        ImageTag.tag.icontains(word, autoescape=True), ImageTag.source != "removed"
-                    )
-                ),
-                Image.id.in_(
-                    select(ImageText.image_id).where(
-                        ImageText.text.icontains(word, autoescape=True)
-                    )
-                ),
-            )
-            for word in (*query.words, *query.required_phrases)
-        ]
-        statement = select(Image.id).where(and_(*matches) if match_all else or_(*matches))
-        statement = statement.order_by(Image.id)
+    def _postgres_ids(self, query: KeywordQuery, limit: int) -> list[int]:
+        document = SEARCH_TEXT.c.search_text
+        any_term = _ts_terms((*query.words, *query.required_phrases), "||")
+        condition = _postgres_match(document, any_term)
+        required = _ts_terms(query.required_phrases, "&&")
+        if required is not None:
+            condition = and_(condition, _postgres_match(document, required))
+        statement = (
+            select(SEARCH_TEXT.c.id)
+            .where(condition)
+            .order_by(func.ts_rank(document, any_term).desc(), SEARCH_TEXT.c.id)
+        )
         if limit >= 0:
             statement = statement.limit(limit)
         with Session(self.engine) as session:
             return list(session.scalars(statement))
+
+
+def _postgres_match(document: ColumnElement, query: ColumnElement) -> ColumnElement:
+    """Images whose own text, tags or recognised text match ``query`` (tags and text live in
+    their own tables, matched through the same configuration)."""
+    config = literal(SEARCH_CONFIGURATION, type_=REGCONFIG)
+    tagged = select(ImageTag.image_id).where(
+        func.to_tsvector(config, ImageTag.tag).op("@@")(query), ImageTag.source != "removed"
+    )
+    written = select(ImageText.image_id).where(
+        func.to_tsvector(config, ImageText.text).op("@@")(query)
+    )
+    return or_(
+        document.op("@@")(query), SEARCH_TEXT.c.id.in_(tagged), SEARCH_TEXT.c.id.in_(written)
+    )

@@ -9,9 +9,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from search.errors import LibraryError
@@ -22,8 +22,26 @@ MIGRATIONS_DIRECTORY = Path(str(resources.files("migrations")))
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+
+
 def create_database_engine(database_url: str) -> Engine:
-    """An engine for ``database_url``; SQLite gets the settings a concurrent library needs."""
+    """An engine for ``database_url``; SQLite gets the settings a concurrent library needs.
+    SQLite and PostgreSQL (``postgresql+psycopg://``, the ``pixsift[postgres]`` extra) are
+    supported; another URL is a LibraryError."""
+    try:
+        backend = make_url(database_url).get_backend_name()
+    except ArgumentError as error:
+        raise LibraryError(f"not a database URL: {database_url!r}") from error
+    if backend not in SUPPORTED_DATABASES:
+        raise LibraryError(f"pixsift stores libraries in SQLite or PostgreSQL, not {backend}")
+    if backend == "postgresql":
+        try:
+            return create_engine(database_url, pool_pre_ping=True)
+        except ImportError as error:
+            raise LibraryError(
+                f"no PostgreSQL driver ({error.name}): pip install 'pixsift[postgres]'"
+            ) from error
     if database_url.startswith("sqlite"):
         engine = create_engine(
             database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -46,12 +64,16 @@ def _configure_sqlite_connection(dbapi_connection, _connection_record) -> None:
 
 #: Tables that exist only in migrations (SQLite's full-text index and its shadow tables).
 MIGRATION_ONLY_TABLE_PREFIX = "image_search_text"
+#: PostgreSQL's full-text column and its index, also only in migrations (0007).
+MIGRATION_ONLY_NAMES = {("column", "search_text"), ("index", "ix_images_search_text")}
 
 
 def include_in_schema_comparison(
     _object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object
 ) -> bool:
     """Autogenerate filter: leave out what the models deliberately do not describe."""
+    if (type_, name) in MIGRATION_ONLY_NAMES:
+        return False
     return not (type_ == "table" and (name or "").startswith(MIGRATION_ONLY_TABLE_PREFIX))
 
 

@@ -28,9 +28,13 @@ from search.storage.writes import (
     MovedImage,
     NewImage,
     SkippedFile,
+    add_state,
+    bump_generation,
     clear_failures,
     delete_images,
+    lock_generation,
     set_state,
+    upsert,
     write_batch,
 )
 
@@ -89,13 +93,13 @@ class LibraryStore:
     def claim_model(self, model_id: str) -> str:
         """Record ``model_id`` as the library's model if it has none; return the library's."""
         with self.session() as session:
-            current = session.scalar(
-                select(LibraryState.value).where(LibraryState.key == STATE_MODEL_ID)
-            )
-            if current is None:
-                set_state(session, STATE_MODEL_ID, model_id)
-                return model_id
-            return current
+            return add_state(session, STATE_MODEL_ID, model_id)
+
+    def bump_generation(self) -> None:
+        """Start a new index generation (after writes that stamped the next one)."""
+        with self.session() as session:
+            lock_generation(session)
+            bump_generation(session)
 
     # Roots and the indexer's view ----------------------------------------------------------
 
@@ -108,15 +112,15 @@ class LibraryStore:
                 if follow_symlinks is not None:
                     root.follow_symlinks = follow_symlinks
                 return root.id
-            root = Root(
+            # Another indexer may add the same root at the same moment: one row wins.
+            statement = upsert(session, Root.__table__).values(
                 path=display_path(root_path_bytes),
                 path_bytes=root_path_bytes,
                 added_at=utc_now(),
                 follow_symlinks=bool(follow_symlinks),
             )
-            session.add(root)
-            session.flush()
-            return root.id
+            session.execute(statement.on_conflict_do_nothing(index_elements=[Root.path_bytes]))
+            return session.scalar(select(Root.id).where(Root.path_bytes == root_path_bytes))
 
     def record_identities(self, identities: Sequence[tuple[int, tuple[int, int]]]) -> None:
         """Record (st_dev, st_ino) for images indexed before identities were kept."""

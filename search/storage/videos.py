@@ -20,7 +20,7 @@ from search.records import FailureRecord
 from search.storage.models import Embedding, Image, Video
 from search.storage.rows import chunks, encode_embedding, moment_key, utc_now
 from search.storage.store import LibraryStore
-from search.storage.writes import bump_generation
+from search.storage.writes import bump_generation, lock_generation
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class VideoStore:
     def write(self, video: NewVideo, model_id: str) -> int:
         """Write ``video`` (replacing its previous version) in one transaction; its id."""
         with self.store.session() as session:
+            lock_generation(session)  # before stamping: see search.storage.writes
             if video.replaces_video_id is not None:
                 _delete_videos(session, [video.replaces_video_id])
             row = Video(
@@ -100,6 +101,7 @@ class VideoStore:
         if not video_ids:
             return
         with self.store.session() as session:
+            lock_generation(session)
             _delete_videos(session, list(video_ids))
             bump_generation(session)
 

@@ -1,16 +1,32 @@
-"""What one indexing batch writes, and the statements that write it inside one transaction."""
+"""What one indexing batch writes, and the statements that write it inside one transaction.
+
+Several indexing processes may write one (PostgreSQL) database at once, so every write is safe
+against a concurrent one: rows keyed by a unique path or key are upserted (INSERT ... ON CONFLICT,
+in SQLite's and PostgreSQL's shared syntax), and a transaction that stamps embeddings with the
+next index generation first locks the generation row (SELECT ... FOR UPDATE), so two writers
+never stamp rows with the same generation and a published index never misses a later commit.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from search.filenames import display_path, valid_text
 from search.records import ImageFacts
-from search.storage.models import Embedding, Failure, Image, ImageTag, ImageText, LibraryState
+from search.storage.models import (
+    NEXT_INDEX_GENERATION,
+    Embedding,
+    Failure,
+    Image,
+    ImageTag,
+    ImageText,
+    LibraryState,
+)
 from search.storage.rows import chunks, encode_embedding, facts_columns, utc_now
 from search.storage.search_text import refresh_search_text
 
@@ -73,7 +89,16 @@ class IndexingBatch:
         return not (self.new_images or self.moved_images or self.skipped_files)
 
 
+def upsert(session: Session, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT with ON CONFLICT clauses, for the session's database (both dialects share the
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update`` construct)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def write_batch(session: Session, batch: IndexingBatch, model_id: str) -> None:
+    if batch.new_images or batch.moved_images:
+        lock_generation(session)
     with_text = [write_new_image(session, new_image, model_id) for new_image in batch.new_images]
     refresh_search_text(session, [image_id for image_id in with_text if image_id is not None])
     for moved in batch.moved_images:
@@ -101,22 +126,27 @@ def write_new_image(session: Session, new_image: NewImage, model_id: str) -> int
     if new_image.replaces_image_id is not None:
         image_id = new_image.replaces_image_id
         session.execute(update(Image).where(Image.id == image_id).values(**columns))
-        session.execute(
-            delete(Embedding).where(Embedding.image_id == image_id, Embedding.model_id == model_id)
-        )
         # New content: the old picture's recognised text and automatic tags no longer apply.
         session.execute(delete(ImageText).where(ImageText.image_id == image_id))
         session.execute(
             delete(ImageTag).where(ImageTag.image_id == image_id, ImageTag.source == "auto")
         )
     else:
-        image = Image(**columns)
-        session.add(image)
-        session.flush()
-        image_id = image.id
-    session.add(
-        Embedding(
-            image_id=image_id, model_id=model_id, vector=encode_embedding(new_image.embedding)
+        # Another indexer may have inserted this path since this one looked: take its row.
+        insert_image = upsert(session, Image.__table__).values(**columns)
+        image_id = session.scalar(
+            insert_image.on_conflict_do_update(
+                index_elements=[Image.path_bytes], set_=columns
+            ).returning(Image.id)
+        )
+    vector = encode_embedding(new_image.embedding)
+    insert_embedding = upsert(session, Embedding.__table__).values(
+        image_id=image_id, model_id=model_id, vector=vector, generation=NEXT_INDEX_GENERATION
+    )
+    session.execute(
+        insert_embedding.on_conflict_do_update(
+            index_elements=[Embedding.image_id, Embedding.model_id],
+            set_={"vector": vector, "generation": NEXT_INDEX_GENERATION},
         )
     )
     if new_image.text is None:
@@ -156,19 +186,22 @@ def identity_columns(identity: tuple[int, int] | None) -> dict[str, int | None]:
 
 
 def write_skipped_file(session: Session, skipped: SkippedFile) -> None:
-    existing = session.scalar(select(Failure).where(Failure.path_bytes == skipped.path_bytes))
-    if existing is None:
-        existing = Failure(path_bytes=skipped.path_bytes)
-        session.add(existing)
-    existing.root_id = skipped.root_id
-    existing.path = display_path(skipped.path_bytes)
-    existing.reason = valid_text(skipped.reason)
-    existing.size_bytes = skipped.size_bytes
-    existing.mtime_ns = skipped.mtime_ns
-    existing.failed_at = utc_now()
+    columns = {
+        "root_id": skipped.root_id,
+        "path": display_path(skipped.path_bytes),
+        "reason": valid_text(skipped.reason),
+        "size_bytes": skipped.size_bytes,
+        "mtime_ns": skipped.mtime_ns,
+        "failed_at": utc_now(),
+    }
+    statement = upsert(session, Failure.__table__).values(path_bytes=skipped.path_bytes, **columns)
+    session.execute(
+        statement.on_conflict_do_update(index_elements=[Failure.path_bytes], set_=columns)
+    )
 
 
 def delete_images(session: Session, image_ids: list[int]) -> None:
+    lock_generation(session)
     for chunk in chunks(image_ids):
         session.execute(delete(Embedding).where(Embedding.image_id.in_(chunk)))
         session.execute(delete(Image).where(Image.id.in_(chunk)))
@@ -180,6 +213,21 @@ def clear_failures(session: Session, path_bytes: list[bytes]) -> None:
         session.execute(delete(Failure).where(Failure.path_bytes.in_(chunk)))
 
 
+def lock_generation(session: Session) -> None:
+    """Hold the index generation's row until this transaction ends: a concurrent writer waits
+    here, then reads (and stamps its rows with) the generation this one committed. Call it
+    before writing any embedding. SQLite has one writer at a time and ignores FOR UPDATE."""
+    insert_state = upsert(session, LibraryState.__table__).values(
+        key=STATE_INDEX_GENERATION, value="0"
+    )
+    session.execute(insert_state.on_conflict_do_nothing(index_elements=[LibraryState.key]))
+    session.execute(
+        select(LibraryState.value)
+        .where(LibraryState.key == STATE_INDEX_GENERATION)
+        .with_for_update()
+    )
+
+
 def bump_generation(session: Session) -> None:
     current = session.scalar(
         select(LibraryState.value).where(LibraryState.key == STATE_INDEX_GENERATION)
@@ -188,8 +236,15 @@ def bump_generation(session: Session) -> None:
 
 
 def set_state(session: Session, key: str, value: str) -> None:
-    state = session.get(LibraryState, key)
-    if state is None:
-        session.add(LibraryState(key=key, value=value))
-    else:
-        state.value = value
+    statement = upsert(session, LibraryState.__table__).values(key=key, value=value)
+    session.execute(
+        statement.on_conflict_do_update(index_elements=[LibraryState.key], set_={"value": value})
+    )
+
+
+def add_state(session: Session, key: str, value: str) -> str:
+    """Record ``value`` for ``key`` unless a value is there (maybe just written by another
+    process); return the stored value."""
+    statement = upsert(session, LibraryState.__table__).values(key=key, value=value)
+    session.execute(statement.on_conflict_do_nothing(index_elements=[LibraryState.key]))
+    return session.scalar(select(LibraryState.value).where(LibraryState.key == key)) or value
