@@ -121,7 +121,34 @@ def default_worker_count() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-class DecoderPool:
+class WorkerPoolStage:
+    """What the image and video decoder pools share: a pebble pool whose futures become a
+    result or a :class:`DecodeFailure` with a reason (a time-out, a crashed worker, an error),
+    never an exception that would end the run."""
+
+    _pool: ProcessPool
+    timeout_seconds: float
+
+    def _result(self, future):
+        try:
+            return future.result()
+        except FutureTimeoutError:
+            return DecodeFailure(f"decoding took longer than {self.timeout_seconds:g} s")
+        except ProcessExpired as error:
+            return DecodeFailure(f"the decoder crashed (exit code {error.exitcode})")
+        except Exception as error:
+            return DecodeFailure(f"unexpected decoder error: {type(error).__name__}: {error}")
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def abort(self) -> None:
+        self._pool.stop()
+        self._pool.join()
+
+
+class DecoderPool(WorkerPoolStage):
     """Decode files in worker processes, yielding results in submission order."""
 
     def __init__(
@@ -167,21 +194,3 @@ class DecoderPool:
 
     def _submit(self, path_bytes: bytes):
         return self._pool.schedule(decode_file, args=(path_bytes,), timeout=self.timeout_seconds)
-
-    def _result(self, future) -> DecodeResult:
-        try:
-            return future.result()
-        except FutureTimeoutError:
-            return DecodeFailure(f"decoding took longer than {self.timeout_seconds:g} s")
-        except ProcessExpired as error:
-            return DecodeFailure(f"the decoder crashed (exit code {error.exitcode})")
-        except Exception as error:
-            return DecodeFailure(f"unexpected decoder error: {type(error).__name__}: {error}")
-
-    def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
-
-    def abort(self) -> None:
-        self._pool.stop()
-        self._pool.join()

@@ -7,14 +7,13 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessPool
 
-from indexer.decoding import DecodeFailure
+from indexer.decoding import DecodeFailure, WorkerPoolStage
 from search.media.video import SamplingOptions, VideoRejectedError, sample_moments
 from search.model.pixels import PixelPlan
 
@@ -55,7 +54,7 @@ def decode_video(
     )
 
 
-class VideoDecoderPool:
+class VideoDecoderPool(WorkerPoolStage):
     """Sample videos in worker processes, yielding results in submission order."""
 
     def __init__(
@@ -97,21 +96,3 @@ class VideoDecoderPool:
             args=(path_bytes, self.options, self.plan),
             timeout=self.timeout_seconds,
         )
-
-    def _result(self, future) -> DecodedVideo | DecodeFailure:
-        try:
-            return future.result()
-        except FutureTimeoutError:
-            return DecodeFailure(f"decoding took longer than {self.timeout_seconds:g} s")
-        except ProcessExpired as error:
-            return DecodeFailure(f"the decoder crashed (exit code {error.exitcode})")
-        except Exception as error:
-            return DecodeFailure(f"unexpected decoder error: {type(error).__name__}: {error}")
-
-    def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
-
-    def abort(self) -> None:
-        self._pool.stop()
-        self._pool.join()
