@@ -107,7 +107,8 @@ def fill_library(
     stream = structured_vectors(size + HELD_OUT, embedder.dimension, seed=size, chunk=200_000)
     for vectors in stream:
         kept = vectors[: max(0, size - produced)]
-        held_out.append(vectors[len(kept) :])
+        # A copy: a view would keep the whole 200k-row chunk alive (20 GB at 10M).
+        held_out.append(vectors[len(kept) :].copy())
         produced += len(vectors)
         if len(kept):
             library.import_vectors(kept, model_id=embedder.model_id, publish=False)

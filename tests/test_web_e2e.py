@@ -25,6 +25,17 @@ from web import create_app
 PAGE_SIZE = 4
 PICTURE_COUNT = 10
 WAIT_SECONDS = 20
+
+
+def page_wait(driver: object) -> object:
+    """A wait whose condition may read an element the page has just replaced (a form submitted,
+    a page navigated): a stale element means "not yet", never a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+
+
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -105,15 +116,13 @@ def card_ids(driver: object) -> list[str]:
 def test_search_more_results_more_like_this_and_search_by_file(
     browser: object, server_url: str, pictures: Path
 ) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
     # The page replaces its results while a condition reads them: retry rather than fail.
-    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+    wait = page_wait(driver)
     driver.get(server_url + "/")  # type: ignore[attr-defined]
     assert f"Search {PICTURE_COUNT} pictures" in driver.page_source  # type: ignore[attr-defined]
 
@@ -183,13 +192,11 @@ def overlay_loaded(holder: object) -> bool:
 
 
 def test_why_overlay_on_hover_and_on_the_image_page(browser: object, server_url: str) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+    wait = page_wait(driver)
     driver.get(server_url + "/?q=a+red+square")  # type: ignore[attr-defined]
     wait.until(lambda d: card_ids(d))
 
@@ -249,10 +256,9 @@ def test_a_moment_card_opens_the_video_playing_from_its_time(
     browser: object, video_server_url: str
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, WAIT_SECONDS)
+    wait = page_wait(driver)
     with urlopen(f"{video_server_url}/api/search?q=scenes&k=4") as response:
         (hit,) = json.load(response)["results"]
     moment = next(m for m in hit["moments"] if abs(m["offset_s"] - 12) < 0.2)
@@ -272,10 +278,9 @@ def test_tags_on_the_detail_page_and_on_results(browser: object, server_url: str
     results of a search filtered by one of them."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, WAIT_SECONDS)
+    wait = page_wait(driver)
     with urlopen(f"{server_url}/api/search?q=anything&k=1&mode=semantic") as response:
         image_id = json.load(response)["results"][0]["id"]
     driver.get(f"{server_url}/images/{image_id}")  # type: ignore[attr-defined]
