@@ -139,6 +139,24 @@ class WorkerPoolStage:
         except Exception as error:
             return DecodeFailure(f"unexpected decoder error: {type(error).__name__}: {error}")
 
+    def _in_order(self, path_bytes_list: Iterable[bytes], window: int) -> Iterator:
+        """Results in submission order, with at most ``window`` files submitted ahead."""
+        pending: deque = deque()
+        paths = iter(path_bytes_list)
+        for path_bytes in paths:
+            pending.append(self._submit(path_bytes))
+            if len(pending) >= window:
+                break
+        while pending:
+            future = pending.popleft()
+            next_path = next(paths, None)
+            if next_path is not None:
+                pending.append(self._submit(next_path))
+            yield self._result(future)
+
+    def _submit(self, path_bytes: bytes):
+        raise NotImplementedError
+
     def close(self) -> None:
         self._pool.close()
         self._pool.join()
@@ -178,19 +196,7 @@ class DecoderPool(WorkerPoolStage):
         return model_input(self.plan, decoded)
 
     def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]:
-        window = self.workers * 8
-        pending: deque = deque()
-        paths = iter(path_bytes_list)
-        for path_bytes in paths:
-            pending.append(self._submit(path_bytes))
-            if len(pending) >= window:
-                break
-        while pending:
-            future = pending.popleft()
-            next_path = next(paths, None)
-            if next_path is not None:
-                pending.append(self._submit(next_path))
-            yield self._result(future)
+        return self._in_order(path_bytes_list, window=self.workers * 8)
 
     def _submit(self, path_bytes: bytes):
         return self._pool.schedule(decode_file, args=(path_bytes,), timeout=self.timeout_seconds)

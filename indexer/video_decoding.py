@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,19 +75,7 @@ class VideoDecoderPool(WorkerPoolStage):
         self, path_bytes_list: Iterable[bytes]
     ) -> Iterator[DecodedVideo | DecodeFailure]:
         # A video's moments can take tens of MB: only a couple run ahead of the model.
-        window = self.workers + 1
-        pending: deque = deque()
-        paths = iter(path_bytes_list)
-        for path_bytes in paths:
-            pending.append(self._submit(path_bytes))
-            if len(pending) >= window:
-                break
-        while pending:
-            future = pending.popleft()
-            next_path = next(paths, None)
-            if next_path is not None:
-                pending.append(self._submit(next_path))
-            yield self._result(future)
+        return self._in_order(path_bytes_list, window=self.workers + 1)
 
     def _submit(self, path_bytes: bytes):
         return self._pool.schedule(
