@@ -12,6 +12,8 @@ import logging
 import os
 import re
 import stat
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
+from servers import free_port
 from sqlalchemy import update
 
 from benchmarks.format_samples import exif_block, write_dng_preview, write_heic
@@ -330,3 +333,18 @@ def test_a_relative_library_path_serves_thumbnails(
         client = create_app({"TESTING": True, "LIBRARY": opened}).test_client()
         answer = client.get(f"/images/{image_id}/thumbnail")
         assert answer.status_code == 200 and answer.mimetype.startswith("image/")
+
+
+def test_serve_does_not_start_with_a_readable_secret_key(tmp_path: Path) -> None:
+    with Library.open(tmp_path / "library") as opened:
+        Accounts(opened.store).add_user("ada", "correct horse", "admin")
+    key_file = tmp_path / "library" / SECRET_KEY_FILENAME
+    key_file.write_text("s" * 64)
+    key_file.chmod(0o644)
+    command = [sys.executable, "-c", "from cli.main import main; main()", "serve"]
+    arguments = ["--library", str(tmp_path / "library"), "--port", str(free_port())]
+    # Bounded: were the check missing, the server would start and run until killed here.
+    result = subprocess.run([*command, *arguments], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "can be read by other users: chmod 600" in result.stderr
+    assert "Traceback" not in result.stderr and "Booting worker" not in result.stdout
