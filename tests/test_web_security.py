@@ -195,6 +195,8 @@ def test_logout_ends_a_copied_session_cookie(library: Library) -> None:
     assert log_in(again, "vic", "battery staple").status_code == 302
     again.post("/logout", data={"csrf_token": csrf_token(again, "/")})
     assert other.get("/api/me").get_json()["name"] == "vic"
+    Accounts(library.store).remove_user("vic")  # with its sessions (the rows go with the user)
+    assert other.get("/api/me").status_code == 401
 
 
 # 5. Cross-site posts ------------------------------------------------------------------------------
@@ -348,3 +350,31 @@ def test_serve_does_not_start_with_a_readable_secret_key(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "can be read by other users: chmod 600" in result.stderr
     assert "Traceback" not in result.stderr and "Booting worker" not in result.stdout
+
+
+@pytest.mark.parametrize("revoked", [True, False])
+def test_a_library_that_had_accounts_stays_locked_after_the_upgrade(
+    tmp_path: Path, revoked: bool
+) -> None:
+    from alembic import command
+    from sqlalchemy import insert
+
+    from search.storage.database import alembic_config, create_database_engine, upgrade_database
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_database_engine(url)
+    with engine.begin() as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        if revoked:  # its only key was revoked before pixsift kept servers locked
+            connection.execute(
+                insert(ApiKey).values(
+                    name="old", lookup="abc", secret_hash="0" * 64, role="admin",
+                    created_at=utc_now(), revoked_at=utc_now(),
+                )
+            )  # fmt: skip
+    upgrade_database(engine)
+    engine.dispose()
+    with Library.open(tmp_path / "library", database_url=url) as opened:
+        assert Accounts(opened.store).in_use() is revoked
