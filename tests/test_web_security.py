@@ -155,6 +155,38 @@ def test_a_viewer_gets_originals_without_location(
     assert on_disk == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
 
 
+def test_a_viewer_gets_videos_without_location(
+    library: Library, tiny_embedder: OpenClipEmbedder, tmp_path: Path
+) -> None:
+    import av
+    from video_samples import RED, Segment, write_video
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    plain = write_video(tmp_path / "plain.mp4", (Segment(2.0, RED),), codec="libx264")
+    with av.open(str(plain)) as source, av.open(str(folder / "phone.mp4"), "w") as located:
+        located.metadata["location"] = "+48.8584+002.2945/"  # as a phone writes it (©xyz)
+        stream = located.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                located.mux(packet)
+    ids = index_folder(library, tiny_embedder, folder)
+    viewer = bearer(Accounts(library.store).create_key("viewer", "viewer").token)
+    client = make_app(library).test_client()
+    served = client.get(f"/images/{ids['phone.mp4']}/original", headers=viewer)
+    assert served.status_code == 200 and served.mimetype == "video/mp4"
+    (tmp_path / "served.mp4").write_bytes(served.data)
+    with av.open(str(tmp_path / "served.mp4")) as copy, av.open(str(folder / "phone.mp4")) as kept:
+        assert not any("location" in key for key in copy.metadata)
+        assert any("location" in key for key in kept.metadata)
+        assert copy.streams.video[0].frames == kept.streams.video[0].frames > 0
+    part = client.get(
+        f"/images/{ids['phone.mp4']}/original", headers={**viewer, "Range": "bytes=0-99"}
+    )
+    assert part.status_code == 206 and part.data == served.data[:100]
+
+
 # 3. DNS rebinding on other loopback addresses --------------------------------------------------
 
 

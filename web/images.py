@@ -29,10 +29,15 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request, send_file
 from PIL import Image, features
 
-from search.errors import NotFoundError
+from search.errors import NotFoundError, PermissionDeniedError
 from search.library import Library
 from search.media.imagefile import ImageRejectedError, read_open_image
-from search.media.location import NotAJpegError, jpeg_without_location
+from search.media.location import (
+    NotAJpegError,
+    VideoLocationError,
+    jpeg_without_location,
+    video_without_location,
+)
 from search.media.opening import open_indexed_file
 from search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
 from search.records import ImageRecord
@@ -78,7 +83,7 @@ def original(image_id: int) -> Response:
     source: BinaryIO = open_indexed_file(record)
     name, mimetype = record.name, MIME_TYPES.get(record.format)
     etag, size, modified = record.content_hash, None, None
-    if mimetype is not None and hides_location(record):
+    if mimetype is not None and hides_location():
         # A caller who may not see GPS gets the picture without where it was taken.
         with source:
             source, mimetype, size, modified = _without_location(library, record, source)
@@ -157,19 +162,33 @@ def ascii_file_name(name: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in _FALLBACK_UNSAFE else "_" for c in kept)
 
 
-def hides_location(record: ImageRecord) -> bool:
-    """Whether this caller gets pictures without location metadata: whoever may not see GPS
-    positions (viewers, unless PIXSIFT_HIDE_GPS_FROM_VIEWERS=0). Videos are sent as they are
-    (see docs/security.md)."""
-    return not visibility().gps and record.format not in VIDEO_MIME_TYPES
+def hides_location() -> bool:
+    """Whether this caller gets originals without location metadata: whoever may not see GPS
+    positions (viewers, unless PIXSIFT_HIDE_GPS_FROM_VIEWERS=0)."""
+    return not visibility().gps
 
 
 def _without_location(
     library: Library, record: ImageRecord, source: BinaryIO
 ) -> tuple[BinaryIO, str, int, float | None]:
     """The picture with no location in it: a JPEG's own bytes without its metadata (lossless,
-    :mod:`search.media.location`); any other format as the decoded picture's JPEG rendition,
-    which carries no metadata at all. The file on disk is not touched."""
+    :mod:`search.media.location`); a video copied without its metadata (cached beside the
+    thumbnails); any other format as the decoded picture's JPEG rendition, which carries no
+    metadata at all. The file on disk is not touched."""
+    if record.format in VIDEO_MIME_TYPES:
+        # One copy per video file (its content hash), whichever of its moments asks.
+        copy = _cached_path(library, record, "").with_name(
+            f"{record.content_hash}-no-location{Path(record.name).suffix.lower()}"
+        )
+        if not copy.is_file():
+            try:
+                video_without_location(source, record.format, copy)
+            except VideoLocationError as error:
+                raise PermissionDeniedError(
+                    f"this video cannot be sent without its location: {error.message}"
+                ) from None
+        status = copy.stat()
+        return copy.open("rb"), VIDEO_MIME_TYPES[record.format], status.st_size, status.st_mtime
     if record.format in JPEG_FORMATS:
         try:
             data = jpeg_without_location(source.read())
@@ -184,8 +203,7 @@ def _without_location(
 
 def _rendition(library: Library, record: ImageRecord, source: BinaryIO) -> Path:
     """The cached JPEG of a picture a browser cannot show, made from ``source`` if missing."""
-    rendition = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
-    rendition = rendition / f"{record.id}-{record.content_hash}-original.jpg"
+    rendition = _cached_path(library, record, "original.jpg")
     if not rendition.is_file():
         make_thumbnail(
             source,
@@ -197,6 +215,11 @@ def _rendition(library: Library, record: ImageRecord, source: BinaryIO) -> Path:
             quality=90,
         )
     return rendition
+
+
+def _cached_path(library: Library, record: ImageRecord, kind: str) -> Path:
+    directory = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
+    return directory / f"{record.id}-{record.content_hash}-{kind}"
 
 
 def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:

@@ -7,9 +7,17 @@ comments; other applications' blocks), and so is anything after the first pictur
 further pictures, a phone's appended video or depth map, each with metadata of its own). Kept:
 the JFIF header, the colour profile (ICC), Adobe's colour-transform marker, and the Exif
 orientation, rewritten alone, so the picture still shows upright.
+
+A video is copied packet for packet (picture and sound, no new encoding) into a new file of the
+same container, with no container or stream metadata and no data streams.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -100,3 +108,54 @@ def _scan_end(data: bytes, start: int) -> int:
             position = found + 1 if following == 0xFF else found + 2
             continue
         return found
+
+
+#: Containers pixsift serves videos in (search.media.video.VIDEO_MIME_TYPES), by libavformat
+#: muxer name.
+VIDEO_MUXERS = {"MP4": "mp4", "MOV": "mov", "MKV": "matroska", "WEBM": "webm", "AVI": "avi"}
+#: What is copied: the picture and the sound. Not data streams (a phone's timed metadata track
+#: can hold a position per frame), nor any container or stream metadata (QuickTime ``©xyz``).
+COPIED_STREAMS = ("video", "audio")
+
+
+class VideoLocationError(InvalidInputError):
+    """A video that cannot be copied without its metadata."""
+
+
+def video_without_location(source: BinaryIO, video_format: str, destination: Path) -> None:
+    """Write the video open as ``source`` to ``destination`` with its picture and sound copied
+    packet for packet (no new encoding) and none of its metadata."""
+    import av
+
+    muxer = VIDEO_MUXERS.get(video_format)
+    if muxer is None:
+        raise VideoLocationError(f"no container to copy a {video_format} video into")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    os.close(handle)
+    # MP4/MOV: the index first, so a browser plays the copy while it arrives.
+    options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
+    try:
+        with (
+            av.open(source) as opened,
+            av.open(temporary, "w", format=muxer, options=options) as copy,
+        ):
+            streams = {
+                stream.index: copy.add_stream_from_template(stream)
+                for stream in opened.streams
+                if stream.type in COPIED_STREAMS
+            }
+            for stream in streams.values():
+                for key in list(stream.metadata):
+                    del stream.metadata[key]
+            for packet in opened.demux(*[opened.streams[i] for i in streams]):
+                if packet.dts is None:
+                    continue  # the demuxer's flush packet
+                packet.stream = streams[packet.stream.index]
+                copy.mux(packet)
+        os.replace(temporary, destination)
+    except (av.FFmpegError, OSError) as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise VideoLocationError(
+            f"the video cannot be copied without its metadata: {error}"
+        ) from None
