@@ -84,7 +84,8 @@ class SecretKeyError(LibraryError):
 
 class SessionUser(flask_login.UserMixin):
     """The logged-in user as Flask-Login keeps it: the id it stores in the cookie is the user's
-    id and session stamp, so a new password or role ends the sessions made before."""
+    id, session stamp and login token (:meth:`Accounts.start_session`), so a new password or
+    role ends the sessions made before, and logging out ends this one wherever it was copied."""
 
     def __init__(self, record: UserRecord, session_id: str) -> None:
         self.record = record
