@@ -51,7 +51,7 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, .
 
 @click.group("users")
 def users() -> None:
-    """Users who log in to the page: add, list, set-role, set-password, remove."""
+    """Users who log in to the page: add, list, set-role, set-password, remove, open-desktop."""
 
 
 @users.command("add")
@@ -119,6 +119,18 @@ def remove_user(name: str, library: Path | None, database_url: str | None) -> No
     with open_library(library, database_url) as opened:
         Accounts(opened.store).remove_user(name)
     click.echo(f"removed {name}")
+
+
+@users.command("open-desktop")
+@library_options
+@reports_errors
+def open_desktop(library: Path | None, database_url: str | None) -> None:
+    """Let the server answer without credentials again (the desktop mode on loopback). Once a
+    library has had a user or a key, its server keeps asking for one even when none is left;
+    this undoes that, once every user is removed and every key revoked."""
+    with open_library(library, database_url) as opened:
+        Accounts(opened.store).open_desktop()
+    click.echo("no accounts: the server answers anyone who reaches it on loopback")
 
 
 @click.group("keys")

@@ -29,6 +29,7 @@ from search.accounts import Accounts
 from search.errors import PixsiftError
 from web import settings as web_settings
 from web.app import create_app
+from web.auth import load_or_create_secret_key
 from web.state import web_state
 
 WORKER_TIMEOUT_SECONDS = 120
@@ -79,10 +80,20 @@ def _post_worker_init(worker: Any) -> None:
 
 
 def trusted_host_names(setting: str | None, host: str) -> list[str] | None:
-    """Host header values to answer; None for any."""
+    """Host header values to answer; None for any. Bound to a loopback address, the server
+    answers that address and ``localhost`` only (any other name may be a DNS rebinding)."""
     if setting:
         return [name.strip() for name in setting.split(",") if name.strip()]
-    return list(web_settings.LOOPBACK_HOSTS) if host in web_settings.LOOPBACK_HOSTS else None
+    return loopback_host_names(host) if is_loopback(host) else None
+
+
+def loopback_host_names(host: str) -> list[str]:
+    """The Host names of a loopback bind: its address (an IPv6 one in brackets, as a Host
+    header writes it) and ``localhost``."""
+    if host == "localhost":
+        return ["localhost", "127.0.0.1", "[::1]"]
+    address = ipaddress.ip_address(host.strip("[]"))
+    return [f"[{address}]" if address.version == 6 else str(address), "localhost"]
 
 
 def is_loopback(host: str) -> bool:
@@ -96,34 +107,46 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(
-    host: str, accounts_in_use: bool, insecure_no_accounts: bool, hosts: list[str] | None
+    host: str,
+    accounts_in_use: bool,
+    insecure_no_accounts: bool,
+    hosts: list[str] | None,
+    proxies: int = 0,
 ) -> None:
-    """Refuse to serve a network without accounts, or without knowing its own host names."""
-    if is_loopback(host):
+    """Refuse to serve a network without accounts, or without knowing its own host names. A
+    server behind a proxy (``proxies``) serves whoever reaches the proxy: a network too."""
+    if is_loopback(host) and not proxies:
         return
+    if proxies and hosts == trusted_host_names(None, host):
+        hosts = None  # only the loopback names: not the ones the proxy's clients use
+    where = f"{host} behind {proxies} prox{'ies' if proxies > 1 else 'y'}" if proxies else host
     if not accounts_in_use and not insecure_no_accounts:
         raise click.ClickException(
-            f"refusing to serve {host} without accounts: anyone who can connect would get every "
+            f"refusing to serve {where} without accounts: anyone who can connect would get every "
             "image, path and GPS position. Add an admin first (pixsift users add NAME --role "
             "admin), or serve 127.0.0.1 only, or pass --insecure-no-accounts if this network "
             "is yours alone."
         )
     if hosts is None:
         raise click.ClickException(
-            f"serving {host}: name the host names clients use, e.g. --allowed-host "
+            f"serving {where}: name the host names clients use, e.g. --allowed-host "
             "photos.example.org --allowed-host 192.168.1.20 (a Host header not named is "
             "refused, which stops DNS rebinding); --allowed-host '*' answers any."
         )
 
 
 def exposure_config(
-    host: str, names: tuple[str | None, ...], accounts_in_use: bool, insecure_no_accounts: bool
+    host: str,
+    names: tuple[str | None, ...],
+    accounts_in_use: bool,
+    insecure_no_accounts: bool,
+    proxies: int = 0,
 ) -> dict[str, Any]:
-    """The app's TRUSTED_HOSTS and REQUIRE_ACCOUNTS for serving ``host``, after
-    :func:`check_exposure` (which may refuse)."""
+    """The app's TRUSTED_HOSTS and REQUIRE_ACCOUNTS for serving ``host`` (behind ``proxies``
+    trusted proxies), after :func:`check_exposure` (which may refuse)."""
     hosts = trusted_host_names(",".join(filter(None, names)), host)
-    check_exposure(host, accounts_in_use, insecure_no_accounts, hosts)
-    network = not is_loopback(host)
+    check_exposure(host, accounts_in_use, insecure_no_accounts, hosts, proxies)
+    network = not is_loopback(host) or proxies > 0
     if insecure_no_accounts and network and not accounts_in_use:
         click.echo(
             "pixsift: WARNING: --insecure-no-accounts: serving everything to anyone who can "
@@ -132,9 +155,10 @@ def exposure_config(
         )
     return {
         "TRUSTED_HOSTS": None if hosts is not None and "*" in hosts else hosts,
-        # On a network a caller is always required: removing the last account later locks the
-        # server rather than opening it.
-        "REQUIRE_ACCOUNTS": network and not insecure_no_accounts,
+        # On a network (or behind a proxy) a caller is always required, and so on a library
+        # that has accounts: removing the last account later locks the server rather than
+        # opening it.
+        "REQUIRE_ACCOUNTS": accounts_in_use or (network and not insecure_no_accounts),
     }
 
 
@@ -202,9 +226,17 @@ def serve_command(
         "PREPROCESSING_TAG": preprocessing_tag,
         "TRUSTED_PROXIES": trusted_proxies,
         **exposure_config(
-            host, (trusted_hosts, *allowed_hosts), accounts_in_use, insecure_no_accounts
+            host,
+            (trusted_hosts, *allowed_hosts),
+            accounts_in_use,
+            insecure_no_accounts,
+            trusted_proxies,
         ),
     }
+    if app_config["REQUIRE_ACCOUNTS"] and not web_settings.SECRET_KEY.value():
+        # Made (or checked) once here, before the workers fork: each worker's first request
+        # then finds it, and a key file others can read stops the start, not every request.
+        load_or_create_secret_key(directory)
     click.echo(
         f"pixsift: serving {directory} ({image_count} images) on http://{bind_address(host, port)}/"
     )

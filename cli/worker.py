@@ -25,6 +25,8 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
+from web.app import CONTENT_SECURITY_POLICY
+
 #: How often (s) the event loop wakes to tell the gunicorn master it is alive and to check it
 #: should stop.
 LOOP_TICK_SECONDS = 1.0
@@ -51,6 +53,9 @@ class JsonErrorTask(ErrorTask):
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
+        # The headers the app puts on every answer (web.app), on these too.
+        self.response_headers.append(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        self.response_headers.append(("X-Content-Type-Options", "nosniff"))
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)

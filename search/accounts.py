@@ -19,12 +19,15 @@ from typing import Annotated, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
-from sqlalchemy import exists, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from search.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from search.storage.accounts import ApiKey, User
+from search.storage.accounts import ApiKey, LoginSession, User
+from search.storage.models import LibraryState
 from search.storage.store import LibraryStore
+from search.storage.writes import set_state
 
 Role = Literal["viewer", "admin"]
 #: A user, by name or by id.
@@ -37,6 +40,12 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 #: last_used_at is written at most this often per key: not one write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: How long a login lasts (the session cookie's lifetime too).
+SESSION_LIFETIME = timedelta(hours=12)
+#: Set in library_state once a user or key is made: from then on the server asks for callers
+#: even when no usable account is left (the last key revoked or expired, the last user removed),
+#: until ``pixsift users open-desktop``.
+ACCOUNTS_REQUIRED_STATE = "accounts_required"
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 UserName = Annotated[str, StringConstraints(pattern=f"^{_NAME_PATTERN.pattern}$")]
@@ -154,6 +163,13 @@ def _user_record(row: User) -> UserRecord:
     )
 
 
+def _usable_keys() -> Select[tuple[int]]:
+    now = utc_now()
+    return select(ApiKey.id).where(
+        ApiKey.revoked_at.is_(None), or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)
+    )
+
+
 def _key_record(row: ApiKey) -> ApiKeyRecord:
     return ApiKeyRecord(
         id=row.id,
@@ -174,13 +190,32 @@ class Accounts:
         self._store = store
 
     def in_use(self) -> bool:
-        """Whether any user or usable key exists: then the server asks who is calling."""
-        now = utc_now()
-        usable_key = select(ApiKey.id).where(
-            ApiKey.revoked_at.is_(None), or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)
+        """Whether the server asks who is calling: once the library has had a user or a key, for
+        good (a server that falls open when its last key expires would hand everything to
+        anyone), until :meth:`open_desktop`."""
+        marked = select(LibraryState.key).where(
+            LibraryState.key == ACCOUNTS_REQUIRED_STATE, LibraryState.value == "1"
         )
         with self._store.session() as session:
-            return bool(session.scalar(select(exists(select(User.id)) | exists(usable_key))))
+            return bool(
+                session.scalar(
+                    select(exists(marked) | exists(select(User.id)) | exists(_usable_keys()))
+                )
+            )
+
+    def open_desktop(self) -> None:
+        """Let the library's server answer without credentials again (the single-user desktop
+        mode on loopback); refused while a user or a usable key exists."""
+        with self._store.session() as session:
+            names = list(session.scalars(select(User.name).order_by(User.name)))
+            usable = select(ApiKey.name).where(ApiKey.id.in_(_usable_keys()))
+            names += [f"key {name}" for name in session.scalars(usable)]
+            if names:
+                raise ConflictError(
+                    f"accounts remain ({', '.join(names[:5])}): remove the users and revoke the "
+                    "keys first"
+                )
+            set_state(session, ACCOUNTS_REQUIRED_STATE, "0")
 
     # Users ---------------------------------------------------------------------------------
 
@@ -198,6 +233,7 @@ class Accounts:
                 raise ConflictError(f"a user named {name!r} exists already")
             session.add(row)
             session.flush()
+            set_state(session, ACCOUNTS_REQUIRED_STATE, "1")
             return _user_record(row)
 
     def users(self) -> list[UserRecord]:
@@ -246,23 +282,45 @@ class Accounts:
             row.last_login_at = utc_now()
             return _user_record(row)
 
-    def session_id(self, user_id: int) -> str:
-        """What a session cookie keeps: the user's id and current session stamp."""
+    def start_session(self, user_id: int) -> str:
+        """A new login of the user, kept server-side; the answer is what the session cookie
+        keeps: the user's id, their session stamp and the session's random token."""
+        token = secrets.token_urlsafe(32)
+        now = utc_now()
         with self._store.session() as session:
             row = session.get(User, user_id)
             if row is None:
                 raise NotFoundError(f"no user with id {user_id}")
-            return f"{row.id}:{row.session_stamp}"
+            session.execute(delete(LoginSession).where(LoginSession.expires_at <= now))
+            session.add(
+                LoginSession(
+                    id=_token_hash(token),
+                    user_id=row.id,
+                    created_at=now,
+                    expires_at=now + SESSION_LIFETIME,
+                )
+            )
+            return f"{row.id}:{row.session_stamp}:{token}"
 
     def session_user(self, session_id: str) -> UserRecord:
-        """The user a session cookie names, if that session still holds (the user exists and
-        has changed neither password nor role since)."""
-        user_id, _, stamp = session_id.partition(":")
+        """The user a session cookie names, if that session still holds: not logged out nor
+        expired, and the user exists and has changed neither password nor role since."""
+        user_id, stamp, token = [*session_id.split(":", 2), "", ""][:3]
+        ended = AuthenticationError("the session has ended: log in again")
         with self._store.session() as session:
             row = session.get(User, int(user_id)) if user_id.isdigit() else None
-            if row is None or not hmac.compare_digest(row.session_stamp, stamp):
-                raise AuthenticationError("the session has ended: log in again")
+            if row is None or not token or not hmac.compare_digest(row.session_stamp, stamp):
+                raise ended
+            login = session.get(LoginSession, _token_hash(token))
+            if login is None or login.user_id != row.id or login.expires_at <= utc_now():
+                raise ended
             return _user_record(row)
+
+    def end_session(self, session_id: str) -> None:
+        """Log out: the session's row goes, so its cookie, wherever a copy is, opens nothing."""
+        token = session_id.split(":", 2)[-1]
+        with self._store.session() as session:
+            session.execute(delete(LoginSession).where(LoginSession.id == _token_hash(token)))
 
     @staticmethod
     def _user_row(session: Session, user: UserRef) -> User:
@@ -298,6 +356,7 @@ class Accounts:
         with self._store.session() as session:
             session.add(row)
             session.flush()
+            set_state(session, ACCOUNTS_REQUIRED_STATE, "1")
             return NewApiKey(key=_key_record(row), token=token)
 
     def api_keys(self) -> list[ApiKeyRecord]:

@@ -28,6 +28,7 @@ from search.query.engine import run_search
 from search.query.request import QueryTerm, SearchPage, SearchRequest
 from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
 from search.storage.database import create_database_engine, upgrade_database
+from search.storage.privacy import private_directory, private_file
 from search.storage.store import LibraryStore
 from search.storage.vector_reads import StoredVectors
 from search.storage.videos import VideoStore
@@ -79,15 +80,13 @@ class Library:
         model_spec: ModelSpec | None = None,
     ) -> Library:
         """Open (creating if needed) the library in ``directory`` and bring its schema current."""
-        library_directory = (
-            Path(directory).expanduser() if directory else default_library_directory()
+        # Absolute once, here: a relative path would later be read against another folder
+        # (Flask's send_file takes one relative to the web package).
+        library_directory = private_directory(
+            Path(directory) if directory else default_library_directory()
         )
-        try:
-            library_directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise LibraryError(
-                f"cannot create library directory {library_directory}: {error}"
-            ) from error
+        if database_url is None:
+            private_file(library_directory / DATABASE_FILENAME)
         url = database_url or f"sqlite:///{library_directory / DATABASE_FILENAME}"
         engine = create_database_engine(url)
         upgrade_database(engine)

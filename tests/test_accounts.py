@@ -54,12 +54,12 @@ def test_passwords_are_kept_as_argon2id_and_checked(accounts: Accounts) -> None:
 
 def test_sessions_end_when_the_password_or_role_changes(accounts: Accounts) -> None:
     user = accounts.add_user("vic", "a long password", "viewer")
-    first = accounts.session_id(user.id)
+    first = accounts.start_session(user.id)
     assert accounts.session_user(first).name == "vic"
     accounts.set_role("vic", "admin")
     with pytest.raises(AuthenticationError):
         accounts.session_user(first)
-    second = accounts.session_id(user.id)
+    second = accounts.start_session(user.id)
     accounts.set_password("vic", "another long one")
     with pytest.raises(AuthenticationError):
         accounts.session_user(second)
@@ -82,7 +82,7 @@ def test_keys_are_shown_once_and_kept_hashed(accounts: Accounts) -> None:
     accounts.revoke_key(created.key.id)
     with pytest.raises(AuthenticationError):
         accounts.verify_key(token)
-    assert not accounts.in_use()  # a revoked key is no account
+    assert accounts.in_use()  # the last key revoked: the server stays locked, not open
     with pytest.raises(InvalidInputError, match="future"):
         accounts.create_key("late", "viewer", utc_now() - timedelta(days=1))
     with pytest.raises(NotFoundError):
@@ -120,6 +120,16 @@ def test_cli_manages_users_and_keys_without_passwords_on_the_command_line(tmp_pa
     assert run("keys", "revoke", str(keys[0]["id"])).exit_code == 0
     assert json.loads(run("keys", "list", "--json").output)[0]["active"] is False
     assert run("users", "remove", "vic").exit_code == 0
+    still = run("users", "open-desktop")
+    assert still.exit_code == 1 and "accounts remain (ada)" in still.output
+    assert run("users", "remove", "ada").exit_code == 0
+    with Library.open(tmp_path / "library") as opened:
+        assert Accounts(opened.store).in_use()  # no account left, and still locked
+    assert run("users", "open-desktop").exit_code == 0
+    with Library.open(tmp_path / "library") as opened:
+        assert not Accounts(opened.store).in_use()
+    assert run("users", "add", "ada", "--role", "admin", "--password-stdin",
+               stdin="secret words\n").exit_code == 0  # fmt: skip
     with Library.open(tmp_path / "library") as opened:
         assert Accounts(opened.store).authenticate("ada", "secret words").role == "admin"
 

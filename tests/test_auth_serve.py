@@ -254,3 +254,21 @@ def test_a_network_bind_without_accounts_refuses_to_start(tmp_path: Path) -> Non
     assert "--insecure-no-accounts" in result.stderr
     assert "Booting worker" not in result.stdout + result.stderr
     assert time.monotonic() - started < 60
+
+
+def test_a_proxied_server_stays_locked_when_its_only_key_goes(tmp_path: Path) -> None:
+    from servers import running_server
+
+    directory = tmp_path / "library"
+    with Library.open(directory) as library:
+        only = Accounts(library.store).create_key("only", "admin")
+    # docs/security.md's setup: loopback behind a TLS proxy that sets X-Forwarded-*.
+    arguments = ("--trusted-proxies", "1", "--allowed-host", "photos.example.org")
+    with running_server(directory, *arguments) as running:
+        proxied = {"Host": "photos.example.org", "X-Forwarded-Proto": "https"}
+        server = Server(running.port, directory, {"only": only.token})
+        assert server.request("GET", "/api/stats", headers=proxied).status == 401
+        revoked = server.with_key("DELETE", f"/api/keys/{only.key.id}", "only", headers=proxied)
+        assert revoked.status == 200 and revoked.json()["active"] is False
+        for target in ("/api/stats", "/api/search?q=cat", "/images/1/original"):
+            assert server.request("GET", target, headers=proxied).status == 401, target

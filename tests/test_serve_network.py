@@ -72,3 +72,29 @@ def _read_until_closed(sock: socket.socket) -> bytes:
         if not chunk:
             return received
         received += chunk
+
+
+def test_the_servers_own_refusals_carry_the_security_headers(tmp_path: Path) -> None:
+    with running_server(tmp_path / "library") as server:
+        malformed = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        malformed.sendall(
+            b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: twelve\r\n\r\n"
+        )
+        bad_request = _read_until_closed(malformed)
+        malformed.close()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request(
+                "GET", "/api/stats", headers={f"X-Big-{n}": "y" * 8000 for n in range(40)}
+            )
+            too_large = connection.getresponse()
+            too_large.read()
+        finally:
+            connection.close()
+    head = bad_request.split(b"\r\n\r\n", 1)[0].decode().lower()
+    assert head.startswith("http/1.1 400"), bad_request[:200]
+    assert "\r\nx-content-type-options: nosniff" in head
+    assert "\r\ncontent-security-policy: default-src 'self'" in head
+    assert too_large.status == 431
+    assert too_large.getheader("X-Content-Type-Options") == "nosniff"
+    assert too_large.getheader("Content-Security-Policy", "").startswith("default-src 'self'")

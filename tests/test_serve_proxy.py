@@ -58,7 +58,8 @@ def nginx_in_front(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     _require_tools()
     cert, key = _certificate(tmp_path)
     https_port, http_port = free_port(), free_port()
-    arguments = ("--trusted-proxies", "1", "--trusted-hosts", "localhost")
+    # Behind a proxy is on a network: without accounts, only with --insecure-no-accounts.
+    arguments = ("--trusted-proxies", "1", "--trusted-hosts", "localhost", "--insecure-no-accounts")
     with running_server(tmp_path / "library", *arguments) as server:
         site = (
             DOCUMENTED_CONFIG.read_text()

@@ -24,6 +24,7 @@ from web import (
     uploads,
 )
 from web.errors import HeadersTooLargeError, RequestLineTooLongError
+from web.hosts import HostCheckingFlask, allowed_hosts
 from web.settings import APP_SETTINGS, config_key
 from web.uploads import remove_request_temp_directory
 
@@ -45,7 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     ``LIBRARY`` may be a directory or a ready :class:`search.library.Library` (tests pass one).
     """
-    app = Flask(__name__)
+    app = HostCheckingFlask(__name__)
     # Every integer in a URL is a database id: bounded to what SQLite stores, so a larger one is
     # an unknown page (404), never an overflow.
     app.url_map.converters["int"] = StoreIdConverter
@@ -55,6 +56,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if test_config is not None:
         app.config.update(test_config)
+    # Checked by HostCheckingFlask (werkzeug's own check cannot name an IPv6 address).
+    app.config["ALLOWED_HOSTS"] = allowed_hosts(app.config["TRUSTED_HOSTS"])
+    app.config["TRUSTED_HOSTS"] = None
 
     state.init_app(app)
     uploads.init_app(app)

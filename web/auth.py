@@ -4,29 +4,34 @@ Without accounts, on loopback, pixsift is a single-user desktop tool and everyth
 (the caller is the local admin). Once a user or an API key exists (or the server was started on
 a network address, ``REQUIRE_ACCOUNTS``), every request but the health check, the static files
 and the login page needs a caller: an API key (``Authorization: Bearer pxs_...``) or a login
-session cookie (Flask-Login). Unauthenticated API requests get 401 with ``WWW-Authenticate``;
-pages redirect to the login form. Cookie-authenticated requests that change something carry a
-CSRF token (Flask-WTF); bearer-key requests need none (a browser never adds that header itself).
+session cookie (Flask-Login; each login is a row that logging out deletes). Unauthenticated API
+requests get 401 with ``WWW-Authenticate``; pages redirect to the login form.
+
+In every mode, a request that changes something and carries no API key must come from this
+server's own pages: an ``Origin`` or ``Sec-Fetch-Site`` saying another site sent it is refused
+(403 ``cross_site_request``), so a web page cannot post a form to a desktop server. With accounts,
+cookie-authenticated changes also carry a CSRF token (Flask-WTF). Bearer-key requests need
+neither (a browser never adds that header by itself, and scripts send no Origin).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import flask_login
 from flask import Flask, Request, Response, current_app, g, redirect, request, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from search.accounts import LOCAL_PRINCIPAL, Accounts, Principal, UserRecord
+from search.accounts import LOCAL_PRINCIPAL, SESSION_LIFETIME, Accounts, Principal, UserRecord
 from search.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -44,8 +49,8 @@ ACCESS_ATTRIBUTE = "pixsift_access"
 #: (the login page needs its style sheet) and the login form.
 PUBLIC_ENDPOINTS = frozenset({"static", "api.health", "auth.login"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HEALTH_PATH = "/api/health"
 SECRET_KEY_FILENAME = "secret_key"
-SESSION_LIFETIME = timedelta(hours=12)
 SESSION_COOKIE_NAME = "pixsift_session"
 NO_ACCOUNTS_MESSAGE = (
     "this server has no accounts: accounts are managed on the page by a logged-in admin; "
@@ -63,9 +68,24 @@ class CsrfError(InvalidInputError):
     code = "csrf_failed"
 
 
+class CrossSiteRequestError(PermissionDeniedError):
+    """A change sent by another site's page (its Origin or Sec-Fetch-Site says so)."""
+
+    code = "cross_site_request"
+
+
+class SecretKeyError(LibraryError):
+    """The session key cannot be used. Said to callers without the library's path (which only
+    the server log shows): fail closed, tell nothing."""
+
+    code = "server_misconfigured"
+    http_status = 500
+
+
 class SessionUser(flask_login.UserMixin):
     """The logged-in user as Flask-Login keeps it: the id it stores in the cookie is the user's
-    id and session stamp, so a new password or role ends the sessions made before."""
+    id, session stamp and login token (:meth:`Accounts.start_session`), so a new password or
+    role ends the sessions made before, and logging out ends this one wherever it was copied."""
 
     def __init__(self, record: UserRecord, session_id: str) -> None:
         self.record = record
@@ -81,6 +101,26 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, req: Request) -> SessionMixin | None:
+        # The session opens before any before_request function runs: a worker's first request
+        # must find the key already loaded, or its session cannot hold a CSRF token.
+        if not app.secret_key and not _answered_without_asking(app, req) and callers_required(app):
+            with contextlib.suppress(SecretKeyError):  # authorize() refuses it, in the error shape
+                ensure_secret_key(app)
+        return super().open_session(app, req)
+
+
+def _answered_without_asking(app: Flask, req: Request) -> bool:
+    """The health check and the static files: answered without a database query."""
+    return req.path == HEALTH_PATH or req.path.startswith(f"{app.static_url_path}/")
+
+
+def callers_required(app: Flask) -> bool:
+    """Whether this request needs a caller (asked once per request)."""
+    if "callers_required" not in g:
+        g.callers_required = bool(app.config["REQUIRE_ACCOUNTS"]) or accounts().in_use()
+    return bool(g.callers_required)
 
 
 def admin_only(view: F) -> F:
@@ -140,15 +180,17 @@ def authorize() -> Response | None:
     if request.routing_exception is not None:
         return None  # no such page, method or Host: Flask answers that (404, 405, 400) itself
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if request.method not in SAFE_METHODS and "Authorization" not in request.headers:
+        check_same_origin()
     access = endpoint_access(app, request.endpoint)
     if access == "public" and request.method in SAFE_METHODS and request.endpoint != "auth.login":
         return None  # no database query: the health check answers whatever the accounts
-    if not (app.config["REQUIRE_ACCOUNTS"] or accounts().in_use()):
+    if not callers_required(app):
         if access == "admin":
             raise PermissionDeniedError(NO_ACCOUNTS_MESSAGE)
         return None
+    ensure_secret_key(app)  # first: an error page without a key must not ask for a CSRF token
     g.auth_required = True
-    ensure_secret_key(app)
     caller = _bearer_principal(request)
     if caller is None:
         if request.method not in SAFE_METHODS:
@@ -195,6 +237,32 @@ def _load_session_user(session_id: str) -> SessionUser | None:
         return None
 
 
+#: Sec-Fetch-Site values of a request another site's page made (a browser sets the header itself).
+CROSS_SITE_FETCHES = frozenset({"cross-site", "same-site"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def check_same_origin() -> None:
+    """Refuse a change a page of another site sent (a form post, a fetch): browsers say where
+    it came from in ``Origin`` (on every POST, PUT, PATCH, DELETE) and ``Sec-Fetch-Site``.
+    A request with neither is a script's, not a page's, and goes on."""
+    origin = request.headers.get("Origin")
+    if origin is not None and _origin(origin) != _origin(f"{request.scheme}://{request.host}"):
+        raise CrossSiteRequestError(
+            f"refused a change sent from another site's page (Origin {origin[:100]})"
+        )
+    if request.headers.get("Sec-Fetch-Site", "").lower() in CROSS_SITE_FETCHES:
+        raise CrossSiteRequestError("refused a change sent from another site's page")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url.strip().lower())
+        return parts.scheme, parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return "", "", None  # not a URL ("null" from a sandboxed page): matches nothing
+
+
 def _check_csrf() -> None:
     try:
         csrf.protect()
@@ -226,7 +294,8 @@ def safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("pages.index")
-    if "\\" in target:
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        # A control character (CR/LF) would end the Location header: never a real path here.
         return url_for("pages.index")
     return target
 
@@ -240,7 +309,14 @@ def ensure_secret_key(app: Flask) -> None:
         return
     with _secret_lock:
         if not app.secret_key:
-            app.secret_key = load_or_create_secret_key(get_library().directory)
+            try:
+                app.secret_key = load_or_create_secret_key(get_library().directory)
+            except LibraryError as error:
+                current_app.logger.error("%s", error.message)
+                raise SecretKeyError(
+                    "the server's secret key cannot be used (see the server log): nobody can "
+                    "log in until its administrator fixes it"
+                ) from None
 
 
 def load_or_create_secret_key(directory: Path) -> str:

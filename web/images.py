@@ -18,6 +18,7 @@ Files are opened only once checked to be the files that were indexed, inside the
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import unicodedata
@@ -28,12 +29,19 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request, send_file
 from PIL import Image, features
 
-from search.errors import NotFoundError
+from search.errors import NotFoundError, PermissionDeniedError
 from search.library import Library
 from search.media.imagefile import ImageRejectedError, read_open_image
+from search.media.location import (
+    NotAJpegError,
+    VideoLocationError,
+    jpeg_without_location,
+    video_without_location,
+)
 from search.media.opening import open_indexed_file
 from search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
 from search.records import ImageRecord
+from web.auth import visibility
 from web.state import get_library
 
 bp = Blueprint("images", __name__, url_prefix="/images")
@@ -53,6 +61,8 @@ MIME_TYPES = {
     # A moment's original is its video, served with Range support (send_file's conditional).
     **VIDEO_MIME_TYPES,
 }
+#: Formats whose own bytes are served without their metadata (search.media.location).
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 #: A rendition's long side at most; it is made from a picture at least RENDITION_MIN_SIDE.
 RENDITION_MAX_SIDE = 4096
 RENDITION_MIN_SIDE = 1024
@@ -70,28 +80,38 @@ def original(image_id: int) -> Response:
     library = get_library()
     record = library.image(image_id)
     # Sent from the descriptor that was checked: never reopened by name.
-    source = open_indexed_file(record)
+    source: BinaryIO = open_indexed_file(record)
     name, mimetype = record.name, MIME_TYPES.get(record.format)
-    if mimetype is None:
+    etag, size, modified = record.content_hash, None, None
+    if mimetype is not None and hides_location():
+        # A caller who may not see GPS gets the picture without where it was taken.
+        with source:
+            source, mimetype, size, modified = _without_location(library, record, source)
+        if mimetype == "image/jpeg" and record.format not in JPEG_FORMATS:
+            name = f"{record.name}.jpg"
+        etag = f"{record.content_hash}-no-location"
+    elif mimetype is None:
         # A browser cannot show it: a JPEG of the decoded picture, named as such.
         with source:
             rendition = _rendition(library, record, source)
         source = rendition.open("rb")
         name, mimetype = f"{record.name}.jpg", "image/jpeg"
-    status = os.fstat(source.fileno())
+    if size is None:
+        status = os.fstat(source.fileno())
+        size, modified = status.st_size, status.st_mtime
     response = send_file(
         source,
         mimetype=mimetype,
         # Werkzeug writes filename* only for non-ASCII names and refuses control characters, so
         # it is handed a safe name and the header is then replaced by one for any name.
         download_name=ascii_file_name(name),
-        etag=record.content_hash,
-        last_modified=status.st_mtime,
+        etag=etag,
+        last_modified=modified,
         conditional=False,
     )
     # Given a file rather than a name, send_file knows no length: ranges need it.
-    response.content_length = status.st_size
-    response.make_conditional(request.environ, accept_ranges=True, complete_length=status.st_size)
+    response.content_length = size
+    response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
     response.headers["Content-Disposition"] = content_disposition(name)
     return _cache_headers(response, record)
 
@@ -142,10 +162,48 @@ def ascii_file_name(name: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in _FALLBACK_UNSAFE else "_" for c in kept)
 
 
+def hides_location() -> bool:
+    """Whether this caller gets originals without location metadata: whoever may not see GPS
+    positions (viewers, unless PIXSIFT_HIDE_GPS_FROM_VIEWERS=0)."""
+    return not visibility().gps
+
+
+def _without_location(
+    library: Library, record: ImageRecord, source: BinaryIO
+) -> tuple[BinaryIO, str, int, float | None]:
+    """The picture with no location in it: a JPEG's own bytes without its metadata (lossless,
+    :mod:`search.media.location`); a video copied without its metadata (cached beside the
+    thumbnails); any other format as the decoded picture's JPEG rendition, which carries no
+    metadata at all. The file on disk is not touched."""
+    if record.format in VIDEO_MIME_TYPES:
+        # One copy per video file (its content hash), whichever of its moments asks.
+        copy = _cached_path(library, record, "").with_name(
+            f"{record.content_hash}-no-location{Path(record.name).suffix.lower()}"
+        )
+        if not copy.is_file():
+            try:
+                video_without_location(source, record.format, copy)
+            except VideoLocationError as error:
+                raise PermissionDeniedError(
+                    f"this video cannot be sent without its location: {error.message}"
+                ) from None
+        status = copy.stat()
+        return copy.open("rb"), VIDEO_MIME_TYPES[record.format], status.st_size, status.st_mtime
+    if record.format in JPEG_FORMATS:
+        try:
+            data = jpeg_without_location(source.read())
+        except NotAJpegError:
+            source.seek(0)
+        else:
+            return io.BytesIO(data), "image/jpeg", len(data), record.mtime_ns / 1e9
+    rendition = _rendition(library, record, source)
+    status = rendition.stat()
+    return rendition.open("rb"), "image/jpeg", status.st_size, status.st_mtime
+
+
 def _rendition(library: Library, record: ImageRecord, source: BinaryIO) -> Path:
     """The cached JPEG of a picture a browser cannot show, made from ``source`` if missing."""
-    rendition = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
-    rendition = rendition / f"{record.id}-{record.content_hash}-original.jpg"
+    rendition = _cached_path(library, record, "original.jpg")
     if not rendition.is_file():
         make_thumbnail(
             source,
@@ -157,6 +215,11 @@ def _rendition(library: Library, record: ImageRecord, source: BinaryIO) -> Path:
             quality=90,
         )
     return rendition
+
+
+def _cached_path(library: Library, record: ImageRecord, kind: str) -> Path:
+    directory = library.directory / THUMBNAIL_DIRECTORY_NAME / record.content_hash[:2]
+    return directory / f"{record.id}-{record.content_hash}-{kind}"
 
 
 def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
@@ -191,6 +254,9 @@ def make_thumbnail(
     except ImageRejectedError as error:
         raise NotFoundError(f"the image file cannot be read any more: {error.reason}") from None
     picture.thumbnail((size, size), Image.Resampling.LANCZOS)
+    # Nothing of the file's metadata goes into what is served (a comment, a position): only
+    # the colour profile, which the picture needs to show its colours.
+    picture.info = {k: v for k, v in picture.info.items() if k == "icc_profile"}
     destination.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: a concurrent request sees the old state or the whole file.
     handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")

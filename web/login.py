@@ -40,13 +40,16 @@ def login() -> Response | tuple[str, int]:
     except AuthenticationError as error:
         return render_template("login.html", error=error.message, name=name, next=target), 401
     session.clear()  # nothing from before the login (such as its CSRF token) carries over
-    flask_login.login_user(SessionUser(user, store.session_id(user.id)))
+    flask_login.login_user(SessionUser(user, store.start_session(user.id)))
     session.permanent = True
     return redirect(target)
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    user = flask_login.current_user
+    if user.is_authenticated:
+        accounts().end_session(user.session_id)  # every copy of the cookie ends here
     flask_login.logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

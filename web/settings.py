@@ -45,11 +45,10 @@ TRUSTED_HOSTS = Setting(
     "trusted_hosts",
     None,
     "Comma-separated host names the server answers to (the Host header), e.g. photos.example.org "
-    "behind a proxy (default: 127.0.0.1 and localhost when bound to loopback, which stops DNS "
-    "rebinding; any otherwise).",
+    "behind a proxy (default: the loopback address bound and localhost when bound to loopback, "
+    "which stops DNS rebinding; any otherwise).",
     "PIXSIFT_TRUSTED_HOSTS",
 )
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 IDLE_TIMEOUT = Setting(
     "idle_timeout",
     30,
