@@ -89,9 +89,14 @@ def verify_command(pack: str) -> None:
     """Check a pack's checksums and run its towers."""
     check = verify_pack(pack)
     agreement = ", ".join(f"{tower} {value:.6f}" for tower, value in check.agreement.items())
+    checksums = (
+        f"{check.files_checked} files match their checksums"
+        if check.layout == "pixsift"
+        else "no checksums in this layout: both towers ran"
+    )
     click.echo(
         f"ok: {check.directory} ({check.layout} layout, model {check.model_id}, "
-        f"{check.dimension} dimensions, {check.files_checked} files match their checksums"
+        f"{check.dimension} dimensions, {checksums}"
         + (f", cosine with torch at export: {agreement})" if agreement else ")")
     )
 

@@ -168,6 +168,8 @@ def without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process as an install without pixsift[torch]: torch and open_clip cannot be found."""
     for name in ("torch", "torchvision", "open_clip"):
         monkeypatch.setitem(sys.modules, name, None)
+    # `pixsift --backend torch` writes PIXSIFT_BACKEND for its server's workers: undone after.
+    monkeypatch.setenv("PIXSIFT_BACKEND", "auto")
 
 
 @pytest.mark.parametrize(

@@ -191,11 +191,25 @@ def download_pack(name: str, offline: bool = False) -> Path:
             f"--local-dir {target.name}), copy the folder here and run: "
             f"pixsift models import {target.name}  (it is then {target})"
         )
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, snapshot_download
 
     try:
         snapshot_download(repository, local_dir=str(target), allow_patterns=HUB_FILES)
+        recorded = HfApi().model_info(repository, files_metadata=True).siblings or []
     except (OSError, ValueError) as error:
         raise WeightsUnavailableError(f"downloading {repository} failed: {error}") from error
+    _check_hub_digests(target, {s.rfilename: s.lfs.sha256 for s in recorded if s.lfs})
     verify_pack(str(target))
     return target
+
+
+def _check_hub_digests(target: Path, recorded: dict[str, str]) -> None:
+    """Each downloaded large file against the SHA-256 the hub records for it."""
+    for relative, expected in recorded.items():
+        path = target / relative
+        if path.is_file() and file_digest(path) != expected:
+            path.unlink()  # a later download fetches it again
+            raise WeightsUnavailableError(
+                f"{relative} from the hub does not match its SHA-256 ({expected}): "
+                "removed; run pixsift models download again"
+            )
