@@ -41,8 +41,16 @@ def library_options(function: F) -> F:
 def model_options(function: F) -> F:
     function = setting_option(settings.PREPROCESSING_TAG, "--preprocessing-tag")(function)
     function = setting_option(settings.PRETRAINED, "--pretrained")(function)
-    function = setting_option(settings.MODEL, "--model")(function)
+    function = setting_option(settings.MODEL, "--model", callback=_absolute_pack_path)(function)
     return function
+
+
+def _absolute_pack_path(context: click.Context, parameter: click.Parameter, value: Any) -> Any:
+    """A model pack named by a path is stored with the library: absolute, so that a later run
+    from another folder finds it."""
+    if value and Path(str(value)).expanduser().exists():
+        return str(Path(str(value)).expanduser().resolve())
+    return value
 
 
 def open_library(library: Path | None, database_url: str | None, **kwargs: Any) -> Library:

@@ -80,3 +80,11 @@ class ConflictError(PixsiftError):
 
     code = "conflict"
     http_status = 409
+
+
+class TorchRequiredError(PixsiftError):
+    """Something that needs torch (exporting towers, the torch backend, training) asked for in
+    an install without it (the core install runs on ONNX Runtime; see docs/packaging.md)."""
+
+    code = "torch_required"
+    http_status = 503

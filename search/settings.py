@@ -109,3 +109,12 @@ VIDEO_INTERVAL = Setting(
     "sampled too).",
     "PIXSIFT_VIDEO_INTERVAL",
 )
+
+#: Where ``pixsift models import`` and ``download`` keep model packs (``--model NAME`` finds them).
+MODELS_DIRECTORY = Setting(
+    "models_directory",
+    None,
+    "Folder of imported model packs, each in a folder named like the pack "
+    "(default: the platform's user data folder, e.g. ~/.local/share/pixsift/models).",
+    "PIXSIFT_MODELS_DIR",
+)

@@ -19,8 +19,10 @@ from typing import Any
 from search import settings
 from search.errors import InvalidInputError
 from search.model.ort import OnnxEmbedder, TowersInfo, read_towers_info, towers_directory
+from search.model.packs import find_pack, load_pack
 from search.model.pixels import PixelPlan, PlannedPreprocess
 from search.model.protocol import Embedder
+from search.model.requirements import USE_A_PACK, require_torch
 from search.model.spec import BACKENDS, QUANTIZATIONS, ModelSpec, Runtime
 from search.model.weights import check_model_name, default_cache_directory, model_id_for
 
@@ -42,6 +44,9 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
     """The towers for ``spec`` as ``runtime`` asks. Raises WeightsUnavailableError (never
     random weights) and, with backend "onnx", TowerExportRejectedError."""
     runtime = runtime or runtime_from_settings()
+    pack = find_pack(spec.model_name)
+    if pack is not None:  # a model pack: its towers as they are, whatever the backend
+        return load_pack(pack, runtime.threads or _thread_budget)
     onnx_missing = importlib.util.find_spec("onnxruntime") is None
     if runtime.backend == "onnx" and onnx_missing:
         raise InvalidInputError(
@@ -56,6 +61,7 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
     directory = towers_directory(default_cache_directory(), model_id, runtime.quantize)
     info = read_towers_info(directory, model_id)
     if info is None:
+        require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
         check_model_name(spec.model_name)  # cached towers were checked when exported
         exported = _export(spec, runtime, directory)
         if not isinstance(exported, TowersInfo):
@@ -65,6 +71,7 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
 
 
 def _torch_embedder(spec: ModelSpec, device: Any = None) -> Embedder:
+    require_torch(f"running {spec.model_name} without exported towers", USE_A_PACK)
     import torch
 
     from search.model.embedder import OpenClipEmbedder
@@ -75,6 +82,7 @@ def _torch_embedder(spec: ModelSpec, device: Any = None) -> Embedder:
 
 
 def _export(spec: ModelSpec, runtime: Runtime, directory: Path) -> TowersInfo | Embedder:
+    require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
     import torch
 
     from search.model.embedder import OpenClipEmbedder
@@ -100,6 +108,7 @@ def _onnx_embedder(
     if info.pixels is not None:
         preprocess = PlannedPreprocess(PixelPlan.from_json(info.pixels))
     else:  # a transform the plan does not reproduce: open_clip's own (imports torch)
+        require_torch(f"{spec.model_name}'s image preprocessing")
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
         preprocess = image_transform_v2(PreprocessCfg(**info.preprocess_cfg), is_train=False)
@@ -108,6 +117,7 @@ def _onnx_embedder(
 
         tokenizer = load_tokenizer(directory, info.tokenizer)
     else:  # open_clip's (imports torch; a Hugging Face one is read from its folder)
+        require_torch(f"{spec.model_name}'s tokenizer")
         from search.model.hftext import local_text_files, open_clip_tokenizer
 
         tokenizer = open_clip_tokenizer(spec.model_name, local_text_files(spec.model_name))
@@ -121,6 +131,8 @@ def _gpu_available() -> bool:
     if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
         return False
     if not (glob.glob("/dev/nvidia[0-9]*") or glob.glob("/proc/driver/nvidia/gpus/*")):
+        return False
+    if importlib.util.find_spec("torch") is None:  # the core install runs on ONNX Runtime
         return False
     import torch
 

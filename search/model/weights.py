@@ -25,6 +25,9 @@ NETWORK_PROBE_TIMEOUT_SECONDS = 3.0
 
 
 def check_model_name(model_name: str) -> None:
+    from search.model.requirements import USE_A_PACK, require_torch
+
+    require_torch(f"the open_clip model {model_name}", USE_A_PACK)
     import open_clip
 
     if model_name not in open_clip.list_models():
@@ -45,7 +48,12 @@ def resolve_weights(spec: ModelSpec) -> tuple[Path, dict[str, Any], str]:
 
 def model_id_for(spec: ModelSpec) -> str:
     """The id stored with the vectors ``spec``'s model makes, found without loading the model:
-    the tag for published weights, the content hash for a local file."""
+    the tag for published weights, the content hash for a local file, a model pack's own."""
+    from search.model.packs import find_pack, pack_model_id
+
+    pack = find_pack(spec.model_name)
+    if pack is not None:
+        return pack_model_id(pack)
     if not _looks_like_path(spec.pretrained):
         return f"{spec.model_name}:{spec.pretrained}"
     digest = checkpoint_digest(_local_checkpoint(spec), default_cache_directory())

@@ -1,0 +1,188 @@
+"""Model packs: a model as a folder (or a .tar / .zip of one) that runs without torch.
+
+pixsift's own layout (``pixsift models export``)::
+
+    pack.json      name, model id, dimension, SHA-256 of every file, the export's agreement with
+                   torch, where the weights came from, the licence note's file name
+    towers.json    the towers' sidecar (search.model.ort): preprocessing plan, tokenizer settings
+    image.onnx  text.onnx  tokenizer.json (or hf-tokenizer.json)
+    LICENCE.txt    whose weights these are and under which terms
+
+Immich's layout (visual/model.onnx, textual/model.onnx, config.json, ...) is read as it is
+(search.model.immich). ``--model`` takes a pack's folder or archive, or the name of a pack that
+``pixsift models import`` (or ``download``) put in the models folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_path
+
+from search import settings
+from search.errors import InvalidInputError, NotFoundError
+from search.model.immich import ImmichEmbedder, is_immich_pack
+from search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
+from search.model.pixels import PixelPlan, PlannedPreprocess
+from search.model.tokenizer import load_tokenizer
+
+PACK_FILE = "pack.json"
+LICENCE_FILE = "LICENCE.txt"
+PACK_FORMAT = 1
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+Layout = Literal["pixsift", "immich"]
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    """``pack.json`` of a pixsift pack."""
+
+    name: str
+    model_id: str
+    dimension: int
+    #: Path relative to the pack -> SHA-256 of its bytes (every file but pack.json).
+    files: dict[str, str]
+    #: Smallest cosine between the ONNX towers' and torch's vectors on the export's probes.
+    agreement: dict[str, float] = field(default_factory=dict)
+    #: What the towers were exported from: open_clip model name and weights (tag or file name).
+    source: dict[str, str] = field(default_factory=dict)
+    licence: str = LICENCE_FILE
+    format: int = PACK_FORMAT
+
+
+def models_directory() -> Path:
+    configured = settings.MODELS_DIRECTORY.value()
+    return (
+        Path(str(configured)).expanduser() if configured else user_data_path("pixsift") / "models"
+    )
+
+
+def pack_layout(directory: Path) -> Layout | None:
+    """Which layout ``directory`` holds, or None where it is not a pack."""
+    if (directory / PACK_FILE).is_file() and (directory / SIDECAR_NAME).is_file():
+        return "pixsift"
+    if is_immich_pack(directory):
+        return "immich"
+    return None
+
+
+def find_pack(model: str | None) -> Path | None:
+    """The pack folder ``model`` names (a folder, an archive, or an imported pack's name), or
+    None where ``model`` is not a pack (an open_clip model name). Cheap: no model is read."""
+    if not model:
+        return None
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path if pack_layout(path) else None
+    if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        from search.model.pack_files import unpacked_archive
+
+        return unpacked_archive(path)
+    if "/" in model or model.startswith("."):
+        return None
+    imported = models_directory() / model
+    return imported if imported.is_dir() and pack_layout(imported) else None
+
+
+def read_pack_info(directory: Path) -> PackInfo:
+    try:
+        raw = json.loads((directory / PACK_FILE).read_text(encoding="utf-8"))
+        info = PackInfo(**raw)
+    except (OSError, ValueError, TypeError) as error:
+        raise InvalidInputError(f"{directory / PACK_FILE} is not a pixsift pack file") from error
+    if info.format != PACK_FORMAT:
+        raise InvalidInputError(
+            f"{directory} is a pack of format {info.format}; this pixsift reads {PACK_FORMAT}"
+        )
+    return info
+
+
+def pack_model_id(directory: Path) -> str:
+    """The model id a pack's vectors are stored under: the exported model's (so a library indexed
+    with torch searches with its pack); for an Immich pack, the towers' content hash."""
+    if pack_layout(directory) == "pixsift":
+        return read_pack_info(directory).model_id
+    from search.model.weights import checkpoint_digest, default_cache_directory
+
+    cache = default_cache_directory()
+    digests = [
+        checkpoint_digest(directory / tower / "model.onnx", cache)
+        for tower in ("visual", "textual")
+    ]
+    return f"immich:sha256-{hashlib.sha256(''.join(digests).encode()).hexdigest()[:16]}"
+
+
+def load_pack(directory: Path, threads: int | None = None) -> OnnxEmbedder | ImmichEmbedder:
+    """The towers of the pack in ``directory``, on ONNX Runtime (no torch)."""
+    model_id = pack_model_id(directory)
+    if pack_layout(directory) == "immich":
+        return ImmichEmbedder(directory, model_id, threads=threads)
+    raw = json.loads((directory / SIDECAR_NAME).read_text(encoding="utf-8"))
+    info = TowersInfo(**raw)
+    if info.pixels is None or info.tokenizer is None:
+        raise InvalidInputError(f"{directory}: a pack needs a torch-free tokenizer and pixel plan")
+    return OnnxEmbedder(
+        directory,
+        info,
+        PlannedPreprocess(PixelPlan.from_json(info.pixels)),
+        load_tokenizer(directory, info.tokenizer),
+        threads=threads,
+    )
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as opened:
+        for block in iter(lambda: opened.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_pack_info(
+    directory: Path, *, name: str, towers: TowersInfo, source: dict[str, str], licence: str
+) -> PackInfo:
+    """Write the licence note and ``pack.json`` (checksums of everything else) into a folder that
+    holds exported towers."""
+    (directory / LICENCE_FILE).write_text(licence.rstrip() + "\n", encoding="utf-8")
+    files = {
+        path.relative_to(directory).as_posix(): file_digest(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != PACK_FILE
+    }
+    info = PackInfo(
+        name=name,
+        model_id=towers.model_id,
+        dimension=towers.dimension,
+        files=files,
+        agreement=dict(towers.agreement),
+        source=source,
+    )
+    (directory / PACK_FILE).write_text(json.dumps(asdict(info), indent=2), encoding="utf-8")
+    return info
+
+
+def resolve_pack(model: str) -> Path:
+    """The pack ``model`` names, or NotFoundError saying what was looked for."""
+    found = find_pack(model)
+    if found is None:
+        raise NotFoundError(
+            f"{model} is not a model pack: give a pack's folder or .tar/.zip, or the name of an "
+            f"imported one (in {models_directory()}; pixsift models list)"
+        )
+    return found
+
+
+def copy_pack(source: Path, target: Path) -> None:
+    """Copy a pack folder to ``target`` (replacing it) through a staging folder beside it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.importing")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
