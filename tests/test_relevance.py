@@ -1,0 +1,88 @@
+"""The relevance cutoff: a score that means something, bands, and a list that stops where the
+matches end unless weaker matches are asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+from click.testing import CliRunner
+from test_evaluation import CAPTIONS, FILLERS, plant
+
+from cli.main import main
+from search.library import Library
+from search.model.embedder import ModelSpec, OpenClipEmbedder
+from search.query.relevance import RelevanceOptions, calibrate
+from search.query.request import QueryTerm, SearchRequest
+from search.records import l2_normalise
+
+
+def test_calibration_is_the_query_s_spread_over_the_library() -> None:
+    rng = np.random.default_rng(5)
+    sample = l2_normalise(rng.standard_normal((300, 64)).astype(np.float32))
+    query = sample[:1].copy()
+    relevance = calibrate(query, sample)
+    scores = sample @ query[0]
+    assert relevance.calibrated
+    assert (
+        relevance.mean == np.float32(scores.mean()).item()
+        or abs(relevance.mean - float(scores.mean())) < 1e-6
+    )
+    assert abs(relevance.score(1.0) - (1.0 - scores.mean()) / scores.std()) < 1e-4
+    assert relevance.band(1.0) == "strong"
+    assert relevance.band(float(np.median(scores))) == "weak"
+    assert relevance.band(None) == "words"
+    # Too few pictures to tell what is unusual: no band, nothing cut.
+    small = calibrate(query, sample[:50], RelevanceOptions(min_images=100))
+    assert not small.calibrated and small.band(1.0) is None and small.is_match(-1.0)
+
+
+def test_the_list_stops_where_matches_end(library: Library, tiny_embedder: OpenClipEmbedder):
+    plant(library, tiny_embedder)
+    term = (QueryTerm(text=CAPTIONS[0]),)
+    default = library.find(SearchRequest(term, mode="semantic", k=50)).hits
+    # The picture whose embedding is the caption's own is a strong match; none of the random
+    # pictures stands out, so the list ends before them.
+    assert default[0].image.relative_path == "pic-0.jpg" and default[0].band == "strong"
+    assert default[0].relevance is not None and default[0].relevance > 4
+    assert all(not hit.image.relative_path.startswith("z-") for hit in default)
+    assert all(hit.band in ("strong", "possible") for hit in default)
+    weaker = library.find(SearchRequest(term, mode="semantic", k=50, weaker=True)).hits
+    assert len(weaker) == 50 and [h.id for h in weaker[: len(default)]] == [h.id for h in default]
+    assert {hit.band for hit in weaker[len(default) :]} == {"weak"}
+    # Hybrid mode shows the same meaningful score (not a fused rank score of 0.01).
+    hybrid = library.find(SearchRequest(term, k=5)).hits
+    assert hybrid[0].band == "strong" and hybrid[0].relevance == default[0].relevance
+
+
+def test_words_matches_are_kept_and_banded_as_words(
+    library: Library, tiny_embedder: OpenClipEmbedder
+) -> None:
+    plant(library, tiny_embedder)
+    # "z" is in every random picture's file name (z-12.jpg): found by its words.
+    keyword = library.find(SearchRequest((QueryTerm(text="z"),), mode="keyword", k=20)).hits
+    assert len(keyword) == 20 and {hit.band for hit in keyword} == {"words"}
+    # In hybrid mode too: every picture the words find stays, whatever its similarity.
+    hybrid = library.find(SearchRequest((QueryTerm(text="z"),), mode="hybrid", k=1000)).hits
+    assert sum(hit.image.relative_path.startswith("z-") for hit in hybrid) == FILLERS
+    assert "weak" not in {hit.band for hit in hybrid}
+
+
+def test_cli_shows_bands_and_says_when_nothing_matched(
+    library: Library, tiny_embedder: OpenClipEmbedder, tiny_spec: ModelSpec
+) -> None:
+    plant(library, tiny_embedder)
+    url = library.store.engine.url.render_as_string(hide_password=False)
+    args = ["--library", str(library.directory), "--model", tiny_spec.model_name,
+            "--pretrained", tiny_spec.pretrained]  # fmt: skip
+    if not url.startswith("sqlite"):
+        args += ["--database-url", url]
+    runner = CliRunner()
+    result = runner.invoke(main, ["search", CAPTIONS[0], "--mode", "semantic", "-k", "50", *args])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split()[1].endswith("pic-0.jpg") and lines[0].endswith("strong")
+    assert len(lines) < 50
+    result = runner.invoke(
+        main, ["search", CAPTIONS[0], "--mode", "semantic", "-k", "50", "--weaker", *args]
+    )
+    assert len(result.stdout.strip().splitlines()) == 50
+    assert result.stdout.strip().splitlines()[-1].endswith("weak")
