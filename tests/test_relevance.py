@@ -86,3 +86,26 @@ def test_cli_shows_bands_and_says_when_nothing_matched(
     )
     assert len(result.stdout.strip().splitlines()) == 50
     assert result.stdout.strip().splitlines()[-1].endswith("weak")
+
+
+def test_hybrid_fuses_the_user_s_words_not_automatic_tags(
+    library: Library, tiny_embedder: OpenClipEmbedder, backend: str
+) -> None:
+    from search.storage.tags import add_manual_tags, replace_automatic_tags
+
+    plant(library, tiny_embedder)
+    ids = {record.relative_path: i for i, record in library.images(range(1, 300)).items()}
+    guessed, named = ids["z-5.jpg"], ids["z-6.jpg"]
+    with library.store.session() as session:
+        replace_automatic_tags(session, {guessed: {"star": 0.3}}, [guessed])
+        add_manual_tags(session, named, ["star"])
+    term = (QueryTerm(text=CAPTIONS[0]),)
+    hybrid = [hit.id for hit in library.find(SearchRequest(term, k=1000)).hits]
+    semantic = [hit.id for hit in library.find(SearchRequest(term, mode="semantic", k=1000)).hits]
+    # A wrong automatic tag is the model's own guess: it does not lift the picture in hybrid
+    # mode, and the caption's picture keeps its semantic rank.
+    assert guessed not in hybrid and named in hybrid
+    assert hybrid.index(ids["pic-0.jpg"]) <= semantic.index(ids["pic-0.jpg"]) == 0
+    # Keyword mode still searches every tag.
+    keyword = [hit.id for hit in library.find(SearchRequest(term, mode="keyword", k=50)).hits]
+    assert {guessed, named} <= set(keyword)

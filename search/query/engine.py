@@ -23,7 +23,14 @@ from search.query.duplicates import collapse_near_duplicates
 from search.query.filters import cached_filter_selection, selection_cache, tag_generation
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
 from search.query.moments import group_moments
-from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
+from search.query.rank import (
+    Ranking,
+    at_least,
+    by_date,
+    fuse_weighted,
+    reciprocal_rank_scores,
+    window,
+)
 from search.query.relevance import CALIBRATION_SAMPLE_SIZE, UNCALIBRATED, Relevance, calibrate
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
 from search.query.vector import query_vector
@@ -43,8 +50,11 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     vector = query_vector(library, request.terms) if request.mode != "keyword" else None
     allowed = _selection(library, request, keyword_query)
     keyword: Ranking = []
+    keyword_weight = 1.0
     if request.mode != "semantic" and not keyword_query.is_empty():
-        keyword = _keyword_ranking(library, keyword_query, allowed, CANDIDATE_DEPTH)
+        keyword, keyword_weight = _keyword_ranking(
+            library, keyword_query, allowed, CANDIDATE_DEPTH, hybrid=request.mode == "hybrid"
+        )
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
     fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
@@ -56,7 +66,7 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     if request.mode == "keyword":
         ranking = keyword
     else:
-        ranking = fuse(semantic, keyword) if keyword else semantic
+        ranking = fuse_weighted((semantic, 1.0), (keyword, keyword_weight)) if keyword else semantic
     relevance = _relevance(library, vector)
     cutoff = relevance.calibrated and not request.weaker
     worded = {image_id for image_id, _ in keyword}
@@ -167,14 +177,24 @@ def _semantic_ranking(
 
 
 def _keyword_ranking(
-    library: SearchContext, query: KeywordQuery, allowed: Selection | None, depth: int
-) -> Ranking:
+    library: SearchContext,
+    query: KeywordQuery,
+    allowed: Selection | None,
+    depth: int,
+    *,
+    hybrid: bool = False,
+) -> tuple[Ranking, float]:
+    """The keyword ranking and the weight fusion gives it (hybrid mode's half is narrower,
+    see :meth:`KeywordMatcher.hybrid_ids`)."""
     matcher = KeywordMatcher(library.store.engine)
-    ids = matcher.ranked_ids(query, -1 if allowed is not None else depth)
+    limit = -1 if allowed is not None else depth
+    ids, weight = (
+        matcher.hybrid_ids(query, limit) if hybrid else (matcher.ranked_ids(query, limit), 1.0)
+    )
     if allowed is not None:
         kept = allowed.contains(np.asarray(ids, dtype=np.int64))
         ids = [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
-    return reciprocal_rank_scores(ids[:depth])
+    return reciprocal_rank_scores(ids[:depth]), weight
 
 
 def _similarities(
