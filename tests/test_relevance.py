@@ -109,3 +109,23 @@ def test_hybrid_fuses_the_user_s_words_not_automatic_tags(
     # Keyword mode still searches every tag.
     keyword = [hit.id for hit in library.find(SearchRequest(term, mode="keyword", k=50)).hits]
     assert {guessed, named} <= set(keyword)
+
+
+def test_api_and_page_show_bands_and_weaker_matches(
+    library: Library, tiny_embedder: OpenClipEmbedder
+) -> None:
+    from urllib.parse import quote
+
+    from web import create_app
+
+    plant(library, tiny_embedder)
+    client = create_app({"TESTING": True, "LIBRARY": library, "PAGE_SIZE": 50}).test_client()
+    query = f"/api/search?q={quote(CAPTIONS[0])}&mode=semantic"
+    body = client.get(query).get_json()
+    assert body["results"][0]["name"] == "pic-0.jpg" and body["results"][0]["band"] == "strong"
+    assert body["results"][0]["relevance"] > 4 and len(body["results"]) < 50
+    assert body["query"]["weaker"] is False
+    weaker = client.get(query + "&weaker=true").get_json()
+    assert len(weaker["results"]) == 50 and weaker["results"][-1]["band"] == "weak"
+    page = client.get(f"/?q={quote(CAPTIONS[0])}&mode=semantic").get_data(as_text=True)
+    assert "strong match" in page and "Show weaker matches" in page and "weaker=true" in page

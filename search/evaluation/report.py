@@ -42,6 +42,8 @@ class ModeFigures(DirectionFigures):
     )
     cutoff_shown: float | None = Field(description="Mean length of the default list.")
     worst: list[QueryResult] = Field(description="The captions whose picture came lowest.")
+    #: Each caption's rank, in the captions' order (for comparing modes; not in the JSON).
+    ranks: list[int | None] = Field(default_factory=list, exclude=True)
 
     @classmethod
     def from_results(
@@ -58,6 +60,7 @@ class ModeFigures(DirectionFigures):
                 round(statistics.fmean(r.shown for r in calibrated), 2) if calibrated else None
             ),
             worst=[result for result in ordered[:worst] if result.rank != 1],
+            ranks=[result.rank for result in results],
         )
 
 
