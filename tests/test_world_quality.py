@@ -52,7 +52,7 @@ def mixed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rotated_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("world") / "rotated"
-    write_scenes(scenes(EVAL_SEED, 60), folder, FORMATS["jpeg-exif-rotated"])
+    write_scenes(scenes(EVAL_SEED, SCENES), folder, FORMATS["jpeg-exif-rotated"])
     return folder
 
 
