@@ -110,10 +110,29 @@ def write_scenes(
         name = f"scene-{number:05d}{file_format.suffix}"
         file_format.write(render(scene, file_format.size), folder / name, number)
         written.append(WrittenFile(name, scene.caption, number, file_format.name, scene.held_out))
+    _write_manifest(folder, written)
+    return written
+
+
+def write_mixed(scene_list: Sequence[Scene], folder: Path) -> list[WrittenFile]:
+    """Every scene in one folder, scene i in the i-th format (cycling through all of them): one
+    library holds every format, as a user's folder does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    formats = list(FORMATS.values())
+    written = []
+    for number, scene in enumerate(scene_list):
+        file_format = formats[number % len(formats)]
+        name = f"scene-{number:05d}{file_format.suffix}"
+        file_format.write(render(scene, file_format.size), folder / name, number)
+        written.append(WrittenFile(name, scene.caption, number, file_format.name, scene.held_out))
+    _write_manifest(folder, written)
+    return written
+
+
+def _write_manifest(folder: Path, written: Sequence[WrittenFile]) -> None:
     with open(folder / "manifest.jsonl", "w", encoding="utf-8") as manifest:
         for entry in written:
             manifest.write(json.dumps(asdict(entry)) + "\n")
-    return written
 
 
 def upright_pixels(path: Path) -> Image.Image:
