@@ -17,6 +17,7 @@ from search.model.spec import BACKENDS, QUANTIZATIONS
 COMMANDS = {
     "search": "cli.searching:search",
     "duplicates": "cli.searching:duplicates",
+    "eval": "cli.evaluating:eval_command",
     "explain": "cli.explaining:explain",
     "stats": "cli.maintenance:stats",
     "rebuild-index": "cli.maintenance:rebuild_index",

@@ -75,6 +75,7 @@ def parse_term(value: str, weight_sign: float) -> QueryTerm:
     help=RankingOptions.model_fields["min_score"].description,
 )
 @click.option("--collapse-duplicates", is_flag=True, help="One result per near-duplicate group.")
+@click.option("--weaker", is_flag=True, help=RankingOptions.model_fields["weaker"].description)
 @model_field_options(SearchFilters)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print results as CSV.")
@@ -93,6 +94,7 @@ def search(
     order: str,
     min_score: float | None,
     collapse_duplicates: bool,
+    weaker: bool,
     as_json: bool,
     as_csv: bool,
     library: Path | None,
@@ -123,6 +125,7 @@ def search(
         min_score=min_score,
         order=order,  # type: ignore[arg-type]
         collapse=collapse_duplicates,
+        weaker=weaker,
     )
     spec = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=spec) as opened:
@@ -150,15 +153,19 @@ def clock(seconds: float) -> str:
 
 def _print_hits(result: SearchPage) -> None:
     """One line per result: cosine similarity, path (a video's moment as path@mm:ss), image id
-    (for --like); a video's other moments among the results on the next line."""
+    (for --like) and how good a match it is (search.query.relevance); a video's other moments
+    among the results on the next line."""
     if not result.hits:
         click.echo("no results")
+        if not result.request.weaker:
+            click.echo("nothing matched well: --weaker shows weaker matches", err=True)
     for hit in result.hits:
         similarity = hit.score if hit.similarity is None else hit.similarity
         where = terminal_text(hit.image.absolute_path)
         if hit.image.offset_s is not None:
             where += "@" + clock(hit.image.offset_s)
-        click.echo(f"{similarity:.4f}  {where}  #{hit.id}")
+        band = f"  {hit.band}" if hit.band else ""
+        click.echo(f"{similarity:.4f}  {where}  #{hit.id}{band}")
         others = [m for m in hit.moments if m.image.id != hit.id]
         if others:
             moments = ", ".join(f"{clock(m.image.offset_s or 0)} #{m.image.id}" for m in others)

@@ -164,6 +164,13 @@ class SearchHit:
     #: For a moment of a video: the video's moments among the results, best first (this one
     #: included); they take no other result slot.
     moments: tuple[MomentHit, ...] = ()
+    #: Standard deviations above what the query typically scores in this library (None when
+    #: the library is too small to calibrate or there is no query vector); see
+    #: search.query.relevance.
+    relevance: float | None = None
+    #: "strong", "possible", "weak" (kept only when weaker matches are asked for) or "words"
+    #: (found by its words); None when the library is too small to calibrate.
+    band: str | None = None
 
     def date_with_source(self) -> tuple[datetime, str]:
         return self.image.date_with_source()

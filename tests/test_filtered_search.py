@@ -96,7 +96,9 @@ def brute_force(library: Library, query: np.ndarray, filters: SearchFilters, k: 
 
 
 def found(library: Library, image_id: int, filters: SearchFilters, k: int) -> list[int]:
-    request = SearchRequest((QueryTerm(image_id=image_id),), mode="semantic", k=k, filters=filters)
+    request = SearchRequest(
+        (QueryTerm(image_id=image_id),), mode="semantic", k=k, filters=filters, weaker=True
+    )
     return [hit.image.id for hit in library.find(request).hits]
 
 
@@ -207,7 +209,9 @@ def test_hybrid_keyword_mode_keeps_filters_and_required_phrases(
     keep = np.isin(ids, sorted(allowed))
     expected = ids[keep][np.argsort(-(stored[keep] @ query.ravel()), kind="stable")[:25]]
     for mode in ("semantic", "hybrid"):
-        request = SearchRequest((QueryTerm(text=text),), mode=mode, k=25, filters=filters)
+        request = SearchRequest(
+            (QueryTerm(text=text),), mode=mode, k=25, filters=filters, weaker=True
+        )
         hits = [hit.image.id for hit in library.find(request).hits]
         assert len(hits) == 25 and set(hits) <= allowed
         if mode == "semantic":
@@ -284,7 +288,9 @@ def test_a_deep_candidate_list_settles_for_a_full_page(
     published.sidecar = replace(published.sidecar, search_params={"nprobe": 1})
     filters = SearchFilters(min_width=31)
     term = QueryTerm(image_id=42)
-    request = SearchRequest((term,), mode="semantic", k=10, order="date", filters=filters)
+    request = SearchRequest(
+        (term,), mode="semantic", k=10, order="date", filters=filters, weaker=True
+    )
     hits = ivf_library.find(request).hits
     allowed = set(filtered_image_ids(ivf_library.store.engine, filters).tolist())
     assert len(hits) == 10 and {hit.image.id for hit in hits} <= allowed

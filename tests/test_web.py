@@ -138,7 +138,10 @@ def test_text_search_returns_a_page_matching_the_openapi_document(
         "image_id": None,
         "k": PAGE_SIZE,
         "offset": 0,
-        **{k: body["query"][k] for k in ("order", "min_score", "collapse", "exclude", "terms")},
+        **{
+            k: body["query"][k]
+            for k in ("order", "min_score", "collapse", "weaker", "exclude", "terms")
+        },
         "mode": "hybrid",
         "filters": {},
     }

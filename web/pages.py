@@ -55,6 +55,7 @@ def index() -> str:
         image_count=library.store.image_count(),
         more_url=_more_url(query, data),
         csv_url=_csv_url(query),
+        weaker_url=_weaker_url(query),
         explain_query=_explain_query(query),
         earliest_date=f"{EARLIEST_DATE:%Y-%m-%d}",
         latest_date=f"{LATEST_DATE:%Y-%m-%d}",
@@ -119,6 +120,20 @@ def _more_url(query: SearchQuery | None, data: dict[str, Any] | None) -> str | N
         k=query.k,
         cursor=data["next_cursor"],
         **query.url_params(),
+    )
+
+
+def _weaker_url(query: SearchQuery | None) -> str | None:
+    """The same search with weaker matches shown (the list otherwise stops where matches
+    end); None when they are shown already or the search cannot be a link (an upload)."""
+    if query is None or query.upload is not None or query.terms or query.params.weaker:
+        return None
+    return url_for(
+        "pages.index",
+        q=query.text,
+        image_id=query.image_id,
+        k=query.k,
+        **{**query.url_params(), "weaker": "true"},
     )
 
 

@@ -104,6 +104,7 @@ class SearchQuery:
             order=params.order,
             min_score=params.min_score,
             collapse=params.collapse,
+            weaker=params.weaker,
             exclude=params.exclude,
             terms=list(params.terms),
             filters=params.filters(),
@@ -130,6 +131,7 @@ class SearchQuery:
             min_score=params.min_score,
             order=params.order,
             collapse=params.collapse,
+            weaker=params.weaker,
         )
 
 
@@ -287,6 +289,8 @@ def hit_out(hit: SearchHit) -> HitOut:
             **_image_data(hit.image),
             "score": round(hit.score, 6),
             "similarity": similarity,
+            "relevance": None if hit.relevance is None else round(hit.relevance, 3),
+            "band": hit.band,
             "date": date,
             "date_source": date_source,
             "moments": [moment_out(moment) for moment in hit.moments],

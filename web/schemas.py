@@ -126,6 +126,18 @@ class HitOut(ImageOut):
     similarity: float | None = Field(
         description="Cosine similarity to the query (null when there is no query vector)."
     )
+    relevance: float | None = Field(
+        None,
+        description="How far the similarity stands out: standard deviations above what this "
+        "query scores across the library (null when the library is too small to calibrate or "
+        "there is no query vector).",
+    )
+    band: Literal["strong", "possible", "weak", "words"] | None = Field(
+        None,
+        description="strong or possible match; weak (listed only with weaker=true); words "
+        "(found by the words of its name, tags or text). Null when the library is too small "
+        "to calibrate.",
+    )
     date: datetime = Field(description="When it was taken, else the file's modification time.")
     date_source: Literal["taken", "file"]
     moments: list[MomentOut] = Field(
@@ -158,6 +170,7 @@ class QueryEcho(BaseModel):
     order: str
     min_score: float | None
     collapse: bool
+    weaker: bool = False
     exclude: str | None
     terms: list[TermSpec]
     filters: Annotated[

@@ -18,7 +18,7 @@ from search.model.protocol import Embedder, ImagePreprocess
 from search.model.spec import ModelSpec
 from search.model.text import CausalTextTower, causal_text_tower
 from search.model.tokens import TextEmbeddingCache
-from search.model.weights import check_model_name, resolve_weights
+from search.model.weights import check_model_name, open_clip_model_name, resolve_weights
 from search.records import EmbeddingMatrix, l2_normalise
 
 #: The fast text path must reproduce the full-context embedding this closely (cosine distance),
@@ -66,12 +66,13 @@ class OpenClipEmbedder:
         import open_clip
 
         check_model_name(spec.model_name)
+        name = open_clip_model_name(spec.model_name)  # a config file's path: its stem
         checkpoint_path, preprocessing, model_id = resolve_weights(spec)
         # A Hugging Face text tower's tokenizer and configuration: a local folder or the hub.
-        text_files = local_text_files(spec.model_name)
+        text_files = local_text_files(name)
         device = device or choose_device()
         model, _, preprocess = open_clip.create_model_and_transforms(
-            spec.model_name,
+            name,
             pretrained=str(checkpoint_path),
             device=device,
             force_quick_gelu=bool(preprocessing.get("quick_gelu", False)),
@@ -79,9 +80,9 @@ class OpenClipEmbedder:
             image_std=preprocessing.get("std"),
             image_interpolation=preprocessing.get("interpolation"),
             image_resize_mode=preprocessing.get("resize_mode"),
-            **create_model_kwargs(spec.model_name, text_files),
+            **create_model_kwargs(name, text_files),
         )
-        tokenizer = open_clip_tokenizer(spec.model_name, text_files)
+        tokenizer = open_clip_tokenizer(name, text_files)
         return cls(model, preprocess, tokenizer, model_id, device)
 
     @property

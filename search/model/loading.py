@@ -24,7 +24,12 @@ from search.model.pixels import PixelPlan, PlannedPreprocess
 from search.model.protocol import Embedder
 from search.model.requirements import USE_A_PACK, require_torch
 from search.model.spec import BACKENDS, QUANTIZATIONS, ModelSpec, Runtime
-from search.model.weights import check_model_name, default_cache_directory, model_id_for
+from search.model.weights import (
+    check_model_name,
+    default_cache_directory,
+    model_id_for,
+    open_clip_model_name,
+)
 
 LOG = logging.getLogger(__name__)
 #: Threads one process may give its model (None: every core); see :func:`set_thread_budget`.
@@ -120,7 +125,8 @@ def _onnx_embedder(
         require_torch(f"{spec.model_name}'s tokenizer")
         from search.model.hftext import local_text_files, open_clip_tokenizer
 
-        tokenizer = open_clip_tokenizer(spec.model_name, local_text_files(spec.model_name))
+        name = open_clip_model_name(spec.model_name)  # a config file's path: its stem
+        tokenizer = open_clip_tokenizer(name, local_text_files(name))
     threads = runtime.threads or _thread_budget
     return OnnxEmbedder(directory, info, preprocess, tokenizer, threads=threads)
 

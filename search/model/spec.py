@@ -4,6 +4,7 @@ file). Plain data, importable without torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from search.settings import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
@@ -32,11 +33,20 @@ def requested_model_spec(
     if not (model or pretrained or tag):
         return None
     defaults = ModelSpec()
+    if model and is_model_config_path(model):
+        # Stored in the library as given here: absolute, so later commands find it from anywhere.
+        model = str(Path(model).expanduser().resolve())
     return ModelSpec(
         model_name=model or defaults.model_name,
         pretrained=pretrained or defaults.pretrained,
         preprocessing_tag=tag,
     )
+
+
+def is_model_config_path(model_name: str) -> bool:
+    """Whether ``model_name`` names an open_clip model config file (its name is the file stem)
+    rather than a model in open_clip's registry."""
+    return model_name.lower().endswith(".json")
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,35 @@ from urllib.parse import urlparse
 from platformdirs import user_cache_path
 
 from search.errors import InvalidInputError, WeightsUnavailableError
-from search.model.spec import ModelSpec
+from search.model.spec import ModelSpec, is_model_config_path
 from search.settings import CACHE_DIRECTORY
 
 CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".ckpt")
 NETWORK_PROBE_TIMEOUT_SECONDS = 3.0
+
+
+def open_clip_model_name(model_name: str) -> str:
+    """The open_clip registry name for ``model_name``: itself, or for the path of an open_clip
+    model config file (``.json``) its stem, once the file is checked and registered."""
+    if not is_model_config_path(model_name):
+        return model_name
+    import open_clip
+
+    path = Path(model_name).expanduser()
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise InvalidInputError(f"cannot read model config {path}: {reason}") from error
+    keys = ("embed_dim", "vision_cfg", "text_cfg")
+    missing = [key for key in keys if not isinstance(config, dict) or key not in config]
+    if missing:
+        raise InvalidInputError(
+            f"{path} is not an open_clip model config (missing {', '.join(missing)})"
+        )
+    if open_clip.get_model_config(path.stem) != config:
+        open_clip.add_model_config(path)
+    return path.stem
 
 
 def check_model_name(model_name: str) -> None:
@@ -30,6 +54,7 @@ def check_model_name(model_name: str) -> None:
     require_torch(f"the open_clip model {model_name}", USE_A_PACK)
     import open_clip
 
+    model_name = open_clip_model_name(model_name)
     if model_name not in open_clip.list_models():
         raise InvalidInputError(
             f'unknown open_clip model {model_name!r}; `python -c "import open_clip; '
@@ -54,10 +79,11 @@ def model_id_for(spec: ModelSpec) -> str:
     pack = find_pack(spec.model_name)
     if pack is not None:
         return pack_model_id(pack)
+    name = Path(spec.model_name).stem if is_model_config_path(spec.model_name) else spec.model_name
     if not _looks_like_path(spec.pretrained):
-        return f"{spec.model_name}:{spec.pretrained}"
+        return f"{name}:{spec.pretrained}"
     digest = checkpoint_digest(_local_checkpoint(spec), default_cache_directory())
-    return f"{spec.model_name}:sha256-{digest[:16]}"
+    return f"{name}:sha256-{digest[:16]}"
 
 
 def _local_checkpoint(spec: ModelSpec) -> Path:

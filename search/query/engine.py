@@ -12,6 +12,7 @@ date order and the page window follow; the page's records are read last.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -22,7 +23,15 @@ from search.query.duplicates import collapse_near_duplicates
 from search.query.filters import cached_filter_selection, selection_cache, tag_generation
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
 from search.query.moments import group_moments
-from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
+from search.query.rank import (
+    Ranking,
+    at_least,
+    by_date,
+    fuse_weighted,
+    reciprocal_rank_scores,
+    window,
+)
+from search.query.relevance import CALIBRATION_SAMPLE_SIZE, UNCALIBRATED, Relevance, calibrate
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
 from search.query.vector import query_vector
 from search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
@@ -41,8 +50,11 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     vector = query_vector(library, request.terms) if request.mode != "keyword" else None
     allowed = _selection(library, request, keyword_query)
     keyword: Ranking = []
+    keyword_weight = 1.0
     if request.mode != "semantic" and not keyword_query.is_empty():
-        keyword = _keyword_ranking(library, keyword_query, allowed, CANDIDATE_DEPTH)
+        keyword, keyword_weight = _keyword_ranking(
+            library, keyword_query, allowed, CANDIDATE_DEPTH, hybrid=request.mode == "hybrid"
+        )
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
     fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
@@ -54,13 +66,24 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     if request.mode == "keyword":
         ranking = keyword
     else:
-        ranking = fuse(semantic, keyword) if keyword else semantic
+        ranking = fuse_weighted((semantic, 1.0), (keyword, keyword_weight)) if keyword else semantic
+    relevance = _relevance(library, vector)
+    cutoff = relevance.calibrated and not request.weaker
+    worded = {image_id for image_id, _ in keyword}
     # Similarities of keyword-only candidates cost a database read each: fetch them for every
-    # candidate only when a minimum score needs them, else for the page shown.
+    # candidate only when a minimum score or the cutoff needs them, else for the page shown.
     similarities = dict(semantic)
-    if request.min_score is not None:
+    if request.min_score is not None or cutoff:
         similarities = _similarities(library, vector, [i for i, _ in ranking], similarities)
+    if request.min_score is not None:
         ranking = at_least(ranking, similarities, request.min_score)
+    if cutoff:
+        # The list stops where matches end; a picture found by its words stays.
+        ranking = [
+            item
+            for item in ranking
+            if item[0] in worded or relevance.is_match(similarities.get(item[0]))
+        ]
     if request.collapse_duplicates:
         ranking = _collapse(library, ranking, request.duplicate_threshold)
     if request.order == "date":
@@ -69,7 +92,36 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     groups: dict[int, Ranking] = {}
     if grouped:
         ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
-    return _page(library, ranking, vector, similarities, request, groups)
+    scored = _Scoring(vector, similarities, relevance, worded)
+    return _page(library, ranking, scored, request, groups)
+
+
+def _relevance(library: SearchContext, vector: EmbeddingMatrix | None) -> Relevance:
+    """The query's calibration on the library (search.query.relevance)."""
+    if vector is None:
+        return UNCALIBRATED
+    return calibrate(vector, library.embedding_sample(CALIBRATION_SAMPLE_SIZE))
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What the page needs to score its hits: the query vector, the similarities known so
+    far, the query's calibration and the ids the words found."""
+
+    vector: EmbeddingMatrix | None
+    similarities: dict[int, float]
+    relevance: Relevance
+    worded: set[int]
+
+    def relevance_of(self, image_id: int) -> tuple[float | None, str | None]:
+        similarity = self.similarities.get(image_id)
+        if similarity is None:
+            return None, "words"
+        band = self.relevance.band(similarity)
+        if band == "weak" and image_id in self.worded:
+            band = "words"
+        score = self.relevance.score(similarity) if self.relevance.calibrated else None
+        return score, band
 
 
 def _selection(
@@ -125,14 +177,24 @@ def _semantic_ranking(
 
 
 def _keyword_ranking(
-    library: SearchContext, query: KeywordQuery, allowed: Selection | None, depth: int
-) -> Ranking:
+    library: SearchContext,
+    query: KeywordQuery,
+    allowed: Selection | None,
+    depth: int,
+    *,
+    hybrid: bool = False,
+) -> tuple[Ranking, float]:
+    """The keyword ranking and the weight fusion gives it (hybrid mode's half is narrower,
+    see :meth:`KeywordMatcher.hybrid_ids`)."""
     matcher = KeywordMatcher(library.store.engine)
-    ids = matcher.ranked_ids(query, -1 if allowed is not None else depth)
+    limit = -1 if allowed is not None else depth
+    ids, weight = (
+        matcher.hybrid_ids(query, limit) if hybrid else (matcher.ranked_ids(query, limit), 1.0)
+    )
     if allowed is not None:
         kept = allowed.contains(np.asarray(ids, dtype=np.int64))
         ids = [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
-    return reciprocal_rank_scores(ids[:depth])
+    return reciprocal_rank_scores(ids[:depth]), weight
 
 
 def _similarities(
@@ -167,14 +229,14 @@ def _date(records: dict[int, ImageRecord], image_id: int) -> datetime | None:
 def _page(
     library: SearchContext,
     ranking: Ranking,
-    query_vector: EmbeddingMatrix | None,
-    similarities: dict[int, float],
+    scored: _Scoring,
     request: SearchRequest,
     groups: dict[int, Ranking],
 ) -> SearchPage:
     shown, next_offset = window(ranking, request.offset, request.k, MAX_RESULTS)
     shown_ids = [image_id for image_id, _ in shown]
-    similarities = _similarities(library, query_vector, shown_ids, similarities)
+    similarities = _similarities(library, scored.vector, shown_ids, scored.similarities)
+    scored = replace(scored, similarities=similarities)
     moment_ids = [i for image_id in shown_ids for i, _ in groups.get(image_id, [])]
     records = library.images(shown_ids + moment_ids)
     hits = [
@@ -187,6 +249,8 @@ def _page(
                 for i, s in groups.get(image_id, [])
                 if i in records
             ),
+            relevance=scored.relevance_of(image_id)[0],
+            band=scored.relevance_of(image_id)[1],
         )
         for image_id, score in shown
         if image_id in records

@@ -20,6 +20,9 @@ from search.records import ImageFacts, ImageRecord, SearchHit
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: What a hit adds to its record: its ranking first, and last the date used to order and filter.
 RANKING_COLUMNS = ("id", "score", "similarity")
+#: How good a match it is (search.query.relevance): after the record, so older readers of the
+#: first columns are undisturbed.
+RELEVANCE_COLUMNS = ("relevance", "band")
 DATE_COLUMNS = ("date", "date_source")
 #: The record's fields: where the file is first, then what the file says about itself.
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -31,6 +34,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     *RANKING_COLUMNS,
     *(name for name in RECORD_COLUMNS if name not in RANKING_COLUMNS),
     *DATE_COLUMNS,
+    *RELEVANCE_COLUMNS,
 )
 
 
@@ -42,6 +46,8 @@ def hit_row(hit: SearchHit) -> dict[str, Any]:
         "id": hit.image.id,
         "score": round(hit.score, 6),
         "similarity": None if hit.similarity is None else round(hit.similarity, 6),
+        "relevance": None if hit.relevance is None else round(hit.relevance, 3),
+        "band": hit.band,
         "date": date.isoformat(),
         "date_source": date_source,
     }

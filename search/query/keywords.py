@@ -68,6 +68,10 @@ def fts_any_words(query: KeywordQuery) -> str | None:
     return " OR ".join(terms) or None
 
 
+#: The keyword index's columns other than the tags (see search.storage.search_text).
+FTS_COLUMNS_BUT_TAGS = "{path_words description keywords text_in_image}"
+
+
 def fts_required(query: KeywordQuery) -> str | None:
     terms = [_fts_string(phrase) for phrase in query.required_phrases]
     return " AND ".join(terms) or None
@@ -122,6 +126,55 @@ class KeywordMatcher:
             expression = f"({required}) AND ({expression})"
         return self._fts_ids(expression, limit)
 
+    def hybrid_ids(self, query: KeywordQuery, limit: int) -> tuple[list[int], float]:
+        """The keyword half of hybrid mode, and the weight fusion gives it.
+
+        Only the picture's own words count: names, descriptions, embedded keywords, recognised
+        text and the user's tags, not automatic tags (the model's guess from the same embedding
+        the semantic half ranks by: fusing them counts the model twice and lets a wrong tag lift
+        a picture above a better match). Of the query's words, those that occur in the library
+        at all must all appear (a sentence whose one common word a file name holds is no match
+        for that file), and the weight is the share of the query's words that occur: "zebra"
+        finding zebra.jpg weighs fully; a long caption of which one word is printed somewhere
+        barely reorders the semantic ranking."""
+        words = (*query.words, *query.required_phrases)
+        if not words:
+            return [], 0.0
+        occurring = tuple(word for word in words if self._own_words_hold(word))
+        if not occurring:
+            return [], 0.0
+        every = KeywordQuery((), tuple(dict.fromkeys((*occurring, *query.required_phrases))))
+        if self.dialect == "postgresql":
+            ids = self._postgres_ids(every, limit, tag_sources=("manual",))
+        else:
+            expression = f"{FTS_COLUMNS_BUT_TAGS} : ({fts_required(every)})"
+            ids = self._fts_ids(expression, limit)
+            if len(every.required_phrases) == 1:
+                ids += self._manual_tag_ids(every, set(ids))
+        return ids[: limit if limit >= 0 else None], len(occurring) / len(words)
+
+    def _own_words_hold(self, word: str) -> bool:
+        """Whether any picture's own words (see :meth:`hybrid_ids`) hold ``word``."""
+        single = KeywordQuery((), (word,))
+        if self.dialect == "postgresql":
+            return bool(self._postgres_ids(single, 1, tag_sources=("manual",)))
+        expression = f"{FTS_COLUMNS_BUT_TAGS} : {_fts_string(word)}"
+        return bool(self._fts_ids(expression, 1)) or bool(self._manual_tag_ids(single, set()))
+
+    def _manual_tag_ids(self, query: KeywordQuery, known: set[int]) -> list[int]:
+        """Images with a manual tag that is one of the query's words or phrases, by id."""
+        names = [term.lower() for term in (*query.words, *query.required_phrases)]
+        statement = (
+            select(ImageTag.image_id)
+            .where(ImageTag.source == "manual", func.lower(ImageTag.tag).in_(names))
+            .distinct()
+            .order_by(ImageTag.image_id)
+        )
+        required = self.ids_with_required_phrases(query)
+        with Session(self.engine) as session:
+            found = [i for i in session.scalars(statement) if i not in known]
+        return [i for i in found if required is None or i in required]
+
     def ids_with_required_phrases(self, query: KeywordQuery) -> set[int] | None:
         """Ids containing every quoted phrase; None when the query has none."""
         required = fts_required(query)
@@ -136,10 +189,12 @@ class KeywordMatcher:
             rows = session.execute(FTS_RANKED, {"expression": expression, "limit": limit})
             return [row[0] for row in rows]
 
-    def _postgres_ids(self, query: KeywordQuery, limit: int) -> list[int]:
+    def _postgres_ids(
+        self, query: KeywordQuery, limit: int, tag_sources: tuple[str, ...] = ("auto", "manual")
+    ) -> list[int]:
         document = SEARCH_TEXT.c.search_text
         any_term = _ts_terms((*query.words, *query.required_phrases), "||")
-        condition = _postgres_match(document, any_term)
+        condition = _postgres_match(document, any_term, tag_sources)
         required = _ts_terms(query.required_phrases, "&&")
         if required is not None:
             condition = and_(condition, _postgres_match(document, required))
@@ -154,12 +209,16 @@ class KeywordMatcher:
             return list(session.scalars(statement))
 
 
-def _postgres_match(document: ColumnElement, query: ColumnElement) -> ColumnElement:
-    """Images whose own text, tags or recognised text match ``query`` (tags and text live in
-    their own tables, matched through the same configuration)."""
+def _postgres_match(
+    document: ColumnElement,
+    query: ColumnElement,
+    tag_sources: tuple[str, ...] = ("auto", "manual"),
+) -> ColumnElement:
+    """Images whose own text, tags (of ``tag_sources``) or recognised text match ``query``
+    (tags and text live in their own tables, matched through the same configuration)."""
     config = literal(SEARCH_CONFIGURATION, type_=REGCONFIG)
     tagged = select(ImageTag.image_id).where(
-        func.to_tsvector(config, ImageTag.tag).op("@@")(query), ImageTag.source != "removed"
+        func.to_tsvector(config, ImageTag.tag).op("@@")(query), ImageTag.source.in_(tag_sources)
     )
     written = select(ImageText.image_id).where(
         func.to_tsvector(config, ImageText.text).op("@@")(query)

@@ -28,6 +28,16 @@ def fuse(*rankings: Ranking) -> Ranking:
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
+def fuse_weighted(*weighted: tuple[Ranking, float]) -> Ranking:
+    """Weighted reciprocal-rank fusion: each list adds weight/(60 + rank); ties go to the
+    smaller id. With weights of 1 it is :func:`fuse`."""
+    fused: dict[int, float] = {}
+    for ranking, weight in weighted:
+        for rank, (image_id, _) in enumerate(ranking, 1):
+            fused[image_id] = fused.get(image_id, 0.0) + weight / (RECIPROCAL_RANK_CONSTANT + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
 def at_least(ranking: Ranking, similarities: dict[int, float], min_score: float) -> Ranking:
     """The items whose cosine similarity reaches ``min_score`` (unknown counts as -1)."""
     return [item for item in ranking if similarities.get(item[0], -1.0) >= min_score]

@@ -280,6 +280,12 @@ class RankingOptions(Contract):
         description="Drop results whose cosine similarity to the query is below this.",
     )
     collapse: bool = Field(False, description="Show one image per group of near-duplicates.")
+    weaker: bool = Field(
+        False,
+        description="Show weaker matches: by default the list stops where matches end (results "
+        "whose similarity does not stand out from what the query scores across the library are "
+        "left out; see the band of each result).",
+    )
 
 
 class SearchRequest(RankingOptions, BuiltInCode):

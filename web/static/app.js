@@ -28,12 +28,20 @@
     return Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0");
   }
 
+  // What the score means: the band when the library is calibrated, else the similarity.
+  const BAND_LABELS = {strong: "strong match", possible: "possible match", weak: "weak match", words: "word match"};
+  function shownScore(result) {
+    if (result.band) return BAND_LABELS[result.band];
+    const value = result.similarity === null || result.similarity === undefined ? result.score : result.similarity;
+    return value.toFixed(3);
+  }
+
   function card(result) {
     const item = template.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(result.id);
     const open = item.querySelector("a.open");
     open.href = result.page_url + (explainQuery ? "?" + explainQuery : "");
-    open.title = result.name + " (" + result.score.toFixed(3) + ")";
+    open.title = result.name + " (" + shownScore(result) + ")";
     const img = item.querySelector("img");
     img.src = result.thumbnail_url;
     img.alt = result.name;
@@ -60,7 +68,9 @@
       }
       moments.hidden = false;
     }
-    item.querySelector(".score").textContent = result.score.toFixed(3);
+    const score = item.querySelector(".score");
+    score.textContent = shownScore(result);
+    score.dataset.band = result.band || "";
     item.querySelector(".tags").textContent = (result.tags || []).join(", ");
     item.querySelector("a.similar").href = "/?image_id=" + encodeURIComponent(result.id);
     item.querySelector("button.why").hidden = !explainQuery;

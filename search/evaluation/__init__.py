@@ -1,0 +1,1 @@
+"""Retrieval evaluation: how well a library finds the pictures its captions describe."""

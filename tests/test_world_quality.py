@@ -1,0 +1,161 @@
+"""Retrieval quality through the product, with the committed world model (tests/data/world):
+pixsift (files on disk -> indexer -> Library.search) finds the right scene as often as
+open_clip's own reference pipeline does on the same files, for every file format and both
+backends; and a broken decode path (EXIF orientation skipped, RGB read as BGR) is noticed.
+Trains nothing. The full-size figures: benchmarks/world_recall.py, docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from benchmarks.world.files import FORMATS, write_mixed, write_scenes
+from benchmarks.world.quality import (
+    CHECKPOINT,
+    CONFIG,
+    EVAL_SEED,
+    Recall,
+    load_world_embedder,
+    pixsift_recall,
+    reference_recall,
+    world_spec,
+)
+from benchmarks.world.scenes import HELD_OUT_PAIRS, scenes
+from cli.main import main
+
+SCENES = 84  # 12 of each of the 7 formats
+#: One query in 84 moves recall by 0.012: a tolerance of two queries each way.
+TOLERANCE = 0.025
+#: Well under what the model reaches here (reference R@1 ~0.6, R@5 ~0.9 at this size) and far
+#: over chance (1/84, 5/84): a model or checkpoint that stopped working fails.
+FLOOR_R1, FLOOR_R5 = 0.4, 0.75
+
+
+def assert_matches_reference(got: Recall, reference: Recall) -> None:
+    assert got.queries == reference.queries
+    assert got.r1 == pytest.approx(reference.r1, abs=TOLERANCE), (got, reference)
+    assert got.r5 == pytest.approx(reference.r5, abs=TOLERANCE), (got, reference)
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("world") / "mixed"
+    write_mixed(scenes(EVAL_SEED, SCENES), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rotated_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("world") / "rotated"
+    write_scenes(scenes(EVAL_SEED, SCENES), folder, FORMATS["jpeg-exif-rotated"])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(mixed_folder: Path) -> Recall:
+    return reference_recall(mixed_folder)
+
+
+def test_the_world_has_every_format_and_hides_its_held_out_pairs(mixed_folder: Path) -> None:
+    suffixes = {path.suffix for path in mixed_folder.iterdir()}
+    assert suffixes == {".jpg", ".png", ".webp", ".heic", ".jsonl"}
+    with Image.open(mixed_folder / "scene-00004.png") as transparent:
+        assert transparent.mode == "RGBA" and transparent.getpixel((0, 0))[3] == 0
+    training = scenes(0, 2000, allow_held_out=False)
+    assert not any((t.colour, t.shape) in HELD_OUT_PAIRS for s in training for t in s.things)
+    assert scenes(EVAL_SEED, 5) == scenes(EVAL_SEED, 5)  # deterministic
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_pixsift_finds_what_open_clip_finds_in_every_format(
+    backend: str, mixed_folder: Path, reference: Recall, tmp_path: Path
+) -> None:
+    assert reference.r1 >= FLOOR_R1 and reference.r5 >= FLOOR_R5, reference
+    spec = world_spec()
+    got = pixsift_recall(mixed_folder, tmp_path / "library", load_world_embedder(backend), spec)
+    assert_matches_reference(got, reference)
+
+
+def _skip_exif_orientation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("search.media.imagefile.apply_orientation", lambda image, _: image)
+
+
+def _swap_rgb_to_bgr(monkeypatch: pytest.MonkeyPatch) -> None:
+    from search.media import imagefile
+
+    original = imagefile.to_rgb
+    swapped = lambda image: Image.fromarray(np.asarray(original(image))[..., ::-1].copy())  # noqa: E731
+    monkeypatch.setattr(imagefile, "to_rgb", swapped)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "folder_name"),
+    [
+        (None, "rotated_folder"),
+        (_skip_exif_orientation, "rotated_folder"),
+        (_swap_rgb_to_bgr, "mixed_folder"),
+    ],
+    ids=["intact", "exif-orientation-skipped", "rgb-read-as-bgr"],
+)
+def test_the_recall_check_notices_a_broken_decode_path(
+    breakage: Callable[[pytest.MonkeyPatch], None] | None,
+    folder_name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = request.getfixturevalue(folder_name)
+    expected = reference_recall(folder)
+    if breakage is not None:
+        breakage(monkeypatch)
+    embedder = load_world_embedder("torch")
+    # Decoded in this process (the indexer's own decode_file), so the change reaches it.
+    got = pixsift_recall(folder, tmp_path / "library", embedder, world_spec(), in_process=True)
+    if breakage is None:
+        assert_matches_reference(got, expected)
+    else:
+        with pytest.raises(AssertionError):
+            assert_matches_reference(got, expected)
+        assert got.r1 < expected.r1 - 0.1, (got, expected)
+
+
+def test_model_config_file_through_the_cli(tmp_path: Path) -> None:
+    """--model CONFIG.json --pretrained FILE indexes; later commands reuse the stored model."""
+    library = ["--library", str(tmp_path / "library")]
+    runner = CliRunner()
+    folder = tmp_path / "few"
+    write_scenes(scenes(EVAL_SEED, 6), folder, FORMATS["webp"])
+    result = runner.invoke(main, ["index", str(folder), "--workers", "1", "--no-progress",
+                                  "--model", str(CONFIG), "--pretrained", str(CHECKPOINT),
+                                  *library])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "added 6" in result.output
+    result = runner.invoke(main, ["stats", *library])
+    assert result.exit_code == 0 and "pixsift-world-vit" in result.output, result.output
+    caption = scenes(EVAL_SEED, 6)[2].caption
+    result = runner.invoke(main, ["search", caption, "-k", "6", *library])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 6
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "cannot read model config"), ("{not json", "cannot read model config"),
+     ('{"embed_dim": 8}', "is not an open_clip model config (missing vision_cfg, text_cfg)")],
+)  # fmt: skip
+def test_a_bad_model_config_file_is_one_clear_line(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    config = tmp_path / "broken-model.json"
+    if content is not None:
+        config.write_text(content)
+    result = CliRunner().invoke(main, ["index", str(tmp_path), "--library", str(tmp_path / "lib"),
+                                       "--model", str(config), "--pretrained", str(CHECKPOINT)])  # fmt: skip
+    assert result.exit_code != 0
+    assert message in result.output and str(config) in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
