@@ -24,6 +24,8 @@ from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_qu
 from search.query.moments import group_moments
 from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
+from search.query.timing import collect_stages, collecting, stage
+from search.query.timing import logger as stage_logger
 from search.query.vector import query_vector
 from search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
 from search.storage.videos import VideoStore
@@ -32,25 +34,66 @@ from search.vectors.selection import Selection
 #: Rankings that are re-ordered after retrieval (fusion, date order, collapsing) draw from a
 #: fixed-depth candidate list, so that every page comes from the same list: no repeats, no gaps.
 CANDIDATE_DEPTH = MAX_RESULTS
+#: A filtered keyword half first reads this many times the matches it needs, then this many
+#: times more each round while the filter keeps too few.
+KEYWORD_OVERFETCH = 4
 
 
 def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
-    keyword_query = parse_keyword_query(request.keyword_text())
+    """One page of results for ``request``; its stages are timed (logged at debug level by
+    whoever collects them: here, unless a caller such as the API adds its own stages)."""
+    outermost = not collecting()
+    with collect_stages() as times:
+        page = _run_search(library, request)
+    if outermost:
+        stage_logger.debug("search stages (ms): %s", times.summary())
+    return page
+
+
+def _run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
+    with stage("parse"):
+        keyword_query = parse_keyword_query(request.keyword_text())
     if request.mode == "keyword" and keyword_query.is_empty():
         raise InvalidInputError("keyword mode needs words to look for")
-    vector = query_vector(library, request.terms) if request.mode != "keyword" else None
-    allowed = _selection(library, request, keyword_query)
+    with stage("tower"):
+        vector = query_vector(library, request.terms) if request.mode != "keyword" else None
+    with stage("filters"):
+        allowed = _selection(library, request, keyword_query)
     keyword: Ranking = []
     if request.mode != "semantic" and not keyword_query.is_empty():
-        keyword = _keyword_ranking(library, keyword_query, allowed, CANDIDATE_DEPTH)
+        with stage("keyword"):
+            common_above = _common_above(library, request)
+            keyword = _keyword_ranking(
+                library, keyword_query, allowed, CANDIDATE_DEPTH, common_above
+            )
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
     fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
     videos = VideoStore(library.store)
     # Moments of one video share a result slot: grouping re-orders, so it needs the deep list.
-    grouped = videos.has_moments()
+    with stage("plan"):
+        grouped = videos.has_moments()
     depth, page_end = _candidate_depth(request, fused or grouped), request.offset + request.k + 1
-    semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
+    with stage("vector_search"):
+        semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
+    with stage("rerank"):
+        ranking, similarities = _ranked(library, request, vector, semantic, keyword)
+    groups: dict[int, Ranking] = {}
+    if grouped:
+        ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
+    with stage("records"):
+        return _page(library, ranking, vector, similarities, request, groups)
+
+
+def _ranked(
+    library: SearchContext,
+    request: SearchRequest,
+    vector: EmbeddingMatrix | None,
+    semantic: Ranking,
+    keyword: Ranking,
+) -> tuple[Ranking, dict[int, float]]:
+    """The fused (or single) ranking after the minimum score, collapsing and date order, and
+    the similarities known so far."""
     if request.mode == "keyword":
         ranking = keyword
     else:
@@ -66,10 +109,7 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     if request.order == "date":
         records = library.images([image_id for image_id, _ in ranking])
         ranking = by_date(ranking, lambda i: _date(records, i))
-    groups: dict[int, Ranking] = {}
-    if grouped:
-        ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
-    return _page(library, ranking, vector, similarities, request, groups)
+    return ranking, similarities
 
 
 def _selection(
@@ -125,14 +165,35 @@ def _semantic_ranking(
 
 
 def _keyword_ranking(
-    library: SearchContext, query: KeywordQuery, allowed: Selection | None, depth: int
+    library: SearchContext,
+    query: KeywordQuery,
+    allowed: Selection | None,
+    depth: int,
+    common_above: int | None = None,
 ) -> Ranking:
+    """The best ``depth`` keyword matches inside ``allowed``. A filtered query reads a bounded
+    list and widens it only while too few of its matches pass the filter, so its cost follows
+    the matches it needs, not every match in the library."""
     matcher = KeywordMatcher(library.store.engine)
-    ids = matcher.ranked_ids(query, -1 if allowed is not None else depth)
-    if allowed is not None:
-        kept = allowed.contains(np.asarray(ids, dtype=np.int64))
-        ids = [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
-    return reciprocal_rank_scores(ids[:depth])
+    limit = depth if allowed is None else depth * KEYWORD_OVERFETCH
+    while True:
+        ids = matcher.ranked_ids(query, limit, common_above=common_above)
+        exhausted = len(ids) < limit
+        if allowed is not None:
+            kept = allowed.contains(np.asarray(ids, dtype=np.int64))
+            ids = [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
+        if exhausted or len(ids) >= depth:
+            return reciprocal_rank_scores(ids[:depth])
+        limit *= KEYWORD_OVERFETCH
+
+
+def _common_above(library: SearchContext, request: SearchRequest) -> int | None:
+    """Half the library, the document frequency above which a word carries no bm25 weight;
+    hybrid mode leaves such words out of its keyword half (keyword mode asked for them)."""
+    if request.mode != "hybrid":
+        return None
+    count = getattr(library.vector_index(), "count", None)
+    return None if count is None else max(1, int(count) // 2)
 
 
 def _similarities(

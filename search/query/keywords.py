@@ -17,6 +17,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     and_,
+    bindparam,
     column,
     func,
     literal,
@@ -73,6 +74,27 @@ def fts_required(query: KeywordQuery) -> str | None:
     return " AND ".join(terms) or None
 
 
+#: The FTS5 index's vocabulary, one row per indexed term with the number of rows holding it
+#: (an fts5vocab table over image_search_text, migration 0013): a lookup by term reads the
+#: index's term list, not the rows.
+VOCABULARY_COUNTS = text(
+    "SELECT term, doc FROM image_search_text_vocab WHERE term IN :terms"
+).bindparams(bindparam("terms", expanding=True))
+
+
+def vocabulary_term(word: str) -> str | None:
+    """``word`` as the FTS5 tokenizer (unicode61, remove_diacritics 2) stores it, for words
+    where that is certain: ASCII letters and digits, lower-cased. Other words (where case
+    folding and diacritics follow the tokenizer's own tables) are not looked up."""
+    if not word.isascii() or not word.isalnum():
+        return None
+    return word.lower()
+
+
+def _phrase_words(phrase: str) -> list[str]:
+    return _WORD_CHARACTERS.findall(phrase)
+
+
 FTS_RANKED = text(
     "SELECT rowid FROM image_search_text WHERE image_search_text MATCH :expression "
     "ORDER BY bm25(image_search_text), rowid LIMIT :limit"
@@ -110,8 +132,21 @@ class KeywordMatcher:
         if self.dialect not in ("sqlite", "postgresql"):
             raise LibraryError(f"keyword search needs SQLite or PostgreSQL, not {self.dialect}")
 
-    def ranked_ids(self, query: KeywordQuery, limit: int) -> list[int]:
-        """Ids of images matching any word, best first (all required phrases must match)."""
+    def ranked_ids(
+        self, query: KeywordQuery, limit: int, *, common_above: int | None = None
+    ) -> list[int]:
+        """Ids of images matching any word, best first (all required phrases must match).
+
+        On SQLite the index's vocabulary is read first (one lookup per word): a query none of
+        whose words is indexed, or one with a required phrase that cannot occur, never reads
+        the full-text table. Optional words found in more than ``common_above`` rows are left
+        out (the engine passes half the library: bm25 gives such words no weight, so they
+        could only let every image in, at the cost of ranking the whole library)."""
+        if self.dialect == "sqlite":
+            narrowed = self.narrowed(query, common_above=common_above)
+            if narrowed is None:
+                return []
+            query = narrowed
         expression = fts_any_words(query)
         if expression is None:
             return []
@@ -129,7 +164,48 @@ class KeywordMatcher:
             return None
         if self.dialect == "postgresql":
             return set(self._postgres_ids(KeywordQuery((), query.required_phrases), -1))
+        if self.narrowed(KeywordQuery((), query.required_phrases)) is None:
+            return set()
         return set(self._fts_ids(required, -1))
+
+    def narrowed(
+        self, query: KeywordQuery, *, common_above: int | None = None
+    ) -> KeywordQuery | None:
+        """``query`` without the optional words the SQLite index does not hold (and those in
+        more than ``common_above`` of its rows); None when nothing can match."""
+        frequencies = self._document_frequencies(query)
+        if any(
+            any(frequencies.get(word, 1) == 0 for word in _phrase_words(phrase))
+            for phrase in query.required_phrases
+        ):
+            return None
+        words = tuple(
+            word
+            for word in query.words
+            if frequencies.get(word, 1) > 0
+            and (common_above is None or frequencies.get(word, 0) <= common_above)
+        )
+        if not words and not query.required_phrases:
+            return None
+        return KeywordQuery(words, query.required_phrases)
+
+    def _document_frequencies(self, query: KeywordQuery) -> dict[str, int]:
+        """Rows holding each checkable word (0: none). Words the vocabulary cannot answer for
+        exactly (see :func:`vocabulary_term`) are left out: callers keep them as if present."""
+        terms = {
+            word: term
+            for word in (
+                *query.words,
+                *(w for phrase in query.required_phrases for w in _phrase_words(phrase)),
+            )
+            if (term := vocabulary_term(word)) is not None
+        }
+        if not terms:
+            return {}
+        with Session(self.engine) as session:
+            rows = session.execute(VOCABULARY_COUNTS, {"terms": sorted(set(terms.values()))})
+            found = {term: int(count) for term, count in rows}
+        return {word: found.get(term, 0) for word, term in terms.items()}
 
     def _fts_ids(self, expression: str, limit: int) -> list[int]:
         with Session(self.engine) as session:
