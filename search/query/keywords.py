@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import (
     ColumnElement,
@@ -26,8 +27,8 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import TableClause
 
 from search.errors import LibraryError
 from search.storage.models import ImageTag, ImageText
@@ -100,16 +101,26 @@ FTS_RANKED = text(
     "ORDER BY bm25(image_search_text), rowid LIMIT :limit"
 )
 
-#: PostgreSQL's search document of each image: a generated tsvector column with a GIN index
-#: (migration 0007). Not an ORM attribute: SQLite has no such column.
-SEARCH_TEXT = table("images", column("id", Integer), column("search_text", TSVECTOR))
 SEARCH_CONFIGURATION = "simple"
+
+
+@cache
+def search_text_table() -> TableClause:
+    """PostgreSQL's search document of each image: a generated tsvector column with a GIN
+    index (migration 0007). Not an ORM attribute: SQLite has no such column. Built on first use:
+    SQLAlchemy's PostgreSQL dialect is a fifth of a second of imports a SQLite search never
+    needs."""
+    from sqlalchemy.dialects.postgresql import TSVECTOR
+
+    return table("images", column("id", Integer), column("search_text", TSVECTOR))
 
 
 def _ts_terms(terms: tuple[str, ...], combine: str) -> ColumnElement | None:
     """A tsquery matching every (``&&``) or any (``||``) of ``terms``, each a word or phrase.
     Each term is its own bound parameter read by phraseto_tsquery, so no user text is ever
     parsed as query syntax."""
+    from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
+
     queries = [
         func.phraseto_tsquery(literal(SEARCH_CONFIGURATION, type_=REGCONFIG), term)
         for term in terms
@@ -213,16 +224,17 @@ class KeywordMatcher:
             return [row[0] for row in rows]
 
     def _postgres_ids(self, query: KeywordQuery, limit: int) -> list[int]:
-        document = SEARCH_TEXT.c.search_text
+        search_text = search_text_table()
+        document = search_text.c.search_text
         any_term = _ts_terms((*query.words, *query.required_phrases), "||")
         condition = _postgres_match(document, any_term)
         required = _ts_terms(query.required_phrases, "&&")
         if required is not None:
             condition = and_(condition, _postgres_match(document, required))
         statement = (
-            select(SEARCH_TEXT.c.id)
+            select(search_text.c.id)
             .where(condition)
-            .order_by(func.ts_rank(document, any_term).desc(), SEARCH_TEXT.c.id)
+            .order_by(func.ts_rank(document, any_term).desc(), search_text.c.id)
         )
         if limit >= 0:
             statement = statement.limit(limit)
@@ -233,6 +245,8 @@ class KeywordMatcher:
 def _postgres_match(document: ColumnElement, query: ColumnElement) -> ColumnElement:
     """Images whose own text, tags or recognised text match ``query`` (tags and text live in
     their own tables, matched through the same configuration)."""
+    from sqlalchemy.dialects.postgresql import REGCONFIG
+
     config = literal(SEARCH_CONFIGURATION, type_=REGCONFIG)
     tagged = select(ImageTag.image_id).where(
         func.to_tsvector(config, ImageTag.tag).op("@@")(query), ImageTag.source != "removed"
@@ -241,5 +255,7 @@ def _postgres_match(document: ColumnElement, query: ColumnElement) -> ColumnElem
         func.to_tsvector(config, ImageText.text).op("@@")(query)
     )
     return or_(
-        document.op("@@")(query), SEARCH_TEXT.c.id.in_(tagged), SEARCH_TEXT.c.id.in_(written)
+        document.op("@@")(query),
+        search_text_table().c.id.in_(tagged),
+        search_text_table().c.id.in_(written),
     )
