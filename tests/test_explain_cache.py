@@ -4,13 +4,16 @@ the query tower for it, and a changed file or a new library generation is never 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import make_picture
 from flask.testing import FlaskClient
 
+import search.explain.occlusion as occlusion
 import search.explain.service as service
 from indexer.pipeline import Indexer, IndexingOptions
 from search.library import Library
@@ -95,3 +98,42 @@ def test_a_changed_file_or_generation_is_not_answered_from_the_cache(
         [folder]
     )
     assert explainer.cached(image_id, terms) is None
+
+
+class ThreadRecordingTowers:
+    """A seeded linear image tower that notes which threads ran it (one thread per run)."""
+
+    threads = 1
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(7)
+        self.projection = rng.standard_normal((3 * 32 * 32, 16)).astype(np.float32)
+        self.seen: set[int] = set()
+
+        #: Set while two runs must overlap: each run waits here for the other.
+        self.together: threading.Barrier | None = None
+
+    def embed_pixel_batch(self, batch: np.ndarray) -> np.ndarray:
+        self.seen.add(threading.get_ident())
+        if self.together is not None:
+            self.together.wait()  # both runs at once, or BrokenBarrierError after the timeout
+        vectors = batch.reshape(len(batch), -1) @ self.projection
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_an_explanation_uses_the_idle_cores_and_scores_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pixels = np.random.default_rng(3).standard_normal((3, 32, 32)).astype(np.float32)
+    towers = ThreadRecordingTowers()
+    query = towers.embed_pixel_batch(pixels[np.newaxis])[0]
+    monkeypatch.setattr(occlusion, "parallel_lanes", lambda _embedder: 1)
+    one_lane = occlusion.occlusion_scores(towers, pixels, query, 4)
+    towers.seen.clear()
+    towers.together = threading.Barrier(2, timeout=120)
+    monkeypatch.setattr(occlusion, "parallel_lanes", lambda _embedder: 2)
+    two_lanes = occlusion.occlusion_scores(towers, pixels, query, 4)
+    assert len(towers.seen) == 2
+    assert two_lanes[0] == pytest.approx(one_lane[0], abs=1e-6)
+    np.testing.assert_allclose(two_lanes[1], one_lane[1], atol=1e-5)
+    assert float(np.abs(one_lane[1]).max()) > 1e-3  # the cells do matter: a real comparison

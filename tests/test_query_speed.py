@@ -161,3 +161,25 @@ def test_a_path_glob_selects_what_fnmatch_selects(speed_library: Library, patter
     }
     assert expected, pattern
     assert set(filtered_image_ids(engine, SearchFilters(path=pattern)).tolist()) == expected
+
+
+def test_a_worker_warms_up_with_real_searches_before_taking_requests(
+    speed_library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web import create_app
+    from web.state import web_state
+
+    searched: list[SearchRequest] = []
+    original = Library.find
+
+    def spy(self: Library, request: SearchRequest):
+        searched.append(request)
+        return original(self, request)
+
+    monkeypatch.setattr(Library, "find", spy)
+    app = create_app({"TESTING": True, "LIBRARY": speed_library})
+    with app.app_context():
+        web_state().warm_up()
+    texts = [term.text for request in searched for term in request.terms]
+    assert len(set(texts)) >= 2  # two distinct texts: the tower runs twice, not once + cache
+    assert all(request.mode == "hybrid" for request in searched)
