@@ -34,8 +34,8 @@ from search.vectors.selection import Selection
 #: Rankings that are re-ordered after retrieval (fusion, date order, collapsing) draw from a
 #: fixed-depth candidate list, so that every page comes from the same list: no repeats, no gaps.
 CANDIDATE_DEPTH = MAX_RESULTS
-#: A filtered keyword half first reads this many times the matches it needs, then this many
-#: times more each round while the filter keeps too few.
+#: A filtered keyword half first reads this many times the matches it needs (then, if the
+#: filter keeps too few of them, every match).
 KEYWORD_OVERFETCH = 4
 
 
@@ -171,20 +171,25 @@ def _keyword_ranking(
     depth: int,
     common_above: int | None = None,
 ) -> Ranking:
-    """The best ``depth`` keyword matches inside ``allowed``. A filtered query reads a bounded
-    list and widens it only while too few of its matches pass the filter, so its cost follows
-    the matches it needs, not every match in the library."""
+    """The best ``depth`` keyword matches inside ``allowed``. A filtered query first reads a
+    bounded list (its rows, not every match's, come back to Python) and reads every match only
+    when too few of those pass the filter. The full-text index still scores every match of
+    its words either way (bm25 needs them all to order), so that second read is one more
+    scoring pass, never several."""
     matcher = KeywordMatcher(library.store.engine)
     limit = depth if allowed is None else depth * KEYWORD_OVERFETCH
-    while True:
-        ids = matcher.ranked_ids(query, limit, common_above=common_above)
-        exhausted = len(ids) < limit
-        if allowed is not None:
-            kept = allowed.contains(np.asarray(ids, dtype=np.int64))
-            ids = [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
-        if exhausted or len(ids) >= depth:
-            return reciprocal_rank_scores(ids[:depth])
-        limit *= KEYWORD_OVERFETCH
+    ids = matcher.ranked_ids(query, limit, common_above=common_above)
+    if allowed is None:
+        return reciprocal_rank_scores(ids[:depth])
+    kept = _inside(allowed, ids)
+    if len(kept) < depth and len(ids) == limit:
+        kept = _inside(allowed, matcher.ranked_ids(query, -1, common_above=common_above))
+    return reciprocal_rank_scores(kept[:depth])
+
+
+def _inside(allowed: Selection, ids: list[int]) -> list[int]:
+    kept = allowed.contains(np.asarray(ids, dtype=np.int64))
+    return [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
 
 
 def _common_above(library: SearchContext, request: SearchRequest) -> int | None:
