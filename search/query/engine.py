@@ -177,10 +177,12 @@ def _keyword_ranking(
     its words either way (bm25 needs them all to order), so that second read is one more
     scoring pass, never several."""
     matcher = KeywordMatcher(library.store.engine)
-    limit = depth if allowed is None else depth * KEYWORD_OVERFETCH
-    ids = matcher.ranked_ids(query, limit, common_above=common_above)
     if allowed is None:
-        return reciprocal_rank_scores(ids[:depth])
+        return reciprocal_rank_scores(matcher.ranked_ids(query, depth, common_above=common_above))
+    limit = depth * KEYWORD_OVERFETCH
+    if allowed.total and allowed.count * KEYWORD_OVERFETCH < allowed.total:
+        limit = -1  # a filter this selective would keep too few of a bounded list: read all
+    ids = matcher.ranked_ids(query, limit, common_above=common_above)
     kept = _inside(allowed, ids)
     if len(kept) < depth and len(ids) == limit:
         kept = _inside(allowed, matcher.ranked_ids(query, -1, common_above=common_above))
