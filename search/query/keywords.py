@@ -17,8 +17,8 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Integer,
+    String,
     and_,
-    bindparam,
     column,
     func,
     literal,
@@ -77,10 +77,8 @@ def fts_required(query: KeywordQuery) -> str | None:
 
 #: The FTS5 index's vocabulary, one row per indexed term with the number of rows holding it
 #: (an fts5vocab table over image_search_text, migration 0013): a lookup by term reads the
-#: index's term list, not the rows.
-VOCABULARY_COUNTS = text(
-    "SELECT term, doc FROM image_search_text_vocab WHERE term IN :terms"
-).bindparams(bindparam("terms", expanding=True))
+#: index's term list, not the rows. Not an ORM model: it exists only in the migration.
+VOCABULARY = table("image_search_text_vocab", column("term", String), column("doc", Integer))
 
 
 def vocabulary_term(word: str) -> str | None:
@@ -214,7 +212,11 @@ class KeywordMatcher:
         if not terms:
             return {}
         with Session(self.engine) as session:
-            rows = session.execute(VOCABULARY_COUNTS, {"terms": sorted(set(terms.values()))})
+            rows = session.execute(
+                select(VOCABULARY.c.term, VOCABULARY.c.doc).where(
+                    VOCABULARY.c.term.in_(sorted(set(terms.values())))
+                )
+            )
             found = {term: int(count) for term, count in rows}
         return {word: found.get(term, 0) for word, term in terms.items()}
 
