@@ -263,8 +263,37 @@ def measure_api(library, queries: int, clients: int, per_client: int, filters: b
     measured = [(label, runs[label], first_ms[label]) for label, _ in configurations]
     if clients > 0:
         measured.append((f"{clients} clients", run_clients(base_url, clients, per_client, 2), None))
+    STAGE_BREAKDOWN.clear()
+    STAGE_BREAKDOWN.update(stage_breakdown(server.app, min(queries, 100)))
     server.shutdown()
     return measured
+
+
+#: The last size's per-stage medians (ms), filled by measure_api.
+STAGE_BREAKDOWN: dict[str, float] = {}
+
+
+def stage_breakdown(app, count: int) -> dict[str, float]:
+    """Per-stage medians (ms) of ``count`` distinct API text queries sent in-process through the
+    app (search.query.timing: parse, filters, tower, keyword, plan, vector search, re-rank,
+    record reads, serialisation), and the median of their sum. Empty for a checkout without
+    stage timing."""
+    try:
+        from search.query.timing import collect_stages
+    except ImportError:
+        return {}
+    client = app.test_client()
+    samples: list[dict[str, float]] = []
+    for text in query_texts(count, seed=4242):
+        with collect_stages() as times:
+            response = client.get("/api/search?" + urllib.parse.urlencode({"q": text, "k": 10}))
+        if response.status_code == 200:
+            samples.append({**times.ms, "total": sum(times.ms.values())})
+    names = sorted({name for sample in samples for name in sample})
+    return {
+        name: round(float(np.median([sample.get(name, 0.0) for sample in samples])), 3)
+        for name in names
+    }
 
 
 def main() -> None:
@@ -335,6 +364,9 @@ def main() -> None:
                             "first_errors": run["errors"][:3]})  # fmt: skip
         library.close()
         print_table(rows[-len(measured) :], list(rows[-1].keys()))
+        if STAGE_BREAKDOWN:
+            results.append({"size": size, "stage_p50_ms": dict(STAGE_BREAKDOWN)})
+            print("stage medians (ms):", json.dumps(STAGE_BREAKDOWN))
     print()
     print_table(rows, list(rows[0].keys()))
     name = args.name + ("_quick" if args.quick else "")

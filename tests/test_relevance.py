@@ -60,9 +60,10 @@ def test_words_matches_are_kept_and_banded_as_words(
     # "z" is in every random picture's file name (z-12.jpg): found by its words.
     keyword = library.find(SearchRequest((QueryTerm(text="z"),), mode="keyword", k=20)).hits
     assert len(keyword) == 20 and {hit.band for hit in keyword} == {"words"}
-    # In hybrid mode too: every picture the words find stays, whatever its similarity.
-    hybrid = library.find(SearchRequest((QueryTerm(text="z"),), mode="hybrid", k=1000)).hits
-    assert sum(hit.image.relative_path.startswith("z-") for hit in hybrid) == FILLERS
+    # In hybrid mode too: a picture its words find stays, whatever its similarity ("12" is in
+    # one name; "z", in most of the library, carries no weight there and is left out).
+    hybrid = library.find(SearchRequest((QueryTerm(text="12"),), mode="hybrid", k=1000)).hits
+    assert {hit.image.relative_path: hit.band for hit in hybrid}.get("z-12.jpg") == "words"
     assert "weak" not in {hit.band for hit in hybrid}
 
 

@@ -89,6 +89,11 @@ def explain_query_string(values: Mapping[str, Any]) -> str:
 def explain_response(params: Any, image_id: int) -> Response:
     library = get_library()
     explainer = Explainer(library)
+    if params.format == "json":
+        # A remembered explanation is found by its terms: no file read, no query embedding.
+        remembered = explainer.cached(image_id, query_terms(params))
+        if remembered is not None:
+            return jsonify(remembered.model_dump(mode="json"))
     picture = explainer.picture(image_id)
     explanation = explainer.explain(picture, query_terms(params))
     if params.format == "png":

@@ -23,6 +23,8 @@ from search.errors import InvalidInputError
 from search.library import Library
 from search.media.imagefile import LoadedImage
 from search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
+from search.query.timing import collect_stages, stage
+from search.query.timing import logger as stage_logger
 from search.records import ImageRecord, MomentHit, SearchHit
 from search.visibility import visible_record
 from web.auth import visibility
@@ -214,18 +216,23 @@ def build_search_results(library: Library, query: SearchQuery) -> dict[str, Any]
     """Run ``query`` and return the page of results as JSON-ready data (the API's field
     names)."""
     started = time.perf_counter()
-    page = run_query(library, query)
-    hits = page.hits if page is not None else []
-    next_offset = page.next_offset if page is not None else None
-    next_cursor = encode_cursor(next_offset, query.fingerprint) if next_offset else None
-    results = SearchResults(
-        query=query.echo(),
-        results=[hit_out(hit) for hit in hits],
-        took_ms=round((time.perf_counter() - started) * 1000, 2),
-        next_cursor=next_cursor,
-        next=_next_url(query, next_cursor),
-    )
-    return dump(results)
+    with collect_stages() as times:
+        page = run_query(library, query)
+        with stage("serialise"):
+            hits = page.hits if page is not None else []
+            next_offset = page.next_offset if page is not None else None
+            next_cursor = encode_cursor(next_offset, query.fingerprint) if next_offset else None
+            results = SearchResults(
+                query=query.echo(),
+                results=[hit_out(hit) for hit in hits],
+                took_ms=round((time.perf_counter() - started) * 1000, 2),
+                next_cursor=next_cursor,
+                next=_next_url(query, next_cursor),
+            )
+            answer = dump(results)
+    # The engine logged its own stages; this line adds serialising the page for the API.
+    stage_logger.debug("api search stages (ms): %s", times.summary())
+    return answer
 
 
 def _next_url(query: SearchQuery, cursor: str | None) -> str | None:

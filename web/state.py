@@ -10,8 +10,12 @@ from flask import Flask, current_app, g
 
 from search.library import Library
 from search.model.spec import requested_model_spec
+from search.query.request import QueryTerm, SearchRequest
 
 EXTENSION_NAME = "pixsift"
+#: Searched once each while a worker warms up: two texts, so the tower runs twice (its first
+#: run also sets up its buffers) and the second run is a steady one.
+WARM_UP_QUERIES = ("a photo", "a picture of a place at night")
 
 
 class WebState:
@@ -48,11 +52,17 @@ class WebState:
         )
 
     def warm_up(self) -> None:
-        """Load the model and the vector index now rather than on the first search."""
+        """Load the model and the vector index now rather than on the first search, then run
+        one search through the whole path (tokenizer, the tower's first run, the index's pages,
+        the keyword vocabulary, the database's connection and record reads), so the first
+        user's query costs what the tenth does. The worker takes requests only after this."""
         library = self.library
-        if library.store.model_id() is not None:
-            library.embedder  # noqa: B018  (the property loads and checks the model)
-            library.vector_index()
+        if library.store.model_id() is None:
+            return
+        library.embedder  # noqa: B018  (the property loads and checks the model)
+        library.vector_index()
+        for text in WARM_UP_QUERIES:
+            library.find(SearchRequest((QueryTerm(text=text),), mode="hybrid", k=10))
 
     def close(self) -> None:
         with self._lock:

@@ -8,7 +8,9 @@ so the base score and the occluded scores come from the same runs of the same to
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import NDArray
@@ -65,13 +67,37 @@ def masked_scores(
     *,
     batch_size: int = BATCH_SIZE,
 ) -> NDArray[np.float32]:
-    """The cosine similarity to ``query`` of ``pixels`` with each mask's cells blanked."""
+    """The cosine similarity to ``query`` of ``pixels`` with each mask's cells blanked.
+
+    A server worker's towers run on its share of the cores (cli/serve.py); an explanation is
+    heavy enough to use the rest, so its batches run side by side, one per share (the towers'
+    runtime releases the GIL). Each batch's scores are the same whichever thread ran it."""
     vector = np.asarray(query, dtype=np.float32).reshape(-1)
-    scores = [
-        embedder.embed_pixel_batch(batch) @ vector
-        for batch in _batches(pixels, grid, masks, batch_size)
-    ]
+    lanes = parallel_lanes(embedder)
+    if lanes > 1:
+        batch_size = min(batch_size, -(-len(masks) // lanes))
+    batches = list(_batches(pixels, grid, masks, batch_size))
+    if lanes == 1 or len(batches) == 1:
+        scores = [embedder.embed_pixel_batch(batch) @ vector for batch in batches]
+    else:
+        with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="occlusion") as pool:
+            scores = list(
+                pool.map(lambda batch: embedder.embed_pixel_batch(batch) @ vector, batches)
+            )
     return np.concatenate(scores).astype(np.float32)
+
+
+def parallel_lanes(embedder: Embedder) -> int:
+    """How many batches to run at once: the cores this process may use over the threads the
+    towers take per run (1 where the towers say nothing: torch spreads one run itself)."""
+    threads = getattr(embedder, "threads", None)
+    if not isinstance(threads, int) or threads < 1:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // threads)
 
 
 def _batches(

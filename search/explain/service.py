@@ -125,14 +125,53 @@ class Explainer:
         grid = self.grid or patch_grid(embedder, plan.size)
         key = _cache_key(picture, embedder.model_id, grid, plan, query)
         cached = self._read(key)
-        if cached is not None:
-            return cached
-        pixels = plan.model_input(plan.resize_and_crop(picture.pixels)[np.newaxis])[0]
-        base, drops = occlusion_scores(embedder, pixels, query, grid)
-        geometry = CropGeometry.of(plan, picture.pixels.size, picture.shown)
-        explanation = build_explanation(picture, embedder.model_id, geometry, grid, base, drops)
-        self._write(key, explanation)
-        return explanation
+        if cached is None:
+            pixels = plan.model_input(plan.resize_and_crop(picture.pixels)[np.newaxis])[0]
+            base, drops = occlusion_scores(embedder, pixels, query, grid)
+            geometry = CropGeometry.of(plan, picture.pixels.size, picture.shown)
+            cached = build_explanation(picture, embedder.model_id, geometry, grid, base, drops)
+            self._write(self._path(key), cached.model_dump_json())
+        if picture.image_id is not None:
+            record = self.library.image(picture.image_id)
+            if record.content_hash == picture.content_hash:
+                alias = self._alias_key(record, terms)
+                if alias is not None:
+                    self._write(self._alias_path(alias), key)
+        return cached
+
+    def cached(self, image_id: int, terms: Sequence[QueryTerm]) -> Explanation | None:
+        """The remembered explanation of indexed image ``image_id`` for ``terms``, found without
+        reading the picture or embedding the query: by the terms themselves, the picture's
+        indexed content, the model and the library's generation (which every write bumps, so a
+        re-indexed query image or a new term-weighting sample is never served stale). None when
+        it was never computed, the file's size or time changed since indexing (then the full
+        path reads and checks it), or a term is an image file (its content is not known)."""
+        record = self.library.image(image_id)
+        if record.offset_s is None and not _unchanged_on_disk(record):
+            return None
+        alias = self._alias_key(record, terms)
+        if alias is None:
+            return None
+        try:
+            key = self._alias_path(alias).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return self._read(key) if key.isalnum() else None
+
+    def _alias_key(self, record: ImageRecord, terms: Sequence[QueryTerm]) -> str | None:
+        if not terms or any(term.image_path is not None for term in terms):
+            return None
+        embedder = self.library.embedder
+        plan = model_plan(embedder)
+        grid = self.grid or patch_grid(embedder, plan.size)
+        described = [[term.text, term.image_id, term.weight] for term in terms]
+        parts = [CACHE_FORMAT, "terms", record.content_hash, record.id, embedder.model_id, grid]
+        parts += [plan.size, self.library.store.index_generation(), described]
+        text = json.dumps(parts, separators=(",", ":"))
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+    def _alias_path(self, alias: str) -> Path:
+        return self.cache_directory / "by-terms" / alias[:2] / f"{alias}.key"
 
     def _path(self, key: str) -> Path:
         return self.cache_directory / key[:2] / f"{key}.json"
@@ -143,16 +182,24 @@ class Explainer:
         except (OSError, ValidationError):
             return None  # absent or unreadable: computed again
 
-    def _write(self, key: str, explanation: Explanation) -> None:
-        path = self._path(key)
+    def _write(self, path: Path, content: str) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
             with os.fdopen(handle, "w") as output:
-                output.write(explanation.model_dump_json())
+                output.write(content)
             os.replace(temporary, path)
         except OSError:
             return  # a read-only library still explains; it only cannot remember
+
+
+def _unchanged_on_disk(record: ImageRecord) -> bool:
+    """The file still has the size and modification time it was indexed with (one stat)."""
+    try:
+        status = record.file_path.stat()
+    except OSError:
+        return False
+    return status.st_size == record.size_bytes and status.st_mtime_ns == record.mtime_ns
 
 
 def build_explanation(

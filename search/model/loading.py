@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from search import settings
-from search.errors import InvalidInputError
+from search.errors import InvalidInputError, PixsiftError
 from search.model.ort import OnnxEmbedder, TowersInfo, read_towers_info, towers_directory
 from search.model.packs import find_pack, load_pack
 from search.model.pixels import PixelPlan, PlannedPreprocess
@@ -68,7 +68,11 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
     if info is None:
         require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
         check_model_name(spec.model_name)  # cached towers were checked when exported
-        exported = _export(spec, runtime, directory)
+        exported = (
+            _export_in_child(spec, runtime, directory, model_id)
+            if _export_in_child_process()
+            else _export(spec, runtime, directory)
+        )
         if not isinstance(exported, TowersInfo):
             return exported  # torch, where "auto" met an export it could not trust
         info = exported
@@ -103,6 +107,33 @@ def _export(spec: ModelSpec, runtime: Runtime, directory: Path) -> TowersInfo | 
             raise
         LOG.warning("%s", error.message)
         return torch_embedder
+
+
+def _export_in_child_process() -> bool:
+    """Whether the first-run export goes to a child process: yes unless torch is already
+    loaded here (a torch-backed caller pays no extra import, and keeps in-process hooks)."""
+    return "torch" not in sys.modules
+
+
+def _export_in_child(
+    spec: ModelSpec, runtime: Runtime, directory: Path, model_id: str
+) -> TowersInfo | Embedder:
+    """:func:`_export`, run by a child process (search.model.export_child): torch's import and
+    the export's memory peak stay out of this process."""
+    from search.model.export_child import ExportRefused, export_in_child
+
+    try:
+        export_in_child(spec, directory, runtime.quantize, runtime.threads or _thread_budget)
+    except ExportRefused as refused:
+        error = refused.as_error()
+        if runtime.backend == "onnx" or error.code != "tower_export_rejected":
+            raise error from None
+        LOG.warning("%s", error.message)
+        return _torch_embedder(spec)
+    info = read_towers_info(directory, model_id)
+    if info is None:
+        raise PixsiftError(f"the ONNX export left no usable towers in {directory}")
+    return info
 
 
 def _onnx_embedder(

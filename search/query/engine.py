@@ -33,6 +33,8 @@ from search.query.rank import (
 )
 from search.query.relevance import CALIBRATION_SAMPLE_SIZE, UNCALIBRATED, Relevance, calibrate
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
+from search.query.timing import collect_stages, collecting, stage
+from search.query.timing import logger as stage_logger
 from search.query.vector import query_vector
 from search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
 from search.storage.videos import VideoStore
@@ -41,28 +43,72 @@ from search.vectors.selection import Selection
 #: Rankings that are re-ordered after retrieval (fusion, date order, collapsing) draw from a
 #: fixed-depth candidate list, so that every page comes from the same list: no repeats, no gaps.
 CANDIDATE_DEPTH = MAX_RESULTS
+#: A filtered keyword half first reads this many times the matches it needs (then, if the
+#: filter keeps too few of them, every match).
+KEYWORD_OVERFETCH = 4
 
 
 def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
-    keyword_query = parse_keyword_query(request.keyword_text())
+    """One page of results for ``request``; its stages are timed (logged at debug level by
+    whoever collects them: here, unless a caller such as the API adds its own stages)."""
+    outermost = not collecting()
+    with collect_stages() as times:
+        page = _run_search(library, request)
+    if outermost:
+        stage_logger.debug("search stages (ms): %s", times.summary())
+    return page
+
+
+def _run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
+    with stage("parse"):
+        keyword_query = parse_keyword_query(request.keyword_text())
     if request.mode == "keyword" and keyword_query.is_empty():
         raise InvalidInputError("keyword mode needs words to look for")
-    vector = query_vector(library, request.terms) if request.mode != "keyword" else None
-    allowed = _selection(library, request, keyword_query)
+    with stage("tower"):
+        vector = query_vector(library, request.terms) if request.mode != "keyword" else None
+    with stage("filters"):
+        allowed = _selection(library, request, keyword_query)
     keyword: Ranking = []
     keyword_weight = 1.0
     if request.mode != "semantic" and not keyword_query.is_empty():
-        keyword, keyword_weight = _keyword_ranking(
-            library, keyword_query, allowed, CANDIDATE_DEPTH, hybrid=request.mode == "hybrid"
-        )
+        with stage("keyword"):
+            keyword, keyword_weight = _keyword_ranking(
+                library,
+                keyword_query,
+                allowed,
+                CANDIDATE_DEPTH,
+                hybrid=request.mode == "hybrid",
+                common_above=_common_above(library, request),
+            )
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
     fused = request.mode == "keyword" or (request.mode == "hybrid" and bool(keyword))
     videos = VideoStore(library.store)
     # Moments of one video share a result slot: grouping re-orders, so it needs the deep list.
-    grouped = videos.has_moments()
+    with stage("plan"):
+        grouped = videos.has_moments()
     depth, page_end = _candidate_depth(request, fused or grouped), request.offset + request.k + 1
-    semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
+    with stage("vector_search"):
+        semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
+    with stage("rerank"):
+        ranking, scored = _ranked(library, request, vector, semantic, (keyword, keyword_weight))
+    groups: dict[int, Ranking] = {}
+    if grouped:
+        ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
+    with stage("records"):
+        return _page(library, ranking, scored, request, groups)
+
+
+def _ranked(
+    library: SearchContext,
+    request: SearchRequest,
+    vector: EmbeddingMatrix | None,
+    semantic: Ranking,
+    weighted_keyword: tuple[Ranking, float],
+) -> tuple[Ranking, _Scoring]:
+    """The fused (or single) ranking after the minimum score, the relevance cutoff, collapsing
+    and date order, and what scoring its hits needs (the similarities known so far)."""
+    keyword, keyword_weight = weighted_keyword
     if request.mode == "keyword":
         ranking = keyword
     else:
@@ -89,11 +135,7 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     if request.order == "date":
         records = library.images([image_id for image_id, _ in ranking])
         ranking = by_date(ranking, lambda i: _date(records, i))
-    groups: dict[int, Ranking] = {}
-    if grouped:
-        ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
-    scored = _Scoring(vector, similarities, relevance, worded)
-    return _page(library, ranking, scored, request, groups)
+    return ranking, _Scoring(vector, similarities, relevance, worded)
 
 
 def _relevance(library: SearchContext, vector: EmbeddingMatrix | None) -> Relevance:
@@ -183,18 +225,45 @@ def _keyword_ranking(
     depth: int,
     *,
     hybrid: bool = False,
+    common_above: int | None = None,
 ) -> tuple[Ranking, float]:
-    """The keyword ranking and the weight fusion gives it (hybrid mode's half is narrower,
-    see :meth:`KeywordMatcher.hybrid_ids`)."""
+    """The best ``depth`` keyword matches inside ``allowed``, and the weight fusion gives them
+    (hybrid mode's half is narrower, see :meth:`KeywordMatcher.hybrid_ids`). A filtered
+    keyword-mode query first reads a bounded list (its rows, not every match's, come back to
+    Python) and reads every match only when too few of those pass the filter. The full-text
+    index still scores every match of its words either way (bm25 needs them all to order), so
+    that second read is one more scoring pass, never several."""
     matcher = KeywordMatcher(library.store.engine)
-    limit = -1 if allowed is not None else depth
-    ids, weight = (
-        matcher.hybrid_ids(query, limit) if hybrid else (matcher.ranked_ids(query, limit), 1.0)
-    )
-    if allowed is not None:
-        kept = allowed.contains(np.asarray(ids, dtype=np.int64))
-        ids = [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
-    return reciprocal_rank_scores(ids[:depth]), weight
+    if hybrid:
+        limit = -1 if allowed is not None else depth
+        ids, weight = matcher.hybrid_ids(query, limit, common_above=common_above)
+        kept = ids if allowed is None else _inside(allowed, ids)
+        return reciprocal_rank_scores(kept[:depth]), weight
+    if allowed is None:
+        ranked = matcher.ranked_ids(query, depth, common_above=common_above)
+        return reciprocal_rank_scores(ranked), 1.0
+    limit = depth * KEYWORD_OVERFETCH
+    if allowed.total and allowed.count * KEYWORD_OVERFETCH < allowed.total:
+        limit = -1  # a filter this selective would keep too few of a bounded list: read all
+    ids = matcher.ranked_ids(query, limit, common_above=common_above)
+    kept = _inside(allowed, ids)
+    if len(kept) < depth and len(ids) == limit:
+        kept = _inside(allowed, matcher.ranked_ids(query, -1, common_above=common_above))
+    return reciprocal_rank_scores(kept[:depth]), 1.0
+
+
+def _inside(allowed: Selection, ids: list[int]) -> list[int]:
+    kept = allowed.contains(np.asarray(ids, dtype=np.int64))
+    return [image_id for image_id, keep in zip(ids, kept.tolist(), strict=True) if keep]
+
+
+def _common_above(library: SearchContext, request: SearchRequest) -> int | None:
+    """Half the library, the document frequency above which a word carries no bm25 weight;
+    hybrid mode leaves such words out of its keyword half (keyword mode asked for them)."""
+    if request.mode != "hybrid":
+        return None
+    count = getattr(library.vector_index(), "count", None)
+    return None if count is None else max(1, int(count) // 2)
 
 
 def _similarities(

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import (
     ColumnElement,
     Engine,
     Integer,
+    String,
     and_,
     column,
     func,
@@ -25,8 +27,8 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import TableClause
 
 from search.errors import LibraryError
 from search.storage.models import ImageTag, ImageText
@@ -77,21 +79,50 @@ def fts_required(query: KeywordQuery) -> str | None:
     return " AND ".join(terms) or None
 
 
+#: The FTS5 index's vocabulary, one row per indexed term with the number of rows holding it
+#: (an fts5vocab table over image_search_text, migration 0013): a lookup by term reads the
+#: index's term list, not the rows. Not an ORM model: it exists only in the migration.
+VOCABULARY = table("image_search_text_vocab", column("term", String), column("doc", Integer))
+
+
+def vocabulary_term(word: str) -> str | None:
+    """``word`` as the FTS5 tokenizer (unicode61, remove_diacritics 2) stores it, for words
+    where that is certain: ASCII letters and digits, lower-cased. Other words (where case
+    folding and diacritics follow the tokenizer's own tables) are not looked up."""
+    if not word.isascii() or not word.isalnum():
+        return None
+    return word.lower()
+
+
+def _phrase_words(phrase: str) -> list[str]:
+    return _WORD_CHARACTERS.findall(phrase)
+
+
 FTS_RANKED = text(
     "SELECT rowid FROM image_search_text WHERE image_search_text MATCH :expression "
     "ORDER BY bm25(image_search_text), rowid LIMIT :limit"
 )
 
-#: PostgreSQL's search document of each image: a generated tsvector column with a GIN index
-#: (migration 0007). Not an ORM attribute: SQLite has no such column.
-SEARCH_TEXT = table("images", column("id", Integer), column("search_text", TSVECTOR))
 SEARCH_CONFIGURATION = "simple"
+
+
+@cache
+def search_text_table() -> TableClause:
+    """PostgreSQL's search document of each image: a generated tsvector column with a GIN
+    index (migration 0007). Not an ORM attribute: SQLite has no such column. Built on first use:
+    SQLAlchemy's PostgreSQL dialect is a fifth of a second of imports a SQLite search never
+    needs."""
+    from sqlalchemy.dialects.postgresql import TSVECTOR
+
+    return table("images", column("id", Integer), column("search_text", TSVECTOR))
 
 
 def _ts_terms(terms: tuple[str, ...], combine: str) -> ColumnElement | None:
     """A tsquery matching every (``&&``) or any (``||``) of ``terms``, each a word or phrase.
     Each term is its own bound parameter read by phraseto_tsquery, so no user text is ever
     parsed as query syntax."""
+    from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
+
     queries = [
         func.phraseto_tsquery(literal(SEARCH_CONFIGURATION, type_=REGCONFIG), term)
         for term in terms
@@ -114,8 +145,21 @@ class KeywordMatcher:
         if self.dialect not in ("sqlite", "postgresql"):
             raise LibraryError(f"keyword search needs SQLite or PostgreSQL, not {self.dialect}")
 
-    def ranked_ids(self, query: KeywordQuery, limit: int) -> list[int]:
-        """Ids of images matching any word, best first (all required phrases must match)."""
+    def ranked_ids(
+        self, query: KeywordQuery, limit: int, *, common_above: int | None = None
+    ) -> list[int]:
+        """Ids of images matching any word, best first (all required phrases must match).
+
+        On SQLite the index's vocabulary is read first (one lookup per word): a query none of
+        whose words is indexed, or one with a required phrase that cannot occur, never reads
+        the full-text table. Optional words found in more than ``common_above`` rows are left
+        out (the engine passes half the library: bm25 gives such words no weight, so they
+        could only let every image in, at the cost of ranking the whole library)."""
+        if self.dialect == "sqlite":
+            narrowed = self.narrowed(query, common_above=common_above)
+            if narrowed is None:
+                return []
+            query = narrowed
         expression = fts_any_words(query)
         if expression is None:
             return []
@@ -126,7 +170,9 @@ class KeywordMatcher:
             expression = f"({required}) AND ({expression})"
         return self._fts_ids(expression, limit)
 
-    def hybrid_ids(self, query: KeywordQuery, limit: int) -> tuple[list[int], float]:
+    def hybrid_ids(
+        self, query: KeywordQuery, limit: int, *, common_above: int | None = None
+    ) -> tuple[list[int], float]:
         """The keyword half of hybrid mode, and the weight fusion gives it.
 
         Only the picture's own words count: names, descriptions, embedded keywords, recognised
@@ -136,11 +182,21 @@ class KeywordMatcher:
         at all must all appear (a sentence whose one common word a file name holds is no match
         for that file), and the weight is the share of the query's words that occur: "zebra"
         finding zebra.jpg weighs fully; a long caption of which one word is printed somewhere
-        barely reorders the semantic ranking."""
+        barely reorders the semantic ranking. On SQLite the index's vocabulary answers first:
+        words it does not hold are not looked for, and words in more than ``common_above`` rows
+        carry no bm25 weight, so they are left out of the words as well as of the weight."""
         words = (*query.words, *query.required_phrases)
+        candidates = words
+        if self.dialect == "sqlite" and words:
+            frequencies = self._document_frequencies(query)
+            if common_above is not None:
+                words = tuple(w for w in words if frequencies.get(w, 0) <= common_above)
+            candidates = tuple(
+                w for w in words if all(frequencies.get(p, 1) > 0 for p in _phrase_words(w))
+            )
         if not words:
             return [], 0.0
-        occurring = tuple(word for word in words if self._own_words_hold(word))
+        occurring = tuple(word for word in candidates if self._own_words_hold(word))
         if not occurring:
             return [], 0.0
         every = KeywordQuery((), tuple(dict.fromkeys((*occurring, *query.required_phrases))))
@@ -182,7 +238,52 @@ class KeywordMatcher:
             return None
         if self.dialect == "postgresql":
             return set(self._postgres_ids(KeywordQuery((), query.required_phrases), -1))
+        if self.narrowed(KeywordQuery((), query.required_phrases)) is None:
+            return set()
         return set(self._fts_ids(required, -1))
+
+    def narrowed(
+        self, query: KeywordQuery, *, common_above: int | None = None
+    ) -> KeywordQuery | None:
+        """``query`` without the optional words the SQLite index does not hold (and those in
+        more than ``common_above`` of its rows); None when nothing can match."""
+        frequencies = self._document_frequencies(query)
+        if any(
+            any(frequencies.get(word, 1) == 0 for word in _phrase_words(phrase))
+            for phrase in query.required_phrases
+        ):
+            return None
+        words = tuple(
+            word
+            for word in query.words
+            if frequencies.get(word, 1) > 0
+            and (common_above is None or frequencies.get(word, 0) <= common_above)
+        )
+        if not words and not query.required_phrases:
+            return None
+        return KeywordQuery(words, query.required_phrases)
+
+    def _document_frequencies(self, query: KeywordQuery) -> dict[str, int]:
+        """Rows holding each checkable word (0: none). Words the vocabulary cannot answer for
+        exactly (see :func:`vocabulary_term`) are left out: callers keep them as if present."""
+        terms = {
+            word: term
+            for word in (
+                *query.words,
+                *(w for phrase in query.required_phrases for w in _phrase_words(phrase)),
+            )
+            if (term := vocabulary_term(word)) is not None
+        }
+        if not terms:
+            return {}
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(VOCABULARY.c.term, VOCABULARY.c.doc).where(
+                    VOCABULARY.c.term.in_(sorted(set(terms.values())))
+                )
+            )
+            found = {term: int(count) for term, count in rows}
+        return {word: found.get(term, 0) for word, term in terms.items()}
 
     def _fts_ids(self, expression: str, limit: int) -> list[int]:
         with Session(self.engine) as session:
@@ -192,16 +293,17 @@ class KeywordMatcher:
     def _postgres_ids(
         self, query: KeywordQuery, limit: int, tag_sources: tuple[str, ...] = ("auto", "manual")
     ) -> list[int]:
-        document = SEARCH_TEXT.c.search_text
+        search_text = search_text_table()
+        document = search_text.c.search_text
         any_term = _ts_terms((*query.words, *query.required_phrases), "||")
         condition = _postgres_match(document, any_term, tag_sources)
         required = _ts_terms(query.required_phrases, "&&")
         if required is not None:
             condition = and_(condition, _postgres_match(document, required))
         statement = (
-            select(SEARCH_TEXT.c.id)
+            select(search_text.c.id)
             .where(condition)
-            .order_by(func.ts_rank(document, any_term).desc(), SEARCH_TEXT.c.id)
+            .order_by(func.ts_rank(document, any_term).desc(), search_text.c.id)
         )
         if limit >= 0:
             statement = statement.limit(limit)
@@ -216,6 +318,8 @@ def _postgres_match(
 ) -> ColumnElement:
     """Images whose own text, tags (of ``tag_sources``) or recognised text match ``query``
     (tags and text live in their own tables, matched through the same configuration)."""
+    from sqlalchemy.dialects.postgresql import REGCONFIG
+
     config = literal(SEARCH_CONFIGURATION, type_=REGCONFIG)
     tagged = select(ImageTag.image_id).where(
         func.to_tsvector(config, ImageTag.tag).op("@@")(query), ImageTag.source.in_(tag_sources)
@@ -224,5 +328,7 @@ def _postgres_match(
         func.to_tsvector(config, ImageText.text).op("@@")(query)
     )
     return or_(
-        document.op("@@")(query), SEARCH_TEXT.c.id.in_(tagged), SEARCH_TEXT.c.id.in_(written)
+        document.op("@@")(query),
+        search_text_table().c.id.in_(tagged),
+        search_text_table().c.id.in_(written),
     )

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import ast
+from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from search.errors import LibraryError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: Alembic's scripts, found as package data of the ``migrations`` package (never imported here:
 #: the core does not depend on its migrations' code, only on their files).
@@ -78,6 +91,8 @@ def include_in_schema_comparison(
 
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -85,25 +100,87 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_database(engine: Engine) -> None:
-    """Apply every migration the database lacks. Safe to call on every open."""
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    """Apply every migration the database lacks. Safe to call on every open: a database that is
+    current costs one read of its version table, and Alembic (a quarter of a second of imports)
+    is loaded only when there is something to migrate."""
     try:
-        with engine.begin() as connection:
-            if _is_current(connection):
+        with engine.connect() as connection:
+            heads = migration_heads()
+            if heads and _recorded_revisions(connection) == heads:
                 return
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        _upgrade(engine)
     except SQLAlchemyError as error:
         raise LibraryError(f"cannot open or upgrade the library database: {error}") from error
 
 
+def _upgrade(engine: Engine) -> None:
+    from alembic import command
+
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        if _is_current(connection):  # another process may have migrated meanwhile
+            return
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
 def _is_current(connection: Connection) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     current = MigrationContext.configure(connection).get_current_heads()
     return set(current) == set(script.get_heads())
 
 
+#: Alembic's own record of the applied revision (read without importing Alembic).
+_VERSION_TABLE = Table("alembic_version", MetaData(), Column("version_num", String(32)))
+
+
+def _recorded_revisions(connection: Connection) -> frozenset[str]:
+    if not inspect(connection).has_table(_VERSION_TABLE.name):
+        return frozenset()
+    return frozenset(connection.scalars(select(_VERSION_TABLE.c.version_num)))
+
+
+@cache
+def migration_heads() -> frozenset[str]:
+    """The head revisions of the migration scripts, read from their ``revision`` and
+    ``down_revision`` assignments with :mod:`ast` (Alembic is not imported). An empty set when
+    a script declares them some other way: the caller then asks Alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in sorted(MIGRATIONS_DIRECTORY.joinpath("versions").glob("*.py")):
+        assigned = _assignments(script)
+        if "revision" not in assigned:
+            if script.name == "__init__.py":
+                continue
+            return frozenset()
+        revision, down = assigned["revision"], assigned.get("down_revision")
+        if not isinstance(revision, str) or not (down is None or isinstance(down, str | tuple)):
+            return frozenset()
+        revisions.add(revision)
+        parents.update((down,) if isinstance(down, str) else (down or ()))
+    return frozenset(revisions - parents)
+
+
+def _assignments(script: Path) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            try:
+                found[target.id] = ast.literal_eval(node.value)  # type: ignore[union-attr,arg-type]
+            except ValueError:
+                return {}
+    return found
+
+
 def database_revision(engine: Engine) -> tuple[str, ...]:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return tuple(MigrationContext.configure(connection).get_current_heads())
 

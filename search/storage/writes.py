@@ -10,10 +10,11 @@ never stamp rows with the same generation and a published index never misses a l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from search.filenames import display_path, valid_text
@@ -29,6 +30,9 @@ from search.storage.models import (
 )
 from search.storage.rows import chunks, encode_embedding, facts_columns, utc_now
 from search.storage.search_text import refresh_search_text
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 STATE_MODEL_ID = "model_id"
 STATE_INDEX_GENERATION = "index_generation"
@@ -92,8 +96,10 @@ class IndexingBatch:
 def upsert(session: Session, table: Table) -> sqlite.Insert | postgresql.Insert:
     """An INSERT with ON CONFLICT clauses, for the session's database (both dialects share the
     ``on_conflict_do_nothing`` / ``on_conflict_do_update`` construct)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    # Imported on use: the PostgreSQL dialect's module is a fifth of a second that a search
+    # (which never writes) or a SQLite library does not need.
+    name = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    return import_module(f"sqlalchemy.dialects.{name}").insert(table)
 
 
 def write_batch(session: Session, batch: IndexingBatch, model_id: str) -> None:

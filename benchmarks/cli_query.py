@@ -1,0 +1,109 @@
+"""One CLI text query as a user types it, side by side: this checkout's ``pixsift search``, an
+earlier checkout's (``--baseline DIR``, e.g. ``git archive`` of the commit before), and rclip
+3.3.0 where ``/work/shared/peer-rclip.sh`` set it up, interleaved run by run so that machine
+load hits all alike. Wall time and the process tree's peak RSS. Same folder (the peer's corpus),
+same architecture (random-weights ViT-B-32-256), towers cached for every tool.
+
+The baseline's library is indexed by the baseline itself; this checkout queries a copy of it
+(it may add migrations the baseline does not know, so they must not share one file).
+
+    bash /work/shared/peer-rclip.sh                      # once: rclip and its corpus
+    git archive HEAD~5 | tar -x -C /tmp/before           # the checkout to compare with
+    nice .venv/bin/python -m benchmarks.cli_query --baseline /tmp/before --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+from benchmarks.common import WORK, print_table, run_measured, write_results
+from benchmarks.startup import (
+    QUERY,
+    corpus,
+    peer_directory,
+    pixsift_environment,
+    pixsift_model_args,
+    rclip_command,
+)
+
+#: The console script's body, run from a checkout's folder (the folder comes first on sys.path).
+CLI = "import sys; sys.argv[0] = 'pixsift'; from cli.main import run; run()"
+
+
+def pixsift(checkout: Path, *arguments: str) -> tuple[list[str], Path]:
+    return [sys.executable, "-c", CLI, *arguments], checkout
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--baseline", type=Path, help="an earlier checkout's folder")
+    parser.add_argument("--peer-dir")
+    arguments = parser.parse_args()
+    here = Path(__file__).resolve().parents[1]
+    peer = peer_directory(arguments.peer_dir)
+    folder = corpus(peer, arguments.images)
+    environment = pixsift_environment()
+    builder = arguments.baseline or here
+    base_library = WORK / f"cli-query-{arguments.images}-base"
+    if not (base_library / "index").exists():
+        shutil.rmtree(base_library, ignore_errors=True)
+        command, cwd = pixsift(
+            builder, "index", str(folder), "--library", str(base_library), "--no-progress",
+            "--no-tags", *pixsift_model_args(),
+        )  # fmt: skip
+        run_measured(command, cwd=cwd, env=environment)
+    libraries = {"pixsift (this checkout)": (here, WORK / f"cli-query-{arguments.images}-here")}
+    if arguments.baseline:
+        libraries["pixsift (baseline)"] = (arguments.baseline, base_library)
+    commands: dict[str, tuple[list[str], Path, dict[str, str]]] = {}
+    for name, (checkout, library) in libraries.items():
+        if library != base_library:
+            shutil.rmtree(library, ignore_errors=True)
+            shutil.copytree(base_library, library)
+        command, cwd = pixsift(checkout, "search", QUERY, "--library", str(library), "-k", "5")
+        run_measured(command, cwd=cwd, env=environment)  # migrates a copy once, fills caches
+        commands[name] = (command, cwd, environment)
+    peer_query = rclip_command(peer, "-n", "-f", "-t", "5", QUERY)
+    if peer_query:
+        run_measured(peer_query[0], cwd=folder, env=peer_query[1])
+        commands["rclip query -n"] = (peer_query[0], folder, peer_query[1])
+    runs: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, float] = dict.fromkeys(commands, 0.0)
+    loads = [load_average()]
+    for _ in range(arguments.runs):
+        for name, (command, cwd, env) in commands.items():
+            measured = run_measured(command, cwd=cwd, env=env)
+            runs[name].append(round(measured["wall_s"], 3))
+            peaks[name] = max(peaks[name], measured["peak_rss_mib"])
+        loads.append(load_average())
+    rows = [
+        {
+            "command": name,
+            "median_s": round(statistics.median(walls), 3),
+            "runs_s": walls,
+            "peak_rss_mib": round(peaks[name]),
+        }
+        for name, walls in runs.items()
+    ]
+    print_table(rows, ["command", "median_s", "runs_s", "peak_rss_mib"])
+    print(f"load average (1 min) during the runs: {loads}")
+    path = write_results(
+        "cli_query",
+        {"folder": str(folder), "query": QUERY, "rows": rows, "load_averages": loads},
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
