@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from click.testing import CliRunner
-from test_evaluation import CAPTIONS, FILLERS, plant
+from test_evaluation import CAPTIONS, plant
 
 from cli.main import main
 from search.library import Library
