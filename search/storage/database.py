@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, func, make_url, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,17 +84,42 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+#: The PostgreSQL advisory lock key every pixsift process takes around its migrations
+#: (any constant works; this one spells "pixsift" in ASCII, which no other tool is likely to use).
+MIGRATION_LOCK_KEY = 0x70697873696674
+
+
 def upgrade_database(engine: Engine) -> None:
-    """Apply every migration the database lacks. Safe to call on every open."""
+    """Apply every migration the database lacks. Safe to call on every open, from several
+    processes at once: the check and the upgrade run under one database-wide lock, so the
+    first process creates the schema and the others find it current."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection:
+            _lock_for_migrations(connection)
             if _is_current(connection):
+                connection.commit()
                 return
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            connection.commit()
     except SQLAlchemyError as error:
         raise LibraryError(f"cannot open or upgrade the library database: {error}") from error
+
+
+def _lock_for_migrations(connection: Connection) -> None:
+    """Take the lock that serialises migrations, held until this transaction ends.
+
+    Without it two processes opening an empty database both find no ``alembic_version`` and
+    both create it: PostgreSQL fails one with UniqueViolation, SQLite with "table already
+    exists" (pysqlite runs DDL outside a transaction, so the file lock does not serialise it)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+    elif connection.dialect.name == "sqlite":
+        # SQLite's write lock, taken now (waiting up to the busy timeout) rather than at the
+        # first write; the DDL that follows runs inside this transaction. A driver statement:
+        # SQLAlchemy has no construct for SQLite's BEGIN IMMEDIATE.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _is_current(connection: Connection) -> bool:
