@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -95,7 +96,14 @@ def upgrade_database(engine: Engine) -> None:
     first process creates the schema and the others find it current."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with engine.connect() as connection:
+        connection = engine.connect()
+    except SQLAlchemyError as error:
+        raise LibraryError(
+            f"cannot connect to the library database {_shown_url(engine)}: "
+            f"{database_error_reason(error, engine)}"
+        ) from error
+    try:
+        with connection:
             _lock_for_migrations(connection)
             if _is_current(connection):
                 connection.commit()
@@ -104,7 +112,36 @@ def upgrade_database(engine: Engine) -> None:
             command.upgrade(config, "head")
             connection.commit()
     except SQLAlchemyError as error:
-        raise LibraryError(f"cannot open or upgrade the library database: {error}") from error
+        raise LibraryError(
+            f"cannot upgrade the library database {_shown_url(engine)}: "
+            f"{database_error_reason(error, engine)}"
+        ) from error
+
+
+def _shown_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+#: What the drivers put before the reason itself (psycopg's connection attempt, the server's
+#: severity), left out of the one line pixsift prints.
+_REASON_PREFIXES = re.compile(
+    r"^(connection failed: )?"
+    r'(connection to server (at|on) "[^"]*"(, port \d+)? failed: )?'
+    r"((FATAL|ERROR):\s+)?"
+)
+
+
+def database_error_reason(error: SQLAlchemyError, engine: Engine) -> str:
+    """The driver's own first line, without SQLAlchemy's statement and "Background on this
+    error" link, libpq's hints on the lines after, or the password if the driver repeated it."""
+    original = getattr(error, "orig", None)
+    text = str(original if original is not None else error).strip()
+    first_line = text.splitlines()[0].strip() if text else type(error).__name__
+    reason = _REASON_PREFIXES.sub("", first_line) or first_line
+    password = engine.url.password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return reason
 
 
 def _lock_for_migrations(connection: Connection) -> None:
