@@ -109,3 +109,10 @@ VIDEO_INTERVAL = Setting(
     "sampled too).",
     "PIXSIFT_VIDEO_INTERVAL",
 )
+
+RAY_CONNECT_TIMEOUT = Setting(
+    "ray_connect_timeout",
+    30,
+    "Ray: seconds to wait for the --ray address to accept a connection before giving up.",
+    "PIXSIFT_RAY_CONNECT_TIMEOUT",
+)
