@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import write_pictures
 from ray_cluster import RayTestCluster, local_ray_cluster
+from waiting import communicate, wait_until
 
 from indexer.decoding import DecodeResult
 from indexer.pipeline import DecodeStage, Indexer, IndexingOptions
@@ -189,18 +189,15 @@ def test_a_killed_driver_resumes_without_loss_or_duplicates(
     ]  # fmt: skip
     run = functools.partial(subprocess.Popen, command, env=cluster.environment)
     driver = run(start_new_session=True)
-    deadline = time.monotonic() + 120
-    while committed_images(database) < 8:
-        assert driver.poll() is None, "the driver ended before it could be killed"
-        assert time.monotonic() < deadline, "no batch committed in time"
-        time.sleep(0.02)
+    count = functools.partial(committed_images, database)
+    wait_until(lambda: count() >= 8, driver, "8 committed images", progress=count)
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     committed = committed_images(database)
     assert 8 <= committed < PICTURES
 
     resumed = run(stdout=subprocess.PIPE, text=True)
-    output, _ = resumed.communicate(timeout=180)
+    output, _ = communicate(resumed, "resumed run", progress=count)
     assert resumed.returncode == 0
     assert f"added {PICTURES - committed}," in output
     assert f"unchanged {committed}," in output
