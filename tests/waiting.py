@@ -20,6 +20,7 @@ STALL_SECONDS = float(os.environ.get("PIXSIFT_TEST_STALL_SECONDS", "120"))
 #: Whatever happens, a wait ends after this long (a process spinning without progress).
 LIMIT_SECONDS = float(os.environ.get("PIXSIFT_TEST_LIMIT_SECONDS", "1800"))
 POLL_SECONDS = 0.05
+LOOK_SECONDS = 1.0
 
 
 def no_progress() -> None:
@@ -55,15 +56,16 @@ def wait_until(
     stall_seconds: float = STALL_SECONDS,
 ) -> None:
     """Return once ``condition()`` holds; fail if ``process`` exits first or stalls."""
-    started = last_change = time.monotonic()
+    started = last_change = last_look = time.monotonic()
     last_seen: tuple[object, float] | None = None
     while not condition():
         if process.poll() is not None:
             raise AssertionError(f"the process ended (status {process.returncode}) before {what}")
         now = time.monotonic()
-        seen = (progress(), cpu_seconds(process.pid))
-        if seen != last_seen:
-            last_seen, last_change = seen, now
+        if now - last_look >= LOOK_SECONDS:  # /proc is read once a second, not every poll
+            last_look, seen = now, (progress(), cpu_seconds(process.pid))
+            if seen != last_seen:
+                last_seen, last_change = seen, now
         if now - last_change > stall_seconds or now - started > LIMIT_SECONDS:
             raise AssertionError(
                 f"no {what}: the process made no progress for {now - last_change:.0f} s "
