@@ -116,3 +116,10 @@ RAY_CONNECT_TIMEOUT = Setting(
     "Ray: seconds to wait for the --ray address to accept a connection before giving up.",
     "PIXSIFT_RAY_CONNECT_TIMEOUT",
 )
+ORT_GRAPH_OPTIMIZATION = Setting(
+    "ort_graph_optimization",
+    "all",
+    'ONNX Runtime graph optimisations: "all" (its default), "extended", "basic" or "disable" '
+    "(the towers' results then differ from the default only by float rounding).",
+    "PIXSIFT_ORT_GRAPH_OPTIMIZATION",
+)
