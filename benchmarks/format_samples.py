@@ -236,3 +236,112 @@ def write_format_folder(folder: Path) -> list[Sample]:
         Sample("readme.txt", None),
         Sample("blob.bin", None),
     ]
+
+
+# Rarer formats: Pillow decodes them with its own code; it writes only BLP, SPIDER and EPS, so
+# the others are built here byte by byte from their specifications (small, uncompressed).
+RARE_SIZE = (48, 32)
+
+
+def _grey(seed: int) -> bytes:
+    return picture(seed, RARE_SIZE).convert("L").tobytes()
+
+
+def _rgb(seed: int) -> bytes:
+    return picture(seed, RARE_SIZE).tobytes()
+
+
+def _dcx(seed: int) -> bytes:
+    """Multi-page PCX: a magic number, a 0-terminated table of page offsets, the PCX pages."""
+    import io
+    import struct
+
+    page = io.BytesIO()
+    picture(seed, RARE_SIZE).save(page, "PCX")
+    return struct.pack("<III", 987654321, 12, 0) + page.getvalue()
+
+
+def _fits(seed: int) -> bytes:
+    """FITS: 80-character header cards in 2880-byte blocks, then 8-bit pixels."""
+    width, height = RARE_SIZE
+    cards = ["SIMPLE  =                    T", "BITPIX  =                    8"]
+    cards += ["NAXIS   =                    2", f"NAXIS1  = {width:20d}", f"NAXIS2  = {height:20d}"]
+    header = "".join(card.ljust(80) for card in [*cards, "END"]).encode("ascii")
+    header = header.ljust(2880, b" ")
+    data = _grey(seed)
+    return header + data + b"\x00" * (-len(data) % 2880)
+
+
+def _gbr(seed: int) -> bytes:
+    """A GIMP brush (version 2): a big-endian header with its name, then grey pixels."""
+    import struct
+
+    name = b"pixsift\x00"
+    width, height = RARE_SIZE
+    header = struct.pack(">IIIII4sI", 28 + len(name), 2, width, height, 1, b"GIMP", 10)
+    return header + name + _grey(seed)
+
+
+def _imt(seed: int) -> bytes:
+    """NIH Image's text header (key/value lines), a form feed, then 8-bit pixels."""
+    width, height = RARE_SIZE
+    return f"width {width}\nheight {height}\npixel n8\n".encode() + b"\x0c" + _grey(seed)
+
+
+def _pixar(seed: int) -> bytes:
+    """A PIXAR picture: 4-byte magic, size and channel layout in a 1024-byte header, then RGB."""
+    import struct
+
+    width, height = RARE_SIZE
+    header = bytearray(1024)
+    header[:4] = b"\x80\xe8\x00\x00"
+    struct.pack_into("<HH", header, 416, height, width)
+    struct.pack_into("<HH", header, 424, 14, 2)  # 3 channels of 8 bits: RGB
+    return bytes(header) + _rgb(seed)
+
+
+def _xvthumb(seed: int) -> bytes:
+    """An xv thumbnail: a "P7 332" header, comments, the size, then 3-3-2 palette indices."""
+    width, height = RARE_SIZE
+    return f"P7 332\n#END_OF_COMMENTS\n{width} {height} 255\n".encode() + _grey(seed)
+
+
+def _wmf() -> bytes:
+    """The start of a placeable Windows metafile (its magic number and bounding box): Pillow
+    recognises it but draws it only on Windows."""
+    import struct
+
+    return struct.pack("<IHhhhhHIH", 0x9AC6CDD7, 0, 0, 0, 1000, 800, 1440, 0, 0) + b"\x00" * 64
+
+
+def write_rare_format_folder(folder: Path) -> list[Sample]:
+    """One file of each rarer format Pillow decodes (indexed), and images by content that pixsift
+    does not read (EPS, WMF: listed as failures with their reason). No name says "image" to the
+    scanner: each is found by its content."""
+    folder.mkdir(parents=True, exist_ok=True)
+    picture(40, RARE_SIZE).quantize(64).save(folder / "texture.blp", "BLP")  # palette only
+    picture(41, RARE_SIZE).convert("F").save(folder / "micrograph.spider", "SPIDER")
+    built = {
+        "pages.dcx": _dcx(42),
+        "galaxy.fits": _fits(43),
+        "brush.gbr": _gbr(44),
+        "scan.imt": _imt(45),
+        "render.pxr": _pixar(46),
+        "thumbnail.p7": _xvthumb(47),
+    }
+    for name, data in built.items():
+        (folder / name).write_bytes(data)
+    picture(48, RARE_SIZE).save(folder / "drawing.eps", "EPS")
+    (folder / "clipart.wmf").write_bytes(_wmf())
+    return [
+        Sample("texture.blp", "BLP"),
+        Sample("micrograph.spider", "SPIDER"),
+        Sample("pages.dcx", "DCX"),
+        Sample("galaxy.fits", "FITS"),
+        Sample("brush.gbr", "GBR"),
+        Sample("scan.imt", "IMT"),
+        Sample("render.pxr", "PIXAR"),
+        Sample("thumbnail.p7", "XVThumb"),
+        Sample("drawing.eps", None, "format EPS is not allowed"),
+        Sample("clipart.wmf", None, "format WMF is not allowed"),
+    ]

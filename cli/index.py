@@ -28,7 +28,7 @@ from indexer.pipeline import Indexer
 from search.library import Library
 from search.model.loading import load_embedder, runtime_from_settings
 from search.model.spec import ModelSpec, requested_model_spec
-from search.settings import VIDEO_INTERVAL
+from search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
 
 
 @click.command("index")
@@ -70,6 +70,7 @@ from search.settings import VIDEO_INTERVAL
     type=click.IntRange(1, 10_000),
     help="Model replicas on the Ray cluster. Default: one per GPU, else one per CPU.",
 )
+@setting_option(RAY_CONNECT_TIMEOUT, "--ray-connect-timeout", type=click.FloatRange(min=0.1))
 @setting_option(VIDEO_INTERVAL, "--video-interval", type=click.FloatRange(min=0.1))
 @click.option(
     "--video/--no-video",
@@ -109,6 +110,7 @@ def index_command(
     follow_symlinks: bool,
     ray_address: str | None,
     ray_actors: int | None,
+    ray_connect_timeout: float,
     video_interval: float,
     video: bool,
     video_timeout: float,
@@ -139,7 +141,9 @@ def index_command(
         )
         spec = opened.model_spec()
         if ray_address is not None:
-            summary = _index_on_ray(opened, spec, options, roots, ray_address, ray_actors)
+            summary = _index_on_ray(
+                opened, spec, options, roots, (ray_address, ray_actors, ray_connect_timeout)
+            )
         else:
             indexer = Indexer(
                 opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
@@ -155,14 +159,16 @@ def _index_on_ray(
     spec: ModelSpec,
     options: IndexingOptions,
     roots: tuple[Path, ...],
-    address: str,
-    actors: int | None,
+    ray: tuple[str, int | None, float],
 ) -> IndexingSummary:
+    """Index on the cluster at ``ray`` = (address, actors, seconds to wait for it to answer)."""
     from indexer.distributed import RayCluster, RayOptions, ray_loader
 
-    cluster = RayCluster(
-        ray_loader(spec, runtime_from_settings()), RayOptions(address=address, actors=actors)
+    address, actors, connect_timeout = ray
+    ray_options = RayOptions(
+        address=address, actors=actors, connect_timeout_seconds=connect_timeout
     )
+    cluster = RayCluster(ray_loader(spec, runtime_from_settings()), ray_options)
     try:
         indexer = Indexer(
             library,

@@ -19,10 +19,13 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import socket
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -57,6 +60,9 @@ class RayOptions:
     cpus_per_actor: float = 1.0
     #: None: 1 where the cluster has GPUs, else 0.
     gpus_per_actor: float | None = None
+    #: How long to wait for the cluster's address to accept a connection before giving up
+    #: (Ray's own connection retries go on for much longer than anyone waits at a terminal).
+    connect_timeout_seconds: float = 30.0
 
 
 class EmbeddingWorker:
@@ -151,6 +157,7 @@ class RayCluster:
         ray, address = self.ray, self.options.address
         if ray.is_initialized():
             return
+        wait_until_reachable(address, self.options.connect_timeout_seconds)
         try:
             ray.init(
                 address=None if address == "auto" else address,
@@ -283,6 +290,51 @@ class RayDecodeStage:
 
     def abort(self) -> None:
         self.cluster.shutdown()
+
+
+#: Ray's default port for a bare host (its GCS); a "ray://" client address defaults to 10001.
+RAY_DEFAULT_PORT, RAY_CLIENT_DEFAULT_PORT = 6379, 10001
+PROBE_INTERVAL_SECONDS = 0.5
+
+
+def ray_endpoint(address: str) -> tuple[str, int] | None:
+    """The host and port ``address`` connects to; None for "auto" without RAY_ADDRESS (Ray
+    then starts a cluster of its own, nothing to wait for)."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address or address == "auto":
+            return None
+    client = address.startswith("ray://")
+    try:
+        parts = urlsplit(address if client else f"//{address}")
+        port = parts.port
+    except ValueError as error:
+        raise InvalidInputError(f"not a Ray address: {address!r} ({error})") from error
+    if not parts.hostname:
+        raise InvalidInputError(f"not a Ray address: {address!r}")
+    return parts.hostname, port or (RAY_CLIENT_DEFAULT_PORT if client else RAY_DEFAULT_PORT)
+
+
+def wait_until_reachable(address: str, timeout_seconds: float) -> None:
+    """Return once ``address`` accepts a TCP connection; a RayClusterError after
+    ``timeout_seconds`` without one (a cluster still starting gets that long to listen)."""
+    endpoint = ray_endpoint(address)
+    if endpoint is None:
+        return
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            with socket.create_connection(endpoint, timeout=max(0.1, remaining)):
+                return
+        except OSError as error:
+            if time.monotonic() + PROBE_INTERVAL_SECONDS >= deadline:
+                reason = error.strerror or str(error) or type(error).__name__
+                raise RayClusterError(
+                    f"cannot reach the Ray cluster at {address}: nothing accepted a connection "
+                    f"within {timeout_seconds:g} s ({reason})"
+                ) from error
+        time.sleep(PROBE_INTERVAL_SECONDS)
 
 
 def _chunks(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:

@@ -40,10 +40,12 @@ class SniffedFiles:
             return False
         try:
             self.opened += 1
-            kind = identify_path(scanned.path_bytes).kind
+            identity = identify_path(scanned.path_bytes)
         except OSError:
             return False  # unreadable now: looked at again next run
-        if kind is MediaKind.OTHER:
+        # An image pixsift does not read (EPS, WMF...) is a candidate all the same: decoding
+        # refuses it with the reason, which `pixsift failures` lists.
+        if identity.kind is MediaKind.OTHER and identity.refused_format is None:
             self._seen[name] = stamp
             return False
         return True

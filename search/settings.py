@@ -118,3 +118,16 @@ MODELS_DIRECTORY = Setting(
     "(default: the platform's user data folder, e.g. ~/.local/share/pixsift/models).",
     "PIXSIFT_MODELS_DIR",
 )
+RAY_CONNECT_TIMEOUT = Setting(
+    "ray_connect_timeout",
+    30,
+    "Ray: seconds to wait for the --ray address to accept a connection before giving up.",
+    "PIXSIFT_RAY_CONNECT_TIMEOUT",
+)
+ORT_GRAPH_OPTIMIZATION = Setting(
+    "ort_graph_optimization",
+    "all",
+    'ONNX Runtime graph optimisations: "all" (its default), "extended", "basic" or "disable" '
+    "(the towers' results then differ from the default only by float rounding).",
+    "PIXSIFT_ORT_GRAPH_OPTIMIZATION",
+)

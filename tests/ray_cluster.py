@@ -20,6 +20,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from waiting import wait_until
+
 #: Runs at the start of every Python process of the cluster: Ray workers register the tiny test
 #: model's open_clip config (the driver registers its own) and may be slowed down per file, so
 #: that a test can kill something mid-run.
@@ -40,7 +42,8 @@ if "default_worker.py" in " ".join(sys.argv):
             return original(path_bytes)
         decoding.decode_file = slow_decode_file
 """
-START_TIMEOUT_SECONDS = 90
+#: Ray's command line, run by this interpreter (its ``ray`` script need not sit beside it).
+RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
 
 
 @dataclass
@@ -77,7 +80,6 @@ def local_ray_cluster(
         # local ray.init(), turns token auth on for some processes and not others).
         "RAY_AUTH_MODE": "disabled",
     }
-    ray = str(Path(sys.executable).with_name("ray"))
     port = free_port()
     address = f"127.0.0.1:{port}"
     common = [
@@ -85,8 +87,8 @@ def local_ray_cluster(
         str(100 * 1024 * 1024), "--temp-dir", str(temp_dir), "--disable-usage-stats", "--block",
     ]  # fmt: skip
     commands = [
-        [ray, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
-        [ray, "start", "--address", address, *common],
+        [*RAY_CLI, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
+        [*RAY_CLI, "start", "--address", address, *common],
     ]
     processes: list[subprocess.Popen] = []
     cluster = RayTestCluster(address, temp_dir, processes, environment)
@@ -98,31 +100,46 @@ def local_ray_cluster(
                     command, env=environment, stdout=log, stderr=log, start_new_session=True
                 )
             )
-            wait_for_nodes(cluster, len(processes))
+            if len(processes) == 1:
+                # The head is up once its GCS port answers: a socket, not a `ray status` process
+                # (each of those costs seconds of Python start-up on a loaded machine).
+                wait_until(lambda: accepts_connections(port), processes[0], "Ray head's port")
+        wait_for_nodes(cluster, len(processes))
         yield cluster
     finally:
         stop(cluster)
 
 
+def accepts_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        time.sleep(0.1)
+        return False
+    return True
+
+
 def wait_for_nodes(cluster: RayTestCluster, count: int) -> None:
-    ray = str(Path(sys.executable).with_name("ray"))
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
+    """Wait, as long as the nodes' start-up makes progress, until ``count`` CPUs have joined."""
+
+    def joined() -> bool:
         for process in cluster.processes:
             if process.poll() is not None:
                 logs = "".join(path.read_text() for path in cluster.temp_dir.glob("start-*.log"))
                 raise RuntimeError(f"ray start exited {process.returncode}:\n{logs[-3000:]}")
         status = subprocess.run(
-            [ray, "status", "--address", cluster.address],
+            [*RAY_CLI, "status", "--address", cluster.address],
             env=cluster.environment,
             capture_output=True,
             text=True,
-            timeout=60,
+            check=False,
         )
         if status.returncode == 0 and f"{count}.0 CPU" in status.stdout.replace("0.0/", ""):
-            return
+            return True
         time.sleep(0.5)
-    raise TimeoutError(f"the Ray cluster did not reach {count} nodes in time")
+        return False
+
+    wait_until(joined, cluster.processes[-1], f"{count} Ray nodes")
 
 
 def stop(cluster: RayTestCluster) -> None:

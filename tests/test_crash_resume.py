@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from conftest import write_pictures
+from waiting import wait_until
 
 from indexer.pipeline import Indexer, IndexingOptions
 from search.library import DATABASE_FILENAME, Library
@@ -52,11 +53,8 @@ def test_sigkill_mid_run_then_resume_without_loss_or_duplicates(
         "--model", tiny_spec.model_name, "--pretrained", tiny_spec.pretrained,
     ]  # fmt: skip
     process = subprocess.Popen(command, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while committed_image_count(database) < 12:
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "no batch committed in time"
-        time.sleep(0.05)
+    count = functools.partial(committed_image_count, database)
+    wait_until(lambda: count() >= 12, process, "12 committed images", progress=count)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     committed = committed_image_count(database)

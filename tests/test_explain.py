@@ -177,5 +177,24 @@ def test_onnx_towers_explain_as_torch_does(
     by_torch = explain_own(library, path)
     with Library.open(tmp_path / "onnx-library", embedder=onnx) as onnx_library:
         by_onnx = explain_own(onnx_library, path)
-    assert np.allclose(by_onnx.drops, by_torch.drops, atol=2e-5)
-    assert by_onnx.ranked_cells()[0] == by_torch.ranked_cells()[0]
+    assert_same_explanation(by_onnx, by_torch)
+
+
+#: Float results differ across CPUs (kernels, instruction sets, ONNX Runtime's graph rewrites):
+#: the drops of this tiny model are about 1e-3 and agree to ~1e-6 between backends, so 2e-5 is
+#: loose enough for any machine and tight enough to catch a cell whose drop is wrong.
+DROP_TOLERANCE = 2e-5
+
+
+def assert_same_explanation(actual, expected) -> None:
+    """The same grid, the same boxes, the same drops (within DROP_TOLERANCE), and a top cell
+    that is the expected one or tied with it within that tolerance: never exact float equality."""
+    assert (actual.grid, actual.crop_box) == (expected.grid, expected.crop_box)
+    assert [(c.row, c.col, c.box) for c in actual.cells] == [
+        (c.row, c.col, c.box) for c in expected.cells
+    ]
+    actual_drops, expected_drops = np.asarray(actual.drops), np.asarray(expected.drops)
+    np.testing.assert_allclose(actual_drops, expected_drops, rtol=0, atol=DROP_TOLERANCE)
+    best = expected.ranked_cells()[0]
+    assert actual_drops[best.row, best.col] >= actual_drops.max() - DROP_TOLERANCE
+    assert actual.base_score == pytest.approx(expected.base_score, abs=DROP_TOLERANCE)

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
 from benchmarks.format_samples import (
@@ -22,7 +23,9 @@ from benchmarks.format_samples import (
     write_format_folder,
     write_frames,
     write_heic,
+    write_rare_format_folder,
 )
+from cli.main import main
 from indexer.pipeline import Indexer, IndexingOptions
 from indexer.planning import plan_indexing
 from search.library import Library
@@ -238,3 +241,27 @@ def test_a_fifo_with_an_unknown_extension_does_not_hang_the_scan(
         library.store, [folder], SUPPORTED_EXTENSIONS, skip_extensions=NOT_IMAGE_EXTENSIONS
     )
     assert [Path(os.fsdecode(item.scanned.path_bytes)).name for item in plan.work] == ["photo"]
+
+
+def test_every_image_by_content_is_indexed_or_listed_with_its_reason(
+    library: Library, tiny_embedder: OpenClipEmbedder, tmp_path: Path
+) -> None:
+    """Pillow's rarer formats (BLP, SPIDER, DCX, FITS, GBR, IMT, PIXAR, XVThumb) are indexed; EPS
+    and WMF, recognised but not read, are listed by `pixsift failures` with the reason. Before,
+    all of them were passed over without a record."""
+    samples = write_rare_format_folder(tmp_path / "rare")
+    summary = Indexer(library, tiny_embedder, OPTIONS).index([tmp_path / "rare"])
+    records = [hit.image for hit in library.search("anything", k=100)]
+    assert {Path(r.absolute_path).name: r.format for r in records} == {
+        s.name: s.indexed_as for s in samples if s.indexed_as
+    }
+    reasons = {Path(f.path).name: f.reason for f in library.failures()}
+    assert reasons == {s.name: s.reason for s in samples if s.reason}
+    assert (summary.added, summary.failed) == (8, 2)
+    result = CliRunner().invoke(
+        main, ["failures", "--library", str(library.directory), "--database-url",
+               library.store.engine.url.render_as_string(hide_password=False)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "drawing.eps" in result.output and "format EPS is not allowed" in result.output
+    assert "clipart.wmf" in result.output and "format WMF is not allowed" in result.output

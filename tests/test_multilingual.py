@@ -216,3 +216,35 @@ def test_a_tower_the_exporter_cannot_trace_falls_back_to_torch_with_a_reason(
     assert "ONNX export" in caplog.text and "aten::something" in caplog.text
     with pytest.raises(TowerExportRejectedError, match="using torch"):
         load_embedder(_spec(checkpoint), Runtime(backend="onnx"))
+
+
+def test_a_config_json_without_model_type_is_one_line_naming_it(
+    multilingual_files: tuple[Path, Path],
+    offline: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A config.json that is not the text model's own (here: no model_type) ended `pixsift
+    index` in a transformers traceback."""
+    folder = tmp_path / "wrong-config"
+    folder.mkdir()
+    for file in multilingual_files[0].iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    config = json.loads((folder / "config.json").read_text())
+    del config["model_type"]
+    (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("PIXSIFT_BACKEND", "torch")
+    monkeypatch.setenv("PIXSIFT_TOKENIZER", str(folder))
+    result = CliRunner().invoke(
+        main,
+        [
+            "--backend", "torch", "--tokenizer", str(folder), "index", str(tmp_path),
+            "--library", str(tmp_path / "library"), "--model", MODEL_NAME,
+            "--pretrained", str(multilingual_files[1]), "--no-progress",
+        ],
+    )  # fmt: skip
+    lines = result.output.strip().splitlines()
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert "config.json" in lines[0] and "model_type" in lines[0] and "--tokenizer" in lines[0]

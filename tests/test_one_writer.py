@@ -3,8 +3,10 @@ read the last published index plus an exact scan of the vectors stored since, an
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,13 +16,14 @@ import numpy as np
 import pytest
 from conftest import write_pictures
 from sqlalchemy import delete
+from waiting import LIMIT_SECONDS, wait_for_exit, wait_until
 
 import search.library
 import search.vectors.live
 import search.vectors.persist
 import search.vectors.writer
 from benchmarks.vectors import structured_vectors
-from search.library import Library
+from search.library import DATABASE_FILENAME, Library
 from search.model.embedder import ModelSpec, l2_normalise
 from search.storage.models import Embedding
 from search.storage.rows import encode_embedding
@@ -158,14 +161,11 @@ def test_publishers_take_turns_under_the_lock(tmp_path: Path) -> None:
         [sys.executable, "-c", HOLD_LOCK, str(library.index_directory), str(held), "1.5"],
         cwd=ROOT,
     )
-    deadline = time.monotonic() + 30
-    while not held.exists():
-        assert holder.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(held.exists, holder, "lock held by the other process")
     started = time.monotonic()
     library.publish_index()
     assert time.monotonic() - started > 1.0  # it waited for the other publisher
-    assert holder.wait(timeout=30) == 0
+    assert wait_for_exit(holder) == 0
     assert library.vector_index().unpublished_count == 0
     library.close()
 
@@ -252,8 +252,10 @@ done = Path(arguments["done"])
 report = {"searches": 0, "errors": [], "checked": [], "generations": [], "published": [],
           "largest_unpublished": 0}
 checked = set()
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
+# The test ends this loop (it touches `done` once the indexer exits, and kills this process if
+# the indexer fails or stalls); the limit is only a backstop, far beyond any slow machine.
+limit = time.monotonic() + arguments["limit_seconds"]
+while time.monotonic() < limit:
     finished = done.exists()
     committed = {row[0] for row in database.execute("SELECT image_id FROM embeddings")}
     try:
@@ -283,6 +285,14 @@ Path(arguments["report"]).write_text(json.dumps(report))
 """
 
 
+def committed_embeddings(database: Path) -> int:
+    try:
+        with sqlite3.connect(database, timeout=1) as connection:
+            return connection.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # busy, or not created yet
+
+
 def test_a_real_indexing_run_and_a_searching_process_side_by_side(
     tmp_path: Path, tiny_model_config_dir: Path, tiny_spec: ModelSpec
 ) -> None:
@@ -298,6 +308,7 @@ def test_a_real_indexing_run_and_a_searching_process_side_by_side(
         "library": str(library_directory),
         "folder": str(folder),
         "done": str(done),
+        "limit_seconds": LIMIT_SECONDS,
     }
     reader_report, indexer_report = tmp_path / "reader.json", tmp_path / "indexer.json"
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -312,9 +323,11 @@ def test_a_real_indexing_run_and_a_searching_process_side_by_side(
         env=environment,
     )
     try:
-        assert indexer.wait(timeout=120) == 0
+        database = library_directory / DATABASE_FILENAME
+        committed = functools.partial(committed_embeddings, database)
+        assert wait_for_exit(indexer, "indexing run", progress=committed) == 0
         done.touch()
-        assert reader.wait(timeout=120) == 0
+        assert wait_for_exit(reader, "searching process") == 0
     finally:
         for process in (indexer, reader):
             if process.poll() is None:

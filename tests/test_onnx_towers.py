@@ -119,3 +119,37 @@ def test_a_backend_named_in_the_environment_is_checked(monkeypatch: pytest.Monke
         runtime_from_settings()
     monkeypatch.setenv("PIXSIFT_QUANTIZE", "int8")
     assert runtime_from_settings() == Runtime(backend="auto", quantize="int8")
+
+
+@pytest.mark.parametrize(
+    ("value", "level"),
+    [("disable", "ORT_DISABLE_ALL"), ("basic", "ORT_ENABLE_BASIC"), ("all", "ORT_ENABLE_ALL")],
+)
+def test_graph_optimisations_follow_the_environment_and_give_the_same_vectors(
+    onnx_embedder: OnnxEmbedder,
+    tiny_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    level: str,
+) -> None:
+    """CI runs the float tests with ONNX Runtime's graph rewrites off (another CPU, other
+    kernels): a session opens with the level asked for and its vectors agree with the default."""
+    import onnxruntime
+
+    monkeypatch.setenv("PIXSIFT_ORT_GRAPH_OPTIMIZATION", value)
+    embedder = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
+    assert isinstance(embedder, OnnxEmbedder)
+    pictures = [make_picture(seed) for seed in range(3)]
+    vectors = embedder.embed_images(pictures)
+    options = embedder._session("image").get_session_options()
+    assert options.graph_optimization_level == getattr(onnxruntime.GraphOptimizationLevel, level)
+    assert cosines(vectors, onnx_embedder.embed_images(pictures)).min() >= 0.99999
+
+
+def test_an_unknown_graph_optimisation_level_is_one_line(
+    tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIXSIFT_ORT_GRAPH_OPTIMIZATION", "fastest")
+    embedder = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
+    with pytest.raises(InvalidInputError, match="PIXSIFT_ORT_GRAPH_OPTIMIZATION must be one of"):
+        embedder.embed_texts(["a dog"])

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import make_picture, write_pictures
 from sqlalchemy import delete, func, inspect, select, update
+from waiting import communicate
 
 from indexer.pipeline import Indexer, IndexingOptions
 from search.library import Library
@@ -30,7 +31,6 @@ from search.storage.writes import write_batch
 from search.vectors.sidecar import read_sidecar
 
 OPTIONS = IndexingOptions(workers=1, show_progress=False)
-PROCESS_SECONDS = 240
 
 
 def keyword_ids(library: Library, text: str) -> list[int]:
@@ -227,7 +227,7 @@ def test_two_indexing_processes_write_one_database(
         for folder in own
     ]
     outputs = [
-        process.communicate(timeout=PROCESS_SECONDS)[0].decode(errors="replace")
+        communicate(process, "indexing process")[0].decode(errors="replace")
         for process in processes
     ]
     assert [process.returncode for process in processes] == [0, 0], outputs

@@ -197,3 +197,26 @@ def test_a_video_over_its_time_limit_is_skipped_with_the_reason(
     assert (summary.videos.indexed, summary.videos.failed) == (0, 1)
     (failure,) = library.failures()
     assert failure.reason == "decoding took longer than 0.01 s"
+
+
+@pytest.mark.parametrize(
+    ("segments", "expected_offsets"),
+    [
+        # The interval sample at 10 s repeats the still red picture and is dropped; the cut half
+        # a second later must still be sampled (it was not: moments [0.0] only).
+        ((Segment(10.5, RED), Segment(5, BLUE)), [0.0, 10.5]),
+        # The interval sample at 10 s is kept (the pattern moves); the cut 0.3 s later is too
+        # close to it, so the new shot is sampled once the minimum gap has passed, at 11 s.
+        ((Segment(10.3, BLUE, moving=True), Segment(5, RED)), [0.0, 10.0, 11.0]),
+    ],
+    ids=["cut-after-a-dropped-repeat", "cut-right-after-a-kept-moment"],
+)
+def test_every_shot_gets_a_moment(
+    tmp_path: Path, segments: tuple[Segment, ...], expected_offsets: list[float]
+) -> None:
+    path = write_video(tmp_path / "shots.mp4", segments, codec="libx264")
+    moments = sample_moments(path, SamplingOptions(interval_seconds=10)).moments
+    assert [m.offset_seconds for m in moments] == pytest.approx(expected_offsets, abs=FRAME)
+    last_colour = np.asarray(moments[-1].picture)[5, 5].astype(int)
+    assert np.abs(last_colour - segments[-1].colour).max() < 30  # the last shot, found
+    assert moments[-1].scene_change

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
-START_SECONDS = 60
+from waiting import wait_until
 
 
 def free_port() -> int:
@@ -24,15 +24,26 @@ def free_port() -> int:
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes]) -> bytes:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0].decode(errors="replace")
+    """The body of ``url`` once the server answers; it may take as long as its start-up makes
+    progress (a loaded machine), and fails when the server exits or stalls."""
+    body: list[bytes] = []
+
+    def answered() -> bool:
         try:
             with urlopen(url, timeout=5) as response:
-                return response.read()
+                body.append(response.read())
+                return True
         except (URLError, ConnectionError):
             time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {START_SECONDS} s")
+            return False
+
+    try:
+        wait_until(answered, process, f"answer from {url}")
+    except AssertionError as error:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[0].decode(errors="replace")) from error
+        raise
+    return body[0]
 
 
 def test_serve_runs_gunicorn_workers_on_loopback(tmp_path: Path) -> None:

@@ -82,11 +82,25 @@ NOT_IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     | {".otf", ".woff", ".woff2", ".svg", ".pp3", ".dop", ".thm", ".aae", ".lrv"}
 )
 
+#: Rarer formats Pillow reads with its own code: BLP (Blizzard textures), FLI/FLC (Autodesk
+#: animations), FITS (astronomy), FTEX (Independence War textures), DCX (multi-page PCX), GBR
+#: (GIMP brushes), IMT (NIH Image), MCIDAS (weather satellites), PCD (Kodak Photo CD), PIXAR,
+#: SPIDER (electron microscopy) and XVTHUMB (xv thumbnails).
+PILLOW_ONLY_FORMATS: frozenset[str] = frozenset(
+    {"BLP", "FLI", "FITS", "FTEX", "DCX", "GBR", "IMT", "MCIDAS", "PCD", "PIXAR", "SPIDER"}
+    | {"XVTHUMB"}
+)
+#: Names Pillow does not register for formats that have no magic number (taken by name).
+_EXTRA_EXTENSIONS = {".spider": "SPIDER", ".spi": "SPIDER", ".imt": "IMT"}
+
 # Only bundled decoders; EPS/PS/PDF would shell out to Ghostscript, WMF needs Windows.
 ALLOWED_PIL_FORMATS: frozenset[str] = frozenset(
     {"JPEG", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "MPO", "JPEG2000", "PSD", "TGA"}
     | {"PPM", "PFM", "ICO", "ICNS", "CUR", "PCX", "SGI", "QOI", "DDS", "SUN", "XBM", "XPM"}
     | {"IM", "MSP"}
+    # Pillow's other bundled decoders (pure Python or Pillow's own C code, nothing external):
+    # formats found in game, scientific, scanner and old desktop files.
+    | PILLOW_ONLY_FORMATS
     | ({"HEIF"} if _HAS_HEIF else set())
     | ({"AVIF"} if _HAS_AVIF else set())
 )
@@ -96,7 +110,8 @@ ALLOWED_PIL_FORMATS: frozenset[str] = frozenset(
 _OPEN_ORDER = (
     "JPEG", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "TIFF", "BMP", "DIB", "JPEG2000", "PSD",
     "PPM", "PFM", "ICO", "ICNS", "CUR", "PCX", "SGI", "QOI", "DDS", "SUN", "XBM", "XPM", "IM",
-    "MSP", "TGA",
+    "MSP", "BLP", "DCX", "FITS", "FLI", "FTEX", "GBR", "MCIDAS", "PIXAR", "XVTHUMB", "IMT",
+    "PCD", "SPIDER", "TGA",
 )  # fmt: skip
 _WEAK_MAGIC = frozenset({"TGA"})
 
@@ -117,6 +132,9 @@ class Identity:
     #: The format's name (Pillow's for images, the usual extension for RAW), or a description
     #: of the content for OTHER ("text", "an unrecognised format").
     format: str
+    #: For OTHER: the image format Pillow recognises in the content but pixsift does not read
+    #: (EPS, WMF...). Such a file is an image by content: listed with its reason, not ignored.
+    refused_format: str | None = None
 
 
 def extension_of(name: str | bytes) -> str:
@@ -136,7 +154,9 @@ def identify(header: bytes, name: str | bytes = "") -> Identity:
     pillow_format = _pillow_format(header, extension)
     if pillow_format is not None:
         return Identity(MediaKind.IMAGE, pillow_format)
-    return Identity(MediaKind.OTHER, _describe_content(header))
+    return Identity(
+        MediaKind.OTHER, _describe_content(header), refused_format=sniff_disallowed_format(header)
+    )
 
 
 def identify_path(path: str | bytes | os.PathLike) -> Identity:
@@ -173,7 +193,7 @@ def _raw_format(header: bytes, extension: str) -> str | None:
 
 def _pillow_format(header: bytes, extension: str) -> str | None:
     Image.init()
-    named = Image.EXTENSION.get(extension)
+    named = Image.EXTENSION.get(extension) or _EXTRA_EXTENSIONS.get(extension)
     # A format without a magic number (IM) or with one other files pass (a Targa header passes
     # the Windows cursor check) is taken by its name; the decoder then has the last word.
     if named in open_formats() and (named in _WEAK_MAGIC or Image.OPEN[named][1] is None):

@@ -149,29 +149,34 @@ def sample_moments(path: Path, options: SamplingOptions) -> VideoSample:
 
 
 def _sample_stream(frames, start: float, options: SamplingOptions, sample: VideoSample) -> None:
+    """Keep a moment every interval and at each cut. A cut too close to the last kept moment
+    (a flash, fast editing) is sampled once that gap has passed, still inside the new shot if it
+    lasts that long: no shot of MIN_SCENE_GAP_SECONDS or more goes without a moment."""
     previous: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None
     kept_tiny: NDArray[np.float32] | None = None
-    last_sampled = -np.inf
+    last_sampled = last_kept = -np.inf
+    pending_cut = False
     for frame in frames:
         if frame.time is None:
             continue
         offset = max(0.0, float(frame.time) - start)
         pixels = frame.to_ndarray(width=_TINY_SIZE[0], height=_TINY_SIZE[1], format="rgb24")
         tiny, colours = pixels.astype(np.float32), _colour_histogram(pixels)
-        cut = (
+        pending_cut = pending_cut or (
             previous is not None
             and _difference(tiny, previous[0]) > options.scene_threshold
             and 0.5 * float(np.abs(colours - previous[1]).sum()) > COLOUR_CHANGE_THRESHOLD
         )
         previous = tiny, colours
         due = offset - last_sampled >= options.interval_seconds
-        if not (due or (cut and offset - last_sampled >= MIN_SCENE_GAP_SECONDS)):
+        cut_due = pending_cut and offset - last_kept >= MIN_SCENE_GAP_SECONDS
+        if not (due or cut_due):
             continue
-        last_sampled = offset
+        last_sampled, pending_cut = offset, False
         if kept_tiny is not None and _difference(tiny, kept_tiny) < options.duplicate_threshold:
             continue  # the same picture as the last moment: it still stands for this one
-        kept_tiny = tiny
-        sample.moments.append(SampledMoment(offset, _picture(frame, options.frame_side), cut))
+        kept_tiny, last_kept = tiny, offset
+        sample.moments.append(SampledMoment(offset, _picture(frame, options.frame_side), cut_due))
         if len(sample.moments) >= MAX_MOMENTS:
             return
 

@@ -8,6 +8,7 @@ for missing weights.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,22 @@ def _checked_directory(model_name: str, text_cfg: dict[str, Any], directory: Pat
     if missing:
         reason = f"{directory} has no {', no '.join(missing)}"
         raise WeightsUnavailableError(_unavailable_message(model_name, name, reason))
+    problem = _config_problem(directory / CONFIG_FILE)
+    if problem:
+        raise WeightsUnavailableError(_unavailable_message(model_name, name, problem))
     return directory.resolve()
+
+
+def _config_problem(path: Path) -> str | None:
+    """Why ``path`` is not a text model's config.json (transformers needs its model_type to
+    build the tower, and otherwise ends in a ValueError deep inside open_clip)."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return f"{path} cannot be read as JSON ({error})"
+    if not isinstance(config, dict) or not config.get("model_type"):
+        return f"{path} has no model_type (it is not the text model's own {CONFIG_FILE})"
+    return None
 
 
 def _cached(name: str) -> bool:

@@ -145,6 +145,33 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        options.graph_optimization_level = graph_optimization_level()
         return onnxruntime.InferenceSession(
             str(self.directory / f"{tower}.onnx"), options, providers=["CPUExecutionProvider"]
         )
+
+
+#: PIXSIFT_ORT_GRAPH_OPTIMIZATION's values -> onnxruntime.GraphOptimizationLevel member names.
+GRAPH_OPTIMIZATION_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+def graph_optimization_level() -> Any:
+    """The graph optimisation level sessions open with (ONNX Runtime's default, all, unless
+    PIXSIFT_ORT_GRAPH_OPTIMIZATION says otherwise: CI checks results hold without rewrites)."""
+    import onnxruntime
+
+    from search.errors import InvalidInputError
+    from search.settings import ORT_GRAPH_OPTIMIZATION
+
+    chosen = str(ORT_GRAPH_OPTIMIZATION.value()).lower()
+    if chosen not in GRAPH_OPTIMIZATION_LEVELS:
+        raise InvalidInputError(
+            f"{ORT_GRAPH_OPTIMIZATION.environment_variable} must be one of "
+            f"{', '.join(GRAPH_OPTIMIZATION_LEVELS)}, not {chosen!r}"
+        )
+    return getattr(onnxruntime.GraphOptimizationLevel, GRAPH_OPTIMIZATION_LEVELS[chosen])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    func,
     inspect,
     make_url,
     select,
@@ -99,29 +101,90 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+#: The PostgreSQL advisory lock key every pixsift process takes around its migrations
+#: (any constant works; this one spells "pixsift" in ASCII, which no other tool is likely to use).
+MIGRATION_LOCK_KEY = 0x70697873696674
+
+
 def upgrade_database(engine: Engine) -> None:
-    """Apply every migration the database lacks. Safe to call on every open: a database that is
-    current costs one read of its version table, and Alembic (a quarter of a second of imports)
-    is loaded only when there is something to migrate."""
+    """Apply every migration the database lacks. Safe to call on every open, from several
+    processes at once: a database that is current costs one read of its version table (Alembic,
+    a quarter of a second of imports, is loaded only when there is something to migrate), and
+    the check and the upgrade run under one database-wide lock, so the first process creates
+    the schema and the others find it current."""
     try:
-        with engine.connect() as connection:
+        connection = engine.connect()
+    except SQLAlchemyError as error:
+        raise LibraryError(
+            f"cannot connect to the library database {_shown_url(engine)}: "
+            f"{database_error_reason(error, engine)}"
+        ) from error
+    try:
+        with connection:
             heads = migration_heads()
             if heads and _recorded_revisions(connection) == heads:
                 return
-        _upgrade(engine)
+            connection.rollback()  # the lock below must open its own transaction
+            _lock_for_migrations(connection)
+            if _is_current(connection):
+                connection.commit()
+                return
+            _upgrade(connection)
+            connection.commit()
     except SQLAlchemyError as error:
-        raise LibraryError(f"cannot open or upgrade the library database: {error}") from error
+        raise LibraryError(
+            f"cannot upgrade the library database {_shown_url(engine)}: "
+            f"{database_error_reason(error, engine)}"
+        ) from error
 
 
-def _upgrade(engine: Engine) -> None:
+def _shown_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+#: What the drivers put before the reason itself (psycopg's connection attempt, the server's
+#: severity), left out of the one line pixsift prints.
+_REASON_PREFIXES = re.compile(
+    r"^(connection failed: )?"
+    r'(connection to server (at|on) "[^"]*"(, port \d+)? failed: )?'
+    r"((FATAL|ERROR):\s+)?"
+)
+
+
+def database_error_reason(error: SQLAlchemyError, engine: Engine) -> str:
+    """The driver's own first line, without SQLAlchemy's statement and "Background on this
+    error" link, libpq's hints on the lines after, or the password if the driver repeated it."""
+    original = getattr(error, "orig", None)
+    text = str(original if original is not None else error).strip()
+    first_line = text.splitlines()[0].strip() if text else type(error).__name__
+    reason = _REASON_PREFIXES.sub("", first_line) or first_line
+    password = engine.url.password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return reason
+
+
+def _lock_for_migrations(connection: Connection) -> None:
+    """Take the lock that serialises migrations, held until this transaction ends.
+
+    Without it two processes opening an empty database both find no ``alembic_version`` and
+    both create it: PostgreSQL fails one with UniqueViolation, SQLite with "table already
+    exists" (pysqlite runs DDL outside a transaction, so the file lock does not serialise it)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+    elif connection.dialect.name == "sqlite":
+        # SQLite's write lock, taken now (waiting up to the busy timeout) rather than at the
+        # first write; the DDL that follows runs inside this transaction. A driver statement:
+        # SQLAlchemy has no construct for SQLite's BEGIN IMMEDIATE.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _upgrade(connection: Connection) -> None:
     from alembic import command
 
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        if _is_current(connection):  # another process may have migrated meanwhile
-            return
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    config = alembic_config(connection.engine.url.render_as_string(hide_password=False))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
 
 
 def _is_current(connection: Connection) -> bool:
