@@ -1,0 +1,71 @@
+"""Rules the page relies on, enforced below it: the last admin stays an admin (library and API),
+and a refused request reads as a sentence, not as a validator's message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_web_accounts import bearer, make_app
+
+from search.accounts import Accounts
+from search.errors import ConflictError, InvalidInputError
+from search.library import Library
+from web.schemas import SearchParams
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Iterator[Library]:
+    opened = Library.open(tmp_path / "library")
+    yield opened
+    opened.close()
+
+
+def test_the_last_admin_can_be_neither_demoted_nor_removed(library: Library) -> None:
+    accounts = Accounts(library.store)
+    accounts.add_user("ada", "a long password", "admin")
+    accounts.add_user("vic", "a long password", "viewer")
+    with pytest.raises(ConflictError, match="ada is the only admin"):
+        accounts.set_role("ada", "viewer")
+    with pytest.raises(ConflictError, match="ada is the only admin"):
+        accounts.remove_user("ada")
+    assert accounts.user("ada").role == "admin"
+    # With a second admin either may go; a viewer may always go.
+    accounts.set_role("vic", "admin")
+    accounts.set_role("ada", "viewer")
+    with pytest.raises(ConflictError, match="vic is the only admin"):
+        accounts.remove_user("vic")
+    accounts.remove_user("ada")
+    assert [user.name for user in accounts.users()] == ["vic"]
+
+
+def test_the_api_refuses_to_take_away_the_last_admin(library: Library) -> None:
+    accounts = Accounts(library.store)
+    ada = accounts.add_user("ada", "a long password", "admin")
+    token = accounts.create_key("admin key", "admin").token
+    client = make_app(library).test_client()
+    demoted = client.patch(f"/api/users/{ada.id}", json={"role": "viewer"}, headers=bearer(token))
+    assert demoted.status_code == 409
+    assert "only admin" in demoted.get_json()["error"]["message"]
+    removed = client.delete(f"/api/users/{ada.id}", headers=bearer(token))
+    assert removed.status_code == 409
+    assert accounts.user("ada").role == "admin"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"q": "   "}, "q: type a few words to search for"),
+        ({"k": "many"}, "k: must be a whole number"),
+        ({"k": "0"}, "k: must be at least 1"),
+        ({"min_score": "2"}, "min_score: must be at most 1"),
+        ({"orientation": "round"}, "orientation: must be one of landscape, portrait, square"),
+        ({"has_gps": "perhaps"}, "has_gps: must be yes or no (true or false)"),
+    ],
+)
+def test_refusals_read_as_sentences(values: dict[str, str], expected: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        SearchParams.parse(values)
+    assert raised.value.message == expected
+    assert "should" not in raised.value.message and "pattern" not in raised.value.message
