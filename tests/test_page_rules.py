@@ -3,15 +3,20 @@ and a refused request reads as a sentence, not as a validator's message."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import write_pictures
+from test_web import index_folders
 from test_web_accounts import bearer, make_app
 
 from search.accounts import Accounts
 from search.errors import ConflictError, InvalidInputError
 from search.library import Library
+from search.model.embedder import OpenClipEmbedder
+from web import create_app
 from web.schemas import SearchParams
 
 
@@ -69,3 +74,44 @@ def test_refusals_read_as_sentences(values: dict[str, str], expected: str) -> No
         SearchParams.parse(values)
     assert raised.value.message == expected
     assert "should" not in raised.value.message and "pattern" not in raised.value.message
+
+
+def test_sized_pictures_for_dense_screens_and_the_viewer(
+    tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    write_pictures(folder, 2)
+    library = Library.open(tmp_path / "sized-library", embedder=tiny_embedder)
+    try:
+        index_folders(library, tiny_embedder, folder)
+        client = create_app({"LIBRARY": library}).test_client()
+        hit = client.get("/api/search?q=anything&k=1").get_json()["results"][0]
+        assert "/sized/1600" in hit["preview_url"]
+        widths = [part.split()[-1] for part in hit["thumbnail_srcset"].split(", ")]
+        assert widths == ["256w", "512w", "768w"]
+        answer = client.get(hit["preview_url"])
+        assert answer.status_code == 200 and "immutable" in answer.headers["Cache-Control"]
+        with Image.open(io.BytesIO(answer.data)) as picture:
+            assert max(picture.size) <= 1600
+        refused = client.get(f"/images/{hit['id']}/sized/999")
+        assert refused.status_code == 404 and "1600" in refused.get_json()["error"]["message"]
+    finally:
+        library.close()
+
+
+def test_the_explanation_outlines_the_crop_the_model_saw() -> None:
+    from PIL import Image
+
+    from search.explain.records import Explanation
+    from search.explain.render import CROP_LINE, overlay
+
+    explanation = Explanation.model_construct(
+        width=300, height=100, crop_box=(100.0, 0.0, 200.0, 100.0), cells=[]
+    )
+    drawn = overlay(Image.new("RGB", (300, 100), (128, 128, 128)), explanation)
+    # The crop's left edge is outlined (white inside dark), the middle is the picture as it is.
+    assert drawn.getpixel((101, 50))[0] > 200 and drawn.getpixel((100, 50))[0] < 60
+    assert drawn.getpixel((150, 50)) == (128, 128, 128)
+    assert CROP_LINE[0] == 255

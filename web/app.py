@@ -18,6 +18,7 @@ from web import (
     images,
     limits,
     login,
+    page_format,
     pages,
     state,
     tags_api,
@@ -65,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(explain.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(page_format.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)

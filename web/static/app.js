@@ -31,15 +31,32 @@
     return Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0");
   }
 
+  // What a picture shows, for a screen reader (web/page_format.py's alt_text, the same words).
+  function altText(result) {
+    if (result.description && result.description.trim()) {
+      return result.description.trim() + " (" + result.name + ")";
+    }
+    const tags = (result.tags || []).slice(0, 4);
+    return tags.length ? result.name + ": " + tags.join(", ") : result.name;
+  }
+
   function card(result) {
     const item = template.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(result.id);
+    item.dataset.preview = result.preview_url;
+    item.dataset.original = result.image_url;
+    item.dataset.name = result.name;
+    if (result.similarity !== null && result.similarity !== undefined) {
+      item.dataset.similarity = result.similarity.toFixed(3);
+    }
     const open = item.querySelector("a.open");
     open.href = result.page_url + (explainQuery ? "?" + explainQuery : "");
     open.title = result.name;
     const img = item.querySelector("img");
     img.src = result.thumbnail_url;
-    img.alt = result.name;
+    img.srcset = result.thumbnail_srcset;
+    img.sizes = grid.dataset.cardSizes || "";
+    img.alt = altText(result);
     img.width = result.width;
     img.height = result.height;
     const name = item.querySelector(".name");
@@ -213,7 +230,7 @@
     try {
       const data = await request("/api/search", uploadBody(null));
       setExampleHeading(file);
-      history.pushState(null, "", "/");
+      history.pushState({ example: true }, "", "/");
       say("");
       showPage(data, true);
     } catch (error) {
@@ -448,7 +465,9 @@
   }
 
   // Back to a shared /?q=... URL after an image search: show what that URL says.
-  window.addEventListener("popstate", function () {
+  window.addEventListener("popstate", function (event) {
+    // (Not when the viewer opens or closes over these results.)
+    if (event.state && (event.state.example || event.state.viewer)) return;
     if (exampleFile) window.location.reload();
   });
 })();
