@@ -40,6 +40,7 @@ def served(
 ) -> Iterator[Served]:
     pictures = tmp_path_factory.mktemp("page-pictures")
     write_pictures(pictures, 10)
+    write_pictures(pictures / "photos" / "2023" / "summer", 3, first_seed=100, suffix=".jpg")
     library = Library.open(tmp_path_factory.mktemp("page-library"), embedder=tiny_embedder)
     index_folders(library, tiny_embedder, pictures)
     accounts = Accounts(library.store)

@@ -76,6 +76,38 @@ def test_refusals_read_as_sentences(values: dict[str, str], expected: str) -> No
     assert "should" not in raised.value.message and "pattern" not in raised.value.message
 
 
+def test_filters_forgive_how_people_write_them(
+    tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    """``jpg`` means JPEG (any case, with or without a dot); a folder's bare name finds it at
+    any depth, in any case; a path still means that path."""
+    folder = tmp_path / "pictures"
+    write_pictures(folder, 3)
+    write_pictures(folder / "photos" / "2023" / "Summer", 2, first_seed=100, suffix=".jpg")
+    assert SearchParams.parse({"format": ["jpg", ".JPE", "tif", "png"]}).format == (
+        "JPEG", "JPEG", "TIFF", "PNG",
+    )  # fmt: skip
+    library = Library.open(tmp_path / "forgiving-library", embedder=tiny_embedder)
+    try:
+        index_folders(library, tiny_embedder, folder)
+        client = create_app({"LIBRARY": library}).test_client()
+
+        def names(query: str) -> set[str]:
+            answer = client.get(f"/api/search?q=anything&k=20&{query}")
+            assert answer.status_code == 200, answer.get_json()
+            return {hit["path"] for hit in answer.get_json()["results"]}
+
+        summer = {"photos/2023/Summer/picture-0100.jpg", "photos/2023/Summer/picture-0101.jpg"}
+        assert names("format=jpg") == summer
+        assert names("folder=summer") == summer
+        assert names("folder=2023") == summer
+        assert names("folder=photos/2023/Summer") == summer
+        assert names("folder=ummer") == set()  # a name, not a piece of one
+        assert names("format=png") == {f"picture-000{n}.png" for n in range(3)}
+    finally:
+        library.close()
+
+
 def test_sized_pictures_for_dense_screens_and_the_viewer(
     tmp_path: Path, tiny_embedder: OpenClipEmbedder
 ) -> None:

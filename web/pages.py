@@ -14,6 +14,7 @@ from search.tags.contract import TagNames
 from search.tags.service import LibraryTags
 from web.api import duplicates_json, stats_json
 from web.explain import ExplainParams, explain_query_string
+from web.filters_view import clear_url, filter_chips, picker_values
 from web.parsing import read_args
 from web.results import (
     SearchQuery,
@@ -58,6 +59,9 @@ def index() -> str:
         explain_query=_explain_query(query),
         earliest_date=f"{EARLIEST_DATE:%Y-%m-%d}",
         latest_date=f"{LATEST_DATE:%Y-%m-%d}",
+        chips=filter_chips(query),
+        clear_url=clear_url(query),
+        **picker_values(library),
     )
 
 

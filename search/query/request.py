@@ -188,7 +188,20 @@ ImageId = Annotated[int, Field(ge=1, le=MAX_STORED_INTEGER)]
 Pixels = Annotated[int, Field(ge=0, le=MAX_SIDE_PIXELS)]
 Bytes = Annotated[int, Field(ge=0, le=MAX_STORED_INTEGER)]
 Megapixels = Annotated[float, Field(ge=0, le=MAX_MEGAPIXELS, allow_inf_nan=False)]
-FormatName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$")]
+#: What people call a format, as Pillow names it: ``jpg`` means JPEG (any case).
+FORMAT_ALIASES = {"JPG": "JPEG", "JPE": "JPEG", "JFIF": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
+
+
+def _format_name(name: str) -> str:
+    upper = name.upper()
+    return FORMAT_ALIASES.get(upper, upper)
+
+
+FormatName = Annotated[
+    str,
+    Field(pattern=r"^\.?[A-Za-z0-9][A-Za-z0-9-]{0,19}$"),
+    AfterValidator(lambda name: _format_name(name.removeprefix("."))),
+]
 
 # Filters ---------------------------------------------------------------------------------------
 
@@ -199,7 +212,9 @@ class SearchFilters(Contract):
 
     root: FilterText | None = Field(None, description="Only images under this indexed root.")
     folder: FilterText | None = Field(
-        None, description="Only images in this folder (relative to its root), e.g. 2024/trips."
+        None,
+        description="Only images in this folder (relative to its root), e.g. 2024/trips; a "
+        "name without '/' also matches a folder of that name anywhere (any case), e.g. trips.",
     )
     path: FilterText | None = Field(
         None, description="Glob on the relative path, e.g. '*/beach-*.jpg' or '[!x]*'."
@@ -222,7 +237,9 @@ class SearchFilters(Contract):
     max_megapixels: Megapixels | None = Field(None, description="Maximum megapixels.")
     orientation: Orientation | None = Field(None, description="Image orientation.")
     format: tuple[FormatName, ...] = Field(
-        (), max_length=MAX_FORMATS, description="Image formats, e.g. JPEG (any of them)."
+        (),
+        max_length=MAX_FORMATS,
+        description="Image formats, e.g. JPEG (any of them; any case; jpg means JPEG).",
     )
     min_size: Bytes | None = Field(None, description="Minimum file size in bytes.")
     max_size: Bytes | None = Field(None, description="Maximum file size in bytes.")

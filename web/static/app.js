@@ -255,6 +255,10 @@
     }
   }
 
+  function isDefault(name, value) {
+    return (name === "order" && value === "score") || (name === "mode" && value === "hybrid");
+  }
+
   // The options (exclude, mode, filters) live in the URL query string with q.
   const searchForm = document.querySelector("form.search");
   const refine = document.getElementById("refine");
@@ -263,7 +267,7 @@
       event.preventDefault();
       const params = new URLSearchParams();
       for (const [name, value] of new FormData(refine)) {
-        if (name !== "q" && String(value).trim()) params.append(name, value);
+        if (name !== "q" && String(value).trim() && !isDefault(name, value)) params.append(name, value);
       }
       const q = document.getElementById("q");
       if (q && q.value.trim()) params.set("q", q.value.trim());
@@ -273,7 +277,10 @@
       const q = document.getElementById("q");
       refine.elements.q.value = q ? q.value : "";
       for (const element of Array.from(refine.elements)) {
-        if (element.name && !element.value) element.disabled = true; // keep the URL short
+        // Keep the URL short: no empty fields, no defaults.
+        if (element.name && (!element.value || isDefault(element.name, element.value))) {
+          element.disabled = true;
+        }
       }
     });
   }
