@@ -46,6 +46,7 @@
     item.dataset.preview = result.preview_url;
     item.dataset.original = result.image_url;
     item.dataset.name = result.name;
+    if (result.offset_s !== null && result.offset_s !== undefined) item.dataset.offset = String(result.offset_s);
     if (result.similarity !== null && result.similarity !== undefined) {
       item.dataset.similarity = result.similarity.toFixed(3);
     }
@@ -142,7 +143,7 @@
   }
 
   async function loadMore() {
-    if (loading || more.hidden) return;
+    if (loading || more.hidden || (exampleFile && !nextCursor)) return;
     loading = true;
     more.textContent = "Loading…";
     try {
@@ -222,6 +223,9 @@
   async function searchByImage(file, text) {
     if (!file) return;
     exampleFile = file;
+    // The page shown so far is another query's: its cursor must not be sent with this one.
+    nextCursor = null;
+    if (more) more.hidden = true;
     const q = document.getElementById("q");
     exampleText = text !== undefined ? text : q ? q.value.trim() : "";
     explainQuery = "";

@@ -250,8 +250,10 @@
   grid.addEventListener("click", function (event) {
     const link = event.target.closest("a.open");
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    const card = link.closest("li.card");
+    if (card.dataset.offset) return; // a video's moment: its page plays it from there
     event.preventDefault();
-    open(link.closest("li.card"));
+    open(card);
   });
 
   window.addEventListener("popstate", function (event) {
