@@ -151,7 +151,8 @@
         ? await request("/api/search", uploadBody(nextCursor))
         : await request(more.dataset.next);
       showPage(data, false);
-      say("");
+      const count = grid.querySelectorAll("li.card").length;
+      say(count + " pictures" + (more.hidden ? "." : " so far."));
       if (observer) {
         // Observing again reports the button's position now: still in view, load on.
         observer.unobserve(more);
@@ -235,14 +236,22 @@
       const data = await request("/api/search", uploadBody(null));
       setExampleHeading(file);
       history.pushState({ example: true }, "", "/");
-      say("");
       showPage(data, true);
+      say(data.results.length ? grid.children.length + " pictures." : "No results.");
     } catch (error) {
       exampleFile = null;
       say(error.message);
     } finally {
       document.body.classList.remove("busy");
     }
+  }
+
+  // Results announced to screen readers: once the page is ready, and after each new page.
+  if (grid && grid.children.length) {
+    window.setTimeout(function () {
+      const count = grid.querySelectorAll("li.card").length;
+      say(count + (count === 1 ? " picture" : " pictures") + (more && !more.hidden ? " so far" : "") + ".");
+    }, 250);
   }
 
   if (more) {
