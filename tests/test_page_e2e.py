@@ -172,8 +172,10 @@ def test_an_ended_session_says_so_where_the_reader_is(
             "document.getElementById('results').append(img);"
         )
     else:
-        # A request of the page's own (here "why?") answered 401.
-        driver.find_element(By.CSS_SELECTOR, "#results li.card button.why").click()  # type: ignore[attr-defined]
+        # A request of the page's own (the viewer's details) answered 401.
+        opener = driver.find_element(By.CSS_SELECTOR, "#results li.card a.open")  # type: ignore[attr-defined]
+        driver.execute_script("arguments[0].click()", opener)  # type: ignore[attr-defined]
+
     note = wait.until(lambda d: d.find_element(By.ID, "session-ended"))
     assert in_viewport(driver, note)
     link = driver.find_element(By.ID, "session-login")  # type: ignore[attr-defined]
@@ -183,7 +185,13 @@ def test_an_ended_session_says_so_where_the_reader_is(
     password = driver.find_element(By.NAME, "password")  # type: ignore[attr-defined]
     password.send_keys(PASSWORDS["vic"])
     password.submit()
-    wait.until(lambda d: "q=a+red+square" in d.current_url and card_ids(d))
+    # Back where the reader was: the results, or the picture the viewer showed.
+    wait.until(
+        lambda d: (
+            "q=a+red+square" in d.current_url
+            and (card_ids(d) or d.find_elements(By.CSS_SELECTOR, ".detail a.full img"))
+        )
+    )
     assert script_errors(driver, allowed=r"401|thumbnail") == []
 
 
@@ -214,25 +222,36 @@ def test_cards_show_no_raw_score_and_why_runs_on_click(
         By.CSS_SELECTOR, ".name"
     ).get_attribute("textContent")
     why = card.find_element(By.CSS_SELECTOR, "button.why")
-    asked = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/explain')).length"
+    asked = (
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.name.includes('/explain')).length"
+    )
+    holder = card
     if size == "desktop":
         # Hovering asks nothing of the server.
         ActionChains(driver).move_to_element(card).pause(0.3).move_to_element(why).pause(
             0.5
         ).perform()
         assert driver.execute_script(asked) == 0  # type: ignore[attr-defined]
+    else:
+        # A phone has no hover: the card is the picture; "why?" is in the viewer.
+        assert not why.is_displayed()
+        driver.execute_script("arguments[0].click()", card.find_element(By.CSS_SELECTOR, "a.open"))  # type: ignore[attr-defined]
+        wait.until(lambda d: d.execute_script("return document.getElementById('viewer').open"))
+        holder = driver.find_element(By.ID, "viewer-stage")  # type: ignore[attr-defined]
+        why = driver.find_element(By.CSS_SELECTOR, "#viewer .viewer-why")  # type: ignore[attr-defined]
     driver.execute_script(  # type: ignore[attr-defined]
         "window.__sawSpinner = false; new MutationObserver(() => {"
         " if (arguments[0].classList.contains('explaining')) window.__sawSpinner = true;"
         "}).observe(arguments[0], {attributes: true});",
-        card,
+        holder,
     )
     why.click()
-    wait.until(lambda d: card.find_elements(By.CSS_SELECTOR, ".why-legend"))
-    overlay = card.find_element(By.CSS_SELECTOR, "img.why-overlay")
+    wait.until(lambda d: holder.find_elements(By.CSS_SELECTOR, ".why-legend"))
+    overlay = holder.find_element(By.CSS_SELECTOR, "img.why-overlay")
     wait.until(lambda d: int(overlay.get_property("naturalWidth") or 0) > 0)
     assert driver.execute_script("return window.__sawSpinner")  # type: ignore[attr-defined]
-    legend = card.find_element(By.CSS_SELECTOR, ".why-legend").get_attribute("textContent")
+    legend = holder.find_element(By.CSS_SELECTOR, ".why-legend").get_attribute("textContent")
     assert "Red raises the score" in legend and "outlined square" in legend
     assert why.get_attribute("aria-pressed") == "true"
     why.click()  # a second click hides it

@@ -17,6 +17,7 @@
   let exampleText = "";
   let nextCursor = null; // for uploaded-image searches, which have no GET "next" URL
   let loading = false;
+  let searchGeneration = 0; // a page that arrives after another search started is dropped
   let observer = null; // loads the next page when the "More results" button nears the viewport
   // What the results' "why?" overlays explain (the search's q, image_id, exclude; empty for an
   // uploaded image, which a GET cannot carry).
@@ -146,10 +147,12 @@
     if (loading || more.hidden || (exampleFile && !nextCursor)) return;
     loading = true;
     more.textContent = "Loading…";
+    const generation = searchGeneration;
     try {
       const data = exampleFile
         ? await request("/api/search", uploadBody(nextCursor))
         : await request(more.dataset.next);
+      if (generation !== searchGeneration) return;
       showPage(data, false);
       const count = grid.querySelectorAll("li.card").length;
       say(count + " pictures" + (more.hidden ? "." : " so far."));
@@ -224,6 +227,7 @@
   async function searchByImage(file, text) {
     if (!file) return;
     exampleFile = file;
+    searchGeneration += 1;
     // The page shown so far is another query's: its cursor must not be sent with this one.
     nextCursor = null;
     if (more) more.hidden = true;
@@ -441,6 +445,24 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") cancelWhy();
   });
+
+  // The viewer offers "why?" too (on a phone, the only place): the same overlay on its stage.
+  window.pixsiftWhy = {
+    available: () => Boolean(explainQuery),
+    toggle: function (holder, id) {
+      if (overlayShown(holder) && holder.dataset.whyId === id) {
+        hideOverlay(holder);
+        say("");
+        return false;
+      }
+      hideOverlay(holder);
+      holder.dataset.whyId = id;
+      showOverlay(holder, explainUrl(id), say);
+      return true;
+    },
+    hide: hideOverlay,
+    cancel: cancelWhy,
+  };
 
   if (grid) {
     grid.addEventListener("click", function (event) {

@@ -20,7 +20,8 @@
     link.textContent = "Log in again";
     link.id = "session-login";
     note.append(text, link, document.createTextNode(" to go on where you were."));
-    document.body.appendChild(note);
+    // Inside an open modal (the viewer), which makes the rest of the page inert.
+    (document.querySelector("dialog[open]") || document.body).appendChild(note);
     link.focus({ preventScroll: true });
   }
 

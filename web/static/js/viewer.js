@@ -1,7 +1,8 @@
 // The full-screen viewer: opens a result in place (same URL as its page, for sharing), walks
 // the current results with ←/→ (or a swipe), and Esc (or Back) returns to the grid where it was.
 // It shows a preview sized for the screen; the original only on zoom or download.
-// Keys: ← → previous/next, Esc close, i info panel, z zoom (the original), d download.
+// Keys: ← → previous/next, Esc close, i info panel, w why it matches, z zoom (the original),
+// d download.
 "use strict";
 
 (function () {
@@ -63,6 +64,7 @@
       title,
       count,
       button("viewer-info-toggle", "Show or hide the details (i)", "i", toggleInfo),
+      button("viewer-why", "Why does it match? (w)", "why?", toggleWhy),
       button("viewer-zoom", "Zoom to the original (z)", "⤢", toggleZoom),
       download,
       page,
@@ -89,6 +91,7 @@
       ArrowRight: () => step(1),
       i: toggleInfo,
       z: toggleZoom,
+      w: toggleWhy,
       d: () => document.getElementById("viewer-download").click(),
     };
     const action = actions[event.key];
@@ -123,6 +126,13 @@
     const list = cards();
     const picture = document.getElementById("viewer-picture");
     viewer.classList.remove("zoomed");
+    if (window.pixsiftWhy) {
+      window.pixsiftWhy.cancel();
+      window.pixsiftWhy.hide(document.getElementById("viewer-stage"));
+    }
+    const why = viewer.querySelector(".viewer-why");
+    why.hidden = !(window.pixsiftWhy && window.pixsiftWhy.available());
+    why.setAttribute("aria-pressed", "false");
     picture.src = card.dataset.preview;
     picture.alt = card.querySelector("img").alt;
     document.getElementById("viewer-title").textContent = card.dataset.name;
@@ -174,6 +184,7 @@
   function close(fromHistory) {
     if (!viewer || !viewer.open) return;
     if (info) info.abort();
+    if (window.pixsiftWhy) window.pixsiftWhy.cancel();
     viewer.close();
     document.documentElement.classList.remove("viewing");
     const card = current;
@@ -187,6 +198,13 @@
       card.scrollIntoView({ block: "nearest" });
       card.querySelector("a.open").focus({ preventScroll: true });
     }
+  }
+
+  function toggleWhy() {
+    if (!current || !window.pixsiftWhy || !window.pixsiftWhy.available()) return;
+    if (viewer.classList.contains("zoomed")) toggleZoom();
+    const shown = window.pixsiftWhy.toggle(document.getElementById("viewer-stage"), current.dataset.id);
+    viewer.querySelector(".viewer-why").setAttribute("aria-pressed", shown ? "true" : "false");
   }
 
   function toggleInfo() {
