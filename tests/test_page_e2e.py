@@ -24,6 +24,7 @@ from page_browser import (
     serve,
     use_size,
 )
+from PIL import Image
 from test_web import index_folders
 from test_web_e2e import page_wait
 
@@ -41,6 +42,12 @@ def served(
     pictures = tmp_path_factory.mktemp("page-pictures")
     write_pictures(pictures, 10)
     write_pictures(pictures / "photos" / "2023" / "summer", 3, first_seed=100, suffix=".jpg")
+    # A smaller copy of one picture: a near-duplicate pair.
+    with Image.open(pictures / "picture-0001.png") as original:
+        (pictures / "copies").mkdir()
+        original.resize((original.width // 2, original.height // 2)).save(
+            pictures / "copies" / "picture-0001-small.png"
+        )
     library = Library.open(tmp_path_factory.mktemp("page-library"), embedder=tiny_embedder)
     index_folders(library, tiny_embedder, pictures)
     accounts = Accounts(library.store)
@@ -271,3 +278,31 @@ def test_the_api_answers_for_the_combined_search_the_page_shows(served: Served) 
         body = json.load(response)
     assert body["query"]["type"] == "text" and len(body["results"]) == 2
     assert Path(served.pictures).is_dir()
+
+
+def test_duplicates_are_decisions(browser: object, served: Served, size: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    log_in(driver, served.url, "vic")
+    driver.get(served.url + "/duplicates?threshold=0.995")  # type: ignore[attr-defined]
+    # (The tests' model has random weights: other pictures may group too; find the copy's.)
+    group = driver.find_element(  # type: ignore[attr-defined]
+        By.XPATH,
+        "//section[contains(@class,'duplicate-group')][.//li[contains(., 'picture-0001-small.png')]]",
+    )
+    copies = group.find_elements(By.CSS_SELECTOR, "li.copy")
+    names = [copy.find_element(By.CSS_SELECTOR, "dd").text for copy in copies]
+    assert names[0] == "picture-0001.png", names  # more pixels: the copy to keep
+    assert "best" in copies[0].get_attribute("class") and "Best copy" in copies[0].text
+    assert "best" not in copies[1].get_attribute("class")
+    assert group.find_element(By.TAG_NAME, "h2").text.startswith("picture-0001.png and")
+    slider = driver.find_element(By.ID, "threshold")  # type: ignore[attr-defined]
+    assert slider.get_attribute("type") == "range"
+    export = driver.find_element(By.ID, "export-others").get_attribute("href")  # type: ignore[attr-defined]
+    listed = driver.execute_script(  # type: ignore[attr-defined]
+        "return fetch(arguments[0]).then(r => r.text())", export
+    )
+    assert "copies/picture-0001-small.png" in listed.split()
+    assert "picture-0001.png" not in listed.split()
+    assert script_errors(driver) == []
