@@ -247,6 +247,8 @@ class Accounts:
     def set_role(self, name: UserRef, role: str) -> UserRecord:
         with self._store.session() as session:
             row = self._user_row(session, name)
+            if check_role(role) != "admin":
+                self._keep_an_admin(session, row, "made a viewer")
             row.role = check_role(role)
             row.session_stamp = secrets.token_hex(16)  # sessions made under the old role end
             return _user_record(row)
@@ -261,7 +263,22 @@ class Accounts:
 
     def remove_user(self, name: UserRef) -> None:
         with self._store.session() as session:
-            session.delete(self._user_row(session, name))
+            row = self._user_row(session, name)
+            self._keep_an_admin(session, row, "removed")
+            session.delete(row)
+
+    @staticmethod
+    def _keep_an_admin(session: Session, row: User, change: str) -> None:
+        """Refuse to take away the last admin user: nobody could manage accounts on the web
+        after that (only ``pixsift users`` on the server could)."""
+        if row.role != "admin":
+            return
+        others = select(User.id).where(User.role == "admin", User.id != row.id)
+        if session.scalar(select(exists(others))):
+            return
+        raise ConflictError(
+            f"{row.name} is the only admin and cannot be {change}: make another user an admin first"
+        )
 
     def authenticate(self, name: str, password: str) -> UserRecord:
         """The user with this name and password; AuthenticationError (one message for a wrong

@@ -191,7 +191,7 @@ def overlay_loaded(holder: object) -> bool:
     )
 
 
-def test_why_overlay_on_hover_and_on_the_image_page(browser: object, server_url: str) -> None:
+def test_why_overlay_on_click_and_on_the_image_page(browser: object, server_url: str) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -200,16 +200,17 @@ def test_why_overlay_on_hover_and_on_the_image_page(browser: object, server_url:
     driver.get(server_url + "/?q=a+red+square")  # type: ignore[attr-defined]
     wait.until(lambda d: card_ids(d))
 
-    # Hovering a result's "why?" lays the explanation over its thumbnail; leaving hides it.
+    # Clicking a result's "why?" lays the explanation over its thumbnail; clicking again hides it.
     card = driver.find_elements(By.CSS_SELECTOR, "#results li.card")[0]  # type: ignore[attr-defined]
     why = card.find_element(By.CSS_SELECTOR, "button.why")
-    ActionChains(driver).move_to_element(card).pause(0.3).move_to_element(why).perform()
+    ActionChains(driver).move_to_element(card).pause(0.3).click(why).perform()
     wait.until(lambda d: overlay_loaded(card))
-    ActionChains(driver).move_to_element(driver.find_element(By.ID, "q")).perform()  # type: ignore[attr-defined]
+    ActionChains(driver).move_to_element(card).pause(0.3).click(why).perform()
     wait.until(lambda d: not overlay_loaded(card))
 
     # The result's page keeps the query; "why?" shows the overlay over the full picture.
-    card.find_element(By.CSS_SELECTOR, "a.open").click()
+    # (A click opens the viewer on this URL; loading the URL opens the page.)
+    driver.get(card.find_element(By.CSS_SELECTOR, "a.open").get_attribute("href"))  # type: ignore[attr-defined]
     wait.until(lambda d: "/images/" in d.current_url and "q=a+red+square" in d.current_url)
     query = driver.find_element(By.CSS_SELECTOR, "#why-form input[name=q]")  # type: ignore[attr-defined]
     assert query.get_attribute("value") == "a red square"

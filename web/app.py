@@ -13,11 +13,13 @@ from web import (
     admin_api,
     api,
     auth,
+    duplicates_view,
     errors,
     explain,
     images,
     limits,
     login,
+    page_format,
     pages,
     state,
     tags_api,
@@ -69,6 +71,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(explain.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(page_format.bp)
+    app.register_blueprint(duplicates_view.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)

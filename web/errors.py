@@ -21,7 +21,7 @@ from search.errors import InvalidInputError, PixsiftError
 
 API_PREFIX = "/api"
 #: Image files are resources of the API too: their errors are JSON (pages are HTML).
-_IMAGE_FILE_PATH = re.compile(r"^/images/[^/]+/(original|thumbnail)$")
+_IMAGE_FILE_PATH = re.compile(r"^/images/[^/]+/(original|thumbnail|sized/[^/]+)$")
 
 
 class InvalidImageError(InvalidInputError):

@@ -63,6 +63,10 @@ MIME_TYPES = {
 }
 #: Formats whose own bytes are served without their metadata (search.media.location).
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+#: Sides of the sized pictures besides the thumbnail: a thumbnail for 2x-3x screens, and the
+#: viewer's preview (the original only on zoom or download).
+PREVIEW_SIDE = 1600
+SIZED_SIDES = (256, 512, 768, PREVIEW_SIDE)
 #: A rendition's long side at most; it is made from a picture at least RENDITION_MIN_SIDE.
 RENDITION_MAX_SIDE = 4096
 RENDITION_MIN_SIDE = 1024
@@ -118,9 +122,21 @@ def original(image_id: int) -> Response:
 
 @bp.get("/<int:image_id>/thumbnail")
 def thumbnail(image_id: int) -> Response:
+    return _sized(image_id, int(current_app.config["THUMBNAIL_SIZE"]))
+
+
+@bp.get("/<int:image_id>/sized/<int:side>")
+def sized(image_id: int, side: int) -> Response:
+    """The picture at most ``side`` pixels long: one of :data:`SIZED_SIDES` (larger thumbnails
+    for dense screens, and the viewer's preview), cached as thumbnails are."""
+    if side not in SIZED_SIDES:
+        raise NotFoundError(f"pictures are made {', '.join(map(str, SIZED_SIDES))} pixels long")
+    return _sized(image_id, side)
+
+
+def _sized(image_id: int, size: int) -> Response:
     library = get_library()
     record = library.image(image_id)
-    size = int(current_app.config["THUMBNAIL_SIZE"])
     path = thumbnail_path(library, record, size)
     if not path.is_file():
         with open_indexed_file(record) as source:

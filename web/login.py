@@ -65,8 +65,14 @@ def _admin_page(
     created: NewApiKey | None = None, message: str | None = None, status: int = 200
 ) -> Response:
     store = accounts()
+    users = store.users()
     page = render_template(
-        "admin.html", users=store.users(), keys=store.api_keys(), created=created, message=message
+        "admin.html",
+        users=users,
+        admin_count=sum(user.role == "admin" for user in users),
+        keys=store.api_keys(),
+        created=created,
+        message=message,
     )
     response = make_response(page, status)
     response.cache_control.no_store = True  # a new key's token is on it: keep no copy

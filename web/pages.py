@@ -12,8 +12,9 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from search.query.request import EARLIEST_DATE, LATEST_DATE
 from search.tags.contract import TagNames
 from search.tags.service import LibraryTags
-from web.api import duplicates_json, stats_json
+from web.api import stats_json
 from web.explain import ExplainParams, explain_query_string
+from web.filters_view import clear_url, filter_chips, picker_values
 from web.parsing import read_args
 from web.results import (
     SearchQuery,
@@ -22,7 +23,7 @@ from web.results import (
     image_json,
     make_search_query,
 )
-from web.schemas import DuplicatesParams, SearchParams
+from web.schemas import SearchParams
 from web.state import get_library
 from web.tags_api import require_tag_editor
 
@@ -59,14 +60,10 @@ def index() -> str:
         explain_query=_explain_query(query),
         earliest_date=f"{EARLIEST_DATE:%Y-%m-%d}",
         latest_date=f"{LATEST_DATE:%Y-%m-%d}",
+        chips=filter_chips(query),
+        clear_url=clear_url(query),
+        **picker_values(library),
     )
-
-
-@bp.get("/duplicates")
-def duplicates() -> str:
-    params = read_args(DuplicatesParams, request.args, skip_empty=True)
-    data = duplicates_json(get_library(), params)
-    return render_template("duplicates.html", data=data)
 
 
 @bp.get("/images/<int:image_id>")

@@ -28,6 +28,7 @@ from search.query.timing import logger as stage_logger
 from search.records import ImageRecord, MomentHit, SearchHit
 from search.visibility import visible_record
 from web.auth import visibility
+from web.images import PREVIEW_SIDE, SIZED_SIDES
 from web.schemas import (
     HitOut,
     ImageOut,
@@ -246,8 +247,12 @@ def _next_url(query: SearchQuery, cursor: str | None) -> str | None:
 
 def image_urls(image_id: int, content_hash: str) -> dict[str, str]:
     version = content_hash[:16]
+    sized = {side: url_for("images.sized", image_id=image_id, side=side, v=version)
+             for side in SIZED_SIDES}  # fmt: skip
     return {
         "thumbnail_url": url_for("images.thumbnail", image_id=image_id, v=version),
+        "thumbnail_srcset": ", ".join(f"{sized[side]} {side}w" for side in SIZED_SIDES[:3]),
+        "preview_url": sized[PREVIEW_SIDE],
         "image_url": url_for("images.original", image_id=image_id, v=version),
         "similar_url": url_for("api.similar", image_id=image_id),
         "page_url": url_for("pages.image_page", image_id=image_id),

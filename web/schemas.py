@@ -97,6 +97,12 @@ _API_NAMES = {"root_path": "root", "relative_path": "path"}
 
 class ImageLinks(BaseModel):
     thumbnail_url: str = Field(description="A small version (immutable: cache it).")
+    thumbnail_srcset: str = Field(
+        description="The thumbnail in several widths, as an <img srcset> (for dense screens)."
+    )
+    preview_url: str = Field(
+        description="The picture sized for a screen (at most 1600 pixels long; immutable)."
+    )
     image_url: str = Field(description="The original file.")
     similar_url: str = Field(description="API search for images like this one.")
     page_url: str = Field(description="The image's page.")

@@ -37,6 +37,12 @@ IMAGE_FILE_OPERATIONS = {
         query=ImageVersion,
         responses={200: "image/*", 304: "not modified"},
     ),
+    "images.sized": Operation(
+        "The image at most {side} pixels long (256, 512, 768: thumbnails for dense screens; "
+        "1600: the viewer's preview)",
+        query=ImageVersion,
+        responses={200: "image/*", 304: "not modified", 404: "error"},
+    ),
 }
 #: Views whose URL holds the image id: a form field of the same name is not theirs to take.
 PATH_FIELDS = {"image_id", "q", "terms"}

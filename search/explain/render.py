@@ -1,6 +1,6 @@
 """The explanation drawn over the picture, as a PNG: red where a cell raises the score, blue
 where it lowers it (opacity by the size of the drop, scaled to the largest), and the parts of
-the picture the model never saw (outside the centre crop) dimmed."""
+the picture the model never saw (outside the centre crop) dimmed and the crop outlined."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ MAX_ALPHA = 170
 RAISES = (230, 30, 30)
 LOWERS = (30, 90, 230)
 OUTSIDE = (0, 0, 0, 150)
+#: The crop's outline: white inside a dark line, visible on light and dark pictures.
+CROP_LINE = (255, 255, 255, 230)
+CROP_EDGE = (0, 0, 0, 200)
 
 
 def overlay(
@@ -39,6 +42,7 @@ def overlay(
         box = _scaled(cell.box, scale)
         draw.rectangle(box, fill=(*colour, round(MAX_ALPHA * strength)))
         draw.rectangle(box, outline=(255, 255, 255, 40))
+    _outline_crop(draw, explanation, scale, size)
     return Image.alpha_composite(base, layer).convert("RGB")
 
 
@@ -60,6 +64,21 @@ def _dim_outside(
     for x0, y0, x1, y1 in strips:
         if x1 > x0 and y1 > y0:
             draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=OUTSIDE)
+
+
+def _outline_crop(
+    draw: ImageDraw.ImageDraw, explanation: Explanation, scale: float, size: tuple[int, int]
+) -> None:
+    """Outline what the model saw, when that is not the whole picture: the page's legend says
+    why the rest is dimmed."""
+    left, top, right, bottom = (np.asarray(explanation.crop_box) * scale).round().astype(int)
+    width, height = size
+    if left <= 0 and top <= 0 and right >= width and bottom >= height:
+        return
+    box = (int(left), int(top), max(int(left), int(right) - 1), max(int(top), int(bottom) - 1))
+    draw.rectangle(box, outline=CROP_EDGE, width=3)
+    inner = (box[0] + 1, box[1] + 1, max(box[0] + 1, box[2] - 1), max(box[1] + 1, box[3] - 1))
+    draw.rectangle(inner, outline=CROP_LINE, width=1)
 
 
 def _scaled(box: tuple[float, float, float, float], scale: float) -> tuple[int, int, int, int]:

@@ -68,9 +68,20 @@ def _root(path: str) -> Condition:
 
 def _folder(folder: str) -> Condition:
     folder = folder.strip("/")
-    return or_(
+    exact = or_(
         Image.relative_path == folder,
         Image.relative_path.startswith(folder + "/", autoescape=True),
+    )
+    if "/" in folder:
+        return exact
+    # A bare name is how people say a folder ("summer" for photos/2023/summer): any folder of
+    # that name, at any depth, in any case.
+    name = folder.lower()
+    path = func.lower(Image.relative_path)
+    return or_(
+        exact,
+        path.startswith(name + "/", autoescape=True),
+        path.contains("/" + name + "/", autoescape=True),
     )
 
 
@@ -219,7 +230,10 @@ def _orientation(value: str) -> Condition:
 
 
 def _formats(names: tuple[str, ...]) -> Condition:
-    return func.upper(Image.format).in_([name.upper() for name in names])
+    wanted = {name.upper() for name in names}
+    if "JPEG" in wanted:
+        wanted.add("MPO")  # Pillow's name for a JPEG that holds several pictures
+    return func.upper(Image.format).in_(sorted(wanted))
 
 
 def _has_gps(value: bool) -> Condition:

@@ -106,9 +106,51 @@ def describe_validation_error(error: ValidationError) -> str:
     problems = error.errors(include_url=False, include_input=False)
     first = problems[0]
     where = ".".join(str(part) for part in first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
+    message = human_problem(first["type"], first.get("ctx") or {}, where) or str(
+        first["msg"]
+    ).removeprefix("Value error, ")
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
     return f"{where}: {message}{more}" if where else f"{message}{more}"
+
+
+#: What an empty text means, for the fields where "is empty" says too little.
+_BLANK_MESSAGES = {"q": "type a few words to search for"}
+
+
+def human_problem(kind: str, context: Mapping[str, Any], where: str) -> str | None:
+    """A validator's problem said for a person (``must be at most 1`` rather than ``Input
+    should be less than or equal to 1``); None for kinds whose own message already reads well
+    (the validators of this module write theirs)."""
+    if (kind == "string_pattern_mismatch" and context.get("pattern") == NOT_BLANK) or (
+        kind == "string_too_short" and context.get("min_length") == 1
+    ):
+        return _BLANK_MESSAGES.get(where, "is empty")
+    if kind == "literal_error":
+        choices = str(context.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {choices}"
+    templates = {
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "finite_number": "must be a finite number",
+        "bool_parsing": "must be yes or no (true or false)",
+        "greater_than_equal": "must be at least {ge}",
+        "less_than_equal": "must be at most {le}",
+        "greater_than": "must be more than {gt}",
+        "less_than": "must be less than {lt}",
+        "string_too_short": "must be at least {min_length} characters",
+        "string_too_long": "must be at most {max_length} characters",
+        "too_long": "takes at most {max_length} values",
+        "string_pattern_mismatch": "holds characters it may not hold",
+        "missing": "is required",
+        "extra_forbidden": "is not a known field",
+    }
+    template = templates.get(kind)
+    if template is None:
+        return None
+    shown = {name: f"{value:g}" if isinstance(value, float) else value
+             for name, value in context.items()}  # fmt: skip
+    return template.format_map(shown)
 
 
 # Field types ---------------------------------------------------------------------------------
@@ -146,7 +188,20 @@ ImageId = Annotated[int, Field(ge=1, le=MAX_STORED_INTEGER)]
 Pixels = Annotated[int, Field(ge=0, le=MAX_SIDE_PIXELS)]
 Bytes = Annotated[int, Field(ge=0, le=MAX_STORED_INTEGER)]
 Megapixels = Annotated[float, Field(ge=0, le=MAX_MEGAPIXELS, allow_inf_nan=False)]
-FormatName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$")]
+#: What people call a format, as Pillow names it: ``jpg`` means JPEG (any case).
+FORMAT_ALIASES = {"JPG": "JPEG", "JPE": "JPEG", "JFIF": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
+
+
+def _format_name(name: str) -> str:
+    upper = name.upper()
+    return FORMAT_ALIASES.get(upper, upper)
+
+
+FormatName = Annotated[
+    str,
+    Field(pattern=r"^\.?[A-Za-z0-9][A-Za-z0-9-]{0,19}$"),
+    AfterValidator(lambda name: _format_name(name.removeprefix("."))),
+]
 
 # Filters ---------------------------------------------------------------------------------------
 
@@ -157,7 +212,9 @@ class SearchFilters(Contract):
 
     root: FilterText | None = Field(None, description="Only images under this indexed root.")
     folder: FilterText | None = Field(
-        None, description="Only images in this folder (relative to its root), e.g. 2024/trips."
+        None,
+        description="Only images in this folder (relative to its root), e.g. 2024/trips; a "
+        "name without '/' also matches a folder of that name anywhere (any case), e.g. trips.",
     )
     path: FilterText | None = Field(
         None, description="Glob on the relative path, e.g. '*/beach-*.jpg' or '[!x]*'."
@@ -180,7 +237,9 @@ class SearchFilters(Contract):
     max_megapixels: Megapixels | None = Field(None, description="Maximum megapixels.")
     orientation: Orientation | None = Field(None, description="Image orientation.")
     format: tuple[FormatName, ...] = Field(
-        (), max_length=MAX_FORMATS, description="Image formats, e.g. JPEG (any of them)."
+        (),
+        max_length=MAX_FORMATS,
+        description="Image formats, e.g. JPEG (any of them; any case; jpg means JPEG).",
     )
     min_size: Bytes | None = Field(None, description="Minimum file size in bytes.")
     max_size: Bytes | None = Field(None, description="Maximum file size in bytes.")

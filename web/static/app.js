@@ -12,8 +12,12 @@
   const fileInput = document.getElementById("image-file");
   const dropHint = document.getElementById("drop-hint");
   let exampleFile = null; // the uploaded image while its results are shown
+  // The text searched together with the uploaded image: fixed when the search starts and shown
+  // as a chip, so that the next pages never pick up whatever the box holds by then.
+  let exampleText = "";
   let nextCursor = null; // for uploaded-image searches, which have no GET "next" URL
   let loading = false;
+  let searchGeneration = 0; // a page that arrives after another search started is dropped
   let observer = null; // loads the next page when the "More results" button nears the viewport
   // What the results' "why?" overlays explain (the search's q, image_id, exclude; empty for an
   // uploaded image, which a GET cannot carry).
@@ -28,23 +32,37 @@
     return Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0");
   }
 
-  // What the score means: the band when the library is calibrated, else the similarity.
+  // What the score means to a person: the band when the library is calibrated (no number on
+  // cards; the viewer shows the cosine similarity).
   const BAND_LABELS = {strong: "strong match", possible: "possible match", weak: "weak match", words: "word match"};
-  function shownScore(result) {
-    if (result.band) return BAND_LABELS[result.band];
-    const value = result.similarity === null || result.similarity === undefined ? result.score : result.similarity;
-    return value.toFixed(3);
+
+  // What a picture shows, for a screen reader (web/page_format.py's alt_text, the same words).
+  function altText(result) {
+    if (result.description && result.description.trim()) {
+      return result.description.trim() + " (" + result.name + ")";
+    }
+    const tags = (result.tags || []).slice(0, 4);
+    return tags.length ? result.name + ": " + tags.join(", ") : result.name;
   }
 
   function card(result) {
     const item = template.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(result.id);
+    item.dataset.preview = result.preview_url;
+    item.dataset.original = result.image_url;
+    item.dataset.name = result.name;
+    if (result.offset_s !== null && result.offset_s !== undefined) item.dataset.offset = String(result.offset_s);
+    if (result.similarity !== null && result.similarity !== undefined) {
+      item.dataset.similarity = result.similarity.toFixed(3);
+    }
     const open = item.querySelector("a.open");
     open.href = result.page_url + (explainQuery ? "?" + explainQuery : "");
-    open.title = result.name + " (" + shownScore(result) + ")";
+    open.title = result.name;
     const img = item.querySelector("img");
     img.src = result.thumbnail_url;
-    img.alt = result.name;
+    img.srcset = result.thumbnail_srcset;
+    img.sizes = grid.dataset.cardSizes || "";
+    img.alt = altText(result);
     img.width = result.width;
     img.height = result.height;
     const name = item.querySelector(".name");
@@ -68,17 +86,25 @@
       }
       moments.hidden = false;
     }
-    const score = item.querySelector(".score");
-    score.textContent = shownScore(result);
-    score.dataset.band = result.band || "";
+    const band = item.querySelector(".band");
+    band.textContent = result.band ? BAND_LABELS[result.band] : "";
+    band.dataset.band = result.band || "";
+    band.hidden = !result.band;
     item.querySelector(".tags").textContent = (result.tags || []).join(", ");
-    item.querySelector("a.similar").href = "/?image_id=" + encodeURIComponent(result.id);
-    item.querySelector("button.why").hidden = !explainQuery;
+    const similar = item.querySelector("a.similar");
+    similar.href = "/?image_id=" + encodeURIComponent(result.id);
+    similar.setAttribute("aria-label", "More like " + result.name);
+    const why = item.querySelector("button.why");
+    why.hidden = !explainQuery;
+    why.setAttribute("aria-label", "Why does " + result.name + " match?");
     return item;
   }
 
   function showPage(data, replace) {
-    if (replace) grid.replaceChildren();
+    if (replace) {
+      cancelWhy();
+      grid.replaceChildren();
+    }
     for (const result of data.results) grid.appendChild(card(result));
     if (replace && data.results.length === 0) say("No results.");
     nextCursor = data.next_cursor;
@@ -105,6 +131,7 @@
     } catch (error) {
       body = null;
     }
+    if (response.status === 401 && window.pixsiftSession) window.pixsiftSession.ended();
     if (!response.ok) {
       const message = body && body.error ? body.error.message : "The server failed (" + response.status + ").";
       throw new Error(message);
@@ -115,8 +142,7 @@
   function uploadBody(cursor) {
     const form = new FormData();
     form.append("image", exampleFile, exampleFile.name || "image");
-    const q = document.getElementById("q");
-    if (q && q.value.trim()) form.append("q", q.value.trim()); // "this photo, but at night"
+    if (exampleText) form.append("q", exampleText); // "this photo, but at night": a chip
     if (cursor) form.append("cursor", cursor);
     const headers = { Accept: "application/json" };
     // With accounts in use, a cookie-authenticated POST carries the page's CSRF token.
@@ -126,15 +152,18 @@
   }
 
   async function loadMore() {
-    if (loading || more.hidden) return;
+    if (loading || more.hidden || (exampleFile && !nextCursor)) return;
     loading = true;
     more.textContent = "Loading…";
+    const generation = searchGeneration;
     try {
       const data = exampleFile
         ? await request("/api/search", uploadBody(nextCursor))
         : await request(more.dataset.next);
+      if (generation !== searchGeneration) return;
       showPage(data, false);
-      say("");
+      const count = grid.querySelectorAll("li.card").length;
+      say(count + " pictures" + (more.hidden ? "." : " so far."));
       if (observer) {
         // Observing again reports the button's position now: still in view, load on.
         observer.unobserve(more);
@@ -146,6 +175,45 @@
     } finally {
       loading = false;
     }
+  }
+
+  // The heading of an uploaded image's results: what was searched, each part a chip that
+  // removes it (the text: search the image alone; the image: search the text alone).
+  function setExampleHeading(file) {
+    const name = file.name || "your image";
+    setHeading("Pictures like " + name + (exampleText ? " and “" + exampleText + "”" : ""));
+    const chips = document.createElement("ul");
+    chips.className = "chips query-chips";
+    chips.id = "query-chips";
+    chips.setAttribute("aria-label", "What this search looks for");
+    chips.appendChild(chip("Image: " + name, "Search without the image", function () {
+      const text = exampleText;
+      exampleFile = null;
+      window.location.assign(text ? "/?q=" + encodeURIComponent(text) : "/");
+    }));
+    if (exampleText) {
+      chips.appendChild(chip("Text: " + exampleText, "Search without the text", function () {
+        const q = document.getElementById("q");
+        if (q) q.value = "";
+        searchByImage(file, "");
+      }));
+    }
+    document.querySelector(".results-head").appendChild(chips);
+  }
+
+  function chip(label, removeLabel, remove) {
+    const item = document.createElement("li");
+    item.className = "chip";
+    const text = document.createElement("span");
+    text.textContent = label;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "chip-remove";
+    button.setAttribute("aria-label", removeLabel);
+    button.textContent = "×";
+    button.addEventListener("click", remove);
+    item.append(text, button);
+    return item;
   }
 
   function setHeading(text) {
@@ -164,21 +232,38 @@
     head.replaceChildren(title);
   }
 
-  async function searchByImage(file) {
+  async function searchByImage(file, text) {
     if (!file) return;
     exampleFile = file;
+    searchGeneration += 1;
+    // The page shown so far is another query's: its cursor must not be sent with this one.
+    nextCursor = null;
+    if (more) more.hidden = true;
+    const q = document.getElementById("q");
+    exampleText = text !== undefined ? text : q ? q.value.trim() : "";
     explainQuery = "";
-    say("Searching…");
+    say("Searching for pictures like " + (file.name || "your image") + "…");
+    document.body.classList.add("busy");
     try {
       const data = await request("/api/search", uploadBody(null));
-      setHeading("Pictures like " + (file.name || "your image"));
-      history.pushState(null, "", "/");
-      say("");
+      setExampleHeading(file);
+      history.pushState({ example: true }, "", "/");
       showPage(data, true);
+      say(data.results.length ? grid.children.length + " pictures." : "No results.");
     } catch (error) {
       exampleFile = null;
       say(error.message);
+    } finally {
+      document.body.classList.remove("busy");
     }
+  }
+
+  // Results announced to screen readers: once the page is ready, and after each new page.
+  if (grid && grid.children.length) {
+    window.setTimeout(function () {
+      const count = grid.querySelectorAll("li.card").length;
+      say(count + (count === 1 ? " picture" : " pictures") + (more && !more.hidden ? " so far" : "") + ".");
+    }, 250);
   }
 
   if (more) {
@@ -195,6 +280,10 @@
     }
   }
 
+  function isDefault(name, value) {
+    return (name === "order" && value === "score") || (name === "mode" && value === "hybrid");
+  }
+
   // The options (exclude, mode, filters) live in the URL query string with q.
   const searchForm = document.querySelector("form.search");
   const refine = document.getElementById("refine");
@@ -203,7 +292,7 @@
       event.preventDefault();
       const params = new URLSearchParams();
       for (const [name, value] of new FormData(refine)) {
-        if (name !== "q" && String(value).trim()) params.append(name, value);
+        if (name !== "q" && String(value).trim() && !isDefault(name, value)) params.append(name, value);
       }
       const q = document.getElementById("q");
       if (q && q.value.trim()) params.set("q", q.value.trim());
@@ -213,7 +302,10 @@
       const q = document.getElementById("q");
       refine.elements.q.value = q ? q.value : "";
       for (const element of Array.from(refine.elements)) {
-        if (element.name && !element.value) element.disabled = true; // keep the URL short
+        // Keep the URL short: no empty fields, no defaults.
+        if (element.name && (!element.value || isDefault(element.name, element.value))) {
+          element.disabled = true;
+        }
       }
     });
   }
@@ -246,49 +338,107 @@
   });
 
   // "why?": the explanation's PNG over the picture (red: regions that raise the score, blue:
-  // regions that lower it). Fetched rather than set as a src, so that a refusal shows its
-  // message; shown only while still wanted (the pointer may have left before it arrived).
+  // regions that lower it; outside the outlined square the model saw nothing). Asked for on
+  // click only (each one is a heavy job on the server), with a spinner on the card meanwhile;
+  // moving on (another "why?", Esc, a new page of results) cancels the one in flight.
+  let whyInFlight = null; // {holder, controller}
+
+  function cancelWhy() {
+    if (!whyInFlight) return;
+    whyInFlight.controller.abort();
+    whyInFlight.holder.classList.remove("explaining");
+    whyInFlight.holder.removeAttribute("aria-busy");
+    whyInFlight = null;
+  }
+
   async function showOverlay(holder, url, tell) {
-    holder.dataset.whyWanted = "1";
     let overlay = holder.querySelector("img.why-overlay");
     if (!overlay) {
       overlay = document.createElement("img");
       overlay.className = "why-overlay";
-      overlay.alt = "Why it matches: red regions raise the score, blue ones lower it";
+      overlay.alt = "";
+      overlay.hidden = true;
       holder.appendChild(overlay);
     }
     if (overlay.dataset.url !== url) {
+      cancelWhy();
+      const controller = new AbortController();
+      whyInFlight = { holder: holder, controller: controller };
+      holder.classList.add("explaining");
+      holder.setAttribute("aria-busy", "true");
+      tell("Working out why it matches…");
       let response;
       try {
-        response = await fetch(url);
-      } catch (error) {
-        tell("The server did not answer.");
-        return;
-      }
-      if (!response.ok) {
-        let message = "No explanation (" + response.status + ").";
-        try {
-          const body = await response.json();
-          if (body && body.error) message = body.error.message;
-        } catch (error) {
-          // not JSON: keep the status line
+        response = await fetch(url, { signal: controller.signal });
+        if (!response.ok) {
+          let message = "No explanation (" + response.status + ").";
+          try {
+            const body = await response.json();
+            if (body && body.error) message = body.error.message;
+          } catch (error) {
+            // not JSON: keep the status line
+          }
+          if (response.status === 401 && window.pixsiftSession) window.pixsiftSession.ended();
+          tell(message);
+          return;
         }
-        tell(message);
+        const picture = await response.blob();
+        if (overlay.src.startsWith("blob:")) URL.revokeObjectURL(overlay.src);
+        overlay.src = URL.createObjectURL(picture);
+        overlay.dataset.url = url;
+      } catch (error) {
+        if (error.name !== "AbortError") tell("The server did not answer.");
         return;
+      } finally {
+        if (whyInFlight && whyInFlight.controller === controller) {
+          holder.classList.remove("explaining");
+          holder.removeAttribute("aria-busy");
+          whyInFlight = null;
+        }
       }
-      const picture = await response.blob();
-      if (overlay.src.startsWith("blob:")) URL.revokeObjectURL(overlay.src);
-      overlay.src = URL.createObjectURL(picture);
-      overlay.dataset.url = url;
     }
-    tell("");
-    overlay.hidden = holder.dataset.whyWanted !== "1";
+    overlay.hidden = false;
+    holder.classList.add("explained-shown");
+    showLegend(holder);
+    tell("Showing why it matches: red raises the score, blue lowers it.");
+  }
+
+  // The legend sits under the explained picture while its overlay shows.
+  function legendOf(holder) {
+    // A card holds its legend; a picture's figure has it just below (the overlay covers the
+    // figure exactly).
+    return holder.tagName === "FIGURE"
+      ? holder.nextElementSibling && holder.nextElementSibling.classList.contains("why-legend")
+        ? holder.nextElementSibling
+        : null
+      : holder.querySelector(".why-legend");
+  }
+
+  function showLegend(holder) {
+    if (legendOf(holder)) return;
+    const legend = document.createElement("p");
+    legend.className = "why-legend";
+    const parts = [
+      ["raises", "Red raises the score"],
+      ["lowers", "blue lowers it"],
+      ["crop", "the model sees only the outlined square"],
+    ];
+    parts.forEach(function (part, index) {
+      const swatch = document.createElement("span");
+      swatch.className = "swatch " + part[0];
+      swatch.setAttribute("aria-hidden", "true");
+      legend.append(swatch, part[1] + (index < parts.length - 1 ? ", " : "."));
+    });
+    if (holder.tagName === "FIGURE") holder.after(legend);
+    else holder.appendChild(legend);
   }
 
   function hideOverlay(holder) {
-    holder.dataset.whyWanted = "0";
     const overlay = holder.querySelector("img.why-overlay");
     if (overlay) overlay.hidden = true;
+    holder.classList.remove("explained-shown");
+    const legend = legendOf(holder);
+    if (legend) legend.remove();
   }
 
   function overlayShown(holder) {
@@ -300,23 +450,42 @@
     return "/api/images/" + encodeURIComponent(id) + "/explain?" + explainQuery + "&format=png";
   }
 
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") cancelWhy();
+  });
+
+  // The viewer offers "why?" too (on a phone, the only place): the same overlay on its stage.
+  window.pixsiftWhy = {
+    available: () => Boolean(explainQuery),
+    toggle: function (holder, id) {
+      if (overlayShown(holder) && holder.dataset.whyId === id) {
+        hideOverlay(holder);
+        say("");
+        return false;
+      }
+      hideOverlay(holder);
+      holder.dataset.whyId = id;
+      showOverlay(holder, explainUrl(id), say);
+      return true;
+    },
+    hide: hideOverlay,
+    cancel: cancelWhy,
+  };
+
   if (grid) {
-    grid.addEventListener("mouseover", function (event) {
-      const button = event.target.closest("button.why");
-      if (!button || !explainQuery) return;
-      const item = button.closest("li.card");
-      showOverlay(item, explainUrl(item.dataset.id), say);
-    });
-    grid.addEventListener("mouseout", function (event) {
-      const item = event.target.closest("li.card");
-      if (item && !item.contains(event.relatedTarget)) hideOverlay(item);
-    });
     grid.addEventListener("click", function (event) {
       const button = event.target.closest("button.why");
       if (!button || !explainQuery) return;
       const item = button.closest("li.card");
-      if (overlayShown(item)) hideOverlay(item);
-      else showOverlay(item, explainUrl(item.dataset.id), say);
+      if (overlayShown(item)) {
+        hideOverlay(item);
+        button.setAttribute("aria-pressed", "false");
+        say("");
+        return;
+      }
+      for (const other of grid.querySelectorAll("li.card.explained-shown")) hideOverlay(other);
+      button.setAttribute("aria-pressed", "true");
+      showOverlay(item, explainUrl(item.dataset.id), say);
     });
   }
 
@@ -346,7 +515,9 @@
   }
 
   // Back to a shared /?q=... URL after an image search: show what that URL says.
-  window.addEventListener("popstate", function () {
+  window.addEventListener("popstate", function (event) {
+    // (Not when the viewer opens or closes over these results.)
+    if (event.state && (event.state.example || event.state.viewer)) return;
     if (exampleFile) window.location.reload();
   });
 })();
