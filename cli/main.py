@@ -27,6 +27,7 @@ COMMANDS = {
     "tags": "cli.tags:tags",
     "users": "cli.accounts:users",
     "keys": "cli.accounts:keys",
+    "albums": "cli.albums:albums",
 }
 
 

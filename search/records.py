@@ -86,6 +86,16 @@ class ImageRecord(ImageFacts):
     offset_s: float | None = Field(
         None, description="For a moment of a video: its time in the video, in seconds."
     )
+    place_city: str | None = Field(
+        None, description="The city or town nearest the GPS position (GeoNames, offline)."
+    )
+    place_region: str | None = Field(None, description="The GPS position's region or state.")
+    place_country: str | None = Field(None, description="The GPS position's country.")
+    stack_id: int | None = Field(
+        None,
+        description="The id of the best copy of this picture's burst or RAW+JPEG pair (null "
+        "when it stands alone).",
+    )
 
     #: The exact file-system name (bytes); never serialised, it need not be text.
     _path_bytes: bytes | None = PrivateAttr(None)

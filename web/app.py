@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 from search.query.request import MAX_STORED_INTEGER
 from web import (
     admin_api,
+    albums_api,
     api,
     auth,
     errors,
@@ -65,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(explain.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(albums_api.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)

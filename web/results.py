@@ -19,13 +19,14 @@ from typing import Any
 from flask import current_app, url_for
 from werkzeug.datastructures import FileStorage
 
+from search.albums import Albums
 from search.errors import InvalidInputError
 from search.library import Library
 from search.media.imagefile import LoadedImage
 from search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
 from search.records import ImageRecord, MomentHit, SearchHit
 from search.visibility import visible_record
-from web.auth import visibility
+from web.auth import principal, visibility
 from web.schemas import (
     HitOut,
     ImageOut,
@@ -203,6 +204,9 @@ def run_query(library: Library, query: SearchQuery) -> SearchPage | None:
     for term in query.terms:
         if term.image_id is not None:
             library.image(term.image_id)
+    if query.params.album is not None:
+        # The album filter names an album the caller may see (else: unknown, 404).
+        Albums(library.store, principal()).get(query.params.album)
     if library.store.model_id() is None:
         return None
     return library.find(query.search_request())

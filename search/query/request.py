@@ -191,6 +191,13 @@ class SearchFilters(Contract):
     tag: tuple[TagName, ...] = Field(
         (), max_length=MAX_FORMATS, description="Only images with every one of these tags."
     )
+    album: ImageId | None = Field(
+        None, description="Only pictures of this album (of a smart album: its pinned ones)."
+    )
+    place: FilterText | None = Field(
+        None,
+        description="Only pictures taken in this city, region or country (any case), e.g. Lisbon.",
+    )
 
     @model_validator(mode="after")
     def _ranges_are_not_empty(self) -> Self:
@@ -314,6 +321,24 @@ class SearchRequest(RankingOptions, BuiltInCode):
 
     def next_page(self) -> SearchRequest:
         return self.model_copy(update={"offset": self.offset + self.k})
+
+
+class SavedSearch(RankingOptions):
+    """A search kept by name (a smart album): its terms, filters and ranking, without a page.
+    With no terms, its pictures are all those the filters let through, newest first."""
+
+    terms: tuple[TermSpec, ...] = Field((), max_length=MAX_TERMS)
+    filters: SearchFilters = SearchFilters()
+
+    def search_request(self, k: int = MAX_RESULTS) -> SearchRequest:
+        terms = [QueryTerm(**term.model_dump(exclude_defaults=True)) for term in self.terms]
+        options = RankingOptions.model_fields
+        return SearchRequest(
+            tuple(terms),
+            filters=self.filters,
+            k=k,
+            **{name: getattr(self, name) for name in options},
+        )
 
 
 @dataclass(frozen=True)
