@@ -249,3 +249,76 @@ def delete(album: str, library: Path | None, database_url: str | None) -> None:
         target = kept.find(album)
         kept.delete(target.id)
     click.echo(f"deleted album #{target.id} (no file was touched)")
+
+
+@albums.command("share")
+@click.argument("album", required=False)
+@click.option("--image", "image_id", type=click.IntRange(1), help="Share one picture instead.")
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="Stop working after N days.")
+@click.option("--password-stdin", is_flag=True, help="Read a password from standard input.")
+@click.option("--allow-originals", is_flag=True, help="Also give the original files.")
+@library_options
+@reports_errors
+def share(
+    album: str | None,
+    image_id: int | None,
+    expires_days: int | None,
+    password_stdin: bool,
+    allow_originals: bool,
+    library: Path | None,
+    database_url: str | None,
+) -> None:
+    """Make a read-only link to ALBUM (or --image ID); prints its token once, then its path."""
+    from cli.accounts import read_password
+    from search.shares import ShareRequest, Shares
+
+    password = read_password(True) if password_stdin else None
+    with open_library(library, database_url) as opened:
+        album_id = None if album is None else _albums(opened).find(album).id
+        made = Shares(opened.store, LOCAL_PRINCIPAL).create(
+            ShareRequest.parse(
+                {
+                    "album_id": album_id,
+                    "image_id": image_id,
+                    "expires_in_days": expires_days,
+                    "password": password,
+                    "allow_originals": allow_originals,
+                }
+            )
+        )
+    click.echo(made.token)
+    click.echo(f"link #{made.share.id}: open /s/{made.token} on the server", err=True)
+
+
+@albums.command("shares")
+@json_option
+@library_options
+@reports_errors
+def shares(as_json: bool, library: Path | None, database_url: str | None) -> None:
+    """Every share link: what it names, whether it works, how often it was used."""
+    from search.shares import Shares
+
+    with open_library(library, database_url) as opened:
+        found = Shares(opened.store, LOCAL_PRINCIPAL).list()
+    if as_json:
+        click.echo(json.dumps([s.model_dump(mode="json") for s in found], indent=2))
+        return
+    for link in found:
+        target = f"album #{link.album_id}" if link.album_id else f"image #{link.image_id}"
+        state = "active" if link.active else "revoked" if link.revoked_at else "expired"
+        click.echo(f"#{link.id}  {link.prefix}…  {target}  {state}  used {link.use_count}x")
+    if not found:
+        click.echo("(none)")
+
+
+@albums.command("unshare")
+@click.argument("share_id", type=click.IntRange(1))
+@library_options
+@reports_errors
+def unshare(share_id: int, library: Path | None, database_url: str | None) -> None:
+    """Revoke a share link: it stops working at once."""
+    from search.shares import Shares
+
+    with open_library(library, database_url) as opened:
+        Shares(opened.store, LOCAL_PRINCIPAL).revoke(share_id)
+    click.echo(f"revoked link #{share_id}")

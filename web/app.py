@@ -20,6 +20,7 @@ from web import (
     limits,
     login,
     pages,
+    shares,
     state,
     tags_api,
     uploads,
@@ -67,13 +68,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(albums_api.bp)
+    app.register_blueprint(shares.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)
     # Who is calling is known before any limit is counted (searches are limited only once
     # accounts are in use).
     auth.init_app(app)
-    limits.init_app(app)
+    shares.init_limits(app, limits.init_app(app))
 
     @app.teardown_appcontext
     def _teardown(_error: BaseException | None) -> None:
