@@ -5,8 +5,10 @@ one writer: it runs inside ``pixsift index`` and nowhere else."""
 from __future__ import annotations
 
 from search.places import fill_places
+from search.stacks import compute_stacks
 from search.storage.store import LibraryStore
 
 
 def organise_library(store: LibraryStore) -> None:
     fill_places(store)
+    compute_stacks(store)

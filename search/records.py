@@ -174,6 +174,9 @@ class SearchHit:
     #: For a moment of a video: the video's moments among the results, best first (this one
     #: included); they take no other result slot.
     moments: tuple[MomentHit, ...] = ()
+    #: For a stack (a burst, a RAW+JPEG pair): every copy's id, the best first; they take no
+    #: other result slot. Empty for a picture that stands alone.
+    stack: tuple[int, ...] = ()
 
     def date_with_source(self) -> tuple[datetime, str]:
         return self.image.date_with_source()

@@ -268,3 +268,42 @@ def test_new_pictures_join_a_smart_album_by_themselves(
     )
     joined = library.images(member_ids(library, kept, smart))
     assert sorted(record.name for record in joined.values()) == ["later-0.png", "later-1.png"]
+
+
+# Page -------------------------------------------------------------------------------------------
+
+
+def test_the_page_keeps_results_in_albums_and_smart_albums(
+    client: FlaskClient, indexed: tuple[Library, Path]
+) -> None:
+    library, _ = indexed
+    ids = all_ids(library)
+    made = client.post("/albums", data={"name": "Page album"})
+    assert made.status_code == 303
+    album_url = made.headers["Location"]
+    album_id = int(album_url.rstrip("/").split("/")[-1])
+    results = client.get("/?q=a+picture&k=5")
+    assert 'id="add-to-album"' in results.text and "albums.js" in results.text
+    assert f'<option value="{album_id}">Page album</option>' in results.text
+    # All results of the search, then one picture from the viewer.
+    added = client.post(
+        "/albums/add", data={"album_id": album_id, "all": "1", "q": "a picture", "k": "5"}
+    )
+    assert added.status_code == 303
+    assert Albums(library.store, LOCAL_PRINCIPAL).get(album_id).item_count == 8
+    viewer = client.get(f"/images/{ids[0]}")
+    assert 'id="viewer-add-to-album"' in viewer.text
+    page = client.get(album_url)
+    assert page.text.count('class="card"') == 8 and "8 pictures" in page.text
+    client.post(f"/albums/{album_id}/remove", data={"image_id": ids[0]})
+    assert "7 pictures" in client.get(album_url).text
+    shared = client.post(f"/albums/{album_id}/share", data={"expires_in_days": "2"})
+    assert 'id="new-link"' in shared.text and "/s/pxs-share_" in shared.text
+    smart = client.post(
+        "/albums",
+        data={"name": "Saved", "smart": "1", "q": "a picture", "path": "picture-000[12]*"},
+    )
+    listing = client.get("/albums")
+    assert "Saved" in listing.text and 'id="smart-list"' in listing.text
+    assert "2 pictures" in client.get(smart.headers["Location"]).text
+    assert client.post(f"/albums/{album_id}/delete").status_code == 303

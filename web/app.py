@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 from search.query.request import MAX_STORED_INTEGER
 from web import (
     admin_api,
+    album_pages,
     albums_api,
     api,
     auth,
@@ -68,6 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(albums_api.bp)
+    app.register_blueprint(album_pages.bp)
     app.register_blueprint(shares.bp)
     errors.register_error_handler(app)
 

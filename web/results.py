@@ -131,6 +131,8 @@ class SearchQuery:
             min_score=params.min_score,
             order=params.order,
             collapse=params.collapse,
+            interpret=params.interpret,
+            stacks=params.stacks,
         )
 
 
@@ -226,6 +228,7 @@ def build_search_results(library: Library, query: SearchQuery) -> dict[str, Any]
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         next_cursor=next_cursor,
         next=_next_url(query, next_cursor),
+        interpretation=page.interpretation if page is not None else None,
     )
     return dump(results)
 
@@ -294,5 +297,7 @@ def hit_out(hit: SearchHit) -> HitOut:
             "date": date,
             "date_source": date_source,
             "moments": [moment_out(moment) for moment in hit.moments],
+            "stack": list(hit.stack),
+            "stack_count": max(1, len(hit.stack)),
         }
     )

@@ -12,6 +12,7 @@ date order and the page window follow; the page's records are read last.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -20,12 +21,14 @@ from search.errors import InvalidInputError
 from search.query.context import SearchContext
 from search.query.duplicates import collapse_near_duplicates
 from search.query.filters import cached_filter_selection, selection_cache, tag_generation
+from search.query.interpret import interpret_request
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
 from search.query.moments import group_moments
 from search.query.rank import Ranking, at_least, by_date, fuse, reciprocal_rank_scores, window
 from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
 from search.query.vector import query_vector
 from search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
+from search.stacks import group_stacks, has_stacks
 from search.storage.videos import VideoStore
 from search.vectors.selection import Selection
 
@@ -35,6 +38,15 @@ CANDIDATE_DEPTH = MAX_RESULTS
 
 
 def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
+    """The page of results; place names and dates in the text become filters first
+    (search.query.interpret), and the page says how the text was read."""
+    generation = library.store.index_generation()
+    request, reading = interpret_request(library.store.engine, generation, request)
+    page = _run_search(library, request)
+    return page if reading is None else replace(page, interpretation=reading)
+
+
+def _run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     keyword_query = parse_keyword_query(request.keyword_text())
     if request.mode == "keyword" and keyword_query.is_empty():
         raise InvalidInputError("keyword mode needs words to look for")
@@ -49,7 +61,10 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     videos = VideoStore(library.store)
     # Moments of one video share a result slot: grouping re-orders, so it needs the deep list.
     grouped = videos.has_moments()
-    depth, page_end = _candidate_depth(request, fused or grouped), request.offset + request.k + 1
+    # Copies of one shot share a result slot (search.stacks): that re-orders too.
+    stacked = request.stacks and has_stacks(library.store.engine)
+    depth = _candidate_depth(request, fused or grouped or stacked)
+    page_end = request.offset + request.k + 1
     semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
     if request.mode == "keyword":
         ranking = keyword
@@ -63,13 +78,20 @@ def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
         ranking = at_least(ranking, similarities, request.min_score)
     if request.collapse_duplicates:
         ranking = _collapse(library, ranking, request.duplicate_threshold)
+    stacks: dict[int, tuple[int, ...]] = {}
+    if stacked:
+        ranking, stacks = group_stacks(library.store.engine, ranking)
     if request.order == "date":
         records = library.images([image_id for image_id, _ in ranking])
         ranking = by_date(ranking, lambda i: _date(records, i))
     groups: dict[int, Ranking] = {}
     if grouped:
         ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
-    return _page(library, ranking, vector, similarities, request, groups)
+    page = _page(library, ranking, vector, similarities, request, groups)
+    if not stacks:
+        return page
+    hits = [replace(hit, stack=stacks.get(hit.id, ())) for hit in page.hits]
+    return replace(page, hits=hits)
 
 
 def _selection(

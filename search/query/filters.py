@@ -226,6 +226,7 @@ CONDITIONS: dict[str, Callable[[Any], Condition]] = {
     "tag": _tags,
     "album": _album,
     "place": _place,
+    "month": lambda month: func.extract("month", Image.taken_at) == month,
 }
 if set(CONDITIONS) != set(SearchFilters.model_fields):  # a new filter field needs its SQL here
     raise ImportError(

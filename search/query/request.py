@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +38,9 @@ from search.query.filter_types import (
     parse_filter_date,
 )
 from search.records import SearchHit
+
+if TYPE_CHECKING:
+    from search.query.interpret import QueryInterpretation
 
 #: Declared in search.query.filter_types; importable from here as before.
 __all__ = [
@@ -198,6 +201,9 @@ class SearchFilters(Contract):
         None,
         description="Only pictures taken in this city, region or country (any case), e.g. Lisbon.",
     )
+    month: Annotated[int, Field(ge=1, le=12)] | None = Field(
+        None, description="Only pictures taken in this month (1-12) of any year (EXIF date)."
+    )
 
     @model_validator(mode="after")
     def _ranges_are_not_empty(self) -> Self:
@@ -287,6 +293,16 @@ class RankingOptions(Contract):
         description="Drop results whose cosine similarity to the query is below this.",
     )
     collapse: bool = Field(False, description="Show one image per group of near-duplicates.")
+    stacks: bool = Field(
+        True,
+        description="One result per stack (a burst, a RAW+JPEG pair) with its copies; false "
+        "shows every copy as a result.",
+    )
+    interpret: bool = Field(
+        True,
+        description="Read place names and dates in the text as filters ('beach in Lisbon "
+        "2019'); false searches the words as written.",
+    )
 
 
 class SearchRequest(RankingOptions, BuiltInCode):
@@ -347,3 +363,6 @@ class SearchPage:
     request: SearchRequest
     #: Offset of the next page, or None on the last page.
     next_offset: int | None
+    #: How the text was read as place and date filters (search.query.interpret); None when
+    #: nothing was.
+    interpretation: QueryInterpretation | None = None
