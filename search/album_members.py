@@ -5,16 +5,20 @@ above its cutoff); one with filters only holds every picture they let through, n
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
-from search.albums import AlbumRecord, Albums
+from search.albums import STATE_ALBUM_GENERATION, AlbumRecord, Albums
 from search.query.context import SearchContext
 from search.query.engine import run_search
 from search.query.filters import filter_conditions
 from search.records import ImageRecord
-from search.storage.models import Image, Root
+from search.storage.models import Image, LibraryState, Root
+from search.storage.search_text import STATE_TEXT_GENERATION
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,45 @@ class AlbumPage:
     next_offset: int | None
 
 
+#: Member lists kept per library (each at most a few MB: ids of one album).
+MEMBER_CACHE_SIZE = 32
+_CACHES: weakref.WeakKeyDictionary[Engine, OrderedDict[tuple[object, ...], list[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCK = threading.Lock()
+
+
 def member_ids(library: SearchContext, albums: Albums, album: AlbumRecord) -> list[int]:
-    """Every member of ``album``, in order."""
+    """Every member of ``album``, in order. Kept per album and state of the library (the store
+    generation, which every write to the images bumps; the album generation, bumped by every
+    change to album items; the album's own last change; the tags' generation for a tag
+    filter), so a warm server opens a large smart album without running its search again."""
+    engine = library.store.engine
+    key = (album.id, album.updated_at, library.store.index_generation(), _generations(engine))
+    with _LOCK:
+        cache = _CACHES.setdefault(engine, OrderedDict())
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    ids = _member_ids(library, albums, album)
+    with _LOCK:
+        cache[key] = ids
+        while len(cache) > MEMBER_CACHE_SIZE:
+            cache.popitem(last=False)
+    return ids
+
+
+def _generations(engine: Engine) -> tuple[str | None, ...]:
+    names = (STATE_ALBUM_GENERATION, STATE_TEXT_GENERATION)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(LibraryState.key, LibraryState.value).where(LibraryState.key.in_(names))
+        )
+        found = {str(key): str(value) for key, value in rows}
+    return tuple(found.get(name) for name in names)
+
+
+def _member_ids(library: SearchContext, albums: Albums, album: AlbumRecord) -> list[int]:
     if album.kind == "album":
         return albums.items(album.id)
     pinned = albums.items(album.id, "pinned")
