@@ -29,6 +29,7 @@ COMMANDS = {
     "users": "cli.accounts:users",
     "keys": "cli.accounts:keys",
     "models": "cli.models:models",
+    "albums": "cli.albums:albums",
 }
 
 

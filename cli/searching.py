@@ -76,6 +76,16 @@ def parse_term(value: str, weight_sign: float) -> QueryTerm:
 )
 @click.option("--collapse-duplicates", is_flag=True, help="One result per near-duplicate group.")
 @click.option("--weaker", is_flag=True, help=RankingOptions.model_fields["weaker"].description)
+@click.option(
+    "--no-stacks",
+    is_flag=True,
+    help="Every copy of a burst or RAW+JPEG pair as its own result (default: one per stack).",
+)
+@click.option(
+    "--literal",
+    is_flag=True,
+    help="Search the words as written: no place names or dates read as filters.",
+)
 @model_field_options(SearchFilters)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print results as CSV.")
@@ -95,6 +105,8 @@ def search(
     min_score: float | None,
     collapse_duplicates: bool,
     weaker: bool,
+    no_stacks: bool,
+    literal: bool,
     as_json: bool,
     as_csv: bool,
     library: Path | None,
@@ -126,6 +138,8 @@ def search(
         order=order,  # type: ignore[arg-type]
         collapse=collapse_duplicates,
         weaker=weaker,
+        interpret=not literal,
+        stacks=not no_stacks,
     )
     spec = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=spec) as opened:
@@ -134,6 +148,10 @@ def search(
                 "the library is empty: index a folder first (pixsift index DIR)"
             )
         result = opened.find(request)
+    if result.interpretation is not None:
+        read = "; ".join(f"{part.words!r} as {part.kind}" for part in result.interpretation.parts)
+        click.echo(f"read {read}; searching {result.interpretation.text!r} (--literal: as written)",
+                   err=True)  # fmt: skip
     if as_json:
         click.echo(hits_to_json(result.hits))
     elif as_csv:
@@ -165,7 +183,8 @@ def _print_hits(result: SearchPage) -> None:
         if hit.image.offset_s is not None:
             where += "@" + clock(hit.image.offset_s)
         band = f"  {hit.band}" if hit.band else ""
-        click.echo(f"{similarity:.4f}  {where}  #{hit.id}{band}")
+        stacked = f"  (+{len(hit.stack) - 1} in stack)" if len(hit.stack) > 1 else ""
+        click.echo(f"{similarity:.4f}  {where}  #{hit.id}{band}{stacked}")
         others = [m for m in hit.moments if m.image.id != hit.id]
         if others:
             moments = ", ".join(f"{clock(m.image.offset_s or 0)} #{m.image.id}" for m in others)

@@ -31,6 +31,7 @@ from indexer.options import (
     IndexingOptions,
     IndexingSummary,
 )
+from indexer.organising import organise_library
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
 from search.library import Library
@@ -157,6 +158,11 @@ class Indexer:
             self._recognise_older_images(summary)
         for root_id in plan.root_ids:
             self.store.finish_root_run(root_id)
+        # Places and stacks, from facts already stored.
+        organise_library(self.store, changed=bool(
+            summary.added + summary.updated + summary.removed
+            + summary.videos.indexed + summary.videos.removed
+        ))  # fmt: skip
         self.library.publish_index()  # a no-op unless something changed
         changed = summary.added + summary.updated + summary.removed
         if self.options.tag and changed + summary.videos.indexed + summary.videos.removed:

@@ -86,6 +86,16 @@ class ImageRecord(ImageFacts):
     offset_s: float | None = Field(
         None, description="For a moment of a video: its time in the video, in seconds."
     )
+    place_city: str | None = Field(
+        None, description="The city or town nearest the GPS position (GeoNames, offline)."
+    )
+    place_region: str | None = Field(None, description="The GPS position's region or state.")
+    place_country: str | None = Field(None, description="The GPS position's country.")
+    stack_id: int | None = Field(
+        None,
+        description="The id of the best copy of this picture's burst or RAW+JPEG pair (null "
+        "when it stands alone).",
+    )
 
     #: The exact file-system name (bytes); never serialised, it need not be text.
     _path_bytes: bytes | None = PrivateAttr(None)
@@ -171,6 +181,9 @@ class SearchHit:
     #: "strong", "possible", "weak" (kept only when weaker matches are asked for) or "words"
     #: (found by its words); None when the library is too small to calibrate.
     band: str | None = None
+    #: For a stack (a burst, a RAW+JPEG pair): every copy's id, the best first; they take no
+    #: other result slot. Empty for a picture that stands alone.
+    stack: tuple[int, ...] = ()
 
     def date_with_source(self) -> tuple[datetime, str]:
         return self.image.date_with_source()

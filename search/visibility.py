@@ -42,6 +42,8 @@ def visible_record(record: ImageRecord, visibility: Visibility) -> ImageRecord:
         update |= {"root_path": label, "absolute_path": f"{label}/{record.relative_path}"}
     if not visibility.gps:
         update |= {"gps_latitude": None, "gps_longitude": None}
+        # A place name says where, like the position it was made from.
+        update |= {"place_city": None, "place_region": None, "place_country": None}
     return record.model_copy(update=update)
 
 

@@ -11,6 +11,8 @@ from werkzeug.routing import IntegerConverter
 from search.query.request import MAX_STORED_INTEGER
 from web import (
     admin_api,
+    album_pages,
+    albums_api,
     api,
     auth,
     duplicates_view,
@@ -21,6 +23,7 @@ from web import (
     login,
     page_format,
     pages,
+    shares,
     state,
     tags_api,
     uploads,
@@ -73,13 +76,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(page_format.bp)
     app.register_blueprint(duplicates_view.bp)
+    app.register_blueprint(albums_api.bp)
+    app.register_blueprint(album_pages.bp)
+    app.register_blueprint(shares.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)
     # Who is calling is known before any limit is counted (searches are limited only once
     # accounts are in use).
     auth.init_app(app)
-    limits.init_app(app)
+    shares.init_limits(app, limits.init_app(app))
 
     @app.teardown_appcontext
     def _teardown(_error: BaseException | None) -> None:

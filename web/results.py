@@ -19,6 +19,7 @@ from typing import Any
 from flask import current_app, url_for
 from werkzeug.datastructures import FileStorage
 
+from search.albums import Albums
 from search.errors import InvalidInputError
 from search.library import Library
 from search.media.imagefile import LoadedImage
@@ -27,7 +28,7 @@ from search.query.timing import collect_stages, stage
 from search.query.timing import logger as stage_logger
 from search.records import ImageRecord, MomentHit, SearchHit
 from search.visibility import visible_record
-from web.auth import visibility
+from web.auth import principal, visibility
 from web.images import PREVIEW_SIDE, SIZED_SIDES
 from web.schemas import (
     HitOut,
@@ -135,6 +136,8 @@ class SearchQuery:
             order=params.order,
             collapse=params.collapse,
             weaker=params.weaker,
+            interpret=params.interpret,
+            stacks=params.stacks,
         )
 
 
@@ -208,6 +211,9 @@ def run_query(library: Library, query: SearchQuery) -> SearchPage | None:
     for term in query.terms:
         if term.image_id is not None:
             library.image(term.image_id)
+    if query.params.album is not None:
+        # The album filter names an album the caller may see (else: unknown, 404).
+        Albums(library.store, principal()).get(query.params.album)
     if library.store.model_id() is None:
         return None
     return library.find(query.search_request())
@@ -229,6 +235,7 @@ def build_search_results(library: Library, query: SearchQuery) -> dict[str, Any]
                 took_ms=round((time.perf_counter() - started) * 1000, 2),
                 next_cursor=next_cursor,
                 next=_next_url(query, next_cursor),
+                interpretation=page.interpretation if page is not None else None,
             )
             answer = dump(results)
     # The engine logged its own stages; this line adds serialising the page for the API.
@@ -306,5 +313,7 @@ def hit_out(hit: SearchHit) -> HitOut:
             "date": date,
             "date_source": date_source,
             "moments": [moment_out(moment) for moment in hit.moments],
+            "stack": list(hit.stack),
+            "stack_count": max(1, len(hit.stack)),
         }
     )

@@ -21,6 +21,7 @@ from typing_extensions import Self
 
 from search.errors import InvalidInputError
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from search.query.interpret import QueryInterpretation
 from search.query.request import (
     MAX_TERMS,
     Contract,
@@ -151,6 +152,12 @@ class HitOut(ImageOut):
         description="For a moment of a video: the video's moments among the results, best "
         "first (this one included); they take no other result slot. Empty for a photo.",
     )
+    stack: list[int] = Field(
+        default_factory=list,
+        description="For a stack (a burst, a RAW+JPEG pair): the ids of its copies, the best "
+        "first; empty for a picture that stands alone. Off with stacks=false.",
+    )
+    stack_count: int = Field(1, description="How many copies this result stands for.")
 
 
 class MomentOut(BaseModel):
@@ -194,6 +201,11 @@ class SearchResults(BaseModel):
         description="Give as cursor for the next page; null at the end."
     )
     next: str | None = Field(description="GET URL of the next page (null for uploads and terms).")
+    interpretation: QueryInterpretation | None = Field(
+        None,
+        description="How place names and dates in q were read as filters (null when none "
+        "were); undo with interpret=false.",
+    )
 
 
 class DuplicateGroup(BaseModel):

@@ -71,6 +71,7 @@ def operations(app: Flask) -> list[tuple[str, str, str, Operation]]:
         path = rule.rule
         for argument in rule.arguments:
             path = path.replace(f"<int:{argument}>", f"{{{argument}}}")
+            path = path.replace(f"<{argument}>", f"{{{argument}}}")  # a text (a share token)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             found.append((path, method.lower(), rule.endpoint, declared))
     return found
@@ -133,6 +134,9 @@ def _operation(
 
 
 def _path_parameter(name: str) -> dict[str, Any]:
+    if name == "token":
+        text = {"type": "string", "minLength": 1, "maxLength": 120}
+        return {"name": name, "in": "path", "required": True, "schema": text}
     return {
         "name": name,
         "in": "path",

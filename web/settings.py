@@ -104,6 +104,19 @@ UPLOAD_RATE_LIMIT = Setting(
     'Searches by an uploaded image per client address with accounts in use ("off" for none).',
     "PIXSIFT_UPLOAD_RATE_LIMIT",
 )
+SHARE_RATE_LIMIT = Setting(
+    "share_rate_limit",
+    "600 per minute",
+    "Requests to share links (pages, thumbnails, previews) per client address, always counted "
+    '("off" for none).',
+    "PIXSIFT_SHARE_RATE_LIMIT",
+)
+SHARE_PASSWORD_RATE_LIMIT = Setting(
+    "share_password_rate_limit",
+    "30 per minute",
+    'Share-link requests that carry a password, per client address ("off" for none).',
+    "PIXSIFT_SHARE_PASSWORD_RATE_LIMIT",
+)
 RATE_LIMIT_STORAGE = Setting(
     "rate_limit_storage",
     "memory://",
@@ -134,6 +147,8 @@ ACCOUNT_SETTINGS = (
     LOGIN_RATE_LIMIT,
     SEARCH_RATE_LIMIT,
     UPLOAD_RATE_LIMIT,
+    SHARE_RATE_LIMIT,
+    SHARE_PASSWORD_RATE_LIMIT,
     RATE_LIMIT_STORAGE,
 )
 

@@ -21,6 +21,7 @@ from search.errors import InvalidInputError
 from search.query.context import SearchContext
 from search.query.duplicates import collapse_near_duplicates
 from search.query.filters import cached_filter_selection, selection_cache, tag_generation
+from search.query.interpret import interpret_request
 from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
 from search.query.moments import group_moments
 from search.query.rank import (
@@ -37,6 +38,7 @@ from search.query.timing import collect_stages, collecting, stage
 from search.query.timing import logger as stage_logger
 from search.query.vector import query_vector
 from search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
+from search.stacks import group_stacks, has_stacks
 from search.storage.videos import VideoStore
 from search.vectors.selection import Selection
 
@@ -49,14 +51,19 @@ KEYWORD_OVERFETCH = 4
 
 
 def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
-    """One page of results for ``request``; its stages are timed (logged at debug level by
-    whoever collects them: here, unless a caller such as the API adds its own stages)."""
+    """One page of results for ``request``. Place names and dates in the text become filters
+    first (search.query.interpret), and the page says how the text was read. Its stages are
+    timed (logged at debug level by whoever collects them: here, unless a caller such as the
+    API adds its own stages)."""
     outermost = not collecting()
     with collect_stages() as times:
+        with stage("interpret"):
+            generation = library.store.index_generation()
+            request, reading = interpret_request(library.store.engine, generation, request)
         page = _run_search(library, request)
     if outermost:
         stage_logger.debug("search stages (ms): %s", times.summary())
-    return page
+    return page if reading is None else replace(page, interpretation=reading)
 
 
 def _run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
@@ -87,16 +94,25 @@ def _run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
     # Moments of one video share a result slot: grouping re-orders, so it needs the deep list.
     with stage("plan"):
         grouped = videos.has_moments()
-    depth, page_end = _candidate_depth(request, fused or grouped), request.offset + request.k + 1
+        # Copies of one shot share a result slot (search.stacks): that re-orders too.
+        stacked = request.stacks and has_stacks(library.store.engine)
+    depth = _candidate_depth(request, fused or grouped or stacked)
+    page_end = request.offset + request.k + 1
     with stage("vector_search"):
         semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
     with stage("rerank"):
         ranking, scored = _ranked(library, request, vector, semantic, (keyword, keyword_weight))
+        stacks: dict[int, tuple[int, ...]] = {}
+        if stacked:
+            ranking, stacks = group_stacks(library.store.engine, ranking)
     groups: dict[int, Ranking] = {}
     if grouped:
         ranking, groups = group_moments(ranking, videos.videos_of([i for i, _ in ranking]))
     with stage("records"):
-        return _page(library, ranking, scored, request, groups)
+        page = _page(library, ranking, scored, request, groups)
+    if not stacks:
+        return page
+    return replace(page, hits=[replace(hit, stack=stacks.get(hit.id, ())) for hit in page.hits])
 
 
 def _ranked(

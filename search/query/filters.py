@@ -34,6 +34,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from search.query.request import GeoBox, SearchFilters
 from search.records import ImageIdArray
+from search.storage.albums import AlbumItem
 from search.storage.models import Image, ImageTag, LibraryState, Root
 from search.storage.search_text import text_generation
 from search.storage.tags import SHOWN
@@ -260,6 +261,25 @@ def _tags(tags: tuple[str, ...]) -> Condition:
     )
 
 
+def _album(album_id: int) -> Condition:
+    # A plain album's items and a smart album's pinned pictures; never its excluded ones.
+    return Image.id.in_(
+        select(AlbumItem.image_id).where(
+            AlbumItem.album_id == album_id, AlbumItem.state != "excluded"
+        )
+    )
+
+
+def _place(name: str) -> Condition:
+    wanted = name.strip().lower()
+    return or_(
+        *(
+            func.lower(column) == wanted
+            for column in (Image.place_city, Image.place_region, Image.place_country)
+        )
+    )
+
+
 _PIXELS = Image.width * Image.height
 #: Each filter field's SQL condition, given the field's (validated, set) value.
 CONDITIONS: dict[str, Callable[[Any], Condition]] = {
@@ -283,6 +303,9 @@ CONDITIONS: dict[str, Callable[[Any], Condition]] = {
     "has_gps": _has_gps,
     "gps_box": _inside,
     "tag": _tags,
+    "album": _album,
+    "place": _place,
+    "month": lambda month: func.extract("month", Image.taken_at) == month,
 }
 if set(CONDITIONS) != set(SearchFilters.model_fields):  # a new filter field needs its SQL here
     raise ImportError(
@@ -388,7 +411,18 @@ def cached_filter_selection(engine: Engine, filters: SearchFilters, generation: 
     key: tuple[object, ...] = ("filters", filters.model_dump_json(exclude_defaults=True))
     if filters.tag:
         key = (*key, tag_generation(engine))
+    if filters.album is not None:
+        key = (*key, "album", _album_generation(engine))
     return selection_cache(engine).get(key, generation, lambda: filter_selection(engine, filters))
+
+
+def _album_generation(engine: Engine) -> int:
+    """Counts the writes to album items (search.albums): they change without the images."""
+    with engine.connect() as connection:
+        value = connection.scalar(
+            select(LibraryState.value).where(LibraryState.key == "album_generation")
+        )
+    return int(value or 0)
 
 
 def tag_generation(engine: Engine) -> int:

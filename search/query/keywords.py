@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause
 
 from search.errors import LibraryError
-from search.storage.models import ImageTag, ImageText
+from search.storage.models import Image, ImageTag, ImageText
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_CHARACTERS = re.compile(r"\w+", re.UNICODE)
@@ -58,6 +58,17 @@ def parse_keyword_query(query_text: str) -> KeywordQuery:
         else:
             words.extend(_WORD_CHARACTERS.findall(bare))
     return KeywordQuery(tuple(dict.fromkeys(words)), tuple(dict.fromkeys(phrases)))
+
+
+def place_phrases(words: tuple[str, ...], longest: int = 3) -> list[str]:
+    """Every run of one to ``longest`` consecutive words, lower case: the place names a query
+    may hold ("new york city", "rio de janeiro")."""
+    lowered = [word.lower() for word in words]
+    return sorted({
+        " ".join(lowered[start : start + size])
+        for size in range(1, longest + 1)
+        for start in range(len(lowered) - size + 1)
+    })  # fmt: skip
 
 
 def _fts_string(words: str) -> str:
@@ -148,13 +159,24 @@ class KeywordMatcher:
     def ranked_ids(
         self, query: KeywordQuery, limit: int, *, common_above: int | None = None
     ) -> list[int]:
-        """Ids of images matching any word, best first (all required phrases must match).
+        """Ids of images matching any word, best first (all required phrases must match);
+        then those taken in a place the words name (search.places), after the text matches.
 
         On SQLite the index's vocabulary is read first (one lookup per word): a query none of
         whose words is indexed, or one with a required phrase that cannot occur, never reads
         the full-text table. Optional words found in more than ``common_above`` rows are left
         out (the engine passes half the library: bm25 gives such words no weight, so they
         could only let every image in, at the cost of ranking the whole library)."""
+        ids = self._text_ranked_ids(query, limit, common_above)
+        if query.required_phrases or (0 <= limit <= len(ids)):
+            return ids
+        known = set(ids)
+        places = [i for i in self._place_ids(query, limit) if i not in known]
+        return (ids + places)[:limit] if limit >= 0 else ids + places
+
+    def _text_ranked_ids(
+        self, query: KeywordQuery, limit: int, common_above: int | None
+    ) -> list[int]:
         if self.dialect == "sqlite":
             narrowed = self.narrowed(query, common_above=common_above)
             if narrowed is None:
@@ -230,6 +252,21 @@ class KeywordMatcher:
         with Session(self.engine) as session:
             found = [i for i in session.scalars(statement) if i not in known]
         return [i for i in found if required is None or i in required]
+
+    def _place_ids(self, query: KeywordQuery, limit: int) -> list[int]:
+        names = place_phrases(query.words)
+        if not names:
+            return []
+        columns = (Image.place_city, Image.place_region, Image.place_country)
+        statement = (
+            select(Image.id)
+            .where(or_(*(func.lower(column).in_(names) for column in columns)))
+            .order_by(Image.id)
+        )
+        if limit >= 0:
+            statement = statement.limit(limit)
+        with Session(self.engine) as session:
+            return list(session.scalars(statement))
 
     def ids_with_required_phrases(self, query: KeywordQuery) -> set[int] | None:
         """Ids containing every quoted phrase; None when the query has none."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +38,9 @@ from search.query.filter_types import (
     parse_filter_date,
 )
 from search.records import SearchHit
+
+if TYPE_CHECKING:
+    from search.query.interpret import QueryInterpretation
 
 #: Declared in search.query.filter_types; importable from here as before.
 __all__ = [
@@ -250,6 +253,16 @@ class SearchFilters(Contract):
     tag: tuple[TagName, ...] = Field(
         (), max_length=MAX_FORMATS, description="Only images with every one of these tags."
     )
+    album: ImageId | None = Field(
+        None, description="Only pictures of this album (of a smart album: its pinned ones)."
+    )
+    place: FilterText | None = Field(
+        None,
+        description="Only pictures taken in this city, region or country (any case), e.g. Lisbon.",
+    )
+    month: Annotated[int, Field(ge=1, le=12)] | None = Field(
+        None, description="Only pictures taken in this month (1-12) of any year (EXIF date)."
+    )
 
     @model_validator(mode="after")
     def _ranges_are_not_empty(self) -> Self:
@@ -345,6 +358,16 @@ class RankingOptions(Contract):
         "whose similarity does not stand out from what the query scores across the library are "
         "left out; see the band of each result).",
     )
+    stacks: bool = Field(
+        True,
+        description="One result per stack (a burst, a RAW+JPEG pair) with its copies; false "
+        "shows every copy as a result.",
+    )
+    interpret: bool = Field(
+        True,
+        description="Read place names and dates in the text as filters ('beach in Lisbon "
+        "2019'); false searches the words as written.",
+    )
 
 
 class SearchRequest(RankingOptions, BuiltInCode):
@@ -381,9 +404,30 @@ class SearchRequest(RankingOptions, BuiltInCode):
         return self.model_copy(update={"offset": self.offset + self.k})
 
 
+class SavedSearch(RankingOptions):
+    """A search kept by name (a smart album): its terms, filters and ranking, without a page.
+    With no terms, its pictures are all those the filters let through, newest first."""
+
+    terms: tuple[TermSpec, ...] = Field((), max_length=MAX_TERMS)
+    filters: SearchFilters = SearchFilters()
+
+    def search_request(self, k: int = MAX_RESULTS) -> SearchRequest:
+        terms = [QueryTerm(**term.model_dump(exclude_defaults=True)) for term in self.terms]
+        options = RankingOptions.model_fields
+        return SearchRequest(
+            tuple(terms),
+            filters=self.filters,
+            k=k,
+            **{name: getattr(self, name) for name in options},
+        )
+
+
 @dataclass(frozen=True)
 class SearchPage:
     hits: list[SearchHit]
     request: SearchRequest
     #: Offset of the next page, or None on the last page.
     next_offset: int | None
+    #: How the text was read as place and date filters (search.query.interpret); None when
+    #: nothing was.
+    interpretation: QueryInterpretation | None = None

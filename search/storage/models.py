@@ -84,6 +84,13 @@ class Image(Base):
     #: its size, modification time and relative path are the video's.
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), nullable=True, index=True)
     offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Where the GPS position lies (GeoNames, resolved offline at index time; search.places).
+    place_city: Mapped[str | None] = mapped_column(Text, nullable=True)
+    place_region: Mapped[str | None] = mapped_column(Text, nullable=True)
+    place_country: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The id of the best copy of this image's burst or RAW+JPEG pair (search.stacks); NULL
+    #: when it stands alone.
+    stack_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     root: Mapped[Root] = relationship(back_populates="images")
 
