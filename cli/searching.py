@@ -117,17 +117,8 @@ def search(
     **filter_values: Any,
 ) -> None:
     """Find the images most like TEXT (and/or --image FILE, --like ID, --add/--subtract terms)."""
-    terms = []
-    if text is not None:
-        terms.append(QueryTerm(text=text))
-    if image is not None:
-        terms.append(QueryTerm(image_path=image))
-    if image_id is not None:
-        terms.append(QueryTerm(image_id=image_id))
-    terms += [parse_term(value, 1.0) for value in added]
-    terms += [parse_term(value, -1.0) for value in subtracted]
     request = SearchRequest(
-        tuple(terms),
+        _terms(text, image, image_id, added, subtracted),
         filters=SearchFilters.parse(
             {name: value for name, value in filter_values.items() if value not in (None, ())}
         ),
@@ -148,16 +139,42 @@ def search(
                 "the library is empty: index a folder first (pixsift index DIR)"
             )
         result = opened.find(request)
-    if result.interpretation is not None:
-        read = "; ".join(f"{part.words!r} as {part.kind}" for part in result.interpretation.parts)
-        click.echo(f"read {read}; searching {result.interpretation.text!r} (--literal: as written)",
-                   err=True)  # fmt: skip
+    _say_how_it_was_read(result)
     if as_json:
         click.echo(hits_to_json(result.hits))
     elif as_csv:
         click.echo(hits_to_csv(result.hits), nl=False)
     else:
         _print_hits(result)
+
+
+def _terms(
+    text: str | None,
+    image: Path | None,
+    image_id: int | None,
+    added: tuple[str, ...],
+    subtracted: tuple[str, ...],
+) -> tuple[QueryTerm, ...]:
+    terms = []
+    if text is not None:
+        terms.append(QueryTerm(text=text))
+    if image is not None:
+        terms.append(QueryTerm(image_path=image))
+    if image_id is not None:
+        terms.append(QueryTerm(image_id=image_id))
+    terms += [parse_term(value, 1.0) for value in added]
+    terms += [parse_term(value, -1.0) for value in subtracted]
+    return tuple(terms)
+
+
+def _say_how_it_was_read(result: SearchPage) -> None:
+    """Place names and dates read as filters, on stderr (stdout stays the results)."""
+    if result.interpretation is None:
+        return
+    read = "; ".join(f"{part.words!r} as {part.kind}" for part in result.interpretation.parts)
+    click.echo(
+        f"read {read}; searching {result.interpretation.text!r} (--literal: as written)", err=True
+    )
 
 
 def clock(seconds: float) -> str:

@@ -244,8 +244,13 @@ def serve_command(
         create_app(app_config).run(host=host, port=port, debug=True, use_reloader=True)
         return
     WaitressWorker.adjustments = waitress_adjustments(idle_timeout)
-    options = {
-        "bind": bind_address(host, port),
+    PixsiftServer(app_config, gunicorn_options(bind_address(host, port), workers)).run()
+
+
+def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
+    """gunicorn's settings: waitress inside each worker, logs on the console."""
+    return {
+        "bind": bind,
         "workers": workers,
         "worker_class": WaitressWorker,
         "timeout": WORKER_TIMEOUT_SECONDS,
@@ -258,7 +263,6 @@ def serve_command(
         # servers would share it, and one stopping removes the other's. pixsift does not use it.
         "control_socket_disable": True,
     }
-    PixsiftServer(app_config, options).run()
 
 
 def waitress_adjustments(idle_timeout: int) -> dict[str, Any]:

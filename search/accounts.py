@@ -12,24 +12,37 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from typing import Annotated, Literal
+from datetime import datetime, timedelta
+from typing import Annotated
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
+from pydantic import StringConstraints
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from search.account_records import (
+    LOCAL_PRINCIPAL,
+    ApiKeyRecord,
+    NewApiKey,
+    Principal,
+    Role,
+    UserRecord,
+    utc_now,
+)
 from search.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from search.passwords import decoy_hash as _decoy_hash
+from search.passwords import password_hasher as _hasher
 from search.storage.accounts import ApiKey, LoginSession, User
 from search.storage.models import LibraryState
 from search.storage.store import LibraryStore
 from search.storage.writes import set_state
 
-Role = Literal["viewer", "admin"]
+#: The records are declared in search.account_records; importable from here as before.
+__all__ = [
+    "LOCAL_PRINCIPAL", "ApiKeyRecord", "NewApiKey", "Principal", "Role", "UserRecord", "utc_now",
+]  # fmt: skip
+
 #: A user, by name or by id.
 UserRef = str | int
 ROLES: tuple[Role, ...] = ("viewer", "admin")
@@ -50,80 +63,6 @@ ACCOUNTS_REQUIRED_STATE = "accounts_required"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 UserName = Annotated[str, StringConstraints(pattern=f"^{_NAME_PATTERN.pattern}$")]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
-
-
-class UserRecord(BaseModel):
-    """A user as listed: never the password hash."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: int
-    name: str
-    role: Role
-    created_at: datetime
-    last_login_at: datetime | None = None
-
-
-class ApiKeyRecord(BaseModel):
-    """An API key as listed: its public prefix, never the token nor its hash."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: int
-    name: str
-    prefix: str = Field(description="The token's first characters, to recognise it.")
-    role: Role
-    created_at: datetime
-    expires_at: datetime | None = None
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utc_now())
-
-
-class NewApiKey(BaseModel):
-    """A key just made: the record, and the token, which is shown this once."""
-
-    key: ApiKeyRecord
-    token: str
-
-
-class Principal(BaseModel):
-    """Who is making a request: a logged-in user, an API key, or nobody in particular on a
-    server without accounts (the single-user desktop mode, where everyone is admin)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["user", "key", "local"]
-    name: str
-    role: Role
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-
-LOCAL_PRINCIPAL = Principal(kind="local", name="local", role="admin")
-
-
-def utc_now() -> datetime:
-    """Naive UTC, as the database stores times."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-@lru_cache(maxsize=1)
-def _hasher() -> PasswordHasher:
-    return PasswordHasher()  # argon2id with the library's current recommended parameters
-
-
-@lru_cache(maxsize=1)
-def _decoy_hash() -> str:
-    # Verified against when the name is unknown, so that a wrong name and a wrong password
-    # take the same time and the answer does not tell which names exist.
-    return _hasher().hash(secrets.token_urlsafe(16))
 
 
 def check_role(role: str) -> Role:

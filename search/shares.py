@@ -28,13 +28,12 @@ from search.accounts import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     Principal,
-    _decoy_hash,
-    _hasher,
     utc_now,
 )
 from search.album_members import member_ids
 from search.albums import Albums, owner_of
 from search.errors import AuthenticationError, InvalidInputError, NotFoundError, PixsiftError
+from search.passwords import decoy_hash, password_hasher
 from search.query.context import SearchContext
 from search.query.request import Contract, ImageId
 from search.storage.albums import AlbumItem, ShareLink
@@ -167,7 +166,9 @@ class Shares:
             created_by=owner_of(self.caller),
             created_at=now,
             expires_at=None if days is None else now + timedelta(days=days),
-            password_hash=None if request.password is None else _hasher().hash(request.password),
+            password_hash=(
+                None if request.password is None else password_hasher().hash(request.password)
+            ),
             allow_originals=request.allow_originals,
             use_count=0,
         )
@@ -287,7 +288,7 @@ def _check_password(password_hash: str, password: str | None) -> None:
     if len(password) > MAX_PASSWORD_LENGTH:
         raise PasswordRequiredError("the password is not right")
     try:
-        _hasher().verify(password_hash, password)
+        password_hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         raise PasswordRequiredError("the password is not right") from None
 
@@ -296,4 +297,4 @@ def _hasher_decoy(password: str | None) -> None:
     # A wrong token with a password takes as long as a right token with a wrong password.
     if password and len(password) <= MAX_PASSWORD_LENGTH:
         with contextlib.suppress(VerificationError, InvalidHashError):
-            _hasher().verify(_decoy_hash(), password)
+            password_hasher().verify(decoy_hash(), password)

@@ -21,7 +21,7 @@ from typing_extensions import Self
 
 from search.errors import InvalidInputError
 from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
-from search.query.interpret import QueryInterpretation
+from search.query.interpretation import QueryInterpretation
 from search.query.request import (
     MAX_TERMS,
     Contract,

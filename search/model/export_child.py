@@ -103,10 +103,10 @@ def _progress(line: str) -> None:
 
 
 def _child(request: dict[str, Any]) -> int:
-    from search.model import loading
+    import torch
 
     if request.get("threads"):
-        loading.set_thread_budget(int(request["threads"]))
+        torch.set_num_threads(int(request["threads"]))
     if request.get("model_config"):
         import open_clip
 
@@ -115,12 +115,11 @@ def _child(request: dict[str, Any]) -> int:
         (folder / f"{name}.json").write_text(json.dumps(request["model_config"]))
         open_clip.add_model_config(folder)
     try:
-        import torch
-
+        from search.model.embedder import OpenClipEmbedder
         from search.model.export import export_towers
 
         spec = ModelSpec(**request["spec"])
-        embedder = loading._torch_embedder(spec, device=torch.device("cpu"))
+        embedder = OpenClipEmbedder.load(spec, device=torch.device("cpu"))
         export_towers(embedder, Path(request["directory"]), request.get("quantize"))  # type: ignore[arg-type]
     except PixsiftError as error:
         kind = type(error)

@@ -122,6 +122,7 @@ def _export_in_child(
     the export's memory peak stay out of this process."""
     from search.model.export_child import ExportRefused, export_in_child
 
+    require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
     try:
         export_in_child(spec, directory, runtime.quantize, runtime.threads or _thread_budget)
     except ExportRefused as refused:

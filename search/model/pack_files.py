@@ -7,9 +7,7 @@ none of this runs when a pack is only used.
 from __future__ import annotations
 
 import os
-import shutil
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,52 +52,6 @@ class PackCheck:
     dimension: int
     files_checked: int
     agreement: dict[str, float]
-
-
-def unpacked_archive(archive: Path) -> Path:
-    """The pack inside ``archive``, unpacked once into the cache (by content hash)."""
-    from search.model.weights import checkpoint_digest, default_cache_directory
-
-    cache = default_cache_directory()
-    target = cache / "packs" / checkpoint_digest(archive, cache)[:16]
-    if not target.is_dir():
-        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=_made(target.parent)))
-        try:
-            _extract(archive, staging)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return _pack_root(target, archive)
-
-
-def _made(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-def _extract(archive: Path, target: Path) -> None:
-    try:
-        if archive.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(archive) as opened:
-                for member in opened.namelist():  # no absolute paths nor ".." out of target
-                    if not (target / member).resolve().is_relative_to(target.resolve()):
-                        raise InvalidInputError(f"{archive}: {member} points outside the archive")
-                opened.extractall(target)
-        else:
-            with tarfile.open(archive) as opened:
-                opened.extractall(target, filter="data")
-    except (OSError, tarfile.TarError, zipfile.BadZipFile) as error:
-        raise InvalidInputError(f"cannot unpack {archive}: {error}") from error
-
-
-def _pack_root(unpacked: Path, archive: Path) -> Path:
-    """The pack folder: the archive's top level, or its single folder."""
-    if pack_layout(unpacked):
-        return unpacked
-    children = [child for child in unpacked.iterdir() if child.is_dir()]
-    if len(children) == 1 and pack_layout(children[0]):
-        return children[0]
-    raise InvalidInputError(f"{archive} holds no model pack (no {PACK_FILE}, no visual/model.onnx)")
 
 
 def archive_pack(directory: Path, archive: Path) -> None:
@@ -179,7 +131,7 @@ def hub_repository(name: str) -> str:
 def download_pack(name: str, offline: bool = False) -> Path:
     """Fetch a pack from the Hugging Face hub into the models folder (progress bar; the hub
     client checks each file's SHA-256 against the hub's), then verify it."""
-    from search.model.weights import reachable
+    from search.model.checkpoints import reachable
 
     repository = hub_repository(name)
     target = models_directory() / repository.split("/")[-1]

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tarfile
+import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,6 +30,7 @@ from platformdirs import user_data_path
 
 from search import settings
 from search.errors import InvalidInputError, NotFoundError
+from search.model.checkpoints import checkpoint_digest, default_cache_directory
 from search.model.immich import ImmichEmbedder, is_immich_pack
 from search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
 from search.model.pixels import PixelPlan, PlannedPreprocess
@@ -80,8 +85,6 @@ def find_pack(model: str | None) -> Path | None:
     if path.is_dir():
         return path if pack_layout(path) else None
     if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
-        from search.model.pack_files import unpacked_archive
-
         return unpacked_archive(path)
     if "/" in model or model.startswith("."):
         return None
@@ -107,8 +110,6 @@ def pack_model_id(directory: Path) -> str:
     with torch searches with its pack); for an Immich pack, the towers' content hash."""
     if pack_layout(directory) == "pixsift":
         return read_pack_info(directory).model_id
-    from search.model.weights import checkpoint_digest, default_cache_directory
-
     cache = default_cache_directory()
     digests = [
         checkpoint_digest(directory / tower / "model.onnx", cache)
@@ -186,3 +187,47 @@ def copy_pack(source: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)
+
+
+def unpacked_archive(archive: Path) -> Path:
+    """The pack inside ``archive``, unpacked once into the cache (by content hash)."""
+    cache = default_cache_directory()
+    target = cache / "packs" / checkpoint_digest(archive, cache)[:16]
+    if not target.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=_made(target.parent)))
+        try:
+            _extract(archive, staging)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return _pack_root(target, archive)
+
+
+def _made(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _extract(archive: Path, target: Path) -> None:
+    try:
+        if archive.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as opened:
+                for member in opened.namelist():  # no absolute paths nor ".." out of target
+                    if not (target / member).resolve().is_relative_to(target.resolve()):
+                        raise InvalidInputError(f"{archive}: {member} points outside the archive")
+                opened.extractall(target)
+        else:
+            with tarfile.open(archive) as opened:
+                opened.extractall(target, filter="data")
+    except (OSError, tarfile.TarError, zipfile.BadZipFile) as error:
+        raise InvalidInputError(f"cannot unpack {archive}: {error}") from error
+
+
+def _pack_root(unpacked: Path, archive: Path) -> Path:
+    """The pack folder: the archive's top level, or its single folder."""
+    if pack_layout(unpacked):
+        return unpacked
+    children = [child for child in unpacked.iterdir() if child.is_dir()]
+    if len(children) == 1 and pack_layout(children[0]):
+        return children[0]
+    raise InvalidInputError(f"{archive} holds no model pack (no {PACK_FILE}, no visual/model.onnx)")

@@ -5,23 +5,16 @@ weights."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-
-from platformdirs import user_cache_path
 
 from search.errors import InvalidInputError, WeightsUnavailableError
+from search.model.checkpoints import checkpoint_digest, default_cache_directory, reachable
 from search.model.spec import ModelSpec, is_model_config_path
-from search.settings import CACHE_DIRECTORY
 
 CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".ckpt")
-NETWORK_PROBE_TIMEOUT_SECONDS = 3.0
 
 
 def open_clip_model_name(model_name: str) -> str:
@@ -181,19 +174,6 @@ def _weights_source(cfg: dict[str, Any]) -> str:
     return str(cfg.get("url", ""))
 
 
-def reachable(source: str) -> bool:
-    """Whether the weights' host answers at all: without a network, fail in seconds rather
-    than after a minute of download retries."""
-    host = urlparse(source).hostname
-    if not host:
-        return False
-    try:
-        with socket.create_connection((host, 443), timeout=NETWORK_PROBE_TIMEOUT_SECONDS):
-            return True
-    except OSError:
-        return False
-
-
 def _weights_unavailable_message(spec: ModelSpec, source: str) -> str:
     return (
         f"the weights of {spec.model_name} ({spec.pretrained}) are not on this machine and cannot "
@@ -201,42 +181,3 @@ def _weights_unavailable_message(spec: ModelSpec, source: str) -> str:
         "open_clip_model.safetensors (or open_clip_pytorch_model.bin) from there, copy it here, "
         "and pass it with --pretrained /path/to/file (or set PIXSIFT_PRETRAINED)"
     )
-
-
-def default_cache_directory() -> Path:
-    """Where pixsift keeps what it can make again (exported towers, checkpoint hashes)."""
-    configured = CACHE_DIRECTORY.value()
-    return Path(str(configured)).expanduser() if configured else user_cache_path("pixsift")
-
-
-def checkpoint_digest(path: Path, cache_root: Path) -> str:
-    """The SHA-256 of a checkpoint file, remembered by path, size and modification time: hashing
-    a 600 MB checkpoint on every start costs about half a second."""
-    status = path.stat()
-    key = str(path.resolve())
-    stamp = [status.st_size, status.st_mtime_ns]
-    memo_path = cache_root / "checkpoint-digests.json"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    remembered = memo.get(key) if isinstance(memo, dict) else None
-    if isinstance(remembered, dict) and remembered.get("stamp") == stamp:
-        return str(remembered["sha256"])
-    digest = _file_digest(path)
-    memo = memo if isinstance(memo, dict) else {}
-    memo[key] = {"stamp": stamp, "sha256": digest}
-    with contextlib.suppress(OSError):  # a read-only cache only costs the hash next time
-        cache_root.mkdir(parents=True, exist_ok=True)
-        temporary = memo_path.with_name(f".{memo_path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(memo, indent=1))
-        os.replace(temporary, memo_path)
-    return digest
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as checkpoint:
-        for block in iter(lambda: checkpoint.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -22,11 +22,11 @@ import weakref
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, union
 
+from search.query.interpretation import InterpretedPart, QueryInterpretation
 from search.query.request import QueryTerm, SearchFilters, SearchRequest
 from search.storage.models import Image
 
@@ -48,24 +48,6 @@ _YEAR = r"(19\d\d|20\d\d|21\d\d)"
 _MONTH = "(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + ")"
 _SEASON = "(" + "|".join(SEASONS) + ")"
 MAX_PLACE_WORDS = 4
-
-
-class InterpretedPart(BaseModel):
-    """Words of the query read as a filter."""
-
-    kind: Literal["place", "date", "month"]
-    words: str = Field(description="The words as the query gave them, e.g. 'in Lisbon'.")
-    filters: dict[str, Any] = Field(
-        description="The filter they became, e.g. {'place': 'Lisbon'} or {'after': ..., "
-        "'before': ...}."
-    )
-
-
-class QueryInterpretation(BaseModel):
-    """How the query's text was read: the words matched by meaning, and the filters."""
-
-    text: str = Field(description="The words searched by meaning.")
-    parts: list[InterpretedPart] = Field(description="Words read as filters, in query order.")
 
 
 @dataclass(frozen=True)
