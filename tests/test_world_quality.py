@@ -31,9 +31,9 @@ from cli.main import main
 SCENES = 84  # 12 of each of the 7 formats
 #: One query in 84 moves recall by 0.012: a tolerance of two queries each way.
 TOLERANCE = 0.025
-#: Well under what the model reaches here (reference R@1 ~0.6, R@5 ~0.9 at this size) and far
-#: over chance (1/84, 5/84): a model or checkpoint that stopped working fails.
-FLOOR_R1, FLOOR_R5 = 0.4, 0.75
+#: Under what the model reaches on these 84 scenes (reference R@1 0.857, R@5 0.964; 0.940 / 1.000
+#: on the EXIF-rotated ones) and far over chance (1/84, 5/84): a weaker model or checkpoint fails.
+FLOOR_R1, FLOOR_R5 = 0.6, 0.85
 
 
 def assert_matches_reference(got: Recall, reference: Recall) -> None:
@@ -121,7 +121,8 @@ def test_the_recall_check_notices_a_broken_decode_path(
     else:
         with pytest.raises(AssertionError):
             assert_matches_reference(got, expected)
-        assert got.r1 < expected.r1 - 0.1, (got, expected)
+        # Measured: EXIF skipped 0.940 -> 0.821, BGR 0.857 -> 0.333 (R@1).
+        assert got.r1 < expected.r1 - 3 * TOLERANCE, (got, expected)
 
 
 def test_model_config_file_through_the_cli(tmp_path: Path) -> None:
