@@ -7,6 +7,7 @@ Trains nothing. The full-size figures: benchmarks/world_recall.py, docs/benchmar
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from benchmarks.world.files import FORMATS, write_mixed, write_scenes
+from benchmarks.world.files import FORMATS, write_mixed, write_scenes, write_video
 from benchmarks.world.quality import (
     CHECKPOINT,
     CONFIG,
@@ -160,3 +161,19 @@ def test_a_bad_model_config_file_is_one_clear_line(
     assert result.exit_code != 0
     assert message in result.output and str(config) in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_the_world_writes_videos_of_several_shots(tmp_path: Path) -> None:
+    import av
+
+    shot_scenes = scenes(EVAL_SEED, 3)
+    shots = write_video(tmp_path / "shots.mp4", shot_scenes, seconds=1.0, fps=10)
+    assert [(s.start, s.end) for s in shots] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    assert [s.caption for s in shots] == [s.caption for s in shot_scenes]
+    with av.open(str(tmp_path / "shots.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 30
+    # A hard cut between shots: consecutive frames differ far more across a cut than within.
+    steps = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in pairwise(frames)]
+    cuts = sorted(range(len(steps)), key=steps.__getitem__)[-2:]
+    assert sorted(cuts) == [9, 19]
