@@ -247,13 +247,17 @@ class Library:
         k: int = 10,
     ) -> list[SearchHit]:
         """The ``k`` images most similar to one query: a text, an image file or an indexed image.
-        The simple form of :meth:`find` (semantic mode, no filters)."""
+        The simple form of :meth:`find`: semantic mode, no filters, and the plain nearest
+        neighbours (no relevance cutoff, no stacks, no place or date reading of the text)."""
         given = [value for value in (text, image, image_id) if value is not None]
         if len(given) != 1:
             raise InvalidInputError("give exactly one query: a text, an image file or an image id")
         path = Path(image) if image is not None else None
         term = QueryTerm(text=text, image_path=path, image_id=image_id)
-        return self.find(SearchRequest((term,), mode="semantic", k=k)).hits
+        request = SearchRequest(
+            (term,), mode="semantic", k=k, weaker=True, stacks=False, interpret=False
+        )
+        return self.find(request).hits
 
     def query_embedding(
         self,

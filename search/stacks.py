@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from sqlalchemy import Engine, exists, select, update
 
+from search.media.formats import RAW_EXTENSIONS
 from search.storage.models import Image
 from search.storage.rows import chunks
 from search.storage.store import LibraryStore
@@ -36,8 +37,12 @@ BURST_SECONDS = 2.0
 #: Frames of one burst are near-identical; two different scenes seldom reach this with CLIP.
 BURST_SIMILARITY = 0.95
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
-#: Formats a camera does not write as its original beside a JPEG.
-WEB_FORMATS = frozenset({*JPEG_FORMATS, "PNG", "WEBP", "GIF", "BMP", "AVIF"})
+#: What a camera or phone writes as the original beside its JPEG: RAW files (recorded by their
+#: kind, or "RAW"), HEIC/HEIF and TIFF. Other formats of the same name (a PNG export, a JPEG 2000
+#: or Targa conversion) are separate pictures, not copies of one shot.
+CAMERA_ORIGINAL_FORMATS = frozenset(
+    {"HEIF", "TIFF", "RAW"} | {extension[1:].upper() for extension in RAW_EXTENSIONS}
+)
 
 
 class _UnionFind:
@@ -97,7 +102,7 @@ def _join_pairs(rows: Sequence[tuple[int, ...]], groups: _UnionFind) -> None:
         by_stem[(row.root_id, str(path.with_suffix("")).lower())].append(row)
     for same_name in by_stem.values():
         jpegs = [r.id for r in same_name if str(r.format).upper() in JPEG_FORMATS]
-        originals = [r.id for r in same_name if str(r.format).upper() not in WEB_FORMATS]
+        originals = [r.id for r in same_name if str(r.format).upper() in CAMERA_ORIGINAL_FORMATS]
         if jpegs and originals:
             for other in [*jpegs[1:], *originals]:
                 groups.join(jpegs[0], other)

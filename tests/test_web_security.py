@@ -32,6 +32,7 @@ from search.accounts import Accounts, utc_now
 from search.errors import ConflictError
 from search.library import DATABASE_FILENAME, Library
 from search.model.embedder import OpenClipEmbedder
+from search.query.request import QueryTerm, SearchRequest
 from search.storage.accounts import ApiKey
 from web import create_app
 from web.auth import SECRET_KEY_FILENAME
@@ -63,7 +64,9 @@ def log_in(client: FlaskClient, name: str, password: str, **query: str) -> objec
 
 def index_folder(library: Library, embedder: OpenClipEmbedder, folder: Path) -> dict[str, int]:
     Indexer(library, embedder, OPTIONS).index([folder])
-    return {Path(h.image.absolute_path).name: h.id for h in library.search("x", k=50)}
+    # Every picture, each its own result: phone.jpg and phone.heic are one shot's stack.
+    every = SearchRequest((QueryTerm(text="x"),), mode="semantic", k=50, stacks=False, weaker=True)
+    return {Path(h.image.absolute_path).name: h.id for h in library.find(every).hits}
 
 
 # 1. Proxy mode opens when the last account goes -------------------------------------------------
@@ -84,7 +87,8 @@ def test_the_last_account_going_keeps_the_server_locked(library: Library) -> Non
     # No usable account is left: the server still asks, it does not fall open.
     assert client.get("/api/stats").status_code == 401
     assert make_app(library).test_client().get("/api/stats").status_code == 401
-    user = accounts.add_user("ada", "correct horse", "admin")
+    # A viewer: the only admin cannot be removed (search.accounts keeps one).
+    user = accounts.add_user("ada", "correct horse", "viewer")
     with pytest.raises(ConflictError, match="ada"):
         accounts.open_desktop()
     accounts.remove_user(user.id)
