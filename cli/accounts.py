@@ -90,7 +90,9 @@ def list_users(as_json: bool, library: Path | None, database_url: str | None) ->
 def set_role(name: str, role: str, library: Path | None, database_url: str | None) -> None:
     """Make a user a viewer or an admin (their open sessions end)."""
     with open_library(library, database_url) as opened:
-        user = Accounts(opened.store).set_role(name, role)
+        accounts = Accounts(opened.store)
+        user = accounts.set_role(name, role, keep_an_admin=False)
+        _say_if_no_admin_is_left(accounts)
     click.echo(f"{user.name} is now {user.role}")
 
 
@@ -115,10 +117,24 @@ def set_password(
 @library_options
 @reports_errors
 def remove_user(name: str, library: Path | None, database_url: str | None) -> None:
-    """Remove a user."""
+    """Remove a user (here, unlike on the web, also the last admin)."""
     with open_library(library, database_url) as opened:
-        Accounts(opened.store).remove_user(name)
+        accounts = Accounts(opened.store)
+        accounts.remove_user(name, keep_an_admin=False)
+        _say_if_no_admin_is_left(accounts)
     click.echo(f"removed {name}")
+
+
+def _say_if_no_admin_is_left(accounts: Accounts) -> None:
+    """The command line is the server owner's way back in: it may take the last admin away,
+    and says what that means for the web pages."""
+    users = accounts.users()
+    if users and not any(user.role == "admin" for user in users):
+        click.echo(
+            "note: no admin user is left: nobody can manage accounts on the web pages "
+            "(pixsift users set-role NAME admin gives one back)",
+            err=True,
+        )
 
 
 @users.command("open-desktop")

@@ -183,10 +183,12 @@ class Accounts:
         with self._store.session() as session:
             return _user_record(self._user_row(session, name))
 
-    def set_role(self, name: UserRef, role: str) -> UserRecord:
+    def set_role(self, name: UserRef, role: str, *, keep_an_admin: bool = True) -> UserRecord:
+        """Change a user's role. The web keeps at least one admin user (``keep_an_admin``); the
+        server's owner, on its command line, may take the last one away."""
         with self._store.session() as session:
             row = self._user_row(session, name)
-            if check_role(role) != "admin":
+            if check_role(role) != "admin" and keep_an_admin:
                 self._keep_an_admin(session, row, "made a viewer")
             row.role = check_role(role)
             row.session_stamp = secrets.token_hex(16)  # sessions made under the old role end
@@ -200,10 +202,12 @@ class Accounts:
             row.session_stamp = secrets.token_hex(16)  # every session of the user ends
             return _user_record(row)
 
-    def remove_user(self, name: UserRef) -> None:
+    def remove_user(self, name: UserRef, *, keep_an_admin: bool = True) -> None:
+        """Remove a user; as :meth:`set_role`, the web cannot remove the last admin user."""
         with self._store.session() as session:
             row = self._user_row(session, name)
-            self._keep_an_admin(session, row, "removed")
+            if keep_an_admin:
+                self._keep_an_admin(session, row, "removed")
             session.delete(row)
 
     @staticmethod

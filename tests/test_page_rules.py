@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import write_pictures
 from test_web import index_folders
 from test_web_accounts import bearer, make_app
 
+from cli.main import main
 from search.accounts import Accounts
 from search.errors import ConflictError, InvalidInputError
 from search.library import Library
@@ -43,6 +45,23 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(library: Library) -> 
         accounts.remove_user("vic")
     accounts.remove_user("ada")
     assert [user.name for user in accounts.users()] == ["vic"]
+
+
+def test_the_command_line_may_take_the_last_admin_away_and_says_so(tmp_path: Path) -> None:
+    """The server's owner on its command line is the way back in, so there the rule gives way:
+    the last admin can go (to return the library to the desktop mode), with a note."""
+    library = Library.open(tmp_path / "library")
+    accounts = Accounts(library.store)
+    accounts.add_user("ada", "a long password", "admin")
+    accounts.add_user("vic", "a long password", "viewer")
+    library.close()
+    removed = CliRunner().invoke(
+        main, ["users", "remove", "ada", "--library", str(tmp_path / "library")]
+    )
+    assert removed.exit_code == 0, removed.output
+    assert "no admin user is left" in removed.stderr
+    with Library.open(tmp_path / "library") as reopened:
+        assert [user.name for user in Accounts(reopened.store).users()] == ["vic"]
 
 
 def test_the_api_refuses_to_take_away_the_last_admin(library: Library) -> None:
