@@ -340,8 +340,13 @@ class Library:
         )
 
     def failures(self) -> list[FailureRecord]:
-        """Skipped files, pictures and videos, by path."""
-        records = self.store.failures() + VideoStore(self.store).failures()
+        """Skipped files, pictures and videos, and pictures whose text OCR could not read, by
+        path."""
+        from search.storage.tags import text_failures
+
+        with self.store.session() as session:
+            unread = text_failures(session)
+        records = self.store.failures() + VideoStore(self.store).failures() + unread
         return sorted(records, key=lambda record: record.path)
 
     def import_vectors(
