@@ -66,6 +66,7 @@ def test_an_ocr_failure_is_listed_with_its_reason_where_users_look(
     assert library.store.image_count() == 1  # the picture stays searchable by its pixels
 
     [record] = library.failures()
+    assert library.stats().failure_count == 1
     assert record.path.endswith("photo-000.jpg") and record.reason.startswith("OCR")
     assert "eng" in record.reason  # Tesseract's own words: the language it could not load
     url = library.store.engine.url.render_as_string(hide_password=False)
