@@ -67,7 +67,8 @@ def rebuild_index(library: Path | None, database_url: str | None, index_type: st
 @library_options
 @reports_errors
 def failures(library: Path | None, database_url: str | None) -> None:
-    """List the files indexing skipped, with the reason."""
+    """List the files indexing skipped, and pictures whose text OCR could not read, with the
+    reason."""
     with open_library(library, database_url) as opened:
         records = opened.failures()
     for record in records:

@@ -331,11 +331,17 @@ class Library:
         return self.store.images_by_ids(image_ids)
 
     def stats(self) -> LibraryStats:
+        from search.storage.tags import text_failure_count
+
         sidecar = read_sidecar(self.index_directory)
+        # Counted as `pixsift failures` lists them: skipped files, then unread texts.
+        skipped = self.store.failure_count() + VideoStore(self.store).failure_count()
+        with self.store.session() as session:
+            skipped += text_failure_count(session)
         return LibraryStats(
             image_count=self.store.image_count(),
             root_paths=self.store.root_paths(),
-            failure_count=self.store.failure_count() + VideoStore(self.store).failure_count(),
+            failure_count=skipped,
             model_id=self.store.model_id(),
             index_type=sidecar.index_type if sidecar else "none",
             index_recall=dict(sidecar.recall_by_kind) if sidecar else {},
@@ -344,8 +350,13 @@ class Library:
         )
 
     def failures(self) -> list[FailureRecord]:
-        """Skipped files, pictures and videos, by path."""
-        records = self.store.failures() + VideoStore(self.store).failures()
+        """Skipped files, pictures and videos, and pictures whose text OCR could not read, by
+        path."""
+        from search.storage.tags import text_failures
+
+        with self.store.session() as session:
+            unread = text_failures(session)
+        records = self.store.failures() + VideoStore(self.store).failures() + unread
         return sorted(records, key=lambda record: record.path)
 
     def import_vectors(

@@ -80,6 +80,9 @@ class ImageRecord(ImageFacts):
     text_in_image: str | None = Field(
         None, description="Text recognised in the picture (OCR); null when OCR has not run."
     )
+    text_failure: str | None = Field(
+        None, description="Why OCR could not read the picture; null when it worked or has not run."
+    )
     video_id: int | None = Field(
         None, description="For a moment of a video: the video's id (null for a photo)."
     )

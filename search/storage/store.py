@@ -260,6 +260,7 @@ class LibraryStore:
                         bool(follows),
                         tags=tuple(tag for tag, _ in tags.get(image.id, ())),
                         text_in_image=None if text is None or text.failure else text.text,
+                        text_failure=None if text is None else text.failure,
                     )
         return records
 

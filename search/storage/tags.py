@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import case, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from search.filenames import display_path
+from search.records import FailureRecord
 from search.storage.models import Image, ImageTag, ImageText
 from search.storage.rows import chunks, utc_now
 from search.storage.search_text import refresh_search_text
@@ -160,6 +162,26 @@ def images_without_text(session: Session, limit: int) -> list[tuple[int, bytes]]
     return [(int(image_id), bytes(path)) for image_id, path in rows]
 
 
+def text_failures(session: Session) -> list[FailureRecord]:
+    """Photos whose OCR failed, with the reason (the picture itself stays indexed)."""
+    rows = session.execute(
+        select(Image.path_bytes, Image.size_bytes, Image.mtime_ns, ImageText)
+        .join(ImageText, ImageText.image_id == Image.id)
+        .where(ImageText.failure.is_not(None))
+    )
+    return [
+        FailureRecord(
+            path=display_path(path_bytes),
+            # Said as an OCR failure: the file is searchable, only its text was not read.
+            reason=text.failure if text.failure.startswith("OCR") else f"OCR: {text.failure}",
+            size_bytes=int(size_bytes),
+            mtime_ns=int(mtime_ns),
+            failed_at=text.recognised_at,
+        )
+        for path_bytes, size_bytes, mtime_ns, text in rows
+    ]
+
+
 def text_failure_count(session: Session) -> int:
     statement = select(func.count()).select_from(ImageText).where(ImageText.failure.is_not(None))
     return int(session.scalar(statement) or 0)
@@ -168,5 +190,5 @@ def text_failure_count(session: Session) -> int:
 __all__ = [
     "AUTOMATIC", "MANUAL", "REMOVED", "TagChanges", "TagCount", "add_manual_tags",
     "images_without_text", "remove_tags", "replace_automatic_tags", "tag_counts",
-    "tags_of", "text_failure_count", "texts_of", "write_text",
+    "tags_of", "text_failure_count", "text_failures", "texts_of", "write_text",
 ]  # fmt: skip
