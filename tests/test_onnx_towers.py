@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import TINY_MODEL_NAME, make_picture, write_tiny_checkpoint
 
+import search.model.checkpoints as checkpoints
 import search.model.export as export_module
-import search.model.weights as weights_module
 from search.errors import InvalidInputError
 from search.model.embedder import OpenClipEmbedder
 from search.model.export import TowerExportRejectedError
@@ -97,16 +97,16 @@ def test_a_checkpoints_hash_is_remembered_until_the_file_changes(
 ) -> None:
     checkpoint = tmp_path / "weights.pt"
     checkpoint.write_bytes(tiny_checkpoint.read_bytes())
-    first = weights_module.checkpoint_digest(checkpoint, tmp_path / "cache")
+    first = checkpoints.checkpoint_digest(checkpoint, tmp_path / "cache")
 
     def no_hashing(path: Path) -> str:
         raise AssertionError("hashed again although the file did not change")
 
     with monkeypatch.context() as patch:
-        patch.setattr(weights_module, "_file_digest", no_hashing)
-        assert weights_module.checkpoint_digest(checkpoint, tmp_path / "cache") == first
+        patch.setattr(checkpoints, "_file_digest", no_hashing)
+        assert checkpoints.checkpoint_digest(checkpoint, tmp_path / "cache") == first
     checkpoint.write_bytes(checkpoint.read_bytes() + b"changed")
-    assert weights_module.checkpoint_digest(checkpoint, tmp_path / "cache") != first
+    assert checkpoints.checkpoint_digest(checkpoint, tmp_path / "cache") != first
 
 
 def test_a_backend_named_in_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
