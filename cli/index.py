@@ -222,5 +222,10 @@ def _format_images(summary: IndexingSummary) -> str:
         + (f"; text read in {summary.ocr_done} images" if summary.ocr_done else "")
         + (f" ({summary.ocr_failed} failed)" if summary.ocr_failed else "")
         + (f"; {summary.tagged} images tagged" if summary.tagged else "")
+        + (
+            f"; tagging failed, the index is kept ({summary.tagging_failure})"
+            if summary.tagging_failure
+            else ""
+        )
         + f" in {summary.elapsed_seconds:.1f} s ({summary.images_per_second:.1f} images/s)"
     )

@@ -34,6 +34,7 @@ from indexer.options import (
 from indexer.organising import organise_library
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
+from search.errors import PixsiftError
 from search.library import Library
 from search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
 from search.media.video import VIDEO_EXTENSIONS, SamplingOptions
@@ -164,11 +165,18 @@ class Indexer:
             + summary.videos.indexed + summary.videos.removed
         ))  # fmt: skip
         self.library.publish_index()  # a no-op unless something changed
-        changed = summary.added + summary.updated + summary.removed
-        if self.options.tag and changed + summary.videos.indexed + summary.videos.removed:
-            summary.tagged = LibraryTags(self.library).recompute().tagged_images
+        if self.options.tag:
+            self._tag(summary)
         summary.elapsed_seconds = time.monotonic() - started
         return summary
+
+    def _tag(self, summary: IndexingSummary) -> None:
+        """Tag what this run (or an interrupted earlier one) embedded. It runs after the index
+        is published, so a failure costs the tags only: they are made by the next run."""
+        try:
+            summary.tagged = LibraryTags(self.library).update().tagged_images
+        except (PixsiftError, OSError, RuntimeError, ValueError) as error:
+            summary.tagging_failure = f"{type(error).__name__}: {error}"
 
     # Decoding and embedding -------------------------------------------------------------------
 
