@@ -51,9 +51,7 @@ def counting(tiny_embedder: OpenClipEmbedder) -> CountingEmbedder:
 def indexed(
     tmp_path: Path, counting: CountingEmbedder, new_database_url: DatabaseFactory
 ) -> tuple[Library, Path]:
-    library = Library.open(
-        tmp_path / "library", database_url=new_database_url(), embedder=counting
-    )
+    library = Library.open(tmp_path / "library", database_url=new_database_url(), embedder=counting)
     folder = tmp_path / "pictures"
     write_pictures(folder, PICTURES)
     summary = Indexer(library, counting, _options()).index([folder])
@@ -132,9 +130,7 @@ def test_changing_the_vocabulary_or_calibration_tags_everything_again(indexed, t
 def test_search_works_while_tagging_runs_and_when_it_fails(
     tmp_path, counting, new_database_url, monkeypatch
 ) -> None:
-    library = Library.open(
-        tmp_path / "library", database_url=new_database_url(), embedder=counting
-    )
+    library = Library.open(tmp_path / "library", database_url=new_database_url(), embedder=counting)
     folder = tmp_path / "pictures"
     write_pictures(folder, PICTURES)
     seen_during_tagging: list[int] = []
