@@ -166,17 +166,9 @@ class Indexer:
         ))  # fmt: skip
         self.library.publish_index()  # a no-op unless something changed
         if self.options.tag:
-            self._tag(summary)
+            tag_after_run(self.library, summary)
         summary.elapsed_seconds = time.monotonic() - started
         return summary
-
-    def _tag(self, summary: IndexingSummary) -> None:
-        """Tag what this run (or an interrupted earlier one) embedded. It runs after the index
-        is published, so a failure costs the tags only: they are made by the next run."""
-        try:
-            summary.tagged = LibraryTags(self.library).update().tagged_images
-        except (PixsiftError, OSError, RuntimeError, ValueError) as error:
-            summary.tagging_failure = f"{type(error).__name__}: {error}"
 
     # Decoding and embedding -------------------------------------------------------------------
 
@@ -343,6 +335,15 @@ class Indexer:
         self.store.remove_images(vanished_ids)
         self.store.remove_failures(plan.vanished_failures)
         summary.removed += len(vanished_ids)
+
+
+def tag_after_run(library: Library, summary: IndexingSummary) -> None:
+    """Tag what a run (or an interrupted earlier one) embedded. It runs after the index is
+    published, so a failure costs the tags only: they are made by the next run."""
+    try:
+        summary.tagged = LibraryTags(library).update().tagged_images
+    except (PixsiftError, OSError, RuntimeError, ValueError) as error:
+        summary.tagging_failure = f"{type(error).__name__}: {error}"
 
 
 def _by_content_hash(vanished: dict[bytes, KnownFile]) -> dict[str, list[bytes]]:

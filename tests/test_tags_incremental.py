@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import DatabaseFactory, reopen, write_pictures
 
 import search.tags.service as service
+from cli.background_tagging import labels_ready
+from cli.main import main
 from indexer.options import IndexingOptions
 from indexer.pipeline import Indexer
 from search.library import Library
@@ -155,3 +158,27 @@ def test_search_works_while_tagging_runs_and_when_it_fails(
     assert again.added == 0 and again.tagging_failure is None
     assert [len(ids) for ids in calls] == [PICTURES]
     library.close()
+
+
+def test_tags_update_command_tags_what_is_new_and_labels_are_then_ready(
+    tmp_path, tiny_embedder, tiny_spec, monkeypatch
+) -> None:
+    """What ``pixsift index`` starts in the background on a model's first run."""
+    monkeypatch.setenv("PIXSIFT_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "pictures"
+    write_pictures(folder, PICTURES)
+    with Library.open(tmp_path / "library", embedder=tiny_embedder) as library:
+        assert not labels_ready(library)
+        options = IndexingOptions(batch_size=4, workers=1, show_progress=False, tag=False)
+        Indexer(library, tiny_embedder, options).index([folder])
+        assert _hits(library) == PICTURES  # searchable before any tag exists
+        assert not labels_ready(library)
+    command = ["tags", "update", "--library", str(tmp_path / "library")]
+    command += ["--model", tiny_spec.model_name, "--pretrained", str(tiny_spec.pretrained)]
+    first = CliRunner().invoke(main, command)
+    assert first.exit_code == 0, first.output
+    assert f"of {PICTURES} images" in first.output
+    again = CliRunner().invoke(main, command)
+    assert again.exit_code == 0 and "of 0 images" in again.output
+    with Library.open(tmp_path / "library", embedder=tiny_embedder) as library:
+        assert labels_ready(library)
