@@ -182,3 +182,18 @@ def test_tags_update_command_tags_what_is_new_and_labels_are_then_ready(
     assert again.exit_code == 0 and "of 0 images" in again.output
     with Library.open(tmp_path / "library", embedder=tiny_embedder) as library:
         assert labels_ready(library)
+
+
+def test_calibration_sample_is_bounded_and_made_of_stored_vectors(library: Library) -> None:
+    model_id = library.embedder.model_id
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(30, library.embedder.dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    library.import_vectors(vectors, model_id=model_id)
+    stored = StoredVectors(library.store)
+    assert len(stored.sample(model_id, 100)) == 30  # a small library is read whole
+    sample = stored.sample(model_id, 10)
+    assert 5 <= len(sample) <= 10
+    # Each sampled row is one of the stored vectors (float16 precision).
+    distances = np.abs(sample[:, None, :] - vectors[None, :, :]).max(axis=2).min(axis=1)
+    assert distances.max() < 2e-3

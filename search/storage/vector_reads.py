@@ -50,7 +50,7 @@ class StoredVectors:
     def sample(self, model_id: str, rows: int) -> EmbeddingMatrix:
         """About ``rows`` stored vectors of ``model_id`` (float32), every k-th image id: a
         bounded, deterministic sample for statistics that need not read a large library whole."""
-        count = self.count_through(model_id, 2**62)
+        count = self.count_through(model_id, 2**31 - 1)  # every generation (an INTEGER)
         if count <= rows:
             return self.all(model_id)[1]
         step = -(-count // rows)
