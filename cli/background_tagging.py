@@ -14,7 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from indexer.options import IndexingSummary
+from indexer.pipeline import tag_after_run
 from search.library import Library
+from search.settings import BACKGROUND_TAGGING
 from search.tags.labels import label_cache_path
 from search.tags.service import LibraryTags
 
@@ -28,6 +31,26 @@ def labels_ready(library: Library) -> bool:
         return False
     tags = LibraryTags(library)
     return label_cache_path(tags.cache_directory, model_id, tags.vocabulary).exists()
+
+
+def tags_inline(library: Library) -> bool:
+    """Whether ``pixsift index`` tags before it ends (else a first run tags in the background)."""
+    return labels_ready(library) or not BACKGROUND_TAGGING.value()
+
+
+def finish_tagging(
+    library: Library, summary: IndexingSummary, pending: bool, database_url: str | None
+) -> subprocess.Popen | None:
+    """After a run that left its tagging ``pending``: tag now if the labels turned out to be
+    cached (a new library learns its model during the run), else start the background child."""
+    if not pending:
+        return None
+    if tags_inline(library):
+        tag_after_run(library, summary)
+        return None
+    if library.store.model_id() is None:
+        return None  # nothing was ever indexed: nothing to tag
+    return start_background_tagging(library, database_url)
 
 
 def start_background_tagging(library: Library, database_url: str | None) -> subprocess.Popen:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.background_tagging import labels_ready, log_path, start_background_tagging
+from cli.background_tagging import finish_tagging, log_path, tags_inline
 from cli.options import (
     library_options,
     model_options,
@@ -25,7 +25,7 @@ from indexer.options import (
     IndexingOptions,
     IndexingSummary,
 )
-from indexer.pipeline import Indexer, tag_after_run
+from indexer.pipeline import Indexer
 from search.library import Library
 from search.model.loading import load_embedder, runtime_from_settings
 from search.model.spec import ModelSpec, requested_model_spec
@@ -138,8 +138,8 @@ def index_command(
             video_interval_seconds=float(video_interval),
             video_timeout_seconds=video_timeout,
             ocr=remember_ocr(opened, ocr),
-            # Without this model's label embeddings, tagging waits for the background below.
-            tag=tag and labels_ready(opened),
+            # Without this model's label embeddings, tagging goes to the background below.
+            tag=tag and tags_inline(opened),
         )
         spec = opened.model_spec()
         if ray_address is not None:
@@ -151,18 +151,11 @@ def index_command(
                 opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
             )
             summary = indexer.index(list(roots))
-        # A new library learns its model during the run: its labels may be cached after all.
-        background = tag and not options.tag and not labels_ready(opened)
-        if tag and not options.tag and not background:
-            tag_after_run(opened, summary)
-        if background and opened.store.model_id() is not None:
-            child = start_background_tagging(opened, database_url)
-        else:
-            background = False
+        child = finish_tagging(opened, summary, tag and not options.tag, database_url)
     # The whole command, start-up included, as the user waited for it.
     summary.elapsed_seconds = max(summary.elapsed_seconds, process_age_seconds())
     click.echo(format_summary(summary))
-    if background:
+    if child is not None:
         click.echo(
             f"tagging in the background (pid {child.pid}, log {log_path(opened)}): the tag "
             "labels are embedded once for this model; search works meanwhile"

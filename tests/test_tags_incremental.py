@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import DatabaseFactory, reopen, write_pictures
 
 import search.tags.service as service
+from cli import background_tagging
 from cli.background_tagging import labels_ready
 from cli.main import main
 from indexer.options import IndexingOptions
@@ -197,3 +198,28 @@ def test_calibration_sample_is_bounded_and_made_of_stored_vectors(library: Libra
     # Each sampled row is one of the stored vectors (float16 precision).
     distances = np.abs(sample[:, None, :] - vectors[None, :, :]).max(axis=2).min(axis=1)
     assert distances.max() < 2e-3
+
+
+def test_a_first_run_leaves_tagging_to_the_background_unless_told_not_to(
+    tmp_path, tiny_embedder, monkeypatch
+) -> None:
+    monkeypatch.setenv("PIXSIFT_CACHE_DIR", str(tmp_path / "cache"))
+    started: list[Library] = []
+    monkeypatch.setattr(
+        background_tagging, "start_background_tagging", lambda library, url: started.append(url)
+    )
+    folder = tmp_path / "pictures"
+    write_pictures(folder, PICTURES)
+    with Library.open(tmp_path / "library", embedder=tiny_embedder) as library:
+        monkeypatch.setenv("PIXSIFT_BACKGROUND_TAGGING", "1")
+        assert not background_tagging.tags_inline(library)
+        options = IndexingOptions(batch_size=4, workers=1, show_progress=False, tag=False)
+        summary = Indexer(library, tiny_embedder, options).index([folder])
+        background_tagging.finish_tagging(library, summary, True, None)
+        assert started == [None] and summary.tagged == 0
+        # Told to tag inline (as the tests' runs are), the run tags before it ends.
+        monkeypatch.setenv("PIXSIFT_BACKGROUND_TAGGING", "0")
+        background_tagging.finish_tagging(library, summary, True, None)
+        assert started == [None] and summary.tagging_failure is None
+        assert background_tagging.labels_ready(library)
+        assert LibraryTags(library).update().images == 0  # all were tagged
