@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cli.background_tagging import finish_tagging, log_path, tags_inline
 from cli.options import (
     library_options,
     model_options,
@@ -137,7 +138,8 @@ def index_command(
             video_interval_seconds=float(video_interval),
             video_timeout_seconds=video_timeout,
             ocr=remember_ocr(opened, ocr),
-            tag=tag,
+            # Without this model's label embeddings, tagging goes to the background below.
+            tag=tag and tags_inline(opened),
         )
         spec = opened.model_spec()
         if ray_address is not None:
@@ -149,9 +151,15 @@ def index_command(
                 opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
             )
             summary = indexer.index(list(roots))
+        child = finish_tagging(opened, summary, tag and not options.tag, database_url)
     # The whole command, start-up included, as the user waited for it.
     summary.elapsed_seconds = max(summary.elapsed_seconds, process_age_seconds())
     click.echo(format_summary(summary))
+    if child is not None:
+        click.echo(
+            f"tagging in the background (pid {child.pid}, log {log_path(opened)}): the tag "
+            "labels are embedded once for this model; search works meanwhile"
+        )
 
 
 def _index_on_ray(
@@ -222,5 +230,10 @@ def _format_images(summary: IndexingSummary) -> str:
         + (f"; text read in {summary.ocr_done} images" if summary.ocr_done else "")
         + (f" ({summary.ocr_failed} failed)" if summary.ocr_failed else "")
         + (f"; {summary.tagged} images tagged" if summary.tagged else "")
+        + (
+            f"; tagging failed, the index is kept ({summary.tagging_failure})"
+            if summary.tagging_failure
+            else ""
+        )
         + f" in {summary.elapsed_seconds:.1f} s ({summary.images_per_second:.1f} images/s)"
     )

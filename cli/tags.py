@@ -77,10 +77,38 @@ def recompute(
     """Tag every image again from its stored embedding (no image is read or embedded again).
 
     Only the labels are embedded, once per model (then cached)."""
-    library, database_url = _library(context, library, database_url)
-    requested = requested_model_spec(model, pretrained, preprocessing_tag)
+    _retag(context, (library, database_url), (model, pretrained, preprocessing_tag), True)
+
+
+@tags.command()
+@library_options
+@model_options
+@click.pass_context
+@reports_errors
+def update(
+    context: click.Context,
+    library: Path | None,
+    database_url: str | None,
+    model: str | None,
+    pretrained: str | None,
+    preprocessing_tag: str | None,
+) -> None:
+    """Tag the images embedded since the last tagging (every image when the model, the
+    vocabulary or the calibration changed). ``pixsift index`` runs it after a first run."""
+    _retag(context, (library, database_url), (model, pretrained, preprocessing_tag), False)
+
+
+def _retag(
+    context: click.Context,
+    where: tuple[Path | None, str | None],
+    model: tuple[str | None, str | None, str | None],
+    everything: bool,
+) -> None:
+    library, database_url = _library(context, *where)
+    requested = requested_model_spec(*model)
     with open_library(library, database_url, model_spec=requested) as opened:
-        report = LibraryTags(opened).recompute()
+        service = LibraryTags(opened)
+        report = service.recompute() if everything else service.update()
     click.echo(
         f"tagged {report.tagged_images} of {report.images} images: "
         f"{report.tags_added} tags added, {report.tags_removed} removed, "

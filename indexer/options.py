@@ -54,6 +54,8 @@ class IndexingSummary:
     ocr_done: int = 0
     ocr_failed: int = 0
     tagged: int = 0
+    #: Why tagging failed after the index was published (the next run tags again), if it did.
+    tagging_failure: str | None = None
     elapsed_seconds: float = 0.0
     videos: VideoSummary = field(default_factory=VideoSummary)
 

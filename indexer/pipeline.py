@@ -34,6 +34,7 @@ from indexer.options import (
 from indexer.organising import organise_library
 from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
 from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
+from search.errors import PixsiftError
 from search.library import Library
 from search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
 from search.media.video import VIDEO_EXTENSIONS, SamplingOptions
@@ -164,9 +165,8 @@ class Indexer:
             + summary.videos.indexed + summary.videos.removed
         ))  # fmt: skip
         self.library.publish_index()  # a no-op unless something changed
-        changed = summary.added + summary.updated + summary.removed
-        if self.options.tag and changed + summary.videos.indexed + summary.videos.removed:
-            summary.tagged = LibraryTags(self.library).recompute().tagged_images
+        if self.options.tag:
+            tag_after_run(self.library, summary)
         summary.elapsed_seconds = time.monotonic() - started
         return summary
 
@@ -335,6 +335,15 @@ class Indexer:
         self.store.remove_images(vanished_ids)
         self.store.remove_failures(plan.vanished_failures)
         summary.removed += len(vanished_ids)
+
+
+def tag_after_run(library: Library, summary: IndexingSummary) -> None:
+    """Tag what a run (or an interrupted earlier one) embedded. It runs after the index is
+    published, so a failure costs the tags only: they are made by the next run."""
+    try:
+        summary.tagged = LibraryTags(library).update().tagged_images
+    except (PixsiftError, OSError, RuntimeError, ValueError) as error:
+        summary.tagging_failure = f"{type(error).__name__}: {error}"
 
 
 def _by_content_hash(vanished: dict[bytes, KnownFile]) -> dict[str, list[bytes]]:

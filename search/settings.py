@@ -96,6 +96,13 @@ INDEX_MEMORY_BUDGET = Setting(
     "index builds stream the vectors in stages instead of loading them.",
     "PIXSIFT_INDEX_MEMORY_BUDGET",
 )
+BACKGROUND_TAGGING = Setting(
+    "background_tagging",
+    1,
+    "1: when the tag labels of the library's model are not cached yet, pixsift index publishes "
+    "the index and tags in a background child (pixsift tags update); 0: it tags before it ends.",
+    "PIXSIFT_BACKGROUND_TAGGING",
+)
 ALL_SETTINGS = (
     LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, TOKENIZER, CACHE_DIRECTORY,
     BACKEND, QUANTIZE, INDEX_MEMORY_BUDGET,

@@ -47,6 +47,8 @@ def private_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("pixsift-cache")
     patch = pytest.MonkeyPatch()
     patch.setenv("PIXSIFT_CACHE_DIR", str(directory))
+    # A first `pixsift index` tags before it ends: no background child outlives a test.
+    patch.setenv("PIXSIFT_BACKGROUND_TAGGING", "0")
     yield directory
     patch.undo()
 

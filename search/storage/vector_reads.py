@@ -47,6 +47,23 @@ class StoredVectors:
         half = np.frombuffer(b"".join(row[1] for row in rows), dtype=EMBEDDING_DTYPE)
         return ids, half.reshape(len(rows), -1)
 
+    def sample(self, model_id: str, rows: int) -> EmbeddingMatrix:
+        """About ``rows`` stored vectors of ``model_id`` (float32), every k-th image id: a
+        bounded, deterministic sample for statistics that need not read a large library whole."""
+        count = self.count_through(model_id, 2**31 - 1)  # every generation (an INTEGER)
+        if count <= rows:
+            return self.all(model_id)[1]
+        step = -(-count // rows)
+        statement = (
+            select(Embedding.vector)
+            .where(Embedding.model_id == model_id, Embedding.image_id % step == 0)
+            .order_by(Embedding.image_id)
+        )
+        with self.store.session() as session:
+            found = session.scalars(statement).all()
+        half = np.frombuffer(b"".join(found), dtype=EMBEDDING_DTYPE).reshape(len(found), -1)
+        return half.astype(np.float32)
+
     def chunks_through(
         self, model_id: str, generation: int, rows: int = 100_000
     ) -> Iterator[tuple[ImageIdArray, np.ndarray]]:

@@ -66,12 +66,15 @@ def calibrated_tags(
     labels: EmbeddingMatrix,
     names: Sequence[str],
     options: TaggingOptions | None = None,
+    calibration: EmbeddingMatrix | None = None,
 ) -> dict[int, dict[str, float]]:
-    """The tags of each image (image id -> label -> cosine score)."""
+    """The tags of each image (image id -> label -> cosine score); each label is calibrated on
+    ``calibration`` (the library, or a sample of it) when given, else on ``vectors``."""
     options = options or TaggingOptions()
     if len(vectors) == 0 or len(labels) == 0:
         return {}
-    statistics = label_statistics(vectors, labels, options)
+    reference = vectors if calibration is None or len(calibration) == 0 else calibration
+    statistics = label_statistics(reference, labels, options)
     top_k = min(options.top_k, len(labels))
     tags: dict[int, dict[str, float]] = {}
     for start in range(0, len(vectors), SCORE_CHUNK):
