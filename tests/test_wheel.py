@@ -163,6 +163,9 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         **{key: value for key, value in os.environ.items() if not key.startswith("PIXSIFT_")},
         "PIXSIFT_CACHE_DIR": str(root / "cache"),
         "PIXSIFT_MODELS_DIR": str(root / "models"),
+        # Tags inline, so that the commands below see them and no process outlives the test
+        # (tagging in the background after a model's first run has its own tests).
+        "PIXSIFT_BACKGROUND_TAGGING": "0",
     }
 
 
