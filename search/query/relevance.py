@@ -35,7 +35,7 @@ CALIBRATION_SAMPLE_SIZE = 2048
 
 @dataclass(frozen=True)
 class RelevanceOptions:
-    # Measured on the world (benchmarks/world_quality.py, docs/benchmarks.md section wt-eval)
+    # Measured on the world (benchmarks/world_quality.py, docs/benchmarks.md section 9)
     # with its softmax CLIP: at 3.0 the default list keeps 78 % of full captions' true scenes
     # with 2.3 results on average, and shows nothing for every "a <colour> <shape>" of an
     # absent pair (their best scene reaches 2.3-2.7); at 2.75 it keeps 97 % but shows 4.4 and
