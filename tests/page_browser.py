@@ -81,12 +81,18 @@ def use_size(driver: object, size: str, theme: str = "light") -> None:
 
 
 def log_in(driver: object, url: str, name: str) -> None:
-    """Log in as ``name`` from a fresh login form (a form reloaded after cookies were cleared
-    may carry an old CSRF token: then the form is filled again, as a person would)."""
+    """Log in as ``name`` from a fresh login form.
+
+    The page before is left for ``about:blank`` first: its requests still in flight (an image,
+    the next page of results) could otherwise answer after the cookies were cleared and put an
+    old session cookie back, so the form's CSRF token no longer matches. Should a form still be
+    refused, it is filled again, as a person would, and the refusal's log line is dropped, so
+    ``script_errors`` reports the page's own problems only."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    driver.get("about:blank")  # type: ignore[attr-defined]
     driver.delete_all_cookies()  # type: ignore[attr-defined]
     problem = ""
     for _attempt in range(3):
@@ -100,14 +106,36 @@ def log_in(driver: object, url: str, name: str) -> None:
             return
         except TimeoutException:
             problem = driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+            _keep_log(driver, drop=r"/login\S* - Failed to load resource: .* 400")
     raise AssertionError(f"could not log in as {name}: {problem}")
+
+
+_KEPT_LOGS: dict[int, list[dict[str, object]]] = {}
+
+
+def _keep_log(driver: object, drop: str) -> None:
+    """Read the browser's log (which empties it), keeping every entry but those matching ``drop``
+    for ``script_errors``."""
+    kept = _KEPT_LOGS.setdefault(id(driver), [])
+    kept.extend(
+        entry
+        for entry in driver.get_log("browser")  # type: ignore[attr-defined]
+        if not re.search(drop, str(entry["message"]))
+    )
+
+
+def clear_log(driver: object) -> None:
+    """Start a test with an empty browser log."""
+    _KEPT_LOGS.pop(id(driver), None)
+    driver.get_log("browser")  # type: ignore[attr-defined]
 
 
 def script_errors(driver: object, allowed: str | None = None) -> list[dict[str, object]]:
     """SEVERE browser log entries (a script error, a CSP violation), except ``allowed``."""
+    entries = _KEPT_LOGS.pop(id(driver), []) + driver.get_log("browser")  # type: ignore[attr-defined]
     return [
         entry
-        for entry in driver.get_log("browser")  # type: ignore[attr-defined]
+        for entry in entries
         if entry["level"] == "SEVERE"
         and not (allowed and re.search(allowed, str(entry["message"])))
     ]

@@ -18,6 +18,7 @@ from page_browser import (
     Served,
     card_ids,
     chromium,
+    clear_log,
     in_viewport,
     log_in,
     script_errors,
@@ -69,7 +70,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture(params=list(SIZES))
 def size(request: pytest.FixtureRequest, browser: object) -> str:
     use_size(browser, request.param)
-    browser.get_log("browser")  # type: ignore[attr-defined]  # start each test with an empty log
+    clear_log(browser)
     return request.param
 
 
