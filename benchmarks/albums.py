@@ -40,12 +40,12 @@ def main() -> None:
     parser.add_argument("--name", default="albums")
     args = parser.parse_args()
 
-    from search.accounts import LOCAL_PRINCIPAL
-    from search.albums import Albums
-    from search.library import Library
-    from search.query.request import SavedSearch, SearchFilters
-    from search.storage.bulk import insert_vectors
-    from web import create_app
+    from pixsift.search.accounts import LOCAL_PRINCIPAL
+    from pixsift.search.albums import Albums
+    from pixsift.search.library import Library
+    from pixsift.search.query.request import SavedSearch, SearchFilters
+    from pixsift.search.storage.bulk import insert_vectors
+    from pixsift.web import create_app
 
     directory = WORK / f"albums-{args.size}"
     if directory.exists():

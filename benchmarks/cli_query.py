@@ -32,7 +32,7 @@ from benchmarks.startup import (
 )
 
 #: The console script's body, run from a checkout's folder (the folder comes first on sys.path).
-CLI = "import sys; sys.argv[0] = 'pixsift'; from cli.main import run; run()"
+CLI = "import sys; sys.argv[0] = 'pixsift'; from pixsift.cli.main import run; run()"
 
 
 def pixsift(checkout: Path, *arguments: str) -> tuple[list[str], Path]:

@@ -40,7 +40,7 @@ def checkpoint_path(model_name: str = MODEL_NAME) -> Path:
 def load_embedder():
     import torch
 
-    from search.model.embedder import ModelSpec, OpenClipEmbedder
+    from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 
     spec = ModelSpec(MODEL_NAME, str(checkpoint_path()), PREPROCESSING_TAG)
     return OpenClipEmbedder.load(spec, device=torch.device("cpu")), spec
@@ -49,9 +49,9 @@ def load_embedder():
 def load_served_embedder(threads: int | None = 1):
     """The towers ``pixsift serve`` runs by default (PIXSIFT_BACKEND, default auto: ONNX Runtime
     on a CPU) with one thread, as each of the default two server workers gets on 2 cores."""
-    from search.model.loading import load_embedder as load_towers
-    from search.model.loading import runtime_from_settings
-    from search.model.spec import ModelSpec
+    from pixsift.search.model.loading import load_embedder as load_towers
+    from pixsift.search.model.loading import runtime_from_settings
+    from pixsift.search.model.spec import ModelSpec
 
     os.environ.setdefault("PIXSIFT_CACHE_DIR", str(WORK / "cache"))
     spec = ModelSpec(MODEL_NAME, str(checkpoint_path()), PREPROCESSING_TAG)

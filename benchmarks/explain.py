@@ -48,8 +48,8 @@ def pictures(count: int) -> list[Path]:
 
 
 def load(backend: str, threads: int):
-    from search.model.loading import load_embedder, runtime_from_settings
-    from search.model.spec import ModelSpec
+    from pixsift.search.model.loading import load_embedder, runtime_from_settings
+    from pixsift.search.model.spec import ModelSpec
 
     os.environ.setdefault("PIXSIFT_CACHE_DIR", str(WORK / "cache"))
     spec = ModelSpec(MODEL_NAME, str(checkpoint_path()), PREPROCESSING_TAG)
@@ -62,10 +62,10 @@ def load(backend: str, threads: int):
 
 
 def measure(backend: str, threads: int, count: int) -> dict[str, object]:
-    from search.explain.render import overlay_png
-    from search.explain.service import Explainer
-    from search.library import Library
-    from search.query.request import QueryTerm
+    from pixsift.search.explain.render import overlay_png
+    from pixsift.search.explain.service import Explainer
+    from pixsift.search.library import Library
+    from pixsift.search.query.request import QueryTerm
 
     embedder = load(backend, threads)
     directory = WORK / "explain-library"

@@ -27,12 +27,12 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=20, help="cached requests per variant")
     arguments = parser.parse_args()
 
-    import search.explain.occlusion as occlusion
-    from indexer.pipeline import Indexer, IndexingOptions
-    from search.explain.service import Explainer
-    from search.library import Library
-    from search.query.request import QueryTerm
-    from web import create_app
+    import pixsift.search.explain.occlusion as occlusion
+    from pixsift.indexer.pipeline import Indexer, IndexingOptions
+    from pixsift.search.explain.service import Explainer
+    from pixsift.search.library import Library
+    from pixsift.search.query.request import QueryTerm
+    from pixsift.web import create_app
 
     embedder = load("onnx", 1)  # what each of `pixsift serve`'s two default workers runs
     directory = WORK / "explain-api-library"

@@ -50,7 +50,7 @@ def write_jpegs(folder: Path, count: int, seed: int = 0) -> None:
 def pixsift(code: Path, environment: dict, *arguments: str) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", "from cli.main import run; run()", *arguments],
+        [sys.executable, "-c", "from pixsift.cli.main import run; run()", *arguments],
         cwd=code, env=environment, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return time.perf_counter() - started, done.stdout.strip()

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from benchmarks.common import print_table, write_results
 from benchmarks.format_samples import write_dng_preview, write_format_folder
-from indexer.planning import plan_indexing
-from search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
-from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from pixsift.indexer.planning import plan_indexing
+from pixsift.search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
+from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
 
 
 def raw_timings(folder: Path, megapixels: float, repeat: int) -> list[dict]:
@@ -52,7 +52,7 @@ def raw_timings(folder: Path, megapixels: float, repeat: int) -> list[dict]:
 
 
 def format_table(folder: Path) -> list[dict]:
-    from search.library import Library
+    from pixsift.search.library import Library
 
     samples = write_format_folder(folder / "every-format")
     with tempfile.TemporaryDirectory() as library_directory:

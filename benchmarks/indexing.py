@@ -77,7 +77,7 @@ def model_alone(embedder, batch_size: int, batches: int) -> float:
 def decode_rate(folder: Path, embedder, sample: int) -> float:
     import torch
 
-    from indexer import decoding
+    from pixsift.indexer import decoding
 
     # The worker initialiser sets one torch thread: restore the model's threads afterwards.
     threads = torch.get_num_threads()
@@ -94,8 +94,8 @@ def decode_rate(folder: Path, embedder, sample: int) -> float:
 
 
 def index_folder(folder: Path, embedder, spec, batch_size: int) -> dict:
-    from indexer.pipeline import Indexer, IndexingOptions
-    from search.library import Library
+    from pixsift.indexer.pipeline import Indexer, IndexingOptions
+    from pixsift.search.library import Library
 
     library_directory = WORK / f"index-{folder.name}"
     if library_directory.exists():

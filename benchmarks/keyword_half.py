@@ -36,10 +36,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     arguments = parser.parse_args()
 
-    from search.library import Library
-    from search.query.engine import CANDIDATE_DEPTH, _keyword_ranking
-    from search.query.keywords import KeywordMatcher, fts_any_words, parse_keyword_query
-    from search.vectors.selection import Selection
+    from pixsift.search.library import Library
+    from pixsift.search.query.engine import CANDIDATE_DEPTH, _keyword_ranking
+    from pixsift.search.query.keywords import KeywordMatcher, fts_any_words, parse_keyword_query
+    from pixsift.search.vectors.selection import Selection
 
     library = Library.open(arguments.library)
     matcher = KeywordMatcher(library.store.engine)

@@ -80,10 +80,10 @@ def write_pictures(folder: Path, count: int, seed: int = 19) -> list[tuple[str, 
 
 
 def measure(count: int) -> dict:
-    from indexer.ocr_engine import limit_engine_threads, recognise_file
-    from indexer.pipeline import Indexer, IndexingOptions
-    from search.library import Library
-    from search.query.request import QueryTerm, SearchRequest
+    from pixsift.indexer.ocr_engine import limit_engine_threads, recognise_file
+    from pixsift.indexer.pipeline import Indexer, IndexingOptions
+    from pixsift.search.library import Library
+    from pixsift.search.query.request import QueryTerm, SearchRequest
 
     embedder, _ = load_embedder()
     limit_engine_threads()

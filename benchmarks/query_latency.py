@@ -81,7 +81,7 @@ def fill_library(
     directory: Path, size: int, embedder, reuse: bool = False, rebuild: bool = False
 ) -> tuple[object, dict]:
     from benchmarks.vectors import structured_vectors
-    from search.library import Library
+    from pixsift.search.library import Library
 
     facts: dict[str, float] = {}
     if reuse and (directory / "facts.json").exists():
@@ -146,7 +146,7 @@ def build_facts(library) -> dict:
 def held_out_recall(library, directory: Path) -> float:
     """recall@10 of the published index (its tuned parameters, re-ranking included) for vectors
     of the same distribution that were never imported, against exact search."""
-    from search.vectors.tune import measure_recall
+    from pixsift.search.vectors.tune import measure_recall
 
     queries = np.load(directory / "held_out.npy")
     return round(measure_recall(library.vector_index().published, query_vectors=queries), 4)
@@ -169,7 +169,7 @@ def serve(library) -> tuple[object, str]:
 
     import torch
 
-    from web.app import create_app
+    from pixsift.web.app import create_app
 
     # As `pixsift serve` runs by default (2 worker processes on 2 cores): one torch thread per
     # request. With two, a query's ~150 parallel regions each wait for the second thread to wake
@@ -279,7 +279,7 @@ def stage_breakdown(app, count: int) -> dict[str, float]:
     record reads, serialisation), and the median of their sum. Empty for a checkout without
     stage timing."""
     try:
-        from search.query.timing import collect_stages
+        from pixsift.search.query.timing import collect_stages
     except ImportError:
         return {}
     client = app.test_client()
@@ -320,7 +320,7 @@ def main() -> None:
     queries = 40 if args.quick else args.queries
     per_client = 10 if args.quick else args.per_client
     try:
-        import web.app  # noqa: F401
+        import pixsift.web.app  # noqa: F401
 
         via = "api"
     except ImportError:

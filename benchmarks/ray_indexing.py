@@ -31,10 +31,10 @@ from benchmarks.common import (
 
 
 def run(folder, spec, actors: int | None, batch_size: int) -> dict:
-    from indexer.distributed import RayCluster, RayOptions, ray_loader
-    from indexer.pipeline import Indexer, IndexingOptions
-    from search.library import Library
-    from search.model.loading import load_embedder, runtime_from_settings
+    from pixsift.indexer.distributed import RayCluster, RayOptions, ray_loader
+    from pixsift.indexer.pipeline import Indexer, IndexingOptions
+    from pixsift.search.library import Library
+    from pixsift.search.model.loading import load_embedder, runtime_from_settings
 
     library_directory = WORK / f"ray-index-{actors or 'local'}"
     shutil.rmtree(library_directory, ignore_errors=True)
@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    from search.model.spec import ModelSpec
+    from pixsift.search.model.spec import ModelSpec
 
     os.environ.setdefault("PIXSIFT_CACHE_DIR", str(WORK / "cache"))
     folder = generated_jpegs(args.images, WORK / f"jpegs-{args.images}")

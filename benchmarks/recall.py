@@ -26,10 +26,10 @@ import numpy as np
 
 from benchmarks.common import percentiles, print_table, write_results
 from benchmarks.vectors import structured_vectors
-from search.vectors.build import build_index
-from search.vectors.persist import publish_vector_index
-from search.vectors.text_like import synthetic_text_queries
-from search.vectors.tune import measure_recall
+from pixsift.search.vectors.build import build_index
+from pixsift.search.vectors.persist import publish_vector_index
+from pixsift.search.vectors.text_like import synthetic_text_queries
+from pixsift.search.vectors.tune import measure_recall
 
 QUERIES = 200
 #: Not the tuning queries' seed (those use the build's seed + 1 on stored topics).
@@ -101,7 +101,7 @@ def main() -> None:
     types = args.types.split(";") + (["HNSW32"] if args.hnsw else [])
     rows = []
     if args.real:
-        from search.library import Library
+        from pixsift.search.library import Library
 
         with Library.open(args.real) as library:
             ids, vectors = library.store.all_embeddings(library.store.model_id() or "")

@@ -38,9 +38,9 @@ return done ? [cards.length, performance.now()] : null;
 
 
 def build_library(work: Path, count: int):
-    from indexer.pipeline import Indexer, IndexingOptions
-    from search.accounts import Accounts
-    from search.library import Library
+    from pixsift.indexer.pipeline import Indexer, IndexingOptions
+    from pixsift.search.accounts import Accounts
+    from pixsift.search.library import Library
 
     embedder, _spec = load_embedder()
     pictures = work / "pictures"
@@ -58,7 +58,7 @@ def build_library(work: Path, count: int):
 def serve(library):
     from werkzeug.serving import make_server
 
-    from web import create_app
+    from pixsift.web import create_app
 
     app = create_app({"LIBRARY": library, "SECRET_KEY": "s" * 40, "LOGIN_RATE_LIMIT": "off"})
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -37,7 +37,7 @@ def tiny_embedder(directory: Path):
     import torch
     from conftest import TINY_MODEL_NAME, register_tiny_model, write_tiny_checkpoint
 
-    from search.model.embedder import ModelSpec, OpenClipEmbedder
+    from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 
     register_tiny_model(directory / "config")
     checkpoint = write_tiny_checkpoint(directory / "tiny.pt", seed=0)
@@ -46,10 +46,10 @@ def tiny_embedder(directory: Path):
 
 
 def bench_index() -> dict:
-    from indexer.pipeline import Indexer, IndexingOptions
-    from search.library import Library
-    from search.storage.tags import tags_of
-    from search.tags.service import LibraryTags
+    from pixsift.indexer.pipeline import Indexer, IndexingOptions
+    from pixsift.search.library import Library
+    from pixsift.search.storage.tags import tags_of
+    from pixsift.search.tags.service import LibraryTags
 
     work = WORK / "tags-openclipart"
     work.mkdir(parents=True, exist_ok=True)
@@ -84,10 +84,10 @@ def bench_index() -> dict:
 
 
 def bench_vectors(count: int = 8121) -> dict:
-    from search.library import Library
-    from search.model.loading import load_embedder
-    from search.model.spec import ModelSpec
-    from search.tags.service import LibraryTags
+    from pixsift.search.library import Library
+    from pixsift.search.model.loading import load_embedder
+    from pixsift.search.model.spec import ModelSpec
+    from pixsift.search.tags.service import LibraryTags
 
     os.environ.setdefault("PIXSIFT_BACKEND", "torch")
     spec = ModelSpec(model_name="ViT-B-32", pretrained=str(checkpoint_path()))
@@ -108,7 +108,7 @@ def bench_vectors(count: int = 8121) -> dict:
 def bench_ocr() -> dict:
     from PIL import Image, ImageDraw, ImageFont
 
-    from indexer.ocr_engine import limit_engine_threads, recognise_file
+    from pixsift.indexer.ocr_engine import limit_engine_threads, recognise_file
 
     limit_engine_threads()
     samples = [

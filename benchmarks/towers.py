@@ -21,8 +21,8 @@ from benchmarks.query_latency import query_texts
 def towers(spec, threads: int) -> dict[str, object]:
     import torch
 
-    from search.model.loading import load_embedder as load_towers
-    from search.model.spec import Runtime
+    from pixsift.search.model.loading import load_embedder as load_towers
+    from pixsift.search.model.spec import Runtime
 
     torch.set_num_threads(threads)
     torch_embedder, _ = load_embedder()

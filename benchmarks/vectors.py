@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from search.records import EmbeddingMatrix
+from pixsift.search.records import EmbeddingMatrix
 
 
 def structured_vectors(

@@ -76,7 +76,7 @@ def write_benchmark_video(path: Path, seconds: float) -> list[float]:
 
 
 def sampling_alone(path: Path, interval: float) -> tuple[float, list[float]]:
-    from search.media.video import SamplingOptions, sample_moments
+    from pixsift.search.media.video import SamplingOptions, sample_moments
 
     started = time.perf_counter()
     sample = sample_moments(path, SamplingOptions(interval_seconds=interval))
@@ -89,7 +89,7 @@ def cuts_found(starts: list[float], offsets: list[float]) -> int:
 
 def find_moment(library, video: Path, at: float, query: Path) -> tuple[str, float, float]:
     """The best moment for an image search with the video's frame at ``at`` seconds."""
-    from search.media.video import read_frame
+    from pixsift.search.media.video import read_frame
 
     read_frame(video, at).save(query)
     best = library.search(image=query, k=5)[0]
@@ -116,8 +116,8 @@ def main() -> None:
 
     sampling_s, offsets = sampling_alone(video, args.interval)
     embedder, spec = load_served_embedder(threads=None)
-    from indexer.pipeline import Indexer, IndexingOptions
-    from search.library import Library
+    from pixsift.indexer.pipeline import Indexer, IndexingOptions
+    from pixsift.search.library import Library
 
     library_directory = WORK / "index-video"
     if library_directory.exists():

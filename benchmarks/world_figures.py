@@ -12,11 +12,11 @@ import numpy as np
 
 from benchmarks.world.scenes import COLOURS, HELD_OUT_PAIRS, SHAPES, SIZES, Thing
 from benchmarks.world_files import WorldPicture, WorldVideo
-from search.evaluation.captions import read_captions
-from search.evaluation.report import EvaluationReport
-from search.evaluation.retrieval import EvaluationOptions, evaluate
-from search.library import Library
-from search.query.request import QueryTerm, SearchRequest
+from pixsift.search.evaluation.captions import read_captions
+from pixsift.search.evaluation.report import EvaluationReport
+from pixsift.search.evaluation.retrieval import EvaluationOptions, evaluate
+from pixsift.search.library import Library
+from pixsift.search.query.request import QueryTerm, SearchRequest
 
 Pair = tuple[str, str]
 #: How far the default list is read for the cutoff's figures (no pair is in 200 scenes).
@@ -197,9 +197,9 @@ def negative_figures(library: Library, pictures: Sequence[WorldPicture], count: 
 
 def tag_figures(library: Library, pictures: Sequence[WorldPicture], cache: Path) -> dict:
     """Calibrated zero-shot tags with the world's shapes and colours as the vocabulary."""
-    from search.storage.tags import tags_of
-    from search.tags.service import LibraryTags
-    from search.tags.vocabulary import Vocabulary
+    from pixsift.search.storage.tags import tags_of
+    from pixsift.search.tags.service import LibraryTags
+    from pixsift.search.tags.vocabulary import Vocabulary
 
     vocabulary = Vocabulary(tuple(SHAPES) + tuple(COLOURS), ("a {}",))
     LibraryTags(library, vocabulary=vocabulary, cache_directory=cache).recompute()
@@ -258,7 +258,7 @@ def _on_object(box: Sequence[float], thing: Thing, other: Thing, side: int) -> b
 
 def explanation_figures(library: Library, pictures: Sequence[WorldPicture], count: int) -> dict:
     """Two-object scenes: the hottest cell for each object's "a <colour> <shape>"."""
-    from search.explain.service import Explainer
+    from pixsift.search.explain.service import Explainer
 
     scene_of = _by_path(library, pictures)
     chosen = [(i, p) for i, p in sorted(scene_of.items()) if len(p.scene.things) == 2][:count]

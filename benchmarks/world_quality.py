@@ -42,8 +42,8 @@ from benchmarks.world_figures import (
     video_figures,
 )
 from benchmarks.world_files import write_scenes, write_videos
-from search.library import Library
-from search.model.spec import ModelSpec
+from pixsift.search.library import Library
+from pixsift.search.model.spec import ModelSpec
 
 EVAL_SEED = 2_026_1205
 VIDEO_SEED = 2_026_1206
@@ -51,7 +51,7 @@ VIDEO_SEED = 2_026_1206
 
 def run_cli(arguments: list[str]) -> None:
     """``pixsift ARGUMENTS`` in this process (the same code path as the console script)."""
-    from cli.main import main
+    from pixsift.cli.main import main
 
     main.main(arguments, standalone_mode=False)
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
-from cli.options import library_options, open_library, reports_errors
-from search.account_requests import MAX_KEY_DAYS, NewKey, NewUser
-from search.accounts import ROLES, Accounts, check_name, utc_now
-from search.errors import InvalidInputError
+from pixsift.cli.options import library_options, open_library, reports_errors
+from pixsift.search.account_requests import MAX_KEY_DAYS, NewKey, NewUser
+from pixsift.search.accounts import ROLES, Accounts, check_name, utc_now
+from pixsift.search.errors import InvalidInputError
 
 role_choice = click.Choice(ROLES)
 password_stdin_option = click.option(

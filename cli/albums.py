@@ -13,15 +13,15 @@ from typing import Any
 
 import click
 
-from cli.options import library_options, model_field_options, open_library, reports_errors
-from search.accounts import LOCAL_PRINCIPAL, Principal, check_name
-from search.album_export import album_to_csv, album_to_json
-from search.album_members import album_page, member_ids
-from search.albums import AlbumRecord, Albums
-from search.errors import InvalidInputError
-from search.filenames import terminal_text
-from search.library import Library
-from search.query.request import (
+from pixsift.cli.options import library_options, model_field_options, open_library, reports_errors
+from pixsift.search.accounts import LOCAL_PRINCIPAL, Principal, check_name
+from pixsift.search.album_export import album_to_csv, album_to_json
+from pixsift.search.album_members import album_page, member_ids
+from pixsift.search.albums import AlbumRecord, Albums
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.filenames import terminal_text
+from pixsift.search.library import Library
+from pixsift.search.query.request import (
     MAX_RESULTS,
     SEARCH_MODES,
     QueryTerm,
@@ -269,8 +269,8 @@ def share(
     database_url: str | None,
 ) -> None:
     """Make a read-only link to ALBUM (or --image ID); prints its token once, then its path."""
-    from cli.accounts import read_password
-    from search.shares import ShareRequest, Shares
+    from pixsift.cli.accounts import read_password
+    from pixsift.search.shares import ShareRequest, Shares
 
     password = read_password(True) if password_stdin else None
     with open_library(library, database_url) as opened:
@@ -296,7 +296,7 @@ def share(
 @reports_errors
 def shares(as_json: bool, library: Path | None, database_url: str | None) -> None:
     """Every share link: what it names, whether it works, how often it was used."""
-    from search.shares import Shares
+    from pixsift.search.shares import Shares
 
     with open_library(library, database_url) as opened:
         found = Shares(opened.store, LOCAL_PRINCIPAL).list()
@@ -317,7 +317,7 @@ def shares(as_json: bool, library: Path | None, database_url: str | None) -> Non
 @reports_errors
 def unshare(share_id: int, library: Path | None, database_url: str | None) -> None:
     """Revoke a share link: it stops working at once."""
-    from search.shares import Shares
+    from pixsift.search.shares import Shares
 
     with open_library(library, database_url) as opened:
         Shares(opened.store, LOCAL_PRINCIPAL).revoke(share_id)

@@ -14,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from indexer.options import IndexingSummary
-from indexer.pipeline import tag_after_run
-from search.library import Library
-from search.settings import BACKGROUND_TAGGING
-from search.tags.labels import label_cache_path
-from search.tags.service import LibraryTags
+from pixsift.indexer.options import IndexingSummary
+from pixsift.indexer.pipeline import tag_after_run
+from pixsift.search.library import Library
+from pixsift.search.settings import BACKGROUND_TAGGING
+from pixsift.search.tags.labels import label_cache_path
+from pixsift.search.tags.service import LibraryTags
 
 LOG_NAME = "tagging.log"
 
@@ -62,7 +62,7 @@ def start_background_tagging(library: Library, database_url: str | None) -> subp
     log = (library.directory / LOG_NAME).open("ab")
     with log:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli", "tags", "update"],
+            [sys.executable, "-m", "pixsift.cli", "tags", "update"],
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=log,

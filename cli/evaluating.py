@@ -6,12 +6,17 @@ from pathlib import Path
 
 import click
 
-from cli.options import library_options, model_options, open_library, reports_errors
-from search.evaluation.captions import KARPATHY_SPLITS, read_captions
-from search.evaluation.report import format_table
-from search.evaluation.retrieval import DEFAULT_DEPTH, WORST_SHOWN, EvaluationOptions, evaluate
-from search.model.spec import requested_model_spec
-from search.query.request import SEARCH_MODES
+from pixsift.cli.options import library_options, model_options, open_library, reports_errors
+from pixsift.search.evaluation.captions import KARPATHY_SPLITS, read_captions
+from pixsift.search.evaluation.report import format_table
+from pixsift.search.evaluation.retrieval import (
+    DEFAULT_DEPTH,
+    WORST_SHOWN,
+    EvaluationOptions,
+    evaluate,
+)
+from pixsift.search.model.spec import requested_model_spec
+from pixsift.search.query.request import SEARCH_MODES
 
 
 @click.command("eval")

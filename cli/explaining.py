@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from cli.options import library_options, model_options, open_library, reports_errors
-from cli.searching import parse_term
-from search.errors import InvalidInputError
-from search.explain.records import Explanation
-from search.model.spec import requested_model_spec
-from search.query.request import QueryTerm
+from pixsift.cli.options import library_options, model_options, open_library, reports_errors
+from pixsift.cli.searching import parse_term
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.explain.records import Explanation
+from pixsift.search.model.spec import requested_model_spec
+from pixsift.search.query.request import QueryTerm
 
 
 def parse_subject(value: str) -> int | Path:
@@ -61,8 +61,8 @@ def explain(
 ) -> None:
     """Show which regions of IMAGE_OR_ID (an indexed image's id or an image file) raise its
     score for TEXT (and/or --image, --like, --add, --subtract, as pixsift search takes them)."""
-    from search.explain.render import overlay
-    from search.explain.service import Explainer
+    from pixsift.search.explain.render import overlay
+    from pixsift.search.explain.service import Explainer
 
     subject = parse_subject(image_or_id)
     terms: list[QueryTerm] = [QueryTerm(text=text)] if text is not None else []

@@ -8,28 +8,28 @@ from pathlib import Path
 
 import click
 
-from cli.background_tagging import finish_tagging, log_path, tags_inline
-from cli.options import (
+from pixsift.cli.background_tagging import finish_tagging, log_path, tags_inline
+from pixsift.cli.options import (
     library_options,
     model_options,
     open_library,
     reports_errors,
     setting_option,
 )
-from indexer.decoding import default_worker_count
-from indexer.ocr import remember_ocr
-from indexer.options import (
+from pixsift.indexer.decoding import default_worker_count
+from pixsift.indexer.ocr import remember_ocr
+from pixsift.indexer.options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DECODE_TIMEOUT_SECONDS,
     DEFAULT_VIDEO_TIMEOUT_SECONDS,
     IndexingOptions,
     IndexingSummary,
 )
-from indexer.pipeline import Indexer
-from search.library import Library
-from search.model.loading import load_embedder, runtime_from_settings
-from search.model.spec import ModelSpec, requested_model_spec
-from search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
+from pixsift.indexer.pipeline import Indexer
+from pixsift.search.library import Library
+from pixsift.search.model.loading import load_embedder, runtime_from_settings
+from pixsift.search.model.spec import ModelSpec, requested_model_spec
+from pixsift.search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
 
 
 @click.command("index")
@@ -170,7 +170,7 @@ def _index_on_ray(
     ray: tuple[str, int | None, float],
 ) -> IndexingSummary:
     """Index on the cluster at ``ray`` = (address, actors, seconds to wait for it to answer)."""
-    from indexer.distributed import RayCluster, RayOptions, ray_loader
+    from pixsift.indexer.distributed import RayCluster, RayOptions, ray_loader
 
     address, actors, connect_timeout = ray
     ray_options = RayOptions(

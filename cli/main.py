@@ -10,26 +10,26 @@ import os
 
 import click
 
-from search import settings
-from search.model.spec import BACKENDS, QUANTIZATIONS
+from pixsift.search import settings
+from pixsift.search.model.spec import BACKENDS, QUANTIZATIONS
 
 #: Command name -> "module:attribute" of its click command.
 COMMANDS = {
-    "search": "cli.searching:search",
-    "duplicates": "cli.searching:duplicates",
-    "eval": "cli.evaluating:eval_command",
-    "explain": "cli.explaining:explain",
-    "stats": "cli.maintenance:stats",
-    "rebuild-index": "cli.maintenance:rebuild_index",
-    "failures": "cli.maintenance:failures",
-    "db": "cli.maintenance:db",
-    "index": "cli.index:index_command",
-    "serve": "cli.serve:serve_command",
-    "tags": "cli.tags:tags",
-    "users": "cli.accounts:users",
-    "keys": "cli.accounts:keys",
-    "models": "cli.models:models",
-    "albums": "cli.albums:albums",
+    "search": "pixsift.cli.searching:search",
+    "duplicates": "pixsift.cli.searching:duplicates",
+    "eval": "pixsift.cli.evaluating:eval_command",
+    "explain": "pixsift.cli.explaining:explain",
+    "stats": "pixsift.cli.maintenance:stats",
+    "rebuild-index": "pixsift.cli.maintenance:rebuild_index",
+    "failures": "pixsift.cli.maintenance:failures",
+    "db": "pixsift.cli.maintenance:db",
+    "index": "pixsift.cli.index:index_command",
+    "serve": "pixsift.cli.serve:serve_command",
+    "tags": "pixsift.cli.tags:tags",
+    "users": "pixsift.cli.accounts:users",
+    "keys": "pixsift.cli.accounts:keys",
+    "models": "pixsift.cli.models:models",
+    "albums": "pixsift.cli.albums:albums",
 }
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from cli.options import library_options, open_library, reports_errors
-from search.filenames import terminal_text
-from search.storage.database import upgrade_database
+from pixsift.cli.options import library_options, open_library, reports_errors
+from pixsift.search.filenames import terminal_text
+from pixsift.search.storage.database import upgrade_database
 
 
 @click.command()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.errors import InvalidInputError
-from search.model.packs import PackInfo, write_pack_info
-from search.model.spec import ModelSpec
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.model.packs import PackInfo, write_pack_info
+from pixsift.search.model.spec import ModelSpec
 
 
 def export_pack(spec: ModelSpec, folder: Path, name: str, licence: str | None) -> PackInfo:
     """Export ``spec``'s towers into ``folder`` (checked against torch) and make it a pack."""
     import torch
 
-    from search.model.embedder import OpenClipEmbedder
-    from search.model.export import export_towers
+    from pixsift.search.model.embedder import OpenClipEmbedder
+    from pixsift.search.model.export import export_towers
 
     embedder = OpenClipEmbedder.load(spec, device=torch.device("cpu"))
     towers = export_towers(embedder, folder)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from cli.options import reports_errors
-from search.errors import InvalidInputError
-from search.model.pack_files import (
+from pixsift.cli.options import reports_errors
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.model.pack_files import (
     ARCHIVE_SUFFIXES,
     archive_pack,
     download_pack,
@@ -18,9 +18,9 @@ from search.model.pack_files import (
     imported_packs,
     verify_pack,
 )
-from search.model.packs import models_directory, pack_layout, pack_model_id
-from search.model.requirements import require_torch
-from search.model.spec import ModelSpec
+from pixsift.search.model.packs import models_directory, pack_layout, pack_model_id
+from pixsift.search.model.requirements import require_torch
+from pixsift.search.model.spec import ModelSpec
 
 
 @click.group()
@@ -60,7 +60,7 @@ def export_command(
 ) -> None:
     """Export MODEL's towers (needs torch) into a pack checked against torch."""
     require_torch("pixsift models export")
-    from cli.model_export import export_pack
+    from pixsift.cli.model_export import export_pack
 
     archive = output.name.lower().endswith(ARCHIVE_SUFFIXES)
     pack_name = name or _stem(output)

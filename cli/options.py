@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 import click
 from pydantic import BaseModel
 
-from search import settings
-from search.errors import PixsiftError
-from search.library import Library
+from pixsift.search import settings
+from pixsift.search.errors import PixsiftError
+from pixsift.search.library import Library
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -9,19 +9,19 @@ from typing import Any
 
 import click
 
-from cli.options import (
+from pixsift.cli.options import (
     library_options,
     model_field_options,
     model_options,
     open_library,
     reports_errors,
 )
-from search.filenames import terminal_text
-from search.media.imagefile import SUPPORTED_EXTENSIONS
-from search.model.spec import requested_model_spec
-from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
-from search.query.export import hits_to_csv, hits_to_json
-from search.query.request import (
+from pixsift.search.filenames import terminal_text
+from pixsift.search.media.imagefile import SUPPORTED_EXTENSIONS
+from pixsift.search.model.spec import requested_model_spec
+from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from pixsift.search.query.export import hits_to_csv, hits_to_json
+from pixsift.search.query.request import (
     RESULT_ORDERS,
     SEARCH_MODES,
     QueryTerm,

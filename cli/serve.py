@@ -17,20 +17,20 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from cli.options import (
+from pixsift.cli.options import (
     library_options,
     model_options,
     open_library,
     reports_errors,
     setting_option,
 )
-from cli.worker import WaitressWorker
-from search.accounts import Accounts
-from search.errors import PixsiftError
-from web import settings as web_settings
-from web.app import create_app
-from web.auth import load_or_create_secret_key
-from web.state import web_state
+from pixsift.cli.worker import WaitressWorker
+from pixsift.search.accounts import Accounts
+from pixsift.search.errors import PixsiftError
+from pixsift.web import settings as web_settings
+from pixsift.web.app import create_app
+from pixsift.web.auth import load_or_create_secret_key
+from pixsift.web.state import web_state
 
 WORKER_TIMEOUT_SECONDS = 120
 THREADS_PER_WORKER = 4
@@ -64,7 +64,7 @@ class PixsiftServer(BaseApplication):
 def _post_fork(server: Any, worker: Any) -> None:
     # Share the cores between the workers rather than have every worker use all of them: the
     # same budget for torch and ONNX Runtime, and no torch import where the towers need none.
-    from search.model.loading import set_thread_budget
+    from pixsift.search.model.loading import set_thread_budget
 
     set_thread_budget((os.cpu_count() or 1) // int(server.cfg.workers))
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from cli.options import library_options, model_options, open_library, reports_errors
-from search.filenames import terminal_text
-from search.model.spec import requested_model_spec
-from search.tags.contract import TagNames
-from search.tags.service import LibraryTags
+from pixsift.cli.options import library_options, model_options, open_library, reports_errors
+from pixsift.search.filenames import terminal_text
+from pixsift.search.model.spec import requested_model_spec
+from pixsift.search.tags.contract import TagNames
+from pixsift.search.tags.service import LibraryTags
 
 
 @click.group(invoke_without_command=True)

@@ -25,7 +25,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
-from web.app import CONTENT_SECURITY_POLICY
+from pixsift.web.app import CONTENT_SECURITY_POLICY
 
 #: How often (s) the event loop wakes to tell the gunicorn master it is alive and to check it
 #: should stop.

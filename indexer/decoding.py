@@ -20,19 +20,19 @@ import numpy as np
 from pebble import ProcessExpired, ProcessPool
 from PIL import Image
 
-from indexer.ocr_engine import (
+from pixsift.indexer.ocr_engine import (
     OCR_TIMEOUT_SECONDS,
     RecognisedText,
     limit_engine_threads,
     recognise_file,
     recognise_pixels,
 )
-from search.media.imagefile import ImageRejectedError, read_image_for_embedding
-from search.model.pixels import PixelPlan, pixel_plan_for
-from search.records import ImageFacts
+from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from pixsift.search.model.pixels import PixelPlan, pixel_plan_for
+from pixsift.search.records import ImageFacts
 
 if TYPE_CHECKING:
-    from search.model.protocol import ImagePreprocess
+    from pixsift.search.model.protocol import ImagePreprocess
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from indexer.decoding import DecodedImage, DecodeFailure, DecodeResult
-from indexer.pipeline import DecodeStage, IndexingOptions
-from search.errors import InvalidInputError, PixsiftError
-from search.model.protocol import Embedder
-from search.records import EmbeddingMatrix
+from pixsift.indexer.decoding import DecodedImage, DecodeFailure, DecodeResult
+from pixsift.indexer.pipeline import DecodeStage, IndexingOptions
+from pixsift.search.errors import InvalidInputError, PixsiftError
+from pixsift.search.model.protocol import Embedder
+from pixsift.search.records import EmbeddingMatrix
 
 #: Batches queued per actor: one running, one waiting, so no actor idles between batches.
 IN_FLIGHT_PER_ACTOR = 2
@@ -69,8 +69,8 @@ class EmbeddingWorker:
     """One Ray actor: loads the model once, then decodes and embeds batches of files."""
 
     def __init__(self, loader: Callable[[], Embedder], threads: int) -> None:
-        from indexer.decoding import initialise_decoder
-        from search.model.loading import set_thread_budget
+        from pixsift.indexer.decoding import initialise_decoder
+        from pixsift.search.model.loading import set_thread_budget
 
         set_thread_budget(threads)
         self.embedder = loader()
@@ -86,7 +86,7 @@ class EmbeddingWorker:
         return self.embedder.preprocess, int(getattr(self.embedder, "image_size", 224))
 
     def embed_files(self, paths: list[bytes]) -> list[DecodeResult]:
-        from indexer.decoding import decode_file, model_input
+        from pixsift.indexer.decoding import decode_file, model_input
 
         results = [_decode_safely(decode_file, path) for path in paths]
         decoded = [result for result in results if isinstance(result, DecodedImage)]
@@ -354,6 +354,6 @@ def _import_ray() -> Any:
 
 def ray_loader(spec: Any, runtime: Any) -> Callable[[], Embedder]:
     """What each actor runs to load the model (a picklable call of the ordinary loader)."""
-    from search.model.loading import load_embedder
+    from pixsift.search.model.loading import load_embedder
 
     return functools.partial(load_embedder, spec, runtime)

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 
 from pebble import ProcessExpired, ProcessPool
 
-from indexer.ocr_engine import (
+from pixsift.indexer.ocr_engine import (
     OCR_TIMEOUT_SECONDS,
     RecognisedText,
     check_engine,
     limit_engine_threads,
     recognise_file,
 )
-from search.library import Library
-from search.storage.search_text import refresh_search_text
-from search.storage.tags import OCR_ENGINE, images_without_text, write_text
+from pixsift.search.library import Library
+from pixsift.search.storage.search_text import refresh_search_text
+from pixsift.search.storage.tags import OCR_ENGINE, images_without_text, write_text
 
 #: The library setting that remembers ``pixsift index --ocr`` ("on" or "off").
 STATE_OCR = "ocr"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from search.errors import LibraryError
-from search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from pixsift.search.errors import LibraryError
+from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
 
 LANGUAGE = "eng"
 #: Pictures are read at least this large for OCR (JPEGs otherwise decode reduced)...

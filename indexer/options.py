@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from indexer.decoding import default_worker_count
-from indexer.video import VideoSummary
-from search.media.video import DEFAULT_INTERVAL_SECONDS
+from pixsift.indexer.decoding import default_worker_count
+from pixsift.indexer.video import VideoSummary
+from pixsift.search.media.video import DEFAULT_INTERVAL_SECONDS
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0

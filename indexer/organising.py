@@ -6,9 +6,9 @@ version (rows indexed before places and stacks existed)."""
 
 from __future__ import annotations
 
-from search.places import fill_places
-from search.stacks import compute_stacks
-from search.storage.store import LibraryStore
+from pixsift.search.places import fill_places
+from pixsift.search.stacks import compute_stacks
+from pixsift.search.storage.store import LibraryStore
 
 #: Bumped when the organising rules change, so the next run applies them to every row.
 ORGANISED_VERSION = "1"

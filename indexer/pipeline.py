@@ -19,31 +19,31 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from indexer.decoding import (
+from pixsift.indexer.decoding import (
     DecodedImage,
     DecodeFailure,
     DecodeResult,
     DecoderPool,
 )
-from indexer.ocr import recognise_pending
-from indexer.options import (
+from pixsift.indexer.ocr import recognise_pending
+from pixsift.indexer.options import (
     MAX_PENDING_WRITES,
     IndexingOptions,
     IndexingSummary,
 )
-from indexer.organising import organise_library
-from indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
-from indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
-from search.errors import PixsiftError
-from search.library import Library
-from search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
-from search.media.video import VIDEO_EXTENSIONS, SamplingOptions
-from search.model.protocol import Embedder
-from search.model.spec import ModelSpec
-from search.model.weights import model_id_for
-from search.storage.store import KnownFile
-from search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
-from search.tags.service import LibraryTags
+from pixsift.indexer.organising import organise_library
+from pixsift.indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
+from pixsift.indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
+from pixsift.search.errors import PixsiftError
+from pixsift.search.library import Library
+from pixsift.search.media.formats import NOT_IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS
+from pixsift.search.media.video import VIDEO_EXTENSIONS, SamplingOptions
+from pixsift.search.model.protocol import Embedder
+from pixsift.search.model.spec import ModelSpec
+from pixsift.search.model.weights import model_id_for
+from pixsift.search.storage.store import KnownFile
+from pixsift.search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
+from pixsift.search.tags.service import LibraryTags
 
 
 class DecodeStage(Protocol):

@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.scan import ScannedFile, ScanPolicy, ScanReport, is_under, scan_root
-from indexer.sniffing import SniffedFiles
-from search.errors import InvalidInputError
-from search.storage.store import KnownFile, LibraryStore
+from pixsift.indexer.scan import ScannedFile, ScanPolicy, ScanReport, is_under, scan_root
+from pixsift.indexer.sniffing import SniffedFiles
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.storage.store import KnownFile, LibraryStore
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from search.filenames import display_path
+from pixsift.search.filenames import display_path
 
 
 @dataclass(frozen=True)

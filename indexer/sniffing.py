@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 
-from indexer.scan import ScannedFile
-from search.media.formats import MediaKind, identify_path
-from search.storage.store import LibraryStore
+from pixsift.indexer.scan import ScannedFile
+from pixsift.search.media.formats import MediaKind, identify_path
+from pixsift.search.storage.store import LibraryStore
 
 _STATE_KEY = "scan.not_images.root.{root_id}"
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from indexer.decoding import DecodeFailure
-from indexer.scan import ScannedFile, ScanReport, is_under, scan_root
-from indexer.video_decoding import DecodedVideo, VideoDecoderPool
-from search.media.video import VIDEO_EXTENSIONS, SamplingOptions
-from search.model.pixels import pixel_plan_for
-from search.model.protocol import Embedder
-from search.storage.store import LibraryStore
-from search.storage.videos import KnownVideo, NewMoment, NewVideo, VideoStore
+from pixsift.indexer.decoding import DecodeFailure
+from pixsift.indexer.scan import ScannedFile, ScanReport, is_under, scan_root
+from pixsift.indexer.video_decoding import DecodedVideo, VideoDecoderPool
+from pixsift.search.media.video import VIDEO_EXTENSIONS, SamplingOptions
+from pixsift.search.model.pixels import pixel_plan_for
+from pixsift.search.model.protocol import Embedder
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.videos import KnownVideo, NewMoment, NewVideo, VideoStore
 
 
 @dataclass(frozen=True)

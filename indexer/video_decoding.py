@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from pebble import ProcessPool
 
-from indexer.decoding import DecodeFailure, WorkerPoolStage
-from search.media.video import SamplingOptions, VideoRejectedError, sample_moments
-from search.model.pixels import PixelPlan
+from pixsift.indexer.decoding import DecodeFailure, WorkerPoolStage
+from pixsift.search.media.video import SamplingOptions, VideoRejectedError, sample_moments
+from pixsift.search.model.pixels import PixelPlan
 
 
 @dataclass(frozen=True)

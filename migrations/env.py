@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from search.storage.database import include_in_schema_comparison
-from search.storage.models import Base
+from pixsift.search.storage.database import include_in_schema_comparison
+from pixsift.search.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from search.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role, UserName
-from search.query.request import Contract
+from pixsift.search.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role, UserName
+from pixsift.search.query.request import Contract
 
 Password = Annotated[
     str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)

@@ -21,7 +21,7 @@ from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from search.account_records import (
+from pixsift.search.account_records import (
     LOCAL_PRINCIPAL,
     ApiKeyRecord,
     NewApiKey,
@@ -30,13 +30,18 @@ from search.account_records import (
     UserRecord,
     utc_now,
 )
-from search.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from search.passwords import decoy_hash as _decoy_hash
-from search.passwords import password_hasher as _hasher
-from search.storage.accounts import ApiKey, LoginSession, User
-from search.storage.models import LibraryState
-from search.storage.store import LibraryStore
-from search.storage.writes import set_state
+from pixsift.search.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
+from pixsift.search.passwords import decoy_hash as _decoy_hash
+from pixsift.search.passwords import password_hasher as _hasher
+from pixsift.search.storage.accounts import ApiKey, LoginSession, User
+from pixsift.search.storage.models import LibraryState
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.writes import set_state
 
 #: The records are declared in search.account_records; importable from here as before.
 __all__ = [

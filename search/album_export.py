@@ -8,8 +8,8 @@ import io
 import json
 from typing import Any
 
-from search.query.export import DATE_COLUMNS, RECORD_COLUMNS, neutralise_formula
-from search.records import ImageRecord
+from pixsift.search.query.export import DATE_COLUMNS, RECORD_COLUMNS, neutralise_formula
+from pixsift.search.records import ImageRecord
 
 ALBUM_COLUMNS: tuple[str, ...] = (
     "position",

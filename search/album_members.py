@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
-from search.albums import STATE_ALBUM_GENERATION, AlbumRecord, Albums
-from search.query.context import SearchContext
-from search.query.engine import run_search
-from search.query.filters import filter_conditions
-from search.records import ImageRecord
-from search.storage.models import Image, LibraryState, Root
-from search.storage.search_text import STATE_TEXT_GENERATION
+from pixsift.search.albums import STATE_ALBUM_GENERATION, AlbumRecord, Albums
+from pixsift.search.query.context import SearchContext
+from pixsift.search.query.engine import run_search
+from pixsift.search.query.filters import filter_conditions
+from pixsift.search.records import ImageRecord
+from pixsift.search.storage.models import Image, LibraryState, Root
+from pixsift.search.storage.search_text import STATE_TEXT_GENERATION
 
 
 @dataclass(frozen=True)

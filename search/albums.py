@@ -18,13 +18,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import Update, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from search.accounts import Principal
-from search.errors import InvalidInputError, NotFoundError
-from search.query.request import MAX_RESULTS, SavedSearch
-from search.storage.albums import Album, AlbumItem, ShareLink
-from search.storage.models import Image, LibraryState
-from search.storage.rows import chunks, utc_now
-from search.storage.store import LibraryStore
+from pixsift.search.accounts import Principal
+from pixsift.search.errors import InvalidInputError, NotFoundError
+from pixsift.search.query.request import MAX_RESULTS, SavedSearch
+from pixsift.search.storage.albums import Album, AlbumItem, ShareLink
+from pixsift.search.storage.models import Image, LibraryState
+from pixsift.search.storage.rows import chunks, utc_now
+from pixsift.search.storage.store import LibraryStore
 
 AlbumKind = Literal["album", "smart"]
 ItemState = Literal["member", "pinned", "excluded"]

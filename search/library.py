@@ -12,31 +12,37 @@ from pathlib import Path
 import numpy as np
 from platformdirs import user_data_path
 
-from search.errors import (
+from pixsift.search.errors import (
     InvalidInputError,
     LibraryError,
     ModelMismatchError,
     NotFoundError,
     PixsiftError,
 )
-from search.media.imagefile import ImageRejectedError, read_image_for_embedding
-from search.model.loading import load_embedder
-from search.model.protocol import Embedder
-from search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED, ModelSpec
-from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
-from search.query.engine import run_search
-from search.query.request import QueryTerm, SearchPage, SearchRequest
-from search.records import EmbeddingMatrix, FailureRecord, ImageRecord, LibraryStats, SearchHit
-from search.storage.database import create_database_engine, upgrade_database
-from search.storage.privacy import private_directory, private_file
-from search.storage.store import LibraryStore
-from search.storage.vector_reads import StoredVectors
-from search.storage.videos import VideoStore
-from search.vectors.index import VectorIndex
-from search.vectors.live import LiveIndex, PublishedIndexReader
-from search.vectors.sidecar import read_sidecar
-from search.vectors.text_like import tuning_prompts
-from search.vectors.writer import publish_stored_vectors
+from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from pixsift.search.model.loading import load_embedder
+from pixsift.search.model.protocol import Embedder
+from pixsift.search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED, ModelSpec
+from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
+from pixsift.search.query.engine import run_search
+from pixsift.search.query.request import QueryTerm, SearchPage, SearchRequest
+from pixsift.search.records import (
+    EmbeddingMatrix,
+    FailureRecord,
+    ImageRecord,
+    LibraryStats,
+    SearchHit,
+)
+from pixsift.search.storage.database import create_database_engine, upgrade_database
+from pixsift.search.storage.privacy import private_directory, private_file
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.vector_reads import StoredVectors
+from pixsift.search.storage.videos import VideoStore
+from pixsift.search.vectors.index import VectorIndex
+from pixsift.search.vectors.live import LiveIndex, PublishedIndexReader
+from pixsift.search.vectors.sidecar import read_sidecar
+from pixsift.search.vectors.text_like import tuning_prompts
+from pixsift.search.vectors.writer import publish_stored_vectors
 
 DATABASE_FILENAME = "pixsift.sqlite3"
 INDEX_DIRECTORY_NAME = "index"
@@ -331,7 +337,7 @@ class Library:
         return self.store.images_by_ids(image_ids)
 
     def stats(self) -> LibraryStats:
-        from search.storage.tags import text_failure_count
+        from pixsift.search.storage.tags import text_failure_count
 
         sidecar = read_sidecar(self.index_directory)
         # Counted as `pixsift failures` lists them: skipped files, then unread texts.
@@ -352,7 +358,7 @@ class Library:
     def failures(self) -> list[FailureRecord]:
         """Skipped files, pictures and videos, and pictures whose text OCR could not read, by
         path."""
-        from search.storage.tags import text_failures
+        from pixsift.search.storage.tags import text_failures
 
         with self.store.session() as session:
             unread = text_failures(session)
@@ -365,7 +371,7 @@ class Library:
         """Add synthetic image rows carrying ``vectors`` as their embeddings (for benchmarks and
         bulk tools: no files, no model run); returns their ids. A bulk import is a writer: it
         publishes the index, unless ``publish`` is False (several imports, then one rebuild)."""
-        from search.storage.bulk import insert_vectors
+        from pixsift.search.storage.bulk import insert_vectors
 
         model_id = model_id or self.store.model_id() or self.embedder.model_id
         image_ids = insert_vectors(self.store, vectors, model_id=model_id).tolist()

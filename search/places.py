@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
-from search.storage.models import Image
-from search.storage.store import LibraryStore
-from search.storage.writes import bump_generation, lock_generation
+from pixsift.search.storage.models import Image
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.writes import bump_generation, lock_generation
 
 #: Smaller places are often districts or hamlets that nobody searches by; 15,000 people keeps
 #: towns and cities (Lisbon rather than its quarter "Intendente").

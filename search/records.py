@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, field_validator
 
-from search.filenames import display_path, is_exact, valid_text
+from pixsift.search.filenames import display_path, is_exact, valid_text
 
 #: Rows of L2-normalised embeddings, one per image or text.
 EmbeddingMatrix: TypeAlias = NDArray[np.float32]

@@ -24,21 +24,26 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 from sqlalchemy import select, update
 from typing_extensions import Self
 
-from search.accounts import (
+from pixsift.search.accounts import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     Principal,
     utc_now,
 )
-from search.album_members import member_ids
-from search.albums import Albums, owner_of
-from search.errors import AuthenticationError, InvalidInputError, NotFoundError, PixsiftError
-from search.passwords import decoy_hash, password_hasher
-from search.query.context import SearchContext
-from search.query.request import Contract, ImageId
-from search.storage.albums import AlbumItem, ShareLink
-from search.storage.models import Image
-from search.storage.store import LibraryStore
+from pixsift.search.album_members import member_ids
+from pixsift.search.albums import Albums, owner_of
+from pixsift.search.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    NotFoundError,
+    PixsiftError,
+)
+from pixsift.search.passwords import decoy_hash, password_hasher
+from pixsift.search.query.context import SearchContext
+from pixsift.search.query.request import Contract, ImageId
+from pixsift.search.storage.albums import AlbumItem, ShareLink
+from pixsift.search.storage.models import Image
+from pixsift.search.storage.store import LibraryStore
 
 #: Every share token starts with this, so a leaked one is recognisable.
 SHARE_PREFIX = "pxs-share_"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-from search.records import ImageRecord, LibraryStats, SearchHit
+from pixsift.search.records import ImageRecord, LibraryStats, SearchHit
 
 
 @dataclass(frozen=True)

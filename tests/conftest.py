@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,9 +17,9 @@ import torch
 from PIL import Image, ImageDraw
 from postgres_server import TEMPLATE_DATABASE, PostgresServer, PostgresUnavailable, start_server
 
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.storage.database import create_database_engine, upgrade_database
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.storage.database import create_database_engine, upgrade_database
 
 TINY_MODEL_NAME = "pixsift-test-tiny"
 TINY_MODEL_CONFIG = {
@@ -39,6 +40,20 @@ def write_tiny_checkpoint(path: Path, seed: int) -> Path:
     model = open_clip.create_model(TINY_MODEL_NAME, pretrained=None)
     torch.save(model.state_dict(), path)
     return path
+
+
+#: The source folders, importable only as pixsift.<name> (setup.py's package_dir).
+SOURCE_FOLDERS = ("search", "indexer", "web", "cli", "migrations")
+
+
+@pytest.fixture(autouse=True)
+def only_installed_names() -> Iterator[None]:
+    """With the checkout on sys.path, ``import search`` would also work, giving a second copy of
+    every module (two settings tables, two registries) beside ``pixsift.search``: a test that
+    loads a bare name fails."""
+    yield
+    bare = sorted(set(SOURCE_FOLDERS) & sys.modules.keys())
+    assert not bare, f"imported by a bare name, not pixsift.<name>: {bare}"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,7 +17,7 @@ import open_clip
 import torch
 from open_clip.tokenizer import default_bpe
 
-from search.model.tokenizer import MERGE_COUNT, bytes_to_unicode
+from pixsift.search.model.tokenizer import MERGE_COUNT, bytes_to_unicode
 
 
 class _Tower(torch.nn.Module):

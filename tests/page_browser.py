@@ -16,8 +16,8 @@ from pathlib import Path
 from test_web_e2e import CHROMIUM_FLAGS, browser_paths
 from werkzeug.serving import make_server
 
-from search.library import Library
-from web import create_app
+from pixsift.search.library import Library
+from pixsift.web import create_app
 
 #: (width, height, device pixel ratio, mobile) by name.
 SIZES = {"desktop": (1440, 900, 1, False), "phone": (390, 844, 3, True)}

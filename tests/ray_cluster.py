@@ -35,7 +35,7 @@ if "default_worker.py" in " ".join(sys.argv):
     delay = float(os.environ.get("PIXSIFT_TEST_DECODE_DELAY", "0"))
     if delay:
         import time
-        import indexer.decoding as decoding
+        import pixsift.indexer.decoding as decoding
         original = decoding.decode_file
         def slow_decode_file(path_bytes):
             time.sleep(delay)

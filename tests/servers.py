@@ -58,7 +58,7 @@ def running_server(
         else ""
     )
     command = [
-        sys.executable, "-c", preamble + "from cli.main import main; main()", "serve",
+        sys.executable, "-c", preamble + "from pixsift.cli.main import main; main()", "serve",
         "--library", str(library), "--port", str(port), "--workers", str(workers), *arguments,
     ]  # fmt: skip
     process = subprocess.Popen(

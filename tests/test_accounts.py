@@ -12,12 +12,17 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from cli.main import main
-from cli.serve import exposure_config
-from search.accounts import KEY_PREFIX, Accounts, UserRecord, utc_now
-from search.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from search.library import Library
-from search.storage.accounts import ApiKey, User
+from pixsift.cli.main import main
+from pixsift.cli.serve import exposure_config
+from pixsift.search.accounts import KEY_PREFIX, Accounts, UserRecord, utc_now
+from pixsift.search.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
+from pixsift.search.library import Library
+from pixsift.search.storage.accounts import ApiKey, User
 
 
 @pytest.fixture

@@ -13,16 +13,22 @@ from click.testing import CliRunner
 from conftest import DatabaseFactory, write_pictures
 from flask.testing import FlaskClient
 
-from cli.main import main
-from indexer.pipeline import Indexer, IndexingOptions
-from search.accounts import LOCAL_PRINCIPAL, Accounts, Principal
-from search.album_members import album_page, member_ids
-from search.albums import Albums
-from search.errors import InvalidInputError, NotFoundError
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import QueryTerm, SavedSearch, SearchFilters, SearchRequest, TermSpec
-from web import create_app
+from pixsift.cli.main import main
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.accounts import LOCAL_PRINCIPAL, Accounts, Principal
+from pixsift.search.album_members import album_page, member_ids
+from pixsift.search.albums import Albums
+from pixsift.search.errors import InvalidInputError, NotFoundError
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import (
+    QueryTerm,
+    SavedSearch,
+    SearchFilters,
+    SearchRequest,
+    TermSpec,
+)
+from pixsift.web import create_app
 
 ALICE = Principal(kind="user", name="alice", role="viewer")
 BOB = Principal(kind="user", name="bob", role="viewer")

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from benchmarks.vectors import structured_vectors
-from search.library import Library
-from search.vectors.build import build_index, choose_index_type, update_index
-from search.vectors.index import EXACT_SCAN_LIMIT
-from search.vectors.persist import load_vector_index
-from search.vectors.persist import publish_vector_index as save_vector_index
-from search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, read_sidecar
+from pixsift.search.library import Library
+from pixsift.search.vectors.build import build_index, choose_index_type, update_index
+from pixsift.search.vectors.index import EXACT_SCAN_LIMIT
+from pixsift.search.vectors.persist import load_vector_index
+from pixsift.search.vectors.persist import publish_vector_index as save_vector_index
+from pixsift.search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, read_sidecar
 
 COUNT = 3000
 DIMENSION = 32

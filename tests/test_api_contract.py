@@ -15,12 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from test_web import assert_error, index_folders
 
-from cli.main import main
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.query.filters import filtered_image_ids
-from search.query.request import QueryTerm, SearchFilters, SearchRequest
-from web import create_app
+from pixsift.cli.main import main
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.query.filters import filtered_image_ids
+from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
+from pixsift.web import create_app
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_cli_filter_options_come_from_the_model(library: Library, tiny_spec: Mod
 
 
 def test_library_requests_refuse_what_the_store_cannot_hold() -> None:
-    from search.errors import InvalidInputError
+    from pixsift.search.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError):
         SearchRequest((QueryTerm(image_id=2**63),))

@@ -22,10 +22,10 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from web import create_app
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.web import create_app
 
 EXAMPLES = int(os.environ.get("PIXSIFT_FUZZ_EXAMPLES", "25"))
 #: Names a filesystem allows and a careless program breaks on (bytes: not all are UTF-8).

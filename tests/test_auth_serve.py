@@ -21,12 +21,12 @@ import pytest
 from sqlalchemy import update
 from test_web_serve import free_port, wait_for
 
-from search.accounts import Accounts, utc_now
-from search.library import Library
-from search.storage.accounts import ApiKey
+from pixsift.search.accounts import Accounts, utc_now
+from pixsift.search.library import Library
+from pixsift.search.storage.accounts import ApiKey
 
 SEARCH_LIMIT = 4
-SERVE = [sys.executable, "-c", "from cli.main import main; main()", "serve"]
+SERVE = [sys.executable, "-c", "from pixsift.cli.main import main; main()", "serve"]
 
 
 @dataclass

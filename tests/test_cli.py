@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
-from search.model.embedder import ModelSpec
+from pixsift.cli.main import main
+from pixsift.search.model.embedder import ModelSpec
 
 
 @pytest.fixture

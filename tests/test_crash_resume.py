@@ -13,14 +13,14 @@ from pathlib import Path
 from conftest import write_pictures
 from waiting import wait_until
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import DATABASE_FILENAME, Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import DATABASE_FILENAME, Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 
 CLI_WITH_TINY_MODEL = """
 import sys, open_clip
 open_clip.add_model_config(sys.argv[1])
-from cli.main import main
+from pixsift.cli.main import main
 main(sys.argv[2:])
 """
 

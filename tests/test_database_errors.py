@@ -12,8 +12,12 @@ import pytest
 from click.testing import CliRunner
 from postgres_server import PostgresServer, free_port
 
-from cli.main import main
-from search.storage.database import create_database_engine, database_revision, upgrade_database
+from pixsift.cli.main import main
+from pixsift.search.storage.database import (
+    create_database_engine,
+    database_revision,
+    upgrade_database,
+)
 
 ROLE, RIGHT_PASSWORD, WRONG_PASSWORD = "pixsift_password_role", "right-s3cret", "wr0ng-s3cret"
 DATABASE = "pixsift_reachable"

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
-from search.errors import InvalidInputError
-from search.evaluation.captions import read_captions
-from search.evaluation.retrieval import EvaluationOptions, evaluate
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.records import ImageFacts, l2_normalise
-from search.storage.store import IndexingBatch, NewImage
+from pixsift.cli.main import main
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.evaluation.captions import read_captions
+from pixsift.search.evaluation.retrieval import EvaluationOptions, evaluate
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.records import ImageFacts, l2_normalise
+from pixsift.search.storage.store import IndexingBatch, NewImage
 
 CAPTIONS = [
     "a red star on a plain background",

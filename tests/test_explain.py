@@ -11,17 +11,17 @@ import pytest
 from conftest import make_picture
 from PIL import Image
 
-from search.errors import InvalidInputError, NotFoundError
-from search.explain.geometry import CropGeometry
-from search.explain.occlusion import masked_scores
-from search.explain.service import Explainer, model_plan
-from search.library import Library
-from search.model.embedder import ModelSpec
-from search.model.loading import load_embedder
-from search.model.ort import OnnxEmbedder
-from search.model.pixels import PixelPlan
-from search.model.spec import Runtime
-from search.query.request import QueryTerm
+from pixsift.search.errors import InvalidInputError, NotFoundError
+from pixsift.search.explain.geometry import CropGeometry
+from pixsift.search.explain.occlusion import masked_scores
+from pixsift.search.explain.service import Explainer, model_plan
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec
+from pixsift.search.model.loading import load_embedder
+from pixsift.search.model.ort import OnnxEmbedder
+from pixsift.search.model.pixels import PixelPlan
+from pixsift.search.model.spec import Runtime
+from pixsift.search.query.request import QueryTerm
 
 #: open_clip's preprocessing mean (OpenAI's) as a colour: flat grey the model input holds as
 #: zeros, so only the planted patch carries anything (a random-weights tower is otherwise

@@ -13,12 +13,12 @@ import pytest
 from conftest import make_picture
 from flask.testing import FlaskClient
 
-import search.explain.occlusion as occlusion
-import search.explain.service as service
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from web import create_app
+import pixsift.search.explain.occlusion as occlusion
+import pixsift.search.explain.service as service
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.web import create_app
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from flask.testing import FlaskClient
 from PIL import Image
 from test_explain import planted
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from web import create_app
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.web import create_app
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_cli_writes_a_png(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from cli.main import main
+    from pixsift.cli.main import main
 
     # torch (no ONNX export of the tiny model); main writes the backend into the environment,
     # which monkeypatch restores afterwards.

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import search.model.export as export_module
-import search.model.loading as loading
-from search.model.embedder import OpenClipEmbedder
-from search.model.ort import OnnxEmbedder
-from search.model.spec import ModelSpec, Runtime
+import pixsift.search.model.export as export_module
+import pixsift.search.model.loading as loading
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.model.ort import OnnxEmbedder
+from pixsift.search.model.spec import ModelSpec, Runtime
 
 
 def not_here(*_args: object, **_kwargs: object) -> None:

@@ -20,15 +20,15 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 from PIL import Image
 
-from cli.main import main
-from indexer.pipeline import Indexer, IndexingOptions
-from search.filenames import display_path, is_exact, terminal_text, valid_text
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.query.export import hits_to_csv, hits_to_json
-from search.records import ImageFacts, ImageRecord
-from web import create_app
-from web.images import ascii_file_name, content_disposition
+from pixsift.cli.main import main
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.filenames import display_path, is_exact, terminal_text, valid_text
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.query.export import hits_to_csv, hits_to_json
+from pixsift.search.records import ImageFacts, ImageRecord
+from pixsift.web import create_app
+from pixsift.web.images import ascii_file_name, content_disposition
 
 #: Relative paths (bytes) of the pictures: one hostile trait each, and some several at once.
 PICTURE_NAMES = [

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from sqlalchemy import case, update
 
-import search.vectors.index as index_module
+import pixsift.search.vectors.index as index_module
 from benchmarks.vectors import structured_vectors
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.filters import filter_selection, filtered_image_ids, selection_cache
-from search.query.request import QueryTerm, SearchFilters, SearchRequest
-from search.storage.models import Image
-from search.storage.writes import STATE_INDEX_GENERATION
-from search.vectors.index import VectorIndex
-from search.vectors.selection import Selection
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.filters import filter_selection, filtered_image_ids, selection_cache
+from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
+from pixsift.search.storage.models import Image
+from pixsift.search.storage.writes import STATE_INDEX_GENERATION
+from pixsift.search.vectors.index import VectorIndex
+from pixsift.search.vectors.selection import Selection
 
 COUNT = 3000
 DIMENSION = 32
@@ -223,7 +223,7 @@ def test_hybrid_keyword_mode_keeps_filters_and_required_phrases(
 def test_the_cached_selection_follows_the_store_generation(
     ivf_library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.query.filters as filters_module
+    import pixsift.search.query.filters as filters_module
 
     reads: list[SearchFilters] = []
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from search.storage.database import (
+from pixsift.search.storage.database import (
     alembic_config,
     create_database_engine,
     database_revision,

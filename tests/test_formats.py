@@ -25,18 +25,18 @@ from benchmarks.format_samples import (
     write_heic,
     write_rare_format_folder,
 )
-from cli.main import main
-from indexer.pipeline import Indexer, IndexingOptions
-from indexer.planning import plan_indexing
-from search.library import Library
-from search.media.formats import (
+from pixsift.cli.main import main
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.indexer.planning import plan_indexing
+from pixsift.search.library import Library
+from pixsift.search.media.formats import (
     NOT_IMAGE_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
     MediaKind,
     identify,
 )
-from search.media.imagefile import ImageRejectedError, read_image_for_embedding
-from search.model.embedder import OpenClipEmbedder
+from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from pixsift.search.model.embedder import OpenClipEmbedder
 
 OPTIONS = IndexingOptions(batch_size=8, workers=1, show_progress=False)
 
@@ -203,7 +203,7 @@ def test_raw_and_heic_are_served_as_pictures_a_browser_shows(
 ) -> None:
     import io
 
-    from web import create_app
+    from pixsift.web import create_app
 
     folder = tmp_path / "served"
     folder.mkdir()

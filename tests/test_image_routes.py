@@ -10,10 +10,10 @@ import pytest
 from conftest import write_pictures
 from flask.testing import FlaskClient
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from web import create_app
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.web import create_app
 
 #: Each image route, and the field of /api/images/<id> that gives its versioned URL.
 ROUTES = {"original": "image_url", "thumbnail": "thumbnail_url"}

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 from PIL.TiffImagePlugin import IFDRational
 
-from search.media.imagefile import (
+from pixsift.search.media.imagefile import (
     ALLOWED_PIL_FORMATS,
     SUPPORTED_EXTENSIONS,
     ImageRejectedError,

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from search.library import Library
-from search.storage.database import alembic_config, migration_heads
+from pixsift.search.library import Library
+from pixsift.search.storage.database import alembic_config, migration_heads
 
 CHECK = """
 import sys
 from pathlib import Path
-import cli.searching
-from search.library import Library
+import pixsift.cli.searching
+from pixsift.search.library import Library
 with Library.open(Path(sys.argv[1])) as library:
     library.store.model_id()
 print(sorted(name for name in ("alembic", "sqlalchemy.dialects.postgresql") if name in sys.modules))

@@ -20,10 +20,10 @@ from conftest import (
     write_tiny_checkpoint,
 )
 
-from indexer.pipeline import Indexer, IndexingOptions, IndexingSummary
-from search.errors import InvalidInputError, ModelMismatchError, NotFoundError
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.indexer.pipeline import Indexer, IndexingOptions, IndexingSummary
+from pixsift.search.errors import InvalidInputError, ModelMismatchError, NotFoundError
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 
 OPTIONS = IndexingOptions(batch_size=4, workers=1, show_progress=False)
 
@@ -254,7 +254,7 @@ def test_bad_queries_are_clear_errors(
 
 
 def test_searching_an_empty_library_finds_nothing_without_loading_a_model(tmp_path: Path) -> None:
-    from search.query.request import QueryTerm, SearchRequest
+    from pixsift.search.query.request import QueryTerm, SearchRequest
 
     # Loading this model would fail: the empty library must answer without it.
     unavailable = ModelSpec(TINY_MODEL_NAME, str(tmp_path / "missing-weights.pt"))

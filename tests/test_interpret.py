@@ -10,12 +10,12 @@ import pytest
 from conftest import DatabaseFactory
 from exif_samples import write_photo
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.interpret import interpret
-from search.query.request import QueryTerm, SearchFilters, SearchRequest
-from web import create_app
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.interpret import interpret
+from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
+from pixsift.web import create_app
 
 KNOWN = {"lisbon": "Lisbon", "portugal": "Portugal", "new york city": "New York City"}
 TODAY = date(2026, 12, 5)

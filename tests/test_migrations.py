@@ -9,15 +9,15 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from search.library import Library
-from search.storage.database import (
+from pixsift.search.library import Library
+from pixsift.search.storage.database import (
     alembic_config,
     create_database_engine,
     database_revision,
     include_in_schema_comparison,
     upgrade_database,
 )
-from search.storage.models import Base
+from pixsift.search.storage.models import Base
 
 
 def test_models_and_migrations_agree(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_upgrading_from_the_first_schema_keeps_images_and_indexes_their_names(
     from alembic import command
     from sqlalchemy import insert, text
 
-    from search.storage.models import Image, Root
+    from pixsift.search.storage.models import Image, Root
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     engine = create_database_engine(url)

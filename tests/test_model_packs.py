@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from conftest import TINY_MODEL_CONFIG, TINY_MODEL_NAME, make_picture
 from immich_pack import write_immich_pack
 
-from cli.main import main
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.model.immich import ImmichEmbedder
-from search.model.loading import load_embedder
-from search.model.ort import OnnxEmbedder
-from search.model.weights import model_id_for
+from pixsift.cli.main import main
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.model.immich import ImmichEmbedder
+from pixsift.search.model.loading import load_embedder
+from pixsift.search.model.ort import OnnxEmbedder
+from pixsift.search.model.weights import model_id_for
 
 TEXTS = ["a photo", "a red bicycle leaning on a wall next to a green door", "Ça va? 3.14"]
 #: Vectors from ONNX Runtime and torch on the same weights (float32 rounding only).
@@ -144,7 +144,7 @@ def test_import_list_and_a_pack_name_index_and_search(
 def test_an_archived_pack_runs_as_it_is(
     pack: Path, tiny_embedder: OpenClipEmbedder, tmp_path: Path, suffix: str
 ) -> None:
-    from search.model.pack_files import archive_pack
+    from pixsift.search.model.pack_files import archive_pack
 
     archive = tmp_path / f"tiny{suffix}"
     archive_pack(pack, archive)
@@ -152,8 +152,8 @@ def test_an_archived_pack_runs_as_it_is(
 
 
 def test_download_offline_says_which_files_to_copy_where(models_folder: Path) -> None:
-    from search.errors import WeightsUnavailableError
-    from search.model.pack_files import download_pack
+    from pixsift.search.errors import WeightsUnavailableError
+    from pixsift.search.model.pack_files import download_pack
 
     with pytest.raises(WeightsUnavailableError) as caught:
         download_pack("ViT-B-32__openai", offline=True)

@@ -15,13 +15,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import main
-from search.errors import WeightsUnavailableError
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.model.export import TowerExportRejectedError
-from search.model.loading import load_embedder
-from search.model.ort import OnnxEmbedder
-from search.model.spec import Runtime
+from pixsift.cli.main import main
+from pixsift.search.errors import WeightsUnavailableError
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.model.export import TowerExportRejectedError
+from pixsift.search.model.loading import load_embedder
+from pixsift.search.model.ort import OnnxEmbedder
+from pixsift.search.model.spec import Runtime
 
 MODEL_NAME = "pixsift-test-multilingual"
 CORPUS = [

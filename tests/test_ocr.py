@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from indexer.ocr import ocr_enabled, remember_ocr
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import QueryTerm, SearchRequest
-from search.storage.tags import text_failure_count
+from pixsift.indexer.ocr import ocr_enabled, remember_ocr
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import QueryTerm, SearchRequest
+from pixsift.search.storage.tags import text_failure_count
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 #: (file name, words, font size, angle in degrees)
@@ -99,7 +99,7 @@ def test_a_file_whose_ocr_fails_keeps_its_embedding(
     (text_folder / "sign.png").write_bytes(b"not a picture any more")
     os.utime(text_folder / "sign.png", ns=(1, 1))
     # The catch-up pass reads the files again: this one cannot be read for OCR now.
-    from indexer.ocr import recognise_pending
+    from pixsift.indexer.ocr import recognise_pending
 
     done = recognise_pending(library, workers=1)
     assert done.failed == 1 and done.recognised == len(RENDERED) - 1

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from benchmarks.ocr_words import write_pictures
-from cli.main import main
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import QueryTerm, SearchRequest
-from search.storage.models import Image
-from web.app import create_app
+from pixsift.cli.main import main
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import QueryTerm, SearchRequest
+from pixsift.search.storage.models import Image
+from pixsift.web.app import create_app
 
 if shutil.which("tesseract") is None:
     pytest.skip("Tesseract is not installed (see .ci/run)", allow_module_level=True)

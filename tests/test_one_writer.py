@@ -18,16 +18,13 @@ from conftest import write_pictures
 from sqlalchemy import delete
 from waiting import LIMIT_SECONDS, wait_for_exit, wait_until
 
-import search.library
-import search.vectors.live
-import search.vectors.persist
-import search.vectors.writer
 from benchmarks.vectors import structured_vectors
-from search.library import DATABASE_FILENAME, Library
-from search.model.embedder import ModelSpec, l2_normalise
-from search.storage.models import Embedding
-from search.storage.rows import encode_embedding
-from search.storage.store import STATE_INDEX_GENERATION
+from pixsift import search
+from pixsift.search.library import DATABASE_FILENAME, Library
+from pixsift.search.model.embedder import ModelSpec, l2_normalise
+from pixsift.search.storage.models import Embedding
+from pixsift.search.storage.rows import encode_embedding
+from pixsift.search.storage.store import STATE_INDEX_GENERATION
 
 DIMENSION = 16
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +142,7 @@ def test_the_reader_module_has_no_way_to_write() -> None:
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from search.vectors.persist import publish_lock
+from pixsift.search.vectors.persist import publish_lock
 with publish_lock(Path(sys.argv[1])):
     Path(sys.argv[2]).touch()
     time.sleep(float(sys.argv[3]))
@@ -175,10 +172,10 @@ import json, sys, time, open_clip, torch
 from pathlib import Path
 arguments = json.loads(sys.argv[1])
 open_clip.add_model_config(arguments["config"])
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.storage.store import LibraryStore
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.storage.store import LibraryStore
 
 counts = {"batches": 0, "publishes": 0}
 commit_batch = LibraryStore.commit_batch
@@ -210,9 +207,10 @@ from pathlib import Path
 arguments = json.loads(sys.argv[1])
 open_clip.add_model_config(arguments["config"])
 import faiss
-import search.library, search.vectors.persist, search.vectors.writer
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
+import pixsift.search.library, pixsift.search.vectors.persist, pixsift.search.vectors.writer
+from pixsift import search
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 
 index_directory = os.path.realpath(os.path.join(arguments["library"], "index"))
 violations = []

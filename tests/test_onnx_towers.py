@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import TINY_MODEL_NAME, make_picture, write_tiny_checkpoint
 
-import search.model.checkpoints as checkpoints
-import search.model.export as export_module
-from search.errors import InvalidInputError
-from search.model.embedder import OpenClipEmbedder
-from search.model.export import TowerExportRejectedError
-from search.model.loading import load_embedder, runtime_from_settings
-from search.model.ort import OnnxEmbedder
-from search.model.spec import ModelSpec, Runtime
+import pixsift.search.model.checkpoints as checkpoints
+import pixsift.search.model.export as export_module
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.model.export import TowerExportRejectedError
+from pixsift.search.model.loading import load_embedder, runtime_from_settings
+from pixsift.search.model.ort import OnnxEmbedder
+from pixsift.search.model.spec import ModelSpec, Runtime
 
 TEXTS = ["", "a", "a photo of a dog", "a red bicycle leaning on a wall next to a green door"]
 

@@ -29,9 +29,9 @@ from PIL import Image
 from test_web import index_folders
 from test_web_e2e import page_wait
 
-from search.accounts import Accounts
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
+from pixsift.search.accounts import Accounts
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
 
 PAGE_SIZE = 4
 

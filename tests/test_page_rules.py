@@ -13,13 +13,13 @@ from conftest import write_pictures
 from test_web import index_folders
 from test_web_accounts import bearer, make_app
 
-from cli.main import main
-from search.accounts import Accounts
-from search.errors import ConflictError, InvalidInputError
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from web import create_app
-from web.schemas import SearchParams
+from pixsift.cli.main import main
+from pixsift.search.accounts import Accounts
+from pixsift.search.errors import ConflictError, InvalidInputError
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.web import create_app
+from pixsift.web.schemas import SearchParams
 
 
 @pytest.fixture
@@ -155,8 +155,8 @@ def test_sized_pictures_for_dense_screens_and_the_viewer(
 def test_the_explanation_outlines_the_crop_the_model_saw() -> None:
     from PIL import Image
 
-    from search.explain.records import Explanation
-    from search.explain.render import CROP_LINE, overlay
+    from pixsift.search.explain.records import Explanation
+    from pixsift.search.explain.render import CROP_LINE, overlay
 
     explanation = Explanation.model_construct(
         width=300, height=100, crop_box=(100.0, 0.0, 200.0, 100.0), cells=[]

@@ -11,12 +11,12 @@ import pytest
 from conftest import DatabaseFactory
 from exif_samples import write_photo
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.places import Place, places_of
-from search.query.request import QueryTerm, SearchFilters, SearchRequest
-from search.visibility import Visibility, visible_record
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.places import Place, places_of
+from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
+from pixsift.search.visibility import Visibility, visible_record
 
 #: Positions on four continents and at sea, with the place a person would name.
 KNOWN = {
@@ -104,8 +104,8 @@ def test_api_and_cli_show_and_filter_places(
 ) -> None:
     from click.testing import CliRunner
 
-    from cli.main import main
-    from web import create_app
+    from pixsift.cli.main import main
+    from pixsift.web import create_app
 
     client = create_app({"TESTING": True, "LIBRARY": placed}).test_client()
     answer = client.get("/api/search?q=a+photo&place=Portugal&k=20").get_json()

@@ -19,16 +19,16 @@ from conftest import make_picture, write_pictures
 from sqlalchemy import delete, func, inspect, select, update
 from waiting import communicate
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.keywords import KeywordMatcher, parse_keyword_query
-from search.storage.bulk import insert_vectors
-from search.storage.database import create_database_engine, upgrade_database
-from search.storage.models import Embedding, Image
-from search.storage.store import IndexingBatch, NewImage
-from search.storage.writes import write_batch
-from search.vectors.sidecar import read_sidecar
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.keywords import KeywordMatcher, parse_keyword_query
+from pixsift.search.storage.bulk import insert_vectors
+from pixsift.search.storage.database import create_database_engine, upgrade_database
+from pixsift.search.storage.models import Embedding, Image
+from pixsift.search.storage.store import IndexingBatch, NewImage
+from pixsift.search.storage.writes import write_batch
+from pixsift.search.vectors.sidecar import read_sidecar
 
 OPTIONS = IndexingOptions(workers=1, show_progress=False)
 
@@ -95,7 +95,7 @@ def test_keyword_index_follows_updates_and_deletes(
 def test_postgresql_migrations_add_full_text_search_and_round_trip(postgres_url: str) -> None:
     from alembic import command
 
-    from search.storage.database import alembic_config, database_revision, migration_heads
+    from pixsift.search.storage.database import alembic_config, database_revision, migration_heads
 
     engine = create_database_engine(postgres_url)
     try:
@@ -132,7 +132,7 @@ def test_bulk_import_then_indexing_never_reuses_an_id(
 
 
 def new_image(library: Library, name: str, dimension: int) -> NewImage:
-    from search.records import ImageFacts
+    from pixsift.search.records import ImageFacts
 
     return NewImage(
         root_id=library.store.ensure_root(b"/concurrent"),
@@ -182,7 +182,7 @@ def test_a_second_writer_waits_for_the_generation_and_stamps_the_next(
 INDEXING_PROCESS = """
 import sys, open_clip
 open_clip.add_model_config(sys.argv[1])
-from cli.main import main
+from pixsift.cli.main import main
 main(sys.argv[2:])
 """
 
@@ -246,7 +246,7 @@ def test_two_indexing_processes_write_one_database(
 
 
 def test_an_unsupported_database_url_is_a_clear_error(tmp_path: Path) -> None:
-    from search.errors import LibraryError
+    from pixsift.search.errors import LibraryError
 
     for url, message in [
         ("mysql://user@host/pixsift", "not mysql"),

@@ -9,7 +9,7 @@ import torch
 from conftest import make_picture
 from PIL import Image
 
-from search.model.pixels import pixel_plan_for
+from pixsift.search.model.pixels import pixel_plan_for
 
 
 def eval_transform(interpolation: str = "bicubic"):

@@ -14,15 +14,15 @@ import pytest
 from conftest import DatabaseFactory, make_picture
 from PIL import Image
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.errors import InvalidInputError
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder, l2_normalise
-from search.query.export import hits_to_csv
-from search.query.filters import filtered_image_ids
-from search.query.request import GeoBox, QueryTerm, SearchFilters, SearchRequest
-from search.records import ImageFacts, ImageRecord
-from search.storage.store import IndexingBatch, NewImage
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder, l2_normalise
+from pixsift.search.query.export import hits_to_csv
+from pixsift.search.query.filters import filtered_image_ids
+from pixsift.search.query.request import GeoBox, QueryTerm, SearchFilters, SearchRequest
+from pixsift.search.records import ImageFacts, ImageRecord
+from pixsift.search.storage.store import IndexingBatch, NewImage
 
 SIZES = [(96, 64), (64, 96), (80, 80)]
 FORMATS = [("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp")]

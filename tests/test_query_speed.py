@@ -13,13 +13,13 @@ import pytest
 from conftest import DatabaseFactory, make_picture
 from sqlalchemy import event
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.filters import filtered_image_ids
-from search.query.keywords import KeywordMatcher, parse_keyword_query
-from search.query.request import QueryTerm, SearchFilters, SearchRequest
-from search.query.timing import collect_stages
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.filters import filtered_image_ids
+from pixsift.search.query.keywords import KeywordMatcher, parse_keyword_query
+from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
+from pixsift.search.query.timing import collect_stages
 
 NAMES = [f"{folder}/shot-{index:02d}.png" for index in range(10) for folder in ("a", "b")]
 NAMES += ["a/zebra-crossing.png", "b/[odd] name?.png", "b/50%_off.png"]
@@ -144,7 +144,7 @@ def test_every_query_stage_is_timed_and_logged(
         speed_library.find(request)
     assert {"parse", "tower", "keyword", "vector_search", "rerank", "records"} <= set(times.ms)
     assert all(value >= 0 for value in times.ms.values())
-    with caplog.at_level(logging.DEBUG, logger="search.query.timing"):
+    with caplog.at_level(logging.DEBUG, logger="pixsift.search.query.timing"):
         speed_library.find(request)
     assert any("tower=" in record.getMessage() for record in caplog.records)
 
@@ -166,8 +166,8 @@ def test_a_path_glob_selects_what_fnmatch_selects(speed_library: Library, patter
 def test_a_worker_warms_up_with_real_searches_before_taking_requests(
     speed_library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from web import create_app
-    from web.state import web_state
+    from pixsift.web import create_app
+    from pixsift.web.state import web_state
 
     searched: list[SearchRequest] = []
     original = Library.find

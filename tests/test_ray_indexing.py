@@ -19,14 +19,14 @@ from conftest import write_pictures
 from ray_cluster import RayTestCluster, local_ray_cluster
 from waiting import wait_until
 
-from indexer.decoding import DecodeResult
-from indexer.pipeline import DecodeStage, Indexer, IndexingOptions
-from search.library import DATABASE_FILENAME, Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.model.spec import Runtime
+from pixsift.indexer.decoding import DecodeResult
+from pixsift.indexer.pipeline import DecodeStage, Indexer, IndexingOptions
+from pixsift.search.library import DATABASE_FILENAME, Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.model.spec import Runtime
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'pixsift[ray]'")
-from indexer.distributed import RayCluster, RayOptions, ray_loader  # noqa: E402
+from pixsift.indexer.distributed import RayCluster, RayOptions, ray_loader  # noqa: E402
 
 PICTURES = 40
 #: Seconds each file takes on a Ray worker (see ray_cluster.SITECUSTOMIZE): a run lasts about a
@@ -36,7 +36,7 @@ OPTIONS = IndexingOptions(batch_size=4, workers=1, show_progress=False)
 CLI_WITH_TINY_MODEL = """
 import sys, open_clip
 open_clip.add_model_config(sys.argv[1])
-from cli.main import main
+from pixsift.cli.main import main
 main(sys.argv[2:])
 """
 

@@ -12,8 +12,8 @@ import pytest
 from postgres_server import free_port
 
 pytest.importorskip("ray", reason="Ray is not installed: pip install 'pixsift[ray]'")
-from indexer.distributed import ray_endpoint
-from search.errors import InvalidInputError
+from pixsift.indexer.distributed import ray_endpoint
+from pixsift.search.errors import InvalidInputError
 
 #: Only a bound for a hang (without the limit the command never ends); the command itself gives
 #: up after CONNECT_SECONDS, the rest is its start-up on a loaded machine.
@@ -24,7 +24,7 @@ CONNECT_SECONDS = 2
 def test_index_on_a_closed_ray_port_fails_in_one_line(tmp_path: Path) -> None:
     port = free_port()  # bound, then closed: nothing listens there
     command = [
-        sys.executable, "-c", "from cli.main import main; main()", "index", str(tmp_path),
+        sys.executable, "-c", "from pixsift.cli.main import main; main()", "index", str(tmp_path),
         "--library", str(tmp_path / "library"), "--no-progress", "--ray", f"127.0.0.1:{port}",
     ]  # fmt: skip
     environment = {**os.environ, "PIXSIFT_RAY_CONNECT_TIMEOUT": str(CONNECT_SECONDS)}

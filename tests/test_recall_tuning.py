@@ -12,15 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks.vectors import structured_vectors
-from cli.main import main
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.vectors import tune
-from search.vectors.build import build_index
-from search.vectors.persist import load_vector_index, publish_vector_index
-from search.vectors.sidecar import read_sidecar
-from search.vectors.text_like import synthetic_text_queries, tuning_prompts
-from web.app import create_app
+from pixsift.cli.main import main
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.vectors import tune
+from pixsift.search.vectors.build import build_index
+from pixsift.search.vectors.persist import load_vector_index, publish_vector_index
+from pixsift.search.vectors.sidecar import read_sidecar
+from pixsift.search.vectors.text_like import synthetic_text_queries, tuning_prompts
+from pixsift.web.app import create_app
 
 COUNT = 10_000
 DIMENSION = 64

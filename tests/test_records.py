@@ -10,12 +10,12 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from search.library import Library
-from search.query.export import EXPORT_COLUMNS, hit_row
-from search.records import ImageFacts, ImageRecord, SearchHit
-from search.storage.models import Image
-from search.storage.rows import IMAGE_RECORD_COLUMNS
-from search.storage.writes import IndexingBatch, NewImage
+from pixsift.search.library import Library
+from pixsift.search.query.export import EXPORT_COLUMNS, hit_row
+from pixsift.search.records import ImageFacts, ImageRecord, SearchHit
+from pixsift.search.storage.models import Image
+from pixsift.search.storage.rows import IMAGE_RECORD_COLUMNS
+from pixsift.search.storage.writes import IndexingBatch, NewImage
 
 #: A value for every fact, none of them a default, so a fact that is not stored shows.
 EVERY_FACT = ImageFacts(

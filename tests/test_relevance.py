@@ -7,12 +7,12 @@ import numpy as np
 from click.testing import CliRunner
 from test_evaluation import CAPTIONS, plant
 
-from cli.main import main
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.query.relevance import RelevanceOptions, calibrate
-from search.query.request import QueryTerm, SearchRequest
-from search.records import l2_normalise
+from pixsift.cli.main import main
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.query.relevance import RelevanceOptions, calibrate
+from pixsift.search.query.request import QueryTerm, SearchRequest
+from pixsift.search.records import l2_normalise
 
 
 def test_calibration_is_the_query_s_spread_over_the_library() -> None:
@@ -92,7 +92,7 @@ def test_cli_shows_bands_and_says_when_nothing_matched(
 def test_hybrid_fuses_the_user_s_words_not_automatic_tags(
     library: Library, tiny_embedder: OpenClipEmbedder, backend: str
 ) -> None:
-    from search.storage.tags import add_manual_tags, replace_automatic_tags
+    from pixsift.search.storage.tags import add_manual_tags, replace_automatic_tags
 
     plant(library, tiny_embedder)
     ids = {record.relative_path: i for i, record in library.images(range(1, 300)).items()}
@@ -117,7 +117,7 @@ def test_api_and_page_show_bands_and_weaker_matches(
 ) -> None:
     from urllib.parse import quote
 
-    from web import create_app
+    from pixsift.web import create_app
 
     plant(library, tiny_embedder)
     client = create_app({"TESTING": True, "LIBRARY": library, "PAGE_SIZE": 50}).test_client()

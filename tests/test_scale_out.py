@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from conftest import write_pictures
 from test_web_serve import free_port, wait_for
 
-from cli.main import main
-from search.model.spec import ModelSpec
+from pixsift.cli.main import main
+from pixsift.search.model.spec import ModelSpec
 
 SEE_SECONDS = 60
 
@@ -56,7 +56,7 @@ def test_two_servers_share_one_database_and_index_directory(
     for _ in range(2):
         port = free_port()
         command = [
-            sys.executable, "-c", "from cli.main import main; main()", "serve",
+            sys.executable, "-c", "from pixsift.cli.main import main; main()", "serve",
             "--library", str(library), "--database-url", postgres_url,
             "--port", str(port), "--workers", "1",
         ]  # fmt: skip

@@ -18,8 +18,8 @@ from urllib.request import Request, urlopen
 import pytest
 from servers import free_port, running_server
 
-from search.library import Library
-from web.app import create_app
+from pixsift.search.library import Library
+from pixsift.web.app import create_app
 
 DOCUMENTED_CONFIG = Path(__file__).parent.parent / "docs" / "nginx-pixsift.conf"
 NGINX = shutil.which("nginx") or next(

@@ -16,10 +16,10 @@ from conftest import make_picture
 from servers import running_server
 from sqlalchemy import update
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.storage.models import Image
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.storage.models import Image
 
 SECRET = b"PRIVATE-KEY-MATERIAL "
 

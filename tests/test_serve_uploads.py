@@ -14,10 +14,10 @@ from conftest import TINY_MODEL_NAME, make_picture, write_pictures
 from servers import running_server
 
 from benchmarks.upload_memory import make_images, measure_upload_memory, resident_mb
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from web.app import create_app
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.web.app import create_app
 
 #: The issue's bound: four concurrent 49-megapixel uploads raise a worker's peak by at most this.
 PEAK_BOUND_MB = 400

@@ -16,16 +16,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.accounts import Accounts, Principal, utc_now
-from search.albums import Albums
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import SavedSearch, SearchFilters
-from search.shares import SHARE_PREFIX
-from search.storage.albums import ShareLink
-from search.storage.models import Image
-from web import create_app
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.accounts import Accounts, Principal, utc_now
+from pixsift.search.albums import Albums
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import SavedSearch, SearchFilters
+from pixsift.search.shares import SHARE_PREFIX
+from pixsift.search.storage.albums import ShareLink
+from pixsift.search.storage.models import Image
+from pixsift.web import create_app
 
 VIC = Principal(kind="key", name="vic", role="viewer")
 #: What a shared picture may say about itself: nothing about where it lies or was taken.
@@ -289,7 +289,7 @@ def test_cli_shares_lists_and_revokes(
 ) -> None:
     from click.testing import CliRunner
 
-    from cli.main import main
+    from pixsift.cli.main import main
 
     library, _, _ = served
     url = library.store.engine.url.render_as_string(hide_password=False)

@@ -16,12 +16,12 @@ from exif_samples import write_photo
 from PIL import Image
 
 from benchmarks.format_samples import write_dng_preview, write_heic
-from cli.main import main
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.query.request import QueryTerm, SearchRequest
-from web import create_app
+from pixsift.cli.main import main
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.query.request import QueryTerm, SearchRequest
+from pixsift.web import create_app
 
 START = datetime(2024, 5, 4, 10, 0, 0)
 CAMERA = ("Burst", "B1")

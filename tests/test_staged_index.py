@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from benchmarks.vectors import structured_vectors
-from search.errors import InvalidInputError
-from search.library import Library
-from search.vectors.build import BuildRequest
-from search.vectors.index import exact_top_k
-from search.vectors.staged import build_staged_index
-from search.vectors.tune import DEFAULT_RECALL_TARGET
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.library import Library
+from pixsift.search.vectors.build import BuildRequest
+from pixsift.search.vectors.index import exact_top_k
+from pixsift.search.vectors.staged import build_staged_index
+from pixsift.search.vectors.tune import DEFAULT_RECALL_TARGET
 
 COUNT = 24_000
 

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import search.model.loading as loading_module
-from cli.main import main
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.ort import OnnxEmbedder
-from search.model.spec import ModelSpec, Runtime
+import pixsift.search.model.loading as loading_module
+from pixsift.cli.main import main
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.ort import OnnxEmbedder
+from pixsift.search.model.spec import ModelSpec, Runtime
 
 HEAVY = ("torch", "torchvision", "open_clip")
 PROBE = """
 import json, sys
-from cli.main import main
+from pixsift.cli.main import main
 try:
     main(sys.argv[1:], standalone_mode=False)
 finally:

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.errors import InvalidInputError, NotFoundError
-from search.library import Library
-from search.query.request import QueryTerm, SearchFilters, SearchRequest
-from search.records import l2_normalise
-from search.tags.contract import TagNames
-from search.tags.labels import label_cache_path, label_embeddings
-from search.tags.service import LibraryTags
-from search.tags.tagging import TaggingOptions, calibrated_tags
-from search.tags.vocabulary import Vocabulary, default_vocabulary
+from pixsift.search.errors import InvalidInputError, NotFoundError
+from pixsift.search.library import Library
+from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
+from pixsift.search.records import l2_normalise
+from pixsift.search.tags.contract import TagNames
+from pixsift.search.tags.labels import label_cache_path, label_embeddings
+from pixsift.search.tags.service import LibraryTags
+from pixsift.search.tags.tagging import TaggingOptions, calibrated_tags
+from pixsift.search.tags.vocabulary import Vocabulary, default_vocabulary
 
 LABELS = ("dog", "beach", "car", "tree", "cake", "city", "snow", "boat", "cat", "guitar")
 DOGS = 5

@@ -12,20 +12,20 @@ import pytest
 from click.testing import CliRunner
 from conftest import DatabaseFactory, reopen, write_pictures
 
-import search.tags.service as service
-from cli import background_tagging
-from cli.background_tagging import labels_ready
-from cli.main import main
-from indexer.options import IndexingOptions
-from indexer.pipeline import Indexer
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import QueryTerm, SearchRequest
-from search.records import EmbeddingMatrix
-from search.storage.vector_reads import StoredVectors
-from search.tags.service import LibraryTags
-from search.tags.tagging import TaggingOptions
-from search.tags.vocabulary import Vocabulary
+import pixsift.search.tags.service as service
+from pixsift.cli import background_tagging
+from pixsift.cli.background_tagging import labels_ready
+from pixsift.cli.main import main
+from pixsift.indexer.options import IndexingOptions
+from pixsift.indexer.pipeline import Indexer
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import QueryTerm, SearchRequest
+from pixsift.search.records import EmbeddingMatrix
+from pixsift.search.storage.vector_reads import StoredVectors
+from pixsift.search.tags.service import LibraryTags
+from pixsift.search.tags.tagging import TaggingOptions
+from pixsift.search.tags.vocabulary import Vocabulary
 
 LABELS = ("dog", "beach", "car", "tree", "cake", "city")
 PICTURES = 6

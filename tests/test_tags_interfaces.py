@@ -13,13 +13,13 @@ from flask.testing import FlaskClient
 from test_tags import LABELS, planted
 from test_web import assert_error, openapi_check
 
-from cli.main import main
-from search.library import Library
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from search.tags.labels import label_cache_path
-from search.tags.service import LibraryTags
-from search.tags.vocabulary import Vocabulary, default_vocabulary
-from web import create_app
+from pixsift.cli.main import main
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.search.tags.labels import label_cache_path
+from pixsift.search.tags.service import LibraryTags
+from pixsift.search.tags.vocabulary import Vocabulary, default_vocabulary
+from pixsift.web import create_app
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_cli_lists_edits_and_recomputes(tagged_library: Library, tiny_spec: Mode
 def test_only_admins_edit_tags_once_accounts_are_in_use(
     client: FlaskClient, tagged_library: Library
 ) -> None:
-    from search.accounts import Accounts
+    from pixsift.search.accounts import Accounts
 
     first = tagged_library.test_ids[0]  # type: ignore[attr-defined]
     keys = Accounts(tagged_library.store)

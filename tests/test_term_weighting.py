@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search.errors import InvalidInputError
-from search.library import Library
-from search.query.request import QueryTerm, SearchRequest
-from search.records import EmbeddingMatrix
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.library import Library
+from pixsift.search.query.request import QueryTerm, SearchRequest
+from pixsift.search.records import EmbeddingMatrix
 
 DIMENSION = 32
 COUNT = 300

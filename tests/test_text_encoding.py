@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.model.embedder import OpenClipEmbedder
+from pixsift.search.model.embedder import OpenClipEmbedder
 
 TEXTS = [
     "",

@@ -10,7 +10,7 @@ import open_clip
 import pytest
 from open_clip.tokenizer import default_bpe
 
-from search.model.tokenizer import ClipTokenizer, build_tokenizer_json
+from pixsift.search.model.tokenizer import ClipTokenizer, build_tokenizer_json
 
 ALPHABET = (
     list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")

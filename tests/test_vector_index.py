@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.errors import IndexMismatchError, ModelMismatchError
-from search.model.embedder import l2_normalise
-from search.vectors.build import build_flat_index
-from search.vectors.persist import load_vector_index
-from search.vectors.persist import publish_vector_index as save_vector_index
-from search.vectors.sidecar import SIDECAR_NAME, read_sidecar
+from pixsift.search.errors import IndexMismatchError, ModelMismatchError
+from pixsift.search.model.embedder import l2_normalise
+from pixsift.search.vectors.build import build_flat_index
+from pixsift.search.vectors.persist import load_vector_index
+from pixsift.search.vectors.persist import publish_vector_index as save_vector_index
+from pixsift.search.vectors.sidecar import SIDECAR_NAME, read_sidecar
 
 
 def random_unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:

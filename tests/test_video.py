@@ -13,11 +13,16 @@ import pytest
 from conftest import write_pictures
 from video_samples import BLUE, FPS, GREEN, RED, Segment, write_video
 
-from indexer.pipeline import Indexer, IndexingOptions, IndexingSummary
-from search.library import Library
-from search.media.video import SamplingOptions, VideoRejectedError, read_frame, sample_moments
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import QueryTerm, SearchRequest
+from pixsift.indexer.pipeline import Indexer, IndexingOptions, IndexingSummary
+from pixsift.search.library import Library
+from pixsift.search.media.video import (
+    SamplingOptions,
+    VideoRejectedError,
+    read_frame,
+    sample_moments,
+)
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import QueryTerm, SearchRequest
 
 OPTIONS = IndexingOptions(batch_size=8, workers=1, show_progress=False, video_interval_seconds=2)
 FRAME = 1 / FPS

@@ -17,12 +17,12 @@ from PIL import Image
 from test_web import openapi_check
 from video_samples import BLUE, FPS, GREEN, RED, Segment, write_video
 
-from cli.main import main
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.media.video import read_frame
-from search.model.embedder import ModelSpec, OpenClipEmbedder
-from web import create_app
+from pixsift.cli.main import main
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.media.video import read_frame
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.web import create_app
 
 OPTIONS = IndexingOptions(batch_size=8, workers=1, show_progress=False, video_interval_seconds=2)
 FRAME = 1 / FPS

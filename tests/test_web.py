@@ -19,12 +19,12 @@ from jsonschema import Draft202012Validator
 from markupsafe import escape
 from PIL import Image
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import MAX_RESULTS
-from web import create_app
-from web.results import encode_cursor
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import MAX_RESULTS
+from pixsift.web import create_app
+from pixsift.web.results import encode_cursor
 
 OPTIONS = IndexingOptions(batch_size=8, workers=1, show_progress=False)
 PAGE_SIZE = 5
@@ -183,8 +183,8 @@ def test_post_json_equals_get(client: FlaskClient) -> None:
 
 
 def test_results_stop_at_max_results(client: FlaskClient) -> None:
-    from web.results import SearchQuery
-    from web.schemas import SearchParams
+    from pixsift.web.results import SearchQuery
+    from pixsift.web.schemas import SearchParams
 
     fingerprint = SearchQuery(params=SearchParams(q="x"), k=5).fingerprint
     near_end = encode_cursor(MAX_RESULTS - 5, fingerprint)
@@ -552,8 +552,8 @@ def test_page_errors_are_html(client: FlaskClient) -> None:
 
 
 def test_no_results_state(client: FlaskClient) -> None:
-    from web.results import SearchQuery
-    from web.schemas import SearchParams
+    from pixsift.web.results import SearchQuery
+    from pixsift.web.schemas import SearchParams
 
     cursor = encode_cursor(
         PICTURE_COUNT + 5, SearchQuery(params=SearchParams(q="x"), k=5).fingerprint
@@ -642,7 +642,7 @@ def test_search_sees_pictures_indexed_after_the_app_started(
 
 
 def test_trusted_hosts_refuse_a_foreign_host_header(indexed_library: Library) -> None:
-    from cli.serve import trusted_host_names
+    from pixsift.cli.serve import trusted_host_names
 
     hosts = trusted_host_names(None, "127.0.0.1")
     assert hosts == ["127.0.0.1", "localhost"]
@@ -658,7 +658,7 @@ def test_trusted_hosts_refuse_a_foreign_host_header(indexed_library: Library) ->
 
 
 def test_serve_command_help_and_bad_options(runner: FlaskCliRunner) -> None:
-    from cli.serve import serve_command
+    from pixsift.cli.serve import serve_command
 
     result = runner.invoke(serve_command, ["--help"])
     assert result.exit_code == 0

@@ -16,14 +16,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from indexer.pipeline import Indexer, IndexingOptions
-from search.accounts import Accounts
-from search.errors import LibraryError
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from search.storage.models import Image
-from web import create_app
-from web.auth import SECRET_KEY_FILENAME, load_or_create_secret_key
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.accounts import Accounts
+from pixsift.search.errors import LibraryError
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.storage.models import Image
+from pixsift.web import create_app
+from pixsift.web.auth import SECRET_KEY_FILENAME, load_or_create_secret_key
 
 PASSWORDS = {"ada": "admin password", "vic": "viewer password"}
 

@@ -18,9 +18,9 @@ from conftest import write_pictures
 from test_web import index_folders
 from werkzeug.serving import make_server
 
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from web import create_app
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.web import create_app
 
 PAGE_SIZE = 4
 PICTURE_COUNT = 10

@@ -12,9 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from test_web import assert_error, index_folders, openapi_check
 
-from search.library import Library
-from search.model.embedder import OpenClipEmbedder
-from web import create_app
+from pixsift.search.library import Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.web import create_app
 
 PAGE_SIZE = 4
 

@@ -26,16 +26,16 @@ from servers import free_port
 from sqlalchemy import update
 
 from benchmarks.format_samples import exif_block, write_dng_preview, write_heic
-from cli.serve import exposure_config
-from indexer.pipeline import Indexer, IndexingOptions
-from search.accounts import Accounts, utc_now
-from search.errors import ConflictError
-from search.library import DATABASE_FILENAME, Library
-from search.model.embedder import OpenClipEmbedder
-from search.query.request import QueryTerm, SearchRequest
-from search.storage.accounts import ApiKey
-from web import create_app
-from web.auth import SECRET_KEY_FILENAME
+from pixsift.cli.serve import exposure_config
+from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search.accounts import Accounts, utc_now
+from pixsift.search.errors import ConflictError
+from pixsift.search.library import DATABASE_FILENAME, Library
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.query.request import QueryTerm, SearchRequest
+from pixsift.search.storage.accounts import ApiKey
+from pixsift.web import create_app
+from pixsift.web.auth import SECRET_KEY_FILENAME
 
 OPTIONS = IndexingOptions(batch_size=8, workers=1, show_progress=False)
 XMP_WITH_LOCATION = (
@@ -379,7 +379,7 @@ def test_serve_does_not_start_with_a_readable_secret_key(tmp_path: Path) -> None
     key_file = tmp_path / "library" / SECRET_KEY_FILENAME
     key_file.write_text("s" * 64)
     key_file.chmod(0o644)
-    command = [sys.executable, "-c", "from cli.main import main; main()", "serve"]
+    command = [sys.executable, "-c", "from pixsift.cli.main import main; main()", "serve"]
     arguments = ["--library", str(tmp_path / "library"), "--port", str(free_port())]
     # Bounded: were the check missing, the server would start and run until killed here.
     result = subprocess.run([*command, *arguments], capture_output=True, text=True, timeout=120)
@@ -395,7 +395,11 @@ def test_a_library_that_had_accounts_stays_locked_after_the_upgrade(
     from alembic import command
     from sqlalchemy import insert
 
-    from search.storage.database import alembic_config, create_database_engine, upgrade_database
+    from pixsift.search.storage.database import (
+        alembic_config,
+        create_database_engine,
+        upgrade_database,
+    )
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     engine = create_database_engine(url)

@@ -51,7 +51,7 @@ def test_serve_runs_gunicorn_workers_on_loopback(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-c",
-        "from cli.main import main; main()",
+        "from pixsift.cli.main import main; main()",
         "serve",
         "--library",
         str(tmp_path / "library"),
@@ -92,7 +92,7 @@ def raw_get(
 def test_served_limits_and_hosts_answer_in_the_error_shape(tmp_path: Path) -> None:
     port = free_port()
     command = [
-        sys.executable, "-c", "from cli.main import main; main()", "serve",
+        sys.executable, "-c", "from pixsift.cli.main import main; main()", "serve",
         "--library", str(tmp_path / "library"), "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -10,6 +10,7 @@ is skipped where PyPI cannot be reached; in CI it must run. ``-m "not wheel"`` l
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -25,14 +26,13 @@ from urllib.request import urlopen
 import numpy as np
 import open_clip
 import pytest
-import tomllib
 from click.testing import CliRunner
 from conftest import TINY_MODEL_CONFIG, TINY_MODEL_NAME, make_picture, write_pictures
 from immich_pack import write_immich_pack
 from servers import free_port, wait_until_up
 
-from cli.main import main
-from search.model.embedder import ModelSpec, OpenClipEmbedder
+from pixsift.cli.main import main
+from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 
 pytestmark = pytest.mark.wheel
 SOURCE = Path(__file__).resolve().parents[1]
@@ -42,9 +42,9 @@ TEXTS = ["a photo", "a red bicycle leaning on a wall next to a green door"]
 PROBE = """
 import json, sys
 from PIL import Image
-from search.model.loading import load_embedder
-from search.model.spec import ModelSpec
-import search
+from pixsift.search.model.loading import load_embedder
+from pixsift.search.model.spec import ModelSpec
+from pixsift import search
 assert "site-packages" in search.__file__, search.__file__  # the wheel's code, not the source's
 embedder = load_embedder(ModelSpec(model_name=sys.argv[1]))
 pictures = [Image.open(path).convert("RGB") for path in sys.argv[3:]]
@@ -98,22 +98,27 @@ def test_the_wheel_holds_every_package_and_data_file_of_the_source(
     built: tuple[Path, Path, Path],
 ) -> None:
     source, _, wheel = built
-    include = tomllib.loads((source / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"
-    ]["find"]["include"]
-    top_level = sorted({name.split(".")[0] for name in include})
-    # Every tracked file under the installed top-level folders: modules and data alike.
+    # setup.py's FOLDERS: the source folders installed under the pixsift package.
+    tree = ast.parse((source / "setup.py").read_text())
+    (folders,) = (
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FOLDERS"
+    )
+    # Every tracked file under those folders, modules and data alike, at its installed name.
     expected = {
-        path.relative_to(source).as_posix()
-        for name in top_level
+        "pixsift/" + path.relative_to(source).as_posix()
+        for name in folders
         for path in (source / name).rglob("*")
         if path.is_file()
     }
     with zipfile.ZipFile(wheel) as opened:
         shipped = {name for name in opened.namelist() if ".dist-info/" not in name}
-    assert "search/explain/service.py" in shipped and "search/tags/vocabulary.txt" in shipped
+    assert "pixsift/search/explain/service.py" in shipped
+    assert "pixsift/search/tags/vocabulary.txt" in shipped
     assert shipped == expected, (sorted(expected - shipped), sorted(shipped - expected))
-    assert not any(name.startswith(("tests/", "benchmarks/")) for name in shipped)
+    # One top-level name: nothing another distribution could own or overwrite.
+    assert {name.split("/")[0] for name in shipped} == {"pixsift"}
 
 
 def pypi_reachable() -> bool:
@@ -313,19 +318,18 @@ def owner_of_web(target: Path) -> Path:
     return wheel
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pixsift installs generic top-level names (web, search, cli, ...): another "
-    "distribution's web/app.py overwrites pixsift's (docs/packaging.md has the plan)",
-)
 def test_beside_a_package_owning_web_pixsift_still_serves(
-    core_venv: Path, built: tuple[Path, Path, Path], environment: dict[str, str], tmp_path: Path
+    core_venv: Path, environment: dict[str, str], tmp_path: Path
 ) -> None:
     python = str(core_venv / "bin" / "python")
     run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(owner_of_web(tmp_path))])
     try:
-        run([python, "-c", "from web.app import create_app"], env=environment)
+        # Both live side by side: ``web`` is the other distribution's, pixsift's is its own.
+        probe = "import web, pixsift.web.app as ours; print(web.OWNER, ours.create_app.__name__)"
+        assert run([python, "-c", probe], env=environment).split() == ["webowner", "create_app"]
+        assert "serve" in run([str(core_venv / "bin" / "pixsift"), "--help"], env=environment)
+        # Removing the other distribution leaves every pixsift file in place.
+        run([python, "-m", "pip", "uninstall", "--quiet", "--yes", "webowner"])
+        run([python, "-c", "from pixsift.web import create_app"], env=environment)
     finally:  # the venv as the other tests found it
         run([python, "-m", "pip", "uninstall", "--quiet", "--yes", "webowner"])
-        run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall",
-             str(built[2])])  # fmt: skip

@@ -27,7 +27,7 @@ from benchmarks.world.quality import (
     world_spec,
 )
 from benchmarks.world.scenes import HELD_OUT_PAIRS, scenes
-from cli.main import main
+from pixsift.cli.main import main
 
 SCENES = 84  # 12 of each of the 7 formats
 #: One query in 84 moves recall by 0.012: a tolerance of two queries each way.
@@ -83,11 +83,11 @@ def test_pixsift_finds_what_open_clip_finds_in_every_format(
 
 
 def _skip_exif_orientation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("search.media.imagefile.apply_orientation", lambda image, _: image)
+    monkeypatch.setattr("pixsift.search.media.imagefile.apply_orientation", lambda image, _: image)
 
 
 def _swap_rgb_to_bgr(monkeypatch: pytest.MonkeyPatch) -> None:
-    from search.media import imagefile
+    from pixsift.search.media import imagefile
 
     original = imagefile.to_rgb
     swapped = lambda image: Image.fromarray(np.asarray(original(image))[..., ::-1].copy())  # noqa: E731

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from benchmarks.world.scenes import HELD_OUT_PAIRS
 from benchmarks.world_figures import cutoff_figures, hybrid_worse, write_captions
 from benchmarks.world_files import write_scenes
-from cli.main import main
-from search.evaluation.captions import read_captions
-from search.evaluation.retrieval import EvaluationOptions, evaluate
-from search.library import Library
-from search.model.spec import ModelSpec
+from pixsift.cli.main import main
+from pixsift.search.evaluation.captions import read_captions
+from pixsift.search.evaluation.retrieval import EvaluationOptions, evaluate
+from pixsift.search.library import Library
+from pixsift.search.model.spec import ModelSpec
 
 WORLD_DATA = Path(__file__).resolve().parent / "data" / "world"
 SCENES = 150

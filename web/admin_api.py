@@ -10,11 +10,11 @@ from datetime import timedelta
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
 
-from search.account_requests import NewKey, NewUser, UserChange
-from search.accounts import ApiKeyRecord, NewApiKey, Principal, UserRecord, utc_now
-from web.auth import accounts, admin_only, principal
-from web.parsing import Operation, operation
-from web.schemas import dump
+from pixsift.search.account_requests import NewKey, NewUser, UserChange
+from pixsift.search.accounts import ApiKeyRecord, NewApiKey, Principal, UserRecord, utc_now
+from pixsift.web.auth import accounts, admin_only, principal
+from pixsift.web.parsing import Operation, operation
+from pixsift.web.schemas import dump
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api")
 

@@ -8,16 +8,16 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from search.album_members import album_page
-from search.albums import Albums
-from search.errors import InvalidInputError
-from search.query.request import MAX_RESULTS, SavedSearch, TermSpec
-from search.shares import ShareRequest, Shares
-from web.auth import principal
-from web.parsing import read_args
-from web.results import SearchQuery, image_out, run_query
-from web.schemas import SearchParams
-from web.state import get_library
+from pixsift.search.album_members import album_page
+from pixsift.search.albums import Albums
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.query.request import MAX_RESULTS, SavedSearch, TermSpec
+from pixsift.search.shares import ShareRequest, Shares
+from pixsift.web.auth import principal
+from pixsift.web.parsing import read_args
+from pixsift.web.results import SearchQuery, image_out, run_query
+from pixsift.web.schemas import SearchParams
+from pixsift.web.state import get_library
 
 bp = Blueprint("album_pages", __name__)
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from search.albums import AlbumName, AlbumRecord
-from search.query.request import MAX_RESULTS, MAX_STORED_INTEGER, Contract, ImageId, SavedSearch
-from web.schemas import ImageOut, SearchParams
-from web.settings import MAX_PAGE_SIZE
+from pixsift.search.albums import AlbumName, AlbumRecord
+from pixsift.search.query.request import (
+    MAX_RESULTS,
+    MAX_STORED_INTEGER,
+    Contract,
+    ImageId,
+    SavedSearch,
+)
+from pixsift.web.schemas import ImageOut, SearchParams
+from pixsift.web.settings import MAX_PAGE_SIZE
 
 
 class AlbumCreate(Contract):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from search.album_export import album_to_csv
-from search.album_members import album_page, member_ids
-from search.albums import AlbumRecord, Albums
-from search.library import Library
-from search.query.request import MAX_RESULTS
-from search.visibility import visible_record
-from web.album_schemas import (
+from pixsift.search.album_export import album_to_csv
+from pixsift.search.album_members import album_page, member_ids
+from pixsift.search.albums import AlbumRecord, Albums
+from pixsift.search.library import Library
+from pixsift.search.query.request import MAX_RESULTS
+from pixsift.search.visibility import visible_record
+from pixsift.web.album_schemas import (
     AlbumChange,
     AlbumChanged,
     AlbumContents,
@@ -21,11 +21,11 @@ from web.album_schemas import (
     AlbumRename,
     Deleted,
 )
-from web.auth import principal, visibility
-from web.parsing import Operation, operation
-from web.results import SearchQuery, image_out, require_query, run_query
-from web.schemas import dump
-from web.state import get_library
+from pixsift.web.auth import principal, visibility
+from pixsift.web.parsing import Operation, operation
+from pixsift.web.results import SearchQuery, image_out, require_query, run_query
+from pixsift.web.schemas import dump
+from pixsift.web.state import get_library
 
 bp = Blueprint("albums_api", __name__, url_prefix="/api/albums")
 

@@ -10,19 +10,19 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.datastructures import FileStorage
 
-from search.library import Library
-from search.query.export import hits_to_csv
-from search.visibility import visible_hit, visible_stats
-from web.auth import visibility
-from web.parsing import Operation, operation
-from web.results import (
+from pixsift.search.library import Library
+from pixsift.search.query.export import hits_to_csv
+from pixsift.search.visibility import visible_hit, visible_stats
+from pixsift.web.auth import visibility
+from pixsift.web.parsing import Operation, operation
+from pixsift.web.results import (
     build_search_results,
     image_json,
     make_search_query,
     require_query,
     run_query,
 )
-from web.schemas import (
+from pixsift.web.schemas import (
     Duplicates,
     DuplicatesParams,
     Health,
@@ -32,8 +32,8 @@ from web.schemas import (
     Stats,
     dump,
 )
-from web.schemas_openapi import openapi_document
-from web.state import get_library
+from pixsift.web.schemas_openapi import openapi_document
+from pixsift.web.state import get_library
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

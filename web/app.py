@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
-from search.query.request import MAX_STORED_INTEGER
-from web import (
+from pixsift.search.query.request import MAX_STORED_INTEGER
+from pixsift.web import (
     admin_api,
     album_pages,
     albums_api,
@@ -28,10 +28,10 @@ from web import (
     tags_api,
     uploads,
 )
-from web.errors import HeadersTooLargeError, RequestLineTooLongError
-from web.hosts import HostCheckingFlask, allowed_hosts
-from web.settings import APP_SETTINGS, config_key
-from web.uploads import remove_request_temp_directory
+from pixsift.web.errors import HeadersTooLargeError, RequestLineTooLongError
+from pixsift.web.hosts import HostCheckingFlask, allowed_hosts
+from pixsift.web.settings import APP_SETTINGS, config_key
+from pixsift.web.uploads import remove_request_temp_directory
 
 #: The app's own limits on a request's line and headers (gunicorn's defaults). The server lets
 #: requests up to twice these through (cli/serve.py), so that the app answers them first, in

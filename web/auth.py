@@ -31,16 +31,22 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from search.accounts import LOCAL_PRINCIPAL, SESSION_LIFETIME, Accounts, Principal, UserRecord
-from search.errors import (
+from pixsift.search.accounts import (
+    LOCAL_PRINCIPAL,
+    SESSION_LIFETIME,
+    Accounts,
+    Principal,
+    UserRecord,
+)
+from pixsift.search.errors import (
     AuthenticationError,
     InvalidInputError,
     LibraryError,
     PermissionDeniedError,
 )
-from search.visibility import FULL_VISIBILITY, Visibility
-from web.errors import is_json_path
-from web.state import get_library
+from pixsift.search.visibility import FULL_VISIBILITY, Visibility
+from pixsift.web.errors import is_json_path
+from pixsift.web.state import get_library
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from web.api import duplicates_json
-from web.parsing import read_args
-from web.schemas import DuplicatesParams
-from web.state import get_library
+from pixsift.web.api import duplicates_json
+from pixsift.web.parsing import read_args
+from pixsift.web.schemas import DuplicatesParams
+from pixsift.web.state import get_library
 
 bp = Blueprint("duplicates_view", __name__)
 

@@ -17,7 +17,7 @@ from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from search.errors import InvalidInputError, PixsiftError
+from pixsift.search.errors import InvalidInputError, PixsiftError
 
 API_PREFIX = "/api"
 #: Image files are resources of the API too: their errors are JSON (pages are HTML).

@@ -12,14 +12,14 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify
 from pydantic import Field, create_model
 
-from search.explain.records import Explanation
-from search.explain.render import overlay_png
-from search.explain.service import Explainer
-from search.query.request import Contract, QueryTerm
-from web.parsing import Operation, operation
-from web.results import make_search_query, require_query
-from web.schemas import SearchParams
-from web.state import get_library
+from pixsift.search.explain.records import Explanation
+from pixsift.search.explain.render import overlay_png
+from pixsift.search.explain.service import Explainer
+from pixsift.search.query.request import Contract, QueryTerm
+from pixsift.web.parsing import Operation, operation
+from pixsift.web.results import make_search_query, require_query
+from pixsift.web.schemas import SearchParams
+from pixsift.web.state import get_library
 
 bp = Blueprint("explain", __name__, url_prefix="/api")
 

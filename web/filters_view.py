@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import url_for
 
-from search.library import Library
-from search.query.facets import Facets, library_facets
-from web.results import SearchQuery
+from pixsift.search.library import Library
+from pixsift.search.query.facets import Facets, library_facets
+from pixsift.web.results import SearchQuery
 
 #: How a filter reads on a chip and in the empty state.
 LABELS = {

@@ -29,20 +29,20 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request, send_file
 from PIL import Image, features
 
-from search.errors import NotFoundError, PermissionDeniedError
-from search.library import Library
-from search.media.imagefile import ImageRejectedError, read_open_image
-from search.media.location import (
+from pixsift.search.errors import NotFoundError, PermissionDeniedError
+from pixsift.search.library import Library
+from pixsift.search.media.imagefile import ImageRejectedError, read_open_image
+from pixsift.search.media.location import (
     NotAJpegError,
     VideoLocationError,
     jpeg_without_location,
     video_without_location,
 )
-from search.media.opening import open_indexed_file
-from search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
-from search.records import ImageRecord
-from web.auth import visibility
-from web.state import get_library
+from pixsift.search.media.opening import open_indexed_file
+from pixsift.search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
+from pixsift.search.records import ImageRecord
+from pixsift.web.auth import visibility
+from pixsift.web.state import get_library
 
 bp = Blueprint("images", __name__, url_prefix="/images")
 

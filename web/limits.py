@@ -10,9 +10,9 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from search.errors import PixsiftError
-from web import errors
-from web.auth import auth_required
+from pixsift.search.errors import PixsiftError
+from pixsift.web import errors
+from pixsift.web.auth import auth_required
 
 #: Every way to run a search, on the API and the page: one shared count.
 SEARCH_ENDPOINTS = ("api.search", "api.search_csv", "api.search_post", "api.similar", "pages.index")

@@ -17,11 +17,11 @@ from flask import (
     url_for,
 )
 
-from search.account_requests import NewKey, NewUser
-from search.accounts import NewApiKey, check_role, utc_now
-from search.errors import AuthenticationError, PixsiftError
-from web.auth import SessionUser, accounts, admin_only, auth_required, safe_next
-from web.parsing import read_args
+from pixsift.search.account_requests import NewKey, NewUser
+from pixsift.search.accounts import NewApiKey, check_role, utc_now
+from pixsift.search.errors import AuthenticationError, PixsiftError
+from pixsift.web.auth import SessionUser, accounts, admin_only, auth_required, safe_next
+from pixsift.web.parsing import read_args
 
 bp = Blueprint("auth", __name__)
 

@@ -9,23 +9,23 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from search.query.request import EARLIEST_DATE, LATEST_DATE
-from search.tags.contract import TagNames
-from search.tags.service import LibraryTags
-from web.api import stats_json
-from web.explain import ExplainParams, explain_query_string
-from web.filters_view import clear_url, filter_chips, picker_values
-from web.parsing import read_args
-from web.results import (
+from pixsift.search.query.request import EARLIEST_DATE, LATEST_DATE
+from pixsift.search.tags.contract import TagNames
+from pixsift.search.tags.service import LibraryTags
+from pixsift.web.api import stats_json
+from pixsift.web.explain import ExplainParams, explain_query_string
+from pixsift.web.filters_view import clear_url, filter_chips, picker_values
+from pixsift.web.parsing import read_args
+from pixsift.web.results import (
     SearchQuery,
     build_search_results,
     encode_cursor,
     image_json,
     make_search_query,
 )
-from web.schemas import SearchParams
-from web.state import get_library
-from web.tags_api import require_tag_editor
+from pixsift.web.schemas import SearchParams
+from pixsift.web.state import get_library
+from pixsift.web.tags_api import require_tag_editor
 
 bp = Blueprint("pages", __name__)
 

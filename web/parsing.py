@@ -16,9 +16,9 @@ from flask import request
 from pydantic import BaseModel
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from search.errors import InvalidInputError
-from search.query.request import Contract
-from web.errors import InvalidJSONError, PayloadTooLargeError, UnsupportedMediaTypeError
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.query.request import Contract
+from pixsift.web.errors import InvalidJSONError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 M = TypeVar("M", bound=Contract)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -19,18 +19,18 @@ from typing import Any
 from flask import current_app, url_for
 from werkzeug.datastructures import FileStorage
 
-from search.albums import Albums
-from search.errors import InvalidInputError
-from search.library import Library
-from search.media.imagefile import LoadedImage
-from search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
-from search.query.timing import collect_stages, stage
-from search.query.timing import logger as stage_logger
-from search.records import ImageRecord, MomentHit, SearchHit
-from search.visibility import visible_record
-from web.auth import principal, visibility
-from web.images import PREVIEW_SIDE, SIZED_SIDES
-from web.schemas import (
+from pixsift.search.albums import Albums
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.library import Library
+from pixsift.search.media.imagefile import LoadedImage
+from pixsift.search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
+from pixsift.search.query.timing import collect_stages, stage
+from pixsift.search.query.timing import logger as stage_logger
+from pixsift.search.records import ImageRecord, MomentHit, SearchHit
+from pixsift.search.visibility import visible_record
+from pixsift.web.auth import principal, visibility
+from pixsift.web.images import PREVIEW_SIDE, SIZED_SIDES
+from pixsift.web.schemas import (
     HitOut,
     ImageOut,
     MomentOut,
@@ -39,7 +39,7 @@ from web.schemas import (
     SearchResults,
     dump,
 )
-from web.uploads import read_upload
+from pixsift.web.uploads import read_upload
 
 #: Parameters that name the subject or the page rather than options of the search.
 SUBJECT_FIELDS = frozenset({"q", "image_id", "k", "cursor"})

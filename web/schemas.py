@@ -19,10 +19,10 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from search.errors import InvalidInputError
-from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
-from search.query.interpretation import QueryInterpretation
-from search.query.request import (
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from pixsift.search.query.interpretation import QueryInterpretation
+from pixsift.search.query.request import (
     MAX_TERMS,
     Contract,
     ImageId,
@@ -31,8 +31,8 @@ from search.query.request import (
     SearchFilters,
     TermSpec,
 )
-from search.records import ImageRecord, LibraryStats
-from web.settings import MAX_PAGE_SIZE
+from pixsift.search.records import ImageRecord, LibraryStats
+from pixsift.web.settings import MAX_PAGE_SIZE
 
 MAX_CURSOR_LENGTH = 200
 #: Where the OpenAPI document keeps the models' schemas.

@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
-from search.query.request import MAX_STORED_INTEGER, Contract, SearchFilters
-from web.parsing import JSON_ONLY_FIELDS, Operation
-from web.schemas import COMPONENTS, ErrorBody, SearchParams
+from pixsift.search.query.request import MAX_STORED_INTEGER, Contract, SearchFilters
+from pixsift.web.parsing import JSON_ONLY_FIELDS, Operation
+from pixsift.web.schemas import COMPONENTS, ErrorBody, SearchParams
 
 
 class ImageVersion(Contract):

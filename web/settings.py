@@ -3,8 +3,8 @@ help, environment variable). The Flask config key of a setting is its name in up
 
 from __future__ import annotations
 
-from search import settings as shared
-from search.settings import Setting
+from pixsift.search import settings as shared
+from pixsift.search.settings import Setting
 
 HOST = Setting(
     "host",

@@ -28,11 +28,11 @@ from flask import (
 from flask_limiter import Limiter
 from pydantic import BaseModel, Field
 
-from search.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from search.media.opening import open_indexed_file
-from search.query.request import MAX_STORED_INTEGER, Contract
-from search.records import ImageRecord
-from search.shares import (
+from pixsift.search.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from pixsift.search.media.opening import open_indexed_file
+from pixsift.search.query.request import MAX_STORED_INTEGER, Contract
+from pixsift.search.records import ImageRecord
+from pixsift.search.shares import (
     NewShare,
     ShareAccess,
     ShareRecord,
@@ -42,12 +42,12 @@ from search.shares import (
     open_share,
     share_lookup,
 )
-from web import images
-from web.auth import ACCESS_ATTRIBUTE, ensure_secret_key, principal
-from web.parsing import Operation, operation
-from web.schemas import dump
-from web.settings import MAX_PAGE_SIZE
-from web.state import get_library
+from pixsift.web import images
+from pixsift.web.auth import ACCESS_ATTRIBUTE, ensure_secret_key, principal
+from pixsift.web.parsing import Operation, operation
+from pixsift.web.schemas import dump
+from pixsift.web.settings import MAX_PAGE_SIZE
+from pixsift.web.state import get_library
 
 bp = Blueprint("shares", __name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Flask, current_app, g
 
-from search.library import Library
-from search.model.spec import requested_model_spec
-from search.query.request import QueryTerm, SearchRequest
+from pixsift.search.library import Library
+from pixsift.search.model.spec import requested_model_spec
+from pixsift.search.query.request import QueryTerm, SearchRequest
 
 EXTENSION_NAME = "pixsift"
 #: Searched once each while a worker warms up: two texts, so the tower runs twice (its first

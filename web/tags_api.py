@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from search.errors import PermissionDeniedError
-from search.tags.contract import TagNames
-from search.tags.service import ImageTagList, LibraryTags
-from web.auth import auth_required, principal
-from web.parsing import Operation, operation
-from web.schemas import ImageTags, TagCounts, dump
-from web.state import get_library
+from pixsift.search.errors import PermissionDeniedError
+from pixsift.search.tags.contract import TagNames
+from pixsift.search.tags.service import ImageTagList, LibraryTags
+from pixsift.web.auth import auth_required, principal
+from pixsift.web.parsing import Operation, operation
+from pixsift.web.schemas import ImageTags, TagCounts, dump
+from pixsift.web.state import get_library
 
 bp = Blueprint("tags_api", __name__, url_prefix="/api")
 

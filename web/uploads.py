@@ -22,13 +22,13 @@ from flask import Flask, current_app, g
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import ServiceUnavailable
 
-from search.media.imagefile import (
+from pixsift.search.media.imagefile import (
     ImageRejectedError,
     LoadedImage,
     OversizedImageError,
     read_image_for_embedding,
 )
-from web.errors import ImageTooLargeError, InvalidImageError
+from pixsift.web.errors import ImageTooLargeError, InvalidImageError
 
 RETRY_AFTER_SECONDS = 2
 

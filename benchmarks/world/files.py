@@ -138,7 +138,7 @@ def _write_manifest(folder: Path, written: Sequence[WrittenFile]) -> None:
 def upright_pixels(path: Path) -> Image.Image:
     """What a user sees of a written file, read the plain Pillow way: EXIF orientation applied,
     transparency composited on white. The reference pipeline's input."""
-    import search.media.formats  # noqa: F401  (importing registers the HEIF opener)
+    import pixsift.search.media.formats  # noqa: F401  (importing registers the HEIF opener)
 
     with Image.open(path) as opened:
         picture = ImageOps.exif_transpose(opened)

@@ -113,7 +113,7 @@ class InProcessDecodeStage:
     tests that change the decode path (the worker pool's spawned processes would not see it)."""
 
     def __init__(self, embedder: Any, options: Any) -> None:
-        from indexer import decoding
+        from pixsift.indexer import decoding
 
         self._decoding = decoding
         self.plan = decoding.initialise_decoder(embedder.preprocess, _min_side(embedder))
@@ -134,7 +134,7 @@ class InProcessDecodeStage:
 
 
 def _min_side(embedder: Any) -> int:
-    from indexer.pipeline import _preprocess_size
+    from pixsift.indexer.pipeline import _preprocess_size
 
     return _preprocess_size(embedder)
 
@@ -143,9 +143,9 @@ def pixsift_recall(
     folder: Path, library_directory: Path, embedder: Any, spec: Any, *, in_process: bool = False
 ) -> Recall:
     """Index ``folder`` into a new library with ``embedder``, then search every caption."""
-    from indexer.options import IndexingOptions
-    from indexer.pipeline import Indexer, local_decode_stage
-    from search.library import Library
+    from pixsift.indexer.options import IndexingOptions
+    from pixsift.indexer.pipeline import Indexer, local_decode_stage
+    from pixsift.search.library import Library
 
     relevant = queries_of(read_manifest(folder))
     options = IndexingOptions(workers=1, tag=False, show_progress=False, index_videos=False)
@@ -161,13 +161,13 @@ def pixsift_recall(
 
 def world_spec(config: Path = CONFIG, checkpoint: Path = CHECKPOINT) -> Any:
     """The committed world model as a user names it: --model CONFIG.json --pretrained FILE."""
-    from search.model.spec import requested_model_spec
+    from pixsift.search.model.spec import requested_model_spec
 
     return requested_model_spec(str(config), str(checkpoint), None)
 
 
 def load_world_embedder(backend: str, spec: Any = None) -> Any:
-    from search.model.loading import load_embedder
-    from search.model.spec import Runtime
+    from pixsift.search.model.loading import load_embedder
+    from pixsift.search.model.spec import Runtime
 
     return load_embedder(spec or world_spec(), Runtime(backend=backend))  # type: ignore[arg-type]

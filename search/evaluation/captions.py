@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.errors import InvalidInputError
+from pixsift.search.errors import InvalidInputError
 
 CAPTION_SUFFIXES = (".jsonl", ".csv", ".json")
 #: Karpathy's split names, and "all" for every image.

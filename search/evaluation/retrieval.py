@@ -18,17 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from search.errors import InvalidInputError, LibraryError
-from search.evaluation.captions import Caption
-from search.evaluation.report import (
+from pixsift.search.errors import InvalidInputError, LibraryError
+from pixsift.search.evaluation.captions import Caption
+from pixsift.search.evaluation.report import (
     DirectionFigures,
     EvaluationReport,
     ModeFigures,
     QueryResult,
     direction_figures,
 )
-from search.library import Library
-from search.query.request import MAX_RESULTS, SEARCH_MODES, QueryTerm, SearchRequest
+from pixsift.search.library import Library
+from pixsift.search.query.request import MAX_RESULTS, SEARCH_MODES, QueryTerm, SearchRequest
 
 DEFAULT_DEPTH = 100
 WORST_SHOWN = 10

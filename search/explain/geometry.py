@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from search.model.pixels import PixelPlan
+from pixsift.search.model.pixels import PixelPlan
 
 #: left, top, right, bottom.
 Box = tuple[float, float, float, float]

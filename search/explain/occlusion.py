@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.typing import NDArray
 
-from search.explain.geometry import cell_edges
-from search.model.protocol import Embedder
+from pixsift.search.explain.geometry import cell_edges
+from pixsift.search.model.protocol import Embedder
 
 #: Copies per forward pass: a ViT-B-32 grid of 49 cells and the base run in two passes.
 BATCH_SIZE = 25

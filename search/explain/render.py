@@ -9,7 +9,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from search.explain.records import Explanation
+from pixsift.search.explain.records import Explanation
 
 #: Longest side of the overlay: enough to see the cells, small enough to send on hover.
 MAX_SIDE = 640

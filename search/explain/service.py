@@ -19,17 +19,17 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
-from search.errors import InvalidInputError, NotFoundError
-from search.explain.geometry import CropGeometry, cell_edges
-from search.explain.occlusion import occlusion_scores, patch_grid
-from search.explain.records import Explanation, ExplanationCell
-from search.library import Library
-from search.media.imagefile import ImageRejectedError, LoadedImage, read_image_for_embedding
-from search.model.pixels import PixelPlan, pixel_plan_for
-from search.model.protocol import Embedder
-from search.query.request import QueryTerm
-from search.query.vector import query_vector
-from search.records import ImageRecord
+from pixsift.search.errors import InvalidInputError, NotFoundError
+from pixsift.search.explain.geometry import CropGeometry, cell_edges
+from pixsift.search.explain.occlusion import occlusion_scores, patch_grid
+from pixsift.search.explain.records import Explanation, ExplanationCell
+from pixsift.search.library import Library
+from pixsift.search.media.imagefile import ImageRejectedError, LoadedImage, read_image_for_embedding
+from pixsift.search.model.pixels import PixelPlan, pixel_plan_for
+from pixsift.search.model.protocol import Embedder
+from pixsift.search.query.request import QueryTerm
+from pixsift.search.query.vector import query_vector
+from pixsift.search.records import ImageRecord
 
 CACHE_DIRECTORY_NAME = "explanations"
 #: Part of every cache key: bump when what an explanation holds or means changes.
@@ -66,7 +66,7 @@ def indexed_picture(library: Library, image_id: int, min_side: int) -> Picture:
 def _video_moment(record: ImageRecord) -> Picture:
     """A moment of a video: the frame shown at its time (the mapping scales it to the frame's
     full size, whatever scale the indexer sampled it at)."""
-    from search.media.video import read_frame
+    from pixsift.search.media.video import read_frame
 
     try:
         frame = read_frame(record.file_path, record.offset_s or 0.0).convert("RGB")

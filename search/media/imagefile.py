@@ -16,8 +16,8 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from search.media.errors import ImageRejectedError, OversizedImageError
-from search.media.formats import (
+from pixsift.search.media.errors import ImageRejectedError, OversizedImageError
+from pixsift.search.media.formats import (
     ALLOWED_PIL_FORMATS,
     HEADER_BYTES,
     SUPPORTED_EXTENSIONS,
@@ -28,8 +28,8 @@ from search.media.formats import (
     is_tiff,
     sniff_disallowed_format,
 )
-from search.media.metadata import extract_metadata
-from search.media.pixels import (
+from pixsift.search.media.metadata import extract_metadata
+from pixsift.search.media.pixels import (
     apply_orientation,
     check_dimensions,
     draft,
@@ -40,9 +40,9 @@ from search.media.pixels import (
     reduce,
     to_rgb,
 )
-from search.media.raw import decode_raw
-from search.media.reading import read_file_bytes, read_open_file
-from search.records import ImageFacts
+from pixsift.search.media.raw import decode_raw
+from pixsift.search.media.reading import read_file_bytes, read_open_file
+from pixsift.search.records import ImageFacts
 
 __all__ = [
     "ALLOWED_PIL_FORMATS",

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from search.errors import InvalidInputError
+from pixsift.search.errors import InvalidInputError
 
 _SOI, _EOI, _SOS, _APP0, _APP1, _APP2, _APP14 = 0xD8, 0xD9, 0xDA, 0xE0, 0xE1, 0xE2, 0xEE
 ORIENTATION_TAG = 0x0112

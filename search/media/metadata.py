@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, ImageFile, IptcImagePlugin
 
-from search.records import ImageFacts
+from pixsift.search.records import ImageFacts
 
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825

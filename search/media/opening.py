@@ -14,8 +14,8 @@ import os
 import stat
 from typing import BinaryIO
 
-from search.errors import NotFoundError
-from search.records import ImageRecord
+from pixsift.search.errors import NotFoundError
+from pixsift.search.records import ImageRecord
 
 _OPEN_FLAGS = (
     os.O_RDONLY

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image, ImageFile
 
-from search.media.errors import ImageRejectedError, OversizedImageError, describe, short
-from search.media.formats import open_formats, sniff_disallowed_format
+from pixsift.search.media.errors import ImageRejectedError, OversizedImageError, describe, short
+from pixsift.search.media.formats import open_formats, sniff_disallowed_format
 
 _TAG_ORIENTATION = 0x0112
 

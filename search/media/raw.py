@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from search.media.errors import ImageRejectedError, OversizedImageError, describe
-from search.media.metadata import ExifDirs, extract_metadata
-from search.media.pixels import apply_orientation, check_dimensions, draft, load, to_rgb
-from search.records import ImageFacts
+from pixsift.search.media.errors import ImageRejectedError, OversizedImageError, describe
+from pixsift.search.media.metadata import ExifDirs, extract_metadata
+from pixsift.search.media.pixels import apply_orientation, check_dimensions, draft, load, to_rgb
+from pixsift.search.records import ImageFacts
 
 #: A preview is used when its short side is at least this many times what the caller needs.
 PREVIEW_FACTOR = 2

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from search.media.errors import ImageRejectedError, OversizedImageError, short
+from pixsift.search.media.errors import ImageRejectedError, OversizedImageError, short
 
 
 def read_file_bytes(path: Path, max_file_bytes: int) -> bytes:

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from search.media.errors import MAX_REASON_DETAIL, ImageRejectedError
+from pixsift.search.media.errors import MAX_REASON_DETAIL, ImageRejectedError
 
 #: Extension (lower case, with the dot) -> the format name stored with each moment.
 VIDEO_FORMATS: dict[str, str] = {

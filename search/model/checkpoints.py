@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from platformdirs import user_cache_path
 
-from search.settings import CACHE_DIRECTORY
+from pixsift.search.settings import CACHE_DIRECTORY
 
 NETWORK_PROBE_TIMEOUT_SECONDS = 3.0
 

@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from search.model.hftext import create_model_kwargs, local_text_files, open_clip_tokenizer
-from search.model.protocol import Embedder, ImagePreprocess
-from search.model.spec import ModelSpec
-from search.model.text import CausalTextTower, causal_text_tower
-from search.model.tokens import TextEmbeddingCache
-from search.model.weights import check_model_name, open_clip_model_name, resolve_weights
-from search.records import EmbeddingMatrix, l2_normalise
+from pixsift.search.model.hftext import create_model_kwargs, local_text_files, open_clip_tokenizer
+from pixsift.search.model.protocol import Embedder, ImagePreprocess
+from pixsift.search.model.spec import ModelSpec
+from pixsift.search.model.text import CausalTextTower, causal_text_tower
+from pixsift.search.model.tokens import TextEmbeddingCache
+from pixsift.search.model.weights import check_model_name, open_clip_model_name, resolve_weights
+from pixsift.search.records import EmbeddingMatrix, l2_normalise
 
 #: The fast text path must reproduce the full-context embedding this closely (cosine distance),
 #: checked once when a model is loaded; otherwise the full path is used.

@@ -21,14 +21,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from search.errors import PixsiftError
-from search.model.embedder import OpenClipEmbedder
-from search.model.hftokenizer import HF_TOKENIZER_FILE
-from search.model.ort import SIDECAR_NAME, TOWER_FILES, OnnxEmbedder, TowersInfo
-from search.model.pixels import PixelPlan, PlannedPreprocess, pixel_plan_for
-from search.model.spec import Quantization
-from search.model.tokenizer import TOKENIZER_FILE, load_tokenizer, save_torch_free_tokenizer
-from search.records import EmbeddingMatrix, l2_normalise
+from pixsift.search.errors import PixsiftError
+from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.model.hftokenizer import HF_TOKENIZER_FILE
+from pixsift.search.model.ort import SIDECAR_NAME, TOWER_FILES, OnnxEmbedder, TowersInfo
+from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess, pixel_plan_for
+from pixsift.search.model.spec import Quantization
+from pixsift.search.model.tokenizer import TOKENIZER_FILE, load_tokenizer, save_torch_free_tokenizer
+from pixsift.search.records import EmbeddingMatrix, l2_normalise
 
 AGREEMENT_THRESHOLD = 0.99999
 PROBE_TEXTS = ("", "a photo", "a red bicycle leaning on a wall next to a green door")

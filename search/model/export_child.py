@@ -24,8 +24,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from search.errors import PixsiftError
-from search.model.spec import ModelSpec
+from pixsift.search.errors import PixsiftError
+from pixsift.search.model.spec import ModelSpec
 
 #: Exit status of a child whose export was refused or failed with a pixsift error (its JSON
 #: answer on stdout says which); anything else non-zero is a crash.
@@ -43,7 +43,7 @@ class ExportRefused(Exception):
         """The child's error as its own pixsift class where that can be found, else the base."""
         module_name, _, name = self.answer.get("error", "").rpartition(".")
         message = self.answer.get("message", "the model export failed")
-        if module_name.startswith("search."):
+        if module_name.startswith("pixsift.search."):
             try:
                 kind = getattr(importlib.import_module(module_name), name)
                 if isinstance(kind, type) and issubclass(kind, PixsiftError):
@@ -69,7 +69,7 @@ def export_in_child(
     _progress(f"preparing {spec.model_name} for ONNX Runtime (once per model, in a child process)")
     # stderr is the user's: the child's progress and warnings pass straight through.
     completed = subprocess.run(
-        [sys.executable, "-m", "search.model.export_child", json.dumps(request)],
+        [sys.executable, "-m", "pixsift.search.model.export_child", json.dumps(request)],
         stdout=subprocess.PIPE,
         text=True,
         check=False,
@@ -115,8 +115,8 @@ def _child(request: dict[str, Any]) -> int:
         (folder / f"{name}.json").write_text(json.dumps(request["model_config"]))
         open_clip.add_model_config(folder)
     try:
-        from search.model.embedder import OpenClipEmbedder
-        from search.model.export import export_towers
+        from pixsift.search.model.embedder import OpenClipEmbedder
+        from pixsift.search.model.export import export_towers
 
         spec = ModelSpec(**request["spec"])
         embedder = OpenClipEmbedder.load(spec, device=torch.device("cpu"))

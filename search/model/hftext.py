@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from search.errors import WeightsUnavailableError
-from search.settings import TOKENIZER
+from pixsift.search.errors import WeightsUnavailableError
+from pixsift.search.settings import TOKENIZER
 
 #: What a tokenizer directory must hold: the text model's configuration, and a tokenizer.
 CONFIG_FILE = "config.json"
@@ -43,7 +43,7 @@ def local_text_files(model_name: str) -> Path | None:
     name = str(text_cfg.get("hf_tokenizer_name") or text_cfg["hf_model_name"])
     if _cached(name):
         return None
-    from search.model.weights import reachable
+    from pixsift.search.model.weights import reachable
 
     if os.environ.get("HF_HUB_OFFLINE") == "1" or not reachable(HUB):
         raise WeightsUnavailableError(_unavailable_message(model_name, name, None))

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from search.errors import InvalidInputError
-from search.model.hftokenizer import clean_text
-from search.model.ort import session_threads
-from search.model.pixels import PixelPlan, PlannedPreprocess
-from search.model.tokens import TextEmbeddingCache
-from search.records import EmbeddingMatrix, l2_normalise
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.model.hftokenizer import clean_text
+from pixsift.search.model.ort import session_threads
+from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess
+from pixsift.search.model.tokens import TextEmbeddingCache
+from pixsift.search.records import EmbeddingMatrix, l2_normalise
 
 IMMICH_FILES = (
     "config.json",

@@ -16,15 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from search import settings
-from search.errors import InvalidInputError, PixsiftError
-from search.model.ort import OnnxEmbedder, TowersInfo, read_towers_info, towers_directory
-from search.model.packs import find_pack, load_pack
-from search.model.pixels import PixelPlan, PlannedPreprocess
-from search.model.protocol import Embedder
-from search.model.requirements import USE_A_PACK, require_torch
-from search.model.spec import BACKENDS, QUANTIZATIONS, ModelSpec, Runtime
-from search.model.weights import (
+from pixsift.search import settings
+from pixsift.search.errors import InvalidInputError, PixsiftError
+from pixsift.search.model.ort import OnnxEmbedder, TowersInfo, read_towers_info, towers_directory
+from pixsift.search.model.packs import find_pack, load_pack
+from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess
+from pixsift.search.model.protocol import Embedder
+from pixsift.search.model.requirements import USE_A_PACK, require_torch
+from pixsift.search.model.spec import BACKENDS, QUANTIZATIONS, ModelSpec, Runtime
+from pixsift.search.model.weights import (
     check_model_name,
     default_cache_directory,
     model_id_for,
@@ -83,7 +83,7 @@ def _torch_embedder(spec: ModelSpec, device: Any = None) -> Embedder:
     require_torch(f"running {spec.model_name} without exported towers", USE_A_PACK)
     import torch
 
-    from search.model.embedder import OpenClipEmbedder
+    from pixsift.search.model.embedder import OpenClipEmbedder
 
     if _thread_budget is not None:
         torch.set_num_threads(_thread_budget)
@@ -94,8 +94,8 @@ def _export(spec: ModelSpec, runtime: Runtime, directory: Path) -> TowersInfo | 
     require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
     import torch
 
-    from search.model.embedder import OpenClipEmbedder
-    from search.model.export import TowerExportRejectedError, export_towers
+    from pixsift.search.model.embedder import OpenClipEmbedder
+    from pixsift.search.model.export import TowerExportRejectedError, export_towers
 
     torch_embedder = _torch_embedder(spec, device=torch.device("cpu"))
     assert isinstance(torch_embedder, OpenClipEmbedder)
@@ -120,7 +120,7 @@ def _export_in_child(
 ) -> TowersInfo | Embedder:
     """:func:`_export`, run by a child process (search.model.export_child): torch's import and
     the export's memory peak stay out of this process."""
-    from search.model.export_child import ExportRefused, export_in_child
+    from pixsift.search.model.export_child import ExportRefused, export_in_child
 
     require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
     try:
@@ -150,12 +150,12 @@ def _onnx_embedder(
 
         preprocess = image_transform_v2(PreprocessCfg(**info.preprocess_cfg), is_train=False)
     if info.tokenizer is not None:
-        from search.model.tokenizer import load_tokenizer
+        from pixsift.search.model.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(directory, info.tokenizer)
     else:  # open_clip's (imports torch; a Hugging Face one is read from its folder)
         require_torch(f"{spec.model_name}'s tokenizer")
-        from search.model.hftext import local_text_files, open_clip_tokenizer
+        from pixsift.search.model.hftext import local_text_files, open_clip_tokenizer
 
         name = open_clip_model_name(spec.model_name)  # a config file's path: its stem
         tokenizer = open_clip_tokenizer(name, local_text_files(name))

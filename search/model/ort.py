@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from search.model.spec import Quantization
-from search.model.tokens import TextEmbeddingCache, real_token_length
-from search.records import EmbeddingMatrix, l2_normalise
+from pixsift.search.model.spec import Quantization
+from pixsift.search.model.tokens import TextEmbeddingCache, real_token_length
+from pixsift.search.records import EmbeddingMatrix, l2_normalise
 
 #: 3: the sidecar also carries a torch-free tokenizer and image preprocessing.
 TOWERS_FORMAT = 3
@@ -165,8 +165,8 @@ def graph_optimization_level() -> Any:
     PIXSIFT_ORT_GRAPH_OPTIMIZATION says otherwise: CI checks results hold without rewrites)."""
     import onnxruntime
 
-    from search.errors import InvalidInputError
-    from search.settings import ORT_GRAPH_OPTIMIZATION
+    from pixsift.search.errors import InvalidInputError
+    from pixsift.search.settings import ORT_GRAPH_OPTIMIZATION
 
     chosen = str(ORT_GRAPH_OPTIMIZATION.value()).lower()
     if chosen not in GRAPH_OPTIMIZATION_LEVELS:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from search.errors import InvalidInputError, WeightsUnavailableError
-from search.model.packs import (
+from pixsift.search.errors import InvalidInputError, WeightsUnavailableError
+from pixsift.search.model.packs import (
     ARCHIVE_SUFFIXES,
     PACK_FILE,
     copy_pack,
@@ -131,7 +131,7 @@ def hub_repository(name: str) -> str:
 def download_pack(name: str, offline: bool = False) -> Path:
     """Fetch a pack from the Hugging Face hub into the models folder (progress bar; the hub
     client checks each file's SHA-256 against the hub's), then verify it."""
-    from search.model.checkpoints import reachable
+    from pixsift.search.model.checkpoints import reachable
 
     repository = hub_repository(name)
     target = models_directory() / repository.split("/")[-1]

@@ -28,13 +28,13 @@ from typing import Literal
 
 from platformdirs import user_data_path
 
-from search import settings
-from search.errors import InvalidInputError, NotFoundError
-from search.model.checkpoints import checkpoint_digest, default_cache_directory
-from search.model.immich import ImmichEmbedder, is_immich_pack
-from search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
-from search.model.pixels import PixelPlan, PlannedPreprocess
-from search.model.tokenizer import load_tokenizer
+from pixsift.search import settings
+from pixsift.search.errors import InvalidInputError, NotFoundError
+from pixsift.search.model.checkpoints import checkpoint_digest, default_cache_directory
+from pixsift.search.model.immich import ImmichEmbedder, is_immich_pack
+from pixsift.search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
+from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess
+from pixsift.search.model.tokenizer import load_tokenizer
 
 PACK_FILE = "pack.json"
 LICENCE_FILE = "LICENCE.txt"

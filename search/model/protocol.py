@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from search.records import EmbeddingMatrix
+from pixsift.search.records import EmbeddingMatrix
 
 #: One image -> 3 x H x W float32 (a torch tensor or a numpy array).
 ImagePreprocess = Callable[[Image.Image], Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from search.errors import TorchRequiredError
+from pixsift.search.errors import TorchRequiredError
 
 TORCH_PACKAGES = ("torch", "torchvision", "open_clip")
 INSTALL_TORCH = "pip install 'pixsift[torch]'"

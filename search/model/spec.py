@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from search.settings import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
+from pixsift.search.settings import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
 
 Backend = Literal["auto", "torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")

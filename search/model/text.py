@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from search.model.tokens import real_token_length
+from pixsift.search.model.tokens import real_token_length
 
 
 class RealTokensTextModule(torch.nn.Module):

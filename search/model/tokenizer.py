@@ -152,7 +152,7 @@ def save_torch_free_tokenizer(tokenizer: Any, directory: Path) -> dict[str, Any]
     """A torch-free copy of open_clip ``tokenizer`` (CLIP BPE, or a Hugging Face tokenizer's
     ``tokenizers`` serialisation) in ``directory``, and its sidecar settings; None when neither
     reproduces it."""
-    from search.model.hftokenizer import save_hf_tokenizer_for
+    from pixsift.search.model.hftokenizer import save_hf_tokenizer_for
 
     return save_tokenizer_for(tokenizer, directory) or save_hf_tokenizer_for(tokenizer, directory)
 
@@ -160,7 +160,7 @@ def save_torch_free_tokenizer(tokenizer: Any, directory: Path) -> dict[str, Any]
 def load_tokenizer(directory: Path, settings: dict[str, Any]) -> Any:
     """The torch-free tokenizer a sidecar's ``settings`` describe."""
     if settings.get("kind") == "hf":
-        from search.model.hftokenizer import HfTokenizer
+        from pixsift.search.model.hftokenizer import HfTokenizer
 
         return HfTokenizer.load(directory, settings)
     return ClipTokenizer.load(directory, settings)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from search.records import EmbeddingMatrix
+from pixsift.search.records import EmbeddingMatrix
 
 #: How many recent query texts keep their embedding (a query box re-sends the same words often).
 TEXT_CACHE_SIZE = 1024

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from search.errors import InvalidInputError, WeightsUnavailableError
-from search.model.checkpoints import checkpoint_digest, default_cache_directory, reachable
-from search.model.spec import ModelSpec, is_model_config_path
+from pixsift.search.errors import InvalidInputError, WeightsUnavailableError
+from pixsift.search.model.checkpoints import checkpoint_digest, default_cache_directory, reachable
+from pixsift.search.model.spec import ModelSpec, is_model_config_path
 
 CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".ckpt")
 
@@ -42,7 +42,7 @@ def open_clip_model_name(model_name: str) -> str:
 
 
 def check_model_name(model_name: str) -> None:
-    from search.model.requirements import USE_A_PACK, require_torch
+    from pixsift.search.model.requirements import USE_A_PACK, require_torch
 
     require_torch(f"the open_clip model {model_name}", USE_A_PACK)
     import open_clip
@@ -67,7 +67,7 @@ def resolve_weights(spec: ModelSpec) -> tuple[Path, dict[str, Any], str]:
 def model_id_for(spec: ModelSpec) -> str:
     """The id stored with the vectors ``spec``'s model makes, found without loading the model:
     the tag for published weights, the content hash for a local file, a model pack's own."""
-    from search.model.packs import find_pack, pack_model_id
+    from pixsift.search.model.packs import find_pack, pack_model_id
 
     pack = find_pack(spec.model_name)
     if pack is not None:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from search.records import EmbeddingMatrix, ImageRecord
-from search.storage.store import LibraryStore
-from search.vectors.index import SearchableVectors
+from pixsift.search.records import EmbeddingMatrix, ImageRecord
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.vectors.index import SearchableVectors
 
 
 class SearchContext(Protocol):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
 
 DEFAULT_DUPLICATE_THRESHOLD = 0.95
 NEIGHBOURS_PER_IMAGE = 16

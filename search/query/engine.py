@@ -17,14 +17,14 @@ from datetime import datetime
 
 import numpy as np
 
-from search.errors import InvalidInputError
-from search.query.context import SearchContext
-from search.query.duplicates import collapse_near_duplicates
-from search.query.filters import cached_filter_selection, selection_cache, tag_generation
-from search.query.interpret import interpret_request
-from search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
-from search.query.moments import group_moments
-from search.query.rank import (
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.query.context import SearchContext
+from pixsift.search.query.duplicates import collapse_near_duplicates
+from pixsift.search.query.filters import cached_filter_selection, selection_cache, tag_generation
+from pixsift.search.query.interpret import interpret_request
+from pixsift.search.query.keywords import KeywordMatcher, KeywordQuery, parse_keyword_query
+from pixsift.search.query.moments import group_moments
+from pixsift.search.query.rank import (
     Ranking,
     at_least,
     by_date,
@@ -32,15 +32,20 @@ from search.query.rank import (
     reciprocal_rank_scores,
     window,
 )
-from search.query.relevance import CALIBRATION_SAMPLE_SIZE, UNCALIBRATED, Relevance, calibrate
-from search.query.request import MAX_RESULTS, SearchPage, SearchRequest
-from search.query.timing import collect_stages, collecting, stage
-from search.query.timing import logger as stage_logger
-from search.query.vector import query_vector
-from search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
-from search.stacks import group_stacks, has_stacks
-from search.storage.videos import VideoStore
-from search.vectors.selection import Selection
+from pixsift.search.query.relevance import (
+    CALIBRATION_SAMPLE_SIZE,
+    UNCALIBRATED,
+    Relevance,
+    calibrate,
+)
+from pixsift.search.query.request import MAX_RESULTS, SearchPage, SearchRequest
+from pixsift.search.query.timing import collect_stages, collecting, stage
+from pixsift.search.query.timing import logger as stage_logger
+from pixsift.search.query.vector import query_vector
+from pixsift.search.records import EmbeddingMatrix, ImageRecord, MomentHit, SearchHit
+from pixsift.search.stacks import group_stacks, has_stacks
+from pixsift.search.storage.videos import VideoStore
+from pixsift.search.vectors.selection import Selection
 
 #: Rankings that are re-ordered after retrieval (fusion, date order, collapsing) draw from a
 #: fixed-depth candidate list, so that every page comes from the same list: no repeats, no gaps.

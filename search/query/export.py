@@ -14,7 +14,7 @@ import io
 import json
 from typing import Any
 
-from search.records import ImageFacts, ImageRecord, SearchHit
+from pixsift.search.records import ImageFacts, ImageRecord, SearchHit
 
 #: A cell starting with one of these is read as a formula by spreadsheet programs.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

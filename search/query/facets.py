@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from search.storage.models import Image
-from search.storage.store import LibraryStore
-from search.storage.tags import tag_counts
+from pixsift.search.storage.models import Image
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.tags import tag_counts
 
 #: The most values a picker lists (the rest are reachable by typing the filter in the URL).
 MAX_VALUES = 200

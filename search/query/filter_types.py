@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
-from search.errors import InvalidInputError
+from pixsift.search.errors import InvalidInputError
 
 #: Dates a filter may name. Within what every layer can represent (epoch nanoseconds in int64
 #: end in 2262); older or later dates are refused rather than silently clamped.

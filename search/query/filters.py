@@ -27,15 +27,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from search.query.globs import glob_condition
-from search.query.request import GeoBox, SearchFilters
-from search.records import ImageIdArray
-from search.storage.albums import AlbumItem
-from search.storage.models import Image, ImageTag, LibraryState, Root
-from search.storage.search_text import text_generation
-from search.storage.tags import SHOWN
-from search.storage.writes import STATE_INDEX_GENERATION
-from search.vectors.selection import Selection
+from pixsift.search.query.globs import glob_condition
+from pixsift.search.query.request import GeoBox, SearchFilters
+from pixsift.search.records import ImageIdArray
+from pixsift.search.storage.albums import AlbumItem
+from pixsift.search.storage.models import Image, ImageTag, LibraryState, Root
+from pixsift.search.storage.search_text import text_generation
+from pixsift.search.storage.tags import SHOWN
+from pixsift.search.storage.writes import STATE_INDEX_GENERATION
+from pixsift.search.vectors.selection import Selection
 
 __all__ = [
     "CONDITIONS",

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, ColumnElement, and_, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from search.storage.models import Image
+from pixsift.search.storage.models import Image
 
 Condition = ColumnElement[bool]
 GLOB_METACHARACTERS = "*?["

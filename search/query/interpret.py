@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select, union
 
-from search.query.interpretation import InterpretedPart, QueryInterpretation
-from search.query.request import QueryTerm, SearchFilters, SearchRequest
-from search.storage.models import Image
+from pixsift.search.query.interpretation import InterpretedPart, QueryInterpretation
+from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
+from pixsift.search.storage.models import Image
 
 MONTHS = {
     name: number

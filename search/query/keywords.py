@@ -30,8 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause
 
-from search.errors import LibraryError
-from search.storage.models import Image, ImageTag, ImageText
+from pixsift.search.errors import LibraryError
+from pixsift.search.storage.models import Image, ImageTag, ImageText
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_CHARACTERS = re.compile(r"\w+", re.UNICODE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from search.query.rank import Ranking
+from pixsift.search.query.rank import Ranking
 
 
 def group_moments(

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from search.query.filter_types import NOT_BLANK
+from pixsift.search.query.filter_types import NOT_BLANK
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -25,7 +25,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from search.records import EmbeddingMatrix
+from pixsift.search.records import EmbeddingMatrix
 
 Band = Literal["strong", "possible", "weak", "words"]
 BANDS: tuple[str, ...] = get_args(Band)

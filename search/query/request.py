@@ -22,9 +22,9 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from search.errors import InvalidInputError
-from search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
-from search.query.filter_types import (
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
+from pixsift.search.query.filter_types import (
     ASCII_SPACE,
     EARLIEST_DATE,
     GEO_BOX_PATTERN,
@@ -37,11 +37,11 @@ from search.query.filter_types import (
     TagName,
     parse_filter_date,
 )
-from search.query.problems import describe_validation_error
-from search.records import SearchHit
+from pixsift.search.query.problems import describe_validation_error
+from pixsift.search.records import SearchHit
 
 if TYPE_CHECKING:
-    from search.query.interpretation import QueryInterpretation
+    from pixsift.search.query.interpretation import QueryInterpretation
 
 #: Declared in search.query.filter_types; importable from here as before.
 __all__ = [

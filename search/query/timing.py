@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-logger = logging.getLogger("search.query.timing")
+logger = logging.getLogger("pixsift.search.query.timing")
 
 #: The stages, in the order a query passes them (names used in logs and benchmark tables).
 STAGES = (

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from search.errors import InvalidInputError
-from search.query.context import SearchContext
-from search.query.request import QueryTerm
-from search.records import EmbeddingMatrix, l2_normalise
+from pixsift.search.errors import InvalidInputError
+from pixsift.search.query.context import SearchContext
+from pixsift.search.query.request import QueryTerm
+from pixsift.search.records import EmbeddingMatrix, l2_normalise
 
 SPREAD_SAMPLE_SIZE = 2048
 MIN_SPREAD = 1e-3

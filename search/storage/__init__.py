@@ -3,5 +3,5 @@ Knows nothing of the model."""
 
 # The account tables share the models' metadata: importing the package declares every table,
 # so schema comparisons (migrations, tests) see them all.
-from search.storage import accounts as accounts
-from search.storage import albums as albums
+from pixsift.search.storage import accounts as accounts
+from pixsift.search.storage import albums as albums

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from search.storage.models import Base
+from pixsift.search.storage.models import Base
 
 
 class User(Base):

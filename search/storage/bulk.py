@@ -16,11 +16,11 @@ import numpy as np
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from search.records import EmbeddingMatrix, ImageIdArray
-from search.storage.models import Embedding, Image
-from search.storage.rows import EMBEDDING_DTYPE, utc_now
-from search.storage.store import LibraryStore
-from search.storage.writes import bump_generation, lock_generation
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.storage.models import Embedding, Image
+from pixsift.search.storage.rows import EMBEDDING_DTYPE, utc_now
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.writes import bump_generation, lock_generation
 
 DEFAULT_CHUNK = 50_000
 

@@ -26,14 +26,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from search.errors import LibraryError
+from pixsift.search.errors import LibraryError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 #: Alembic's scripts, found as package data of the ``migrations`` package (never imported here:
 #: the core does not depend on its migrations' code, only on their files).
-MIGRATIONS_DIRECTORY = Path(str(resources.files("migrations")))
+MIGRATIONS_DIRECTORY = Path(str(resources.files("pixsift.migrations")))
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from search.errors import LibraryError
+from pixsift.search.errors import LibraryError
 
 PRIVATE_DIRECTORY_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600

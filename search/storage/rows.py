@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from search.records import EmbeddingMatrix, FileOrigin, ImageFacts, ImageRecord
-from search.storage.models import Image
+from pixsift.search.records import EmbeddingMatrix, FileOrigin, ImageFacts, ImageRecord
+from pixsift.search.storage.models import Image
 
 EMBEDDING_DTYPE = np.dtype("<f2")
 #: Items per ``IN (...)`` list: well below SQLite's limit on bound parameters.

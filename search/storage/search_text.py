@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from search.storage.models import LibraryState
-from search.storage.rows import chunks
+from pixsift.search.storage.models import LibraryState
+from pixsift.search.storage.rows import chunks
 
 STATE_TEXT_GENERATION = "text_generation"
 

@@ -14,13 +14,13 @@ import numpy as np
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from search.filenames import display_path
-from search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRecord
-from search.storage.database import create_session_factory
-from search.storage.models import Embedding, Failure, Image, LibraryState, Root
-from search.storage.rows import chunks, decode_embeddings, image_record, utc_now
-from search.storage.tags import tags_of, texts_of
-from search.storage.writes import (
+from pixsift.search.filenames import display_path
+from pixsift.search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRecord
+from pixsift.search.storage.database import create_session_factory
+from pixsift.search.storage.models import Embedding, Failure, Image, LibraryState, Root
+from pixsift.search.storage.rows import chunks, decode_embeddings, image_record, utc_now
+from pixsift.search.storage.tags import tags_of, texts_of
+from pixsift.search.storage.writes import (
     STATE_INDEX_GENERATION,
     STATE_LAST_INDEXED_AT,
     STATE_MODEL_ID,

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import case, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from search.filenames import display_path
-from search.records import FailureRecord
-from search.storage.models import Image, ImageTag, ImageText
-from search.storage.rows import chunks, utc_now
-from search.storage.search_text import refresh_search_text
+from pixsift.search.filenames import display_path
+from pixsift.search.records import FailureRecord
+from pixsift.search.storage.models import Image, ImageTag, ImageText
+from pixsift.search.storage.rows import chunks, utc_now
+from pixsift.search.storage.search_text import refresh_search_text
 
 AUTOMATIC = "auto"
 MANUAL = "manual"

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import numpy as np
 from sqlalchemy import func, select
 
-from search.records import EmbeddingMatrix, ImageIdArray
-from search.storage.models import Embedding
-from search.storage.rows import EMBEDDING_DTYPE
-from search.storage.store import LibraryStore
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.storage.models import Embedding
+from pixsift.search.storage.rows import EMBEDDING_DTYPE
+from pixsift.search.storage.store import LibraryStore
 
 
 class StoredVectors:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import delete, func, select
 
-from search.filenames import display_path, valid_text
-from search.records import FailureRecord
-from search.storage.models import Embedding, Image, Video
-from search.storage.rows import chunks, encode_embedding, moment_key, utc_now
-from search.storage.store import LibraryStore
-from search.storage.writes import bump_generation, lock_generation
+from pixsift.search.filenames import display_path, valid_text
+from pixsift.search.records import FailureRecord
+from pixsift.search.storage.models import Embedding, Image, Video
+from pixsift.search.storage.rows import chunks, encode_embedding, moment_key, utc_now
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.writes import bump_generation, lock_generation
 
 
 @dataclass(frozen=True)

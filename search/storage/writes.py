@@ -17,9 +17,9 @@ import numpy as np
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
-from search.filenames import display_path, valid_text
-from search.records import ImageFacts
-from search.storage.models import (
+from pixsift.search.filenames import display_path, valid_text
+from pixsift.search.records import ImageFacts
+from pixsift.search.storage.models import (
     NEXT_INDEX_GENERATION,
     Embedding,
     Failure,
@@ -28,8 +28,8 @@ from search.storage.models import (
     ImageText,
     LibraryState,
 )
-from search.storage.rows import chunks, encode_embedding, facts_columns, utc_now
-from search.storage.search_text import refresh_search_text
+from pixsift.search.storage.rows import chunks, encode_embedding, facts_columns, utc_now
+from pixsift.search.storage.search_text import refresh_search_text
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite

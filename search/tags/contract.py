@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from search.query.filter_types import MAX_TAG_LENGTH, TagName, normalise_tag
-from search.query.request import Contract
+from pixsift.search.query.filter_types import MAX_TAG_LENGTH, TagName, normalise_tag
+from pixsift.search.query.request import Contract
 
 MAX_TAGS_PER_EDIT = 50
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from search.model.protocol import Embedder
-from search.records import EmbeddingMatrix, l2_normalise
-from search.tags.vocabulary import Vocabulary
+from pixsift.search.model.protocol import Embedder
+from pixsift.search.records import EmbeddingMatrix, l2_normalise
+from pixsift.search.tags.vocabulary import Vocabulary
 
 #: Texts per call to the text tower.
 PROMPT_BATCH = 256

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from search.errors import LibraryError, NotFoundError
-from search.library import Library
-from search.model.weights import default_cache_directory
-from search.records import EmbeddingMatrix
-from search.storage.tags import (
+from pixsift.search.errors import LibraryError, NotFoundError
+from pixsift.search.library import Library
+from pixsift.search.model.weights import default_cache_directory
+from pixsift.search.records import EmbeddingMatrix
+from pixsift.search.storage.tags import (
     TagCount,
     add_manual_tags,
     remove_tags,
@@ -31,12 +31,12 @@ from search.storage.tags import (
     tag_counts,
     tags_of,
 )
-from search.storage.vector_reads import StoredVectors
-from search.storage.writes import set_state
-from search.tags.contract import TagNames
-from search.tags.labels import label_embeddings
-from search.tags.tagging import TaggingOptions, calibrated_tags
-from search.tags.vocabulary import Vocabulary, default_vocabulary
+from pixsift.search.storage.vector_reads import StoredVectors
+from pixsift.search.storage.writes import set_state
+from pixsift.search.tags.contract import TagNames
+from pixsift.search.tags.labels import label_embeddings
+from pixsift.search.tags.tagging import TaggingOptions, calibrated_tags
+from pixsift.search.tags.vocabulary import Vocabulary, default_vocabulary
 
 #: Library state: the index generation whose embeddings are all tagged, and what they were
 #: tagged with.

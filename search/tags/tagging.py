@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
 
 #: Rows scored at a time: bounds the score matrix's memory (rows x labels float32).
 SCORE_CHUNK = 65_536

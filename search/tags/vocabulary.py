@@ -34,7 +34,7 @@ class Vocabulary:
 
 @cache
 def default_vocabulary() -> Vocabulary:
-    raw = resources.files("search.tags").joinpath("vocabulary.txt").read_text(encoding="utf-8")
+    raw = resources.files(__package__).joinpath("vocabulary.txt").read_text(encoding="utf-8")
     lines = [line.strip() for line in raw.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     templates = [

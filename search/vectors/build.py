@@ -17,15 +17,15 @@ from dataclasses import dataclass, field, replace
 import faiss
 import numpy as np
 
-from search.records import EmbeddingMatrix, ImageIdArray
-from search.vectors.index import VectorIndex
-from search.vectors.sidecar import (
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.vectors.index import VectorIndex
+from pixsift.search.vectors.sidecar import (
     INDEX_TYPE_AUTO,
     INDEX_TYPE_FLAT,
     METRIC_INNER_PRODUCT,
     IndexSidecar,
 )
-from search.vectors.tune import (
+from pixsift.search.vectors.tune import (
     DEFAULT_RECALL_TARGET,
     tune_search_parameters,
     tuning_query_kinds,

@@ -23,10 +23,10 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
-from search.errors import IndexMismatchError
-from search.records import EmbeddingMatrix, ImageIdArray
-from search.vectors.selection import Selection, as_selection
-from search.vectors.sidecar import IndexSidecar
+from pixsift.search.errors import IndexMismatchError
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.vectors.selection import Selection, as_selection
+from pixsift.search.vectors.sidecar import IndexSidecar
 
 #: A filtered search over at most this many allowed ids scans them exactly (~5 ms at 20k x 512).
 EXACT_SCAN_LIMIT = 20_000

@@ -20,12 +20,12 @@ from typing import Protocol
 
 import numpy as np
 
-from search.errors import IndexMismatchError, ModelMismatchError
-from search.records import EmbeddingMatrix, ImageIdArray
-from search.vectors.index import VectorIndex, empty_result, exact_top_k, merge_top_k
-from search.vectors.persist import load_vector_index
-from search.vectors.selection import Selection, as_selection
-from search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, read_sidecar
+from pixsift.search.errors import IndexMismatchError, ModelMismatchError
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.vectors.index import VectorIndex, empty_result, exact_top_k, merge_top_k
+from pixsift.search.vectors.persist import load_vector_index
+from pixsift.search.vectors.selection import Selection, as_selection
+from pixsift.search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, read_sidecar
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import faiss
 import numpy as np
 from filelock import FileLock
 
-from search.errors import IndexMismatchError, ModelMismatchError
-from search.vectors.index import VectorIndex
-from search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, file_generation, read_sidecar
+from pixsift.search.errors import IndexMismatchError, ModelMismatchError
+from pixsift.search.vectors.index import VectorIndex
+from pixsift.search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, file_generation, read_sidecar
 
 LOCK_NAME = "publish.lock"
 #: Temporary files are named ".<final name>.<random>" (see _replace_atomically).

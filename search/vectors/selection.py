@@ -14,7 +14,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from search.records import ImageIdArray
+from pixsift.search.records import ImageIdArray
 
 #: Bit order of the bitmap: id ``i`` is bit ``i & 7`` of byte ``i >> 3``, as FAISS reads it.
 BIT_ORDER = "little"

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from search.errors import IndexMismatchError
+from pixsift.search.errors import IndexMismatchError
 
 SIDECAR_NAME = "index.json"
 SIDECAR_FORMAT_VERSION = 1

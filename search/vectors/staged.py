@@ -28,7 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from search.vectors.build import (
+from pixsift.search.vectors.build import (
     LOSSY_RERANK_FACTOR,
     TRAINING_POINTS_PER_LIST,
     BuildRequest,
@@ -39,8 +39,8 @@ from search.vectors.build import (
     _resolve_type,
     _tune,
 )
-from search.vectors.index import VectorIndex
-from search.vectors.sidecar import METRIC_INNER_PRODUCT, IndexSidecar
+from pixsift.search.vectors.index import VectorIndex
+from pixsift.search.vectors.sidecar import METRIC_INNER_PRODUCT, IndexSidecar
 
 #: Rows converted to float32 and added to the index at a time (~256 MB at 512 dimensions).
 ADD_CHUNK_ROWS = 131_072

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from search.records import EmbeddingMatrix
+from pixsift.search.records import EmbeddingMatrix
 
 #: A text's best image match in CLIP-like models (an image's best match to other images: ~0.9).
 TEXT_BEST_MATCH = 0.3

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-from search.records import EmbeddingMatrix, ImageIdArray
-from search.vectors.index import EXACT_CHUNK_ROWS, VectorIndex
-from search.vectors.text_like import synthetic_text_queries
+from pixsift.search.records import EmbeddingMatrix, ImageIdArray
+from pixsift.search.vectors.index import EXACT_CHUNK_ROWS, VectorIndex
+from pixsift.search.vectors.text_like import synthetic_text_queries
 
 DEFAULT_RECALL_TARGET = 0.95
 #: The tuned value must reach the target by this much on the tuning queries, for every kind.

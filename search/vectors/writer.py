@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from search import settings
-from search.errors import IndexMismatchError, InvalidInputError, ModelMismatchError
-from search.vectors.build import BuildRequest, TextQueries, build_index, update_index
-from search.vectors.index import VectorIndex
-from search.vectors.live import VectorSource
-from search.vectors.persist import load_vector_index, publish_lock, publish_vector_index
-from search.vectors.sidecar import INDEX_TYPE_AUTO, IndexSidecar, read_sidecar
-from search.vectors.staged import build_staged_index, needs_staged_build
+from pixsift.search import settings
+from pixsift.search.errors import IndexMismatchError, InvalidInputError, ModelMismatchError
+from pixsift.search.vectors.build import BuildRequest, TextQueries, build_index, update_index
+from pixsift.search.vectors.index import VectorIndex
+from pixsift.search.vectors.live import VectorSource
+from pixsift.search.vectors.persist import load_vector_index, publish_lock, publish_vector_index
+from pixsift.search.vectors.sidecar import INDEX_TYPE_AUTO, IndexSidecar, read_sidecar
+from pixsift.search.vectors.staged import build_staged_index, needs_staged_build
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
