@@ -71,9 +71,7 @@ def album(album_id: int, new_link: str | None = None) -> str:
 def add_to_album() -> Response:
     """Pictures by id (``image_id``, repeated), or every result of the search in the form
     (``all``)."""
-    album_id = request.form.get("album_id", type=int)
-    if album_id is None:
-        raise InvalidInputError("choose an album")
+    album_id = _chosen_album()
     ids = [int(value) for value in request.form.getlist("image_id") if value.isdigit()]
     if request.form.get("all"):
         # The search's own image id (a "more like this" search) travels apart from the ids.
@@ -84,6 +82,17 @@ def add_to_album() -> Response:
         ids += [hit.id for hit in (page.hits if page else [])]
     _albums().add(album_id, ids)
     return redirect(url_for("album_pages.album", album_id=album_id), code=303)
+
+
+def _chosen_album() -> int:
+    """The album picked in the form, or a new one made with the name typed beside it."""
+    album_id = request.form.get("album_id", type=int)
+    if album_id is not None:
+        return album_id
+    name = request.form.get("new_album", "").strip()
+    if not name:
+        raise InvalidInputError("choose an album, or name a new one")
+    return _albums().create(name).id
 
 
 @bp.post("/albums/<int:album_id>/remove")

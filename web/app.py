@@ -21,6 +21,7 @@ from pixsift.web import (
     images,
     limits,
     login,
+    map_view,
     page_format,
     pages,
     shares,
@@ -30,6 +31,7 @@ from pixsift.web import (
 )
 from pixsift.web.errors import HeadersTooLargeError, RequestLineTooLongError
 from pixsift.web.hosts import HostCheckingFlask, allowed_hosts
+from pixsift.web.policy import CONTENT_SECURITY_POLICY
 from pixsift.web.settings import APP_SETTINGS, config_key
 from pixsift.web.uploads import remove_request_temp_directory
 
@@ -39,11 +41,6 @@ from pixsift.web.uploads import remove_request_temp_directory
 MAX_REQUEST_LINE = 4094
 MAX_HEADER_FIELD = 8190
 MAX_HEADER_FIELDS = 100
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
-)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -76,6 +73,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(page_format.bp)
     app.register_blueprint(duplicates_view.bp)
+    app.register_blueprint(map_view.bp)
     app.register_blueprint(albums_api.bp)
     app.register_blueprint(album_pages.bp)
     app.register_blueprint(shares.bp)

@@ -10,6 +10,7 @@ from flask import url_for
 
 from pixsift.search.library import Library
 from pixsift.search.query.facets import Facets, library_facets
+from pixsift.web.auth import visibility
 from pixsift.web.results import SearchQuery
 
 #: How a filter reads on a chip and in the empty state.
@@ -20,7 +21,7 @@ LABELS = {
     "max_megapixels": "at most", "min_width": "width ≥", "max_width": "width ≤",
     "min_height": "height ≥", "max_height": "height ≤", "min_size": "file ≥",
     "max_size": "file ≤", "gps_box": "in area", "collapse": "", "order": "",
-    "min_score": "similarity ≥",
+    "min_score": "similarity ≥", "place": "in",
 }  # fmt: skip
 #: Minimum megapixels the size picker offers.
 MEGAPIXEL_STEPS = (1, 2, 8, 12, 20, 40)
@@ -75,4 +76,6 @@ def clear_url(query: SearchQuery | None) -> str:
 
 def picker_values(library: Library) -> dict[str, Any]:
     facets: Facets = library_facets(library.store)
-    return {"facets": facets, "megapixel_steps": MEGAPIXEL_STEPS}
+    # A place name says where, like a GPS position: listed only to those who may see GPS.
+    places = facets.places if visibility().gps else []
+    return {"facets": facets, "megapixel_steps": MEGAPIXEL_STEPS, "places": places}

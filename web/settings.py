@@ -139,6 +139,15 @@ WEB_SETTINGS = (
     THUMBNAIL_SIZE,
 )
 
+MAP_TILES = Setting(
+    "map_tiles",
+    "",
+    "Tiles under the map of places: a URL template such as "
+    "https://tiles.example.org/{z}/{x}/{y}.png (a tile server you run or trust). Empty (the "
+    "default): no tiles, the points on a plain background, nothing asked of another server.",
+    "PIXSIFT_MAP_TILES",
+)
+
 #: Every setting the web app reads into its config, shared ones first.
 ACCOUNT_SETTINGS = (
     SECRET_KEY,
@@ -160,6 +169,7 @@ APP_SETTINGS = (
     MAX_CONCURRENT_UPLOADS,
     PAGE_SIZE,
     THUMBNAIL_SIZE,
+    MAP_TILES,
 )
 
 #: Largest page a request may ask for.

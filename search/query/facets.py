@@ -40,6 +40,10 @@ class Facets(BaseModel):
     earliest: datetime | None
     latest: datetime | None
     with_gps: int
+    places: list[ValueCount] = Field(
+        default_factory=list,
+        description="Cities, regions and countries the pictures were taken in (the place filter).",
+    )
 
 
 _cache: dict[int, tuple[tuple[object, ...], Facets]] = {}
@@ -68,10 +72,14 @@ def _count(session: object, total: int) -> Facets:
     rows = session.execute(  # type: ignore[attr-defined]
         select(
             Image.relative_path, Image.format, Image.camera_model, Image.gps_latitude,
-            Image.taken_at, Image.mtime_ns,
+            Image.taken_at, Image.mtime_ns, Image.place_city, Image.place_region,
+            Image.place_country,
         )
     )  # fmt: skip
-    for path, image_format, camera, latitude, taken_at, mtime_ns in rows:
+    places: Counter[str] = Counter()
+    for path, image_format, camera, latitude, taken_at, mtime_ns, *place in rows:
+        # Each name once per picture: a city-state's city, region and country are one name.
+        places.update({name for name in place if name})
         # The date a search filters on: taken, else the file's time.
         taken = taken_at or datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).replace(
             tzinfo=None
@@ -95,6 +103,7 @@ def _count(session: object, total: int) -> Facets:
         earliest=earliest,
         latest=latest,
         with_gps=with_gps,
+        places=_most_common(places),
     )
 
 

@@ -20,12 +20,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Select,
     and_,
     func,
     or_,
     select,
+    union,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from pixsift.search.query.globs import glob_condition
 from pixsift.search.query.request import GeoBox, SearchFilters
@@ -160,11 +162,16 @@ def _album(album_id: int) -> Condition:
 
 
 def _place(name: str) -> Condition:
+    # A union of three index reads (migration 0017's lower-case indexes): written as one OR,
+    # SQLite would rather scan every image in id order than read the indexes and sort.
     wanted = name.strip().lower()
-    return or_(
-        *(
-            func.lower(column) == wanted
-            for column in (Image.place_city, Image.place_region, Image.place_country)
+    placed = aliased(Image)
+    return Image.id.in_(
+        union(
+            *(
+                select(placed.id).where(func.lower(column) == wanted)
+                for column in (placed.place_city, placed.place_region, placed.place_country)
+            )
         )
     )
 
@@ -213,14 +220,19 @@ def filtered_image_ids(engine: Engine, filters: SearchFilters) -> ImageIdArray:
         return _filtered_ids(connection, filters)
 
 
-def _filtered_ids(connection: Connection, filters: SearchFilters) -> ImageIdArray:
-    statement = (
+def filtered_ids_statement(filters: SearchFilters) -> Select[tuple[int]]:
+    """The SELECT of the ids of the images that satisfy ``filters``, ascending (its plan is
+    checked by tests/test_place_index.py)."""
+    return (
         select(Image.id)
         .join(Root, Root.id == Image.root_id)
         .where(*filter_conditions(filters))
         .order_by(Image.id)
     )
-    return np.fromiter(connection.scalars(statement), dtype=np.int64)
+
+
+def _filtered_ids(connection: Connection, filters: SearchFilters) -> ImageIdArray:
+    return np.fromiter(connection.scalars(filtered_ids_statement(filters)), dtype=np.int64)
 
 
 def filter_selection(engine: Engine, filters: SearchFilters) -> tuple[int, Selection]:

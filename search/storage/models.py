@@ -95,6 +95,15 @@ class Image(Base):
     root: Mapped[Root] = relationship(back_populates="images")
 
 
+#: The place filter compares names in any case (search.query.filters): one index per place
+#: column on its lower-case form, so "place=Lisbon" reads a few index entries, not every row
+#: (migration 0017).
+PLACE_INDEXES = tuple(
+    Index(f"ix_images_{column.key}_lower", func.lower(column))
+    for column in (Image.place_city, Image.place_region, Image.place_country)
+)
+
+
 class Video(Base):
     """A video file indexed as moments (rows of ``images``), or skipped with a reason."""
 

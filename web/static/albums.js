@@ -20,6 +20,17 @@
       });
       card.appendChild(box);
     });
+    // The name field is for a new album only: shown when "A new album…" is chosen.
+    var choice = document.getElementById("album-choice");
+    var named = form.querySelector(".new-album-name");
+    if (choice && named) {
+      var showName = function () {
+        named.hidden = choice.value !== "";
+        document.getElementById("new-album").required = choice.value === "";
+      };
+      choice.addEventListener("change", showName);
+      showName();
+    }
     button.addEventListener("click", function () {
       form.querySelectorAll("input[name=image_id]").forEach(function (old) { old.remove(); });
       document.querySelectorAll("#results input.pick:checked").forEach(function (box) {

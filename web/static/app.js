@@ -97,6 +97,7 @@
     const why = item.querySelector("button.why");
     why.hidden = !explainQuery;
     why.setAttribute("aria-label", "Why does " + result.name + " match?");
+    if (window.pixsiftStacks) window.pixsiftStacks.badge(item, result); // js/stacks.js
     return item;
   }
 

@@ -259,6 +259,9 @@
     if (image.gps_latitude !== null && image.gps_latitude !== undefined) {
       fact(list, "Place", image.gps_latitude.toFixed(5) + ", " + image.gps_longitude.toFixed(5));
     }
+    // The place named offline at index time (city, region, country; each once).
+    const names = [image.place_city, image.place_region, image.place_country].filter(Boolean);
+    fact(list, "Taken in", names.filter((name, index) => names.indexOf(name) === index).join(", "));
     fact(list, "Tags", (image.tags || []).join(", "));
     fact(list, "Text in picture", image.text_in_image);
     fact(list, "Folder", image.path ? image.path.split("/").slice(0, -1).join("/") || "/" : null);
