@@ -297,11 +297,13 @@ class Library:
             raise NotFoundError(f"no indexed image has id {image_id}")
         return vectors[image_id].reshape(1, -1).astype(np.float32)
 
-    def find(self, request: SearchRequest) -> SearchPage:
-        """The full query engine: combined terms, filters, keyword hybrid, pages."""
+    def find(self, request: SearchRequest, *, places: bool = True) -> SearchPage:
+        """The full query engine: combined terms, filters, keyword hybrid, pages.
+        ``places=False``: for a caller who may not see where pictures were taken (location
+        filters refused, place names not matched; see :func:`run_search`)."""
         if self.is_empty():
             return SearchPage(hits=[], request=request, next_offset=None)
-        return run_search(self, request)
+        return run_search(self, request, places=places)
 
     def is_empty(self) -> bool:
         """True until a first indexing run has chosen the library's model."""

@@ -122,3 +122,43 @@ def test_api_and_cli_show_and_filter_places(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.output.count('"place_country": "Japan"') == 3
+
+
+def test_a_caller_who_may_not_see_locations_cannot_search_by_them(placed: Library) -> None:
+    """Hidden GPS must not be learnt by searching: for such a caller, location filters are
+    refused and place names match neither as a reading of the text nor as keywords."""
+    from pixsift.search.accounts import Accounts
+    from pixsift.search.errors import PermissionDeniedError
+    from pixsift.web import create_app
+
+    for located in (SearchFilters(place="Japan"), SearchFilters(has_gps=True),
+                    SearchFilters(gps_box="35,139,36,140")):  # fmt: skip
+        request = SearchRequest((QueryTerm(text="a photo"),), filters=located, k=20)
+        with pytest.raises(PermissionDeniedError, match="location"):
+            placed.find(request, places=False)
+        assert names(placed, request)  # whoever may see locations still filters by them
+    words = SearchRequest((QueryTerm(text="tokyo"),), mode="keyword", k=20, interpret=False)
+    assert placed.find(words, places=False).hits == []
+    assert len(placed.find(words).hits) == 3
+    read = SearchRequest((QueryTerm(text="a photo in Tokyo 2019"),), k=20)
+    blind = placed.find(read, places=False)
+    assert [part.kind for part in blind.interpretation.parts] == ["date"]
+    assert "place" in [part.kind for part in placed.find(read).interpretation.parts]
+
+    accounts = Accounts(placed.store)
+    viewer = {"Authorization": f"Bearer {accounts.create_key('vera', 'viewer').token}"}
+    admin = {"Authorization": f"Bearer {accounts.create_key('ann', 'admin').token}"}
+    client = create_app({"TESTING": True, "LIBRARY": placed, "SECRET_KEY": "k" * 40}).test_client()
+    try:
+        refused = client.get("/api/search?q=a+photo&place=Japan", headers=viewer)
+        assert refused.status_code == 403
+        assert "location" in refused.get_json()["error"]["message"]
+        assert client.get("/api/search?q=a+photo&place=Japan", headers=admin).status_code == 200
+        smart = {"name": "where", "search": {"terms": [{"text": "a photo"}], "filters": {"place": "Japan"}}}
+        assert client.post("/api/albums", json=smart, headers=viewer).status_code == 403
+        shown = client.get("/api/search?q=tokyo&mode=keyword&interpret=false", headers=viewer)
+        assert shown.status_code == 200 and shown.get_json()["results"] == []
+    finally:
+        for key in accounts.api_keys():
+            accounts.revoke_key(key.id)
+        accounts.open_desktop()

@@ -49,6 +49,10 @@ def list_albums() -> Response:
     )
 )
 def create_album(params: AlbumCreate) -> tuple[Response, int]:
+    if params.search is not None and not visibility().gps:
+        # A smart album's search runs later, for whoever opens it: its filters are checked
+        # against its maker's rights now (as the maker's own searches are, in run_query).
+        params.search.filters.refuse_location()
     return jsonify(dump(albums().create(params.name, params.search))), 201
 
 

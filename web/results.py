@@ -216,7 +216,7 @@ def run_query(library: Library, query: SearchQuery) -> SearchPage | None:
         Albums(library.store, principal()).get(query.params.album)
     if library.store.model_id() is None:
         return None
-    return library.find(query.search_request())
+    return library.find(query.search_request(), places=visibility().gps)
 
 
 def build_search_results(library: Library, query: SearchQuery) -> dict[str, Any]:

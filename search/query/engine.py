@@ -55,23 +55,33 @@ CANDIDATE_DEPTH = MAX_RESULTS
 KEYWORD_OVERFETCH = 4
 
 
-def run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
+def run_search(
+    library: SearchContext, request: SearchRequest, *, places: bool = True
+) -> SearchPage:
     """One page of results for ``request``. Place names and dates in the text become filters
     first (search.query.interpret), and the page says how the text was read. Its stages are
     timed (logged at debug level by whoever collects them: here, unless a caller such as the
-    API adds its own stages)."""
+    API adds its own stages).
+
+    ``places=False`` is for a caller who may not see where pictures were taken: location
+    filters are refused, and neither the reading of the text nor the keyword half matches
+    place names (either would answer "which pictures were taken in X")."""
+    if not places:
+        request.filters.refuse_location()
     outermost = not collecting()
     with collect_stages() as times:
         with stage("interpret"):
             generation = library.store.index_generation()
-            request, reading = interpret_request(library.store.engine, generation, request)
-        page = _run_search(library, request)
+            request, reading = interpret_request(
+                library.store.engine, generation, request, places=places
+            )
+        page = _run_search(library, request, places=places)
     if outermost:
         stage_logger.debug("search stages (ms): %s", times.summary())
     return page if reading is None else replace(page, interpretation=reading)
 
 
-def _run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
+def _run_search(library: SearchContext, request: SearchRequest, *, places: bool) -> SearchPage:
     with stage("parse"):
         keyword_query = parse_keyword_query(request.keyword_text())
     if request.mode == "keyword" and keyword_query.is_empty():
@@ -91,6 +101,7 @@ def _run_search(library: SearchContext, request: SearchRequest) -> SearchPage:
                 CANDIDATE_DEPTH,
                 hybrid=request.mode == "hybrid",
                 common_above=_common_above(library, request),
+                places=places,
             )
     # A hybrid query whose words match no file name ranks exactly as a semantic one, so it
     # needs no deep candidate list (the keyword ranking is cheap and decides this first).
@@ -247,6 +258,7 @@ def _keyword_ranking(
     *,
     hybrid: bool = False,
     common_above: int | None = None,
+    places: bool = True,
 ) -> tuple[Ranking, float]:
     """The best ``depth`` keyword matches inside ``allowed``, and the weight fusion gives them
     (hybrid mode's half is narrower, see :meth:`KeywordMatcher.hybrid_ids`). A filtered
@@ -254,7 +266,7 @@ def _keyword_ranking(
     Python) and reads every match only when too few of those pass the filter. The full-text
     index still scores every match of its words either way (bm25 needs them all to order), so
     that second read is one more scoring pass, never several."""
-    matcher = KeywordMatcher(library.store.engine)
+    matcher = KeywordMatcher(library.store.engine, places=places)
     if hybrid:
         limit = -1 if allowed is not None else depth
         ids, weight = matcher.hybrid_ids(query, limit, common_above=common_above)

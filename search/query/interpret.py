@@ -214,16 +214,22 @@ def known_places(engine: Engine, generation: int) -> dict[str, str]:
 
 
 def interpret_request(
-    engine: Engine, generation: int, request: SearchRequest, today: date | None = None
+    engine: Engine,
+    generation: int,
+    request: SearchRequest,
+    today: date | None = None,
+    *,
+    places: bool = True,
 ) -> tuple[SearchRequest, QueryInterpretation | None]:
-    """``request`` with its first text term read for places and dates (when it asks for
-    that); the interpretation, or None when nothing was read."""
+    """``request`` with its first text term read for places (unless ``places`` is false) and
+    dates (when it asks for that); the interpretation, or None when nothing was read."""
     texts = [term for term in request.terms if term.text and term.weight > 0]
     if not request.interpret or not texts:
         return request, None
     first = texts[0]
     assert first.text is not None
-    reading = interpret(first.text, known_places(engine, generation), today or date.today())
+    named = known_places(engine, generation) if places else {}
+    reading = interpret(first.text, named, today or date.today())
     filters, reading = apply_interpretation(request.filters, reading)
     if not reading.parts:
         return request, None

@@ -150,8 +150,11 @@ class KeywordMatcher:
     """Keyword matching through the database's own full-text index: FTS5 on SQLite, a
     tsvector + GIN index on PostgreSQL. Ranked best first (bm25 / ts_rank), ties by id."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, places: bool = True) -> None:
+        # places=False: words never match where a picture was taken (a caller who may not see
+        # locations could otherwise learn them by searching for place names).
         self.engine = engine
+        self.places = places
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise LibraryError(f"keyword search needs SQLite or PostgreSQL, not {self.dialect}")
@@ -168,7 +171,7 @@ class KeywordMatcher:
         out (the engine passes half the library: bm25 gives such words no weight, so they
         could only let every image in, at the cost of ranking the whole library)."""
         ids = self._text_ranked_ids(query, limit, common_above)
-        if query.required_phrases or (0 <= limit <= len(ids)):
+        if query.required_phrases or (0 <= limit <= len(ids)) or not self.places:
             return ids
         known = set(ids)
         places = [i for i in self._place_ids(query, limit) if i not in known]

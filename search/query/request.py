@@ -22,7 +22,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from pixsift.search.errors import InvalidInputError
+from pixsift.search.errors import InvalidInputError, PermissionDeniedError
 from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from pixsift.search.query.filter_types import (
     ASCII_SPACE,
@@ -157,6 +157,10 @@ FormatName = Annotated[
 # Filters ---------------------------------------------------------------------------------------
 
 
+#: SearchFilters' fields that select by location.
+LOCATION_FILTERS = ("has_gps", "gps_box", "place")
+
+
 class SearchFilters(Contract):
     """Which images a query may return. Every field is optional; set fields must all hold.
     The field names are the API's parameter names and (with dashes) the CLI's options."""
@@ -232,6 +236,20 @@ class SearchFilters(Contract):
 
     def is_empty(self) -> bool:
         return not self.set_values()
+
+    def location_filters(self) -> list[str]:
+        """The set filters that select by where a picture was taken (they answer "which
+        pictures were taken here", so only callers who may see locations use them)."""
+        return [name for name in LOCATION_FILTERS if name in self.set_values()]
+
+    def refuse_location(self) -> None:
+        """PermissionDeniedError if a filter selects by location: for a caller who may not see
+        where pictures were taken."""
+        if located := self.location_filters():
+            raise PermissionDeniedError(
+                f"filtering by location ({', '.join(located)}) needs permission to see where "
+                "pictures were taken"
+            )
 
     def filters(self) -> SearchFilters:
         """Only the filter fields (for models that add others)."""
