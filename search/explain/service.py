@@ -21,8 +21,9 @@ from pydantic import ValidationError
 
 from pixsift.search.errors import InvalidInputError, NotFoundError
 from pixsift.search.explain.geometry import CropGeometry, cell_edges
-from pixsift.search.explain.occlusion import occlusion_scores, patch_grid
+from pixsift.search.explain.occlusion import patch_grid
 from pixsift.search.explain.records import Explanation, ExplanationCell
+from pixsift.search.explain.refine import Heat, coarse_to_fine
 from pixsift.search.library import Library
 from pixsift.search.media.imagefile import ImageRejectedError, LoadedImage, read_image_for_embedding
 from pixsift.search.model.pixels import PixelPlan, pixel_plan_for
@@ -33,7 +34,7 @@ from pixsift.search.records import ImageRecord
 
 CACHE_DIRECTORY_NAME = "explanations"
 #: Part of every cache key: bump when what an explanation holds or means changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: insertion, coarse to fine, cells marked measured
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,9 @@ class Explainer:
         cached = self._read(key)
         if cached is None:
             pixels = plan.model_input(plan.resize_and_crop(picture.pixels)[np.newaxis])[0]
-            base, drops = occlusion_scores(embedder, pixels, query, grid)
+            heat = coarse_to_fine(embedder, pixels, query, grid)
             geometry = CropGeometry.of(plan, picture.pixels.size, picture.shown)
-            cached = build_explanation(picture, embedder.model_id, geometry, grid, base, drops)
+            cached = build_explanation(picture, embedder.model_id, geometry, grid, heat)
             self._write(self._path(key), cached.model_dump_json())
         if picture.image_id is not None:
             record = self.library.image(picture.image_id)
@@ -207,16 +208,17 @@ def build_explanation(
     model_id: str,
     geometry: CropGeometry,
     grid: int,
-    base: float,
-    drops: np.ndarray,
+    heat: Heat,
 ) -> Explanation:
     edges = cell_edges(geometry.size, grid)
+    drops = heat.gains
     cells = [
         ExplanationCell(
             row=row,
             col=col,
             box=_rounded(geometry.to_original(_cell_box(edges, row, col))),
             drop=round(float(drops[row, col]), 6),
+            measured=bool(heat.measured[row, col]),
         )
         for row in range(grid)
         for col in range(grid)
@@ -229,7 +231,7 @@ def build_explanation(
         model_size=geometry.size,
         grid=grid,
         crop_box=_rounded(geometry.crop_box),
-        base_score=round(base, 6),
+        base_score=round(heat.base, 6),
         drops=[[round(float(value), 6) for value in row] for row in drops],
         cells=cells,
     )
