@@ -15,12 +15,20 @@ gain shared equally among its cells, and is marked as not measured.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pixsift.search.explain.occlusion import Cell, Mask, masked_scores, median_fill
+from pixsift.search.explain.occlusion import (
+    Cell,
+    Mask,
+    masked_scores,
+    median_fill,
+    occlusion_scores,
+)
 from pixsift.search.model.protocol import Embedder
 
 #: Cells per side of a coarse block: ViT-B-32's 7 x 7 grid in 16 blocks.
@@ -37,6 +45,11 @@ class Heat:
     gains: NDArray[np.float32]
     measured: NDArray[np.bool_]
     passes: int
+    method: Literal["insertion", "occlusion"] = "insertion"
+
+
+#: How an explanation's cells are scored: (embedder, pixels, query, grid) -> Heat.
+HeatMethod = Callable[[Embedder, NDArray[np.float32], NDArray[np.float32], int], Heat]
 
 
 def blocks(grid: int, block: int) -> list[tuple[Cell, ...]]:
@@ -87,3 +100,13 @@ def coarse_to_fine(
         if len(cells) == 1 or any(cells is picked for picked in chosen):
             measured[tuple(np.array(cells).T)] = True  # a one-cell block is that cell's gain
     return Heat(base, gains, measured, passes=len(masks) + len(fine))
+
+
+def full_occlusion(
+    embedder: Embedder, pixels: NDArray[np.float32], query: NDArray[np.float32], grid: int
+) -> Heat:
+    """The method before coarse to fine: every cell blanked in turn with the preprocessing
+    mean (grid x grid + 1 tower runs). Kept for comparison (benchmarks/explain.py)."""
+    base, drops = occlusion_scores(embedder, pixels, query, grid)
+    measured = np.ones((grid, grid), bool)
+    return Heat(base, drops, measured, passes=grid * grid + 1, method="occlusion")

@@ -23,7 +23,7 @@ from pixsift.search.errors import InvalidInputError, NotFoundError
 from pixsift.search.explain.geometry import CropGeometry, cell_edges
 from pixsift.search.explain.occlusion import patch_grid
 from pixsift.search.explain.records import Explanation, ExplanationCell
-from pixsift.search.explain.refine import Heat, coarse_to_fine
+from pixsift.search.explain.refine import Heat, HeatMethod, coarse_to_fine
 from pixsift.search.library import Library
 from pixsift.search.media.imagefile import ImageRejectedError, LoadedImage, read_image_for_embedding
 from pixsift.search.model.pixels import PixelPlan, pixel_plan_for
@@ -104,9 +104,13 @@ class Explainer:
     picture's content, its id, the model, the grid and the query vector itself (so a changed
     file, a re-indexed query image or new term weights never hit a stale entry)."""
 
-    def __init__(self, library: Library, *, grid: int | None = None) -> None:
+    def __init__(
+        self, library: Library, *, grid: int | None = None, method: HeatMethod = coarse_to_fine
+    ) -> None:
         self.library = library
         self.grid = grid
+        #: How cells are scored (another only to compare: benchmarks/explain.py).
+        self.method = method
         self.cache_directory = library.directory / CACHE_DIRECTORY_NAME
 
     def picture(self, subject: int | Path) -> Picture:
@@ -124,11 +128,11 @@ class Explainer:
         query = query_vector(self.library, terms)
         plan = model_plan(embedder)
         grid = self.grid or patch_grid(embedder, plan.size)
-        key = _cache_key(picture, embedder.model_id, grid, plan, query)
+        key = _cache_key(picture, embedder.model_id, grid, plan, query, self.method.__name__)
         cached = self._read(key)
         if cached is None:
             pixels = plan.model_input(plan.resize_and_crop(picture.pixels)[np.newaxis])[0]
-            heat = coarse_to_fine(embedder, pixels, query, grid)
+            heat = self.method(embedder, pixels, query, grid)
             geometry = CropGeometry.of(plan, picture.pixels.size, picture.shown)
             cached = build_explanation(picture, embedder.model_id, geometry, grid, heat)
             self._write(self._path(key), cached.model_dump_json())
@@ -167,6 +171,7 @@ class Explainer:
         grid = self.grid or patch_grid(embedder, plan.size)
         described = [[term.text, term.image_id, term.weight] for term in terms]
         parts = [CACHE_FORMAT, "terms", record.content_hash, record.id, embedder.model_id, grid]
+        parts.append(self.method.__name__)
         parts += [plan.size, self.library.store.index_generation(), described]
         text = json.dumps(parts, separators=(",", ":"))
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
@@ -224,6 +229,7 @@ def build_explanation(
         for col in range(grid)
     ]
     return Explanation(
+        method=heat.method,
         image_id=picture.image_id,
         model_id=model_id,
         width=geometry.width,
@@ -246,10 +252,10 @@ def _rounded(box: tuple[float, float, float, float]) -> tuple[float, float, floa
 
 
 def _cache_key(
-    picture: Picture, model_id: str, grid: int, plan: PixelPlan, query: np.ndarray
+    picture: Picture, model_id: str, grid: int, plan: PixelPlan, query: np.ndarray, method: str
 ) -> str:
     query_digest = hashlib.blake2b(np.ascontiguousarray(query, np.float32).tobytes()).hexdigest()
     parts = [CACHE_FORMAT, picture.content_hash, picture.image_id, model_id, grid, plan.size]
-    parts.append(query_digest)
+    parts += [query_digest, method]
     text = json.dumps(parts, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
