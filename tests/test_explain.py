@@ -1,4 +1,4 @@
-"""Match explanations (occlusion heatmaps) with the tiny random-weights model: the maximum lands
+"""Match explanations (coarse-to-fine insertion heatmaps) with the tiny random-weights model: the maximum lands
 on a planted patch, cells map onto landscape, portrait and EXIF-rotated pictures exactly, and the
 top-ranked cells matter more than random ones."""
 
