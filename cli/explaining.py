@@ -89,7 +89,11 @@ def explain(
 
 
 def print_grid(explanation: Explanation) -> None:
-    """The score, then the drop per cell as a grid (thousandths of cosine similarity)."""
-    click.echo(f"score {explanation.base_score:.4f}; score drop per cell, x 1000:")
-    for row in explanation.drops:
-        click.echo(" ".join(f"{value * 1000:7.2f}" for value in row))
+    """The score, then what each cell adds to it as a grid (thousandths of cosine similarity;
+    ``~`` marks a cell estimated from its coarse block, not measured alone)."""
+    heading = f"score {explanation.base_score:.4f}; what each cell adds ({explanation.method})"
+    click.echo(f"{heading}, x 1000:")
+    estimated = {(cell.row, cell.col) for cell in explanation.cells if not cell.measured}
+    for row, values in enumerate(explanation.drops):
+        cells = (("~" if (row, col) in estimated else " ", v) for col, v in enumerate(values))
+        click.echo(" ".join(f"{value * 1000:7.2f}{mark}" for mark, value in cells))

@@ -51,7 +51,7 @@ EXPLAIN_RESPONSES: dict[int, Any] = {200: (Explanation, "image/png")}
 @bp.get("/images/<int:image_id>/explain")
 @operation(
     Operation(
-        "Which regions of an indexed image raise its score for a query (occlusion heatmap)",
+        "Which regions of an indexed image raise its score for a query (a heatmap)",
         query=ExplainParams,
         responses=EXPLAIN_RESPONSES,
     )

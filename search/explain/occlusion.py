@@ -1,9 +1,11 @@
-"""Occlusion: the drop in cosine similarity when one grid cell of the model's input is blanked.
+"""Masked copies of the model's input through the image tower: cells blanked (occlusion) or
+cells shown alone on a blank (insertion), and their cosine similarity to the query.
 
-A blanked cell holds the preprocessing mean, which is zero after normalisation: the tower sees
-"no information" there rather than black or white, which would themselves be content. The
-blanked copies go through the image tower in batches, with the whole input in the first batch,
-so the base score and the occluded scores come from the same runs of the same tower.
+What "blank" holds is the fill: by default the preprocessing mean, zero after normalisation
+(``occlusion_scores``, the full-grid occlusion used before coarse-to-fine); the explanations
+fill with the picture's own median colour (``median_fill``, see search.explain.refine). The
+copies go through the image tower in batches, so every score of one explanation comes from the
+same tower in the same runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +29,22 @@ FALLBACK_CELL_PIXELS = 32
 Cell = tuple[int, int]
 
 
+@dataclass(frozen=True)
+class Mask:
+    """One masked copy: ``cells`` blanked (``keep`` False) or shown alone (``keep`` True)."""
+
+    cells: tuple[Cell, ...]
+    keep: bool = False
+
+
+def median_fill(pixels: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Per channel, the median of the normalised input (3 x 1 x 1): a picture's background
+    colour, mostly. A grey of the preprocessing mean is itself content on a coloured picture
+    (on the small world, filling with it put the hottest cell on the object 0.63 of the time,
+    with the median colour 0.87; docs/benchmarks.md, section wt-explain)."""
+    return np.median(pixels.reshape(pixels.shape[0], -1), axis=1).reshape(-1, 1, 1)
+
+
 def patch_grid(embedder: Embedder, size: int) -> int:
     """The tower's patches per side, else ``size`` in cells of 32 pixels."""
     grid = getattr(embedder, "patch_grid", None)
@@ -34,10 +53,22 @@ def patch_grid(embedder: Embedder, size: int) -> int:
 
 def blanked(pixels: NDArray[np.float32], grid: int, cells: Sequence[Cell]) -> NDArray[np.float32]:
     """A copy of ``pixels`` (3 x S x S, normalised) with ``cells`` set to the mean (zero)."""
+    return composed(pixels, np.zeros((pixels.shape[0], 1, 1), np.float32), grid, Mask(tuple(cells)))
+
+
+def composed(
+    pixels: NDArray[np.float32], fill: NDArray[np.float32], grid: int, mask: Mask
+) -> NDArray[np.float32]:
+    """``pixels`` with ``mask``'s cells filled, or everything but its cells filled."""
     edges = cell_edges(pixels.shape[-1], grid)
-    copy = pixels.copy()
-    for row, col in cells:
-        copy[:, edges[row] : edges[row + 1], edges[col] : edges[col + 1]] = 0.0
+    if mask.keep:
+        copy = np.empty_like(pixels)
+        copy[:] = fill
+    else:
+        copy = pixels.copy()
+    for row, col in mask.cells:
+        rows, cols = slice(edges[row], edges[row + 1]), slice(edges[col], edges[col + 1])
+        copy[:, rows, cols] = pixels[:, rows, cols] if mask.keep else fill
     return copy
 
 
@@ -63,11 +94,13 @@ def masked_scores(
     pixels: NDArray[np.float32],
     query: NDArray[np.float32],
     grid: int,
-    masks: Sequence[Sequence[Cell]],
+    masks: Sequence[Sequence[Cell] | Mask],
     *,
     batch_size: int = BATCH_SIZE,
+    fill: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
-    """The cosine similarity to ``query`` of ``pixels`` with each mask's cells blanked.
+    """The cosine similarity to ``query`` of ``pixels`` with each mask applied (a plain list of
+    cells: those cells blanked), blanks holding ``fill`` (3 x 1 x 1; the mean, zero, if None).
 
     A server worker's towers run on its share of the cores (cli/serve.py); an explanation is
     heavy enough to use the rest, so its batches run side by side, one per share (the towers'
@@ -76,7 +109,9 @@ def masked_scores(
     lanes = parallel_lanes(embedder)
     if lanes > 1:
         batch_size = min(batch_size, -(-len(masks) // lanes))
-    batches = list(_batches(pixels, grid, masks, batch_size))
+    fill = np.zeros((pixels.shape[0], 1, 1), np.float32) if fill is None else fill
+    as_masks = [mask if isinstance(mask, Mask) else Mask(tuple(mask)) for mask in masks]
+    batches = list(_batches(pixels, fill, grid, as_masks, batch_size))
     if lanes == 1 or len(batches) == 1:
         scores = [embedder.embed_pixel_batch(batch) @ vector for batch in batches]
     else:
@@ -101,8 +136,12 @@ def parallel_lanes(embedder: Embedder) -> int:
 
 
 def _batches(
-    pixels: NDArray[np.float32], grid: int, masks: Sequence[Sequence[Cell]], batch_size: int
+    pixels: NDArray[np.float32],
+    fill: NDArray[np.float32],
+    grid: int,
+    masks: Sequence[Mask],
+    batch_size: int,
 ) -> Iterator[NDArray[np.float32]]:
     for start in range(0, len(masks), batch_size):
         chunk = masks[start : start + batch_size]
-        yield np.stack([blanked(pixels, grid, mask) for mask in chunk])
+        yield np.stack([composed(pixels, fill, grid, mask) for mask in chunk])

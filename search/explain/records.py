@@ -19,18 +19,27 @@ class ExplanationCell(BaseModel):
     col: int = Field(ge=0)
     box: Box = Field(description="left, top, right, bottom in the picture's pixels (as shown).")
     drop: float = Field(
-        description="Base score minus the score with this cell blanked: positive where the "
-        "cell raises the match, negative where it lowers it."
+        description="How much the score drops without this cell: positive where the cell "
+        "raises the match, negative where it lowers it. Method insertion: the score of the "
+        "cell shown alone (the rest filled with the picture's median colour) minus the score "
+        "of the plain fill; method occlusion: the base score minus the score with the cell "
+        "blanked."
+    )
+    measured: bool = Field(
+        default=True,
+        description="False where the cell was not measured alone (coarse to fine): its drop "
+        "is its coarse block's, shared equally among the block's cells.",
     )
 
 
 class Explanation(BaseModel):
-    """Which regions of a picture raise its cosine similarity to a query: occlusion over the
-    image tower's patch grid, one cell blanked at a time (filled with the preprocessing mean)."""
+    """Which regions of a picture raise its cosine similarity to a query, over the image
+    tower's patch grid: each region shown alone on the picture's median colour (insertion),
+    blocks of cells first and then the cells of the best blocks (search.explain.refine)."""
 
     model_config = ConfigDict(frozen=True)
 
-    method: Literal["occlusion"] = "occlusion"
+    method: Literal["insertion", "occlusion"] = "insertion"
     image_id: int | None = Field(description="The indexed image (null for a file).")
     model_id: str
     width: int = Field(description="The picture's width as shown (EXIF orientation applied).")
@@ -42,7 +51,9 @@ class Explanation(BaseModel):
         "left, top, right, bottom in the picture's pixels."
     )
     base_score: float = Field(description="Cosine similarity of the whole picture to the query.")
-    drops: list[list[float]] = Field(description="Score drop per cell, row by row (grid x grid).")
+    drops: list[list[float]] = Field(
+        description="Each cell's drop (see the cells), row by row (grid x grid)."
+    )
     cells: list[ExplanationCell] = Field(description="The cells row by row, with their boxes.")
 
     def ranked_cells(self) -> list[ExplanationCell]:

@@ -21,8 +21,9 @@ from pydantic import ValidationError
 
 from pixsift.search.errors import InvalidInputError, NotFoundError
 from pixsift.search.explain.geometry import CropGeometry, cell_edges
-from pixsift.search.explain.occlusion import occlusion_scores, patch_grid
+from pixsift.search.explain.occlusion import patch_grid
 from pixsift.search.explain.records import Explanation, ExplanationCell
+from pixsift.search.explain.refine import Heat, HeatMethod, coarse_to_fine
 from pixsift.search.library import Library
 from pixsift.search.media.imagefile import ImageRejectedError, LoadedImage, read_image_for_embedding
 from pixsift.search.model.pixels import PixelPlan, pixel_plan_for
@@ -33,7 +34,7 @@ from pixsift.search.records import ImageRecord
 
 CACHE_DIRECTORY_NAME = "explanations"
 #: Part of every cache key: bump when what an explanation holds or means changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: insertion, coarse to fine, cells marked measured
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,13 @@ class Explainer:
     picture's content, its id, the model, the grid and the query vector itself (so a changed
     file, a re-indexed query image or new term weights never hit a stale entry)."""
 
-    def __init__(self, library: Library, *, grid: int | None = None) -> None:
+    def __init__(
+        self, library: Library, *, grid: int | None = None, method: HeatMethod = coarse_to_fine
+    ) -> None:
         self.library = library
         self.grid = grid
+        #: How cells are scored (another only to compare: benchmarks/explain.py).
+        self.method = method
         self.cache_directory = library.directory / CACHE_DIRECTORY_NAME
 
     def picture(self, subject: int | Path) -> Picture:
@@ -123,13 +128,13 @@ class Explainer:
         query = query_vector(self.library, terms)
         plan = model_plan(embedder)
         grid = self.grid or patch_grid(embedder, plan.size)
-        key = _cache_key(picture, embedder.model_id, grid, plan, query)
+        key = _cache_key(picture, embedder.model_id, grid, plan, query, self.method.__name__)
         cached = self._read(key)
         if cached is None:
             pixels = plan.model_input(plan.resize_and_crop(picture.pixels)[np.newaxis])[0]
-            base, drops = occlusion_scores(embedder, pixels, query, grid)
+            heat = self.method(embedder, pixels, query, grid)
             geometry = CropGeometry.of(plan, picture.pixels.size, picture.shown)
-            cached = build_explanation(picture, embedder.model_id, geometry, grid, base, drops)
+            cached = build_explanation(picture, embedder.model_id, geometry, grid, heat)
             self._write(self._path(key), cached.model_dump_json())
         if picture.image_id is not None:
             record = self.library.image(picture.image_id)
@@ -166,6 +171,7 @@ class Explainer:
         grid = self.grid or patch_grid(embedder, plan.size)
         described = [[term.text, term.image_id, term.weight] for term in terms]
         parts = [CACHE_FORMAT, "terms", record.content_hash, record.id, embedder.model_id, grid]
+        parts.append(self.method.__name__)
         parts += [plan.size, self.library.store.index_generation(), described]
         text = json.dumps(parts, separators=(",", ":"))
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
@@ -207,21 +213,23 @@ def build_explanation(
     model_id: str,
     geometry: CropGeometry,
     grid: int,
-    base: float,
-    drops: np.ndarray,
+    heat: Heat,
 ) -> Explanation:
     edges = cell_edges(geometry.size, grid)
+    drops = heat.gains
     cells = [
         ExplanationCell(
             row=row,
             col=col,
             box=_rounded(geometry.to_original(_cell_box(edges, row, col))),
             drop=round(float(drops[row, col]), 6),
+            measured=bool(heat.measured[row, col]),
         )
         for row in range(grid)
         for col in range(grid)
     ]
     return Explanation(
+        method=heat.method,
         image_id=picture.image_id,
         model_id=model_id,
         width=geometry.width,
@@ -229,7 +237,7 @@ def build_explanation(
         model_size=geometry.size,
         grid=grid,
         crop_box=_rounded(geometry.crop_box),
-        base_score=round(base, 6),
+        base_score=round(heat.base, 6),
         drops=[[round(float(value), 6) for value in row] for row in drops],
         cells=cells,
     )
@@ -244,10 +252,10 @@ def _rounded(box: tuple[float, float, float, float]) -> tuple[float, float, floa
 
 
 def _cache_key(
-    picture: Picture, model_id: str, grid: int, plan: PixelPlan, query: np.ndarray
+    picture: Picture, model_id: str, grid: int, plan: PixelPlan, query: np.ndarray, method: str
 ) -> str:
     query_digest = hashlib.blake2b(np.ascontiguousarray(query, np.float32).tobytes()).hexdigest()
     parts = [CACHE_FORMAT, picture.content_hash, picture.image_id, model_id, grid, plan.size]
-    parts.append(query_digest)
+    parts += [query_digest, method]
     text = json.dumps(parts, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
