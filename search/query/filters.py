@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from pixsift.search.query.globs import glob_condition
+from pixsift.search.query.id_lists import id_list, parse_id_list
 from pixsift.search.query.request import GeoBox, SearchFilters
 from pixsift.search.records import ImageIdArray
 from pixsift.search.storage.albums import AlbumItem
@@ -214,13 +215,13 @@ def filtered_image_ids(engine: Engine, filters: SearchFilters) -> ImageIdArray:
 
 
 def _filtered_ids(connection: Connection, filters: SearchFilters) -> ImageIdArray:
-    statement = (
-        select(Image.id)
-        .join(Root, Root.id == Image.root_id)
-        .where(*filter_conditions(filters))
-        .order_by(Image.id)
-    )
-    return np.fromiter(connection.scalars(statement), dtype=np.int64)
+    # One aggregated text rather than a row per id (search.query.id_lists). Only the root
+    # filter reads the roots table; without it the database may answer from an index of the
+    # filtered columns alone (every image has its root: the join dropped none).
+    statement = select(id_list(Image.id)).select_from(Image).where(*filter_conditions(filters))
+    if filters.root is not None:
+        statement = statement.join(Root, Root.id == Image.root_id)
+    return np.sort(parse_id_list(connection.scalar(statement)))
 
 
 def filter_selection(engine: Engine, filters: SearchFilters) -> tuple[int, Selection]:
