@@ -88,6 +88,14 @@ QUANTIZE = Setting(
     "from fp32; the measured agreement is kept with the towers).",
     "PIXSIFT_QUANTIZE",
 )
+QUERY_TOWER = Setting(
+    "query_tower",
+    "fp32",
+    '"int8": text queries run an int8 copy of the fp32 text tower (made once, beside it, on '
+    "first use): about a quarter of the tower's CPU time per query; query vectors differ "
+    "slightly from fp32 ones (docs/benchmarks.md, wt-speed). Image vectors are unchanged.",
+    "PIXSIFT_QUERY_TOWER",
+)
 INDEX_MEMORY_BUDGET = Setting(
     "index_memory_budget",
     "4G",

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pixsift.search.model.query_tower import int8_text_tower, query_tower_choice
 from pixsift.search.model.spec import Quantization
 from pixsift.search.model.tokens import TextEmbeddingCache, real_token_length
 from pixsift.search.records import EmbeddingMatrix, l2_normalise
@@ -109,6 +110,8 @@ class OnnxEmbedder:
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self._text_cache = TextEmbeddingCache()
+        #: PIXSIFT_QUERY_TOWER as it was when these towers were loaded (search.model.query_tower).
+        self.query_tower = query_tower_choice() if info.quantize is None else "int8"
 
     def embed_images(self, images: Sequence[Any]) -> EmbeddingMatrix:
         if not images:
@@ -142,13 +145,14 @@ class OnnxEmbedder:
     def _open(self, tower: str) -> Any:
         import onnxruntime
 
+        path = self.directory / f"{tower}.onnx"
+        if tower == "text" and self.info.quantize is None and self.query_tower == "int8":
+            path = int8_text_tower(self.directory)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = graph_optimization_level()
-        return onnxruntime.InferenceSession(
-            str(self.directory / f"{tower}.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 #: PIXSIFT_ORT_GRAPH_OPTIMIZATION's values -> onnxruntime.GraphOptimizationLevel member names.

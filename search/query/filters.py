@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from pixsift.search.query.globs import glob_condition
+from pixsift.search.query.id_lists import id_list, parse_id_list
 from pixsift.search.query.request import GeoBox, SearchFilters
 from pixsift.search.records import ImageIdArray
 from pixsift.search.storage.albums import AlbumItem
@@ -222,17 +223,23 @@ def filtered_image_ids(engine: Engine, filters: SearchFilters) -> ImageIdArray:
 
 def filtered_ids_statement(filters: SearchFilters) -> Select[tuple[int]]:
     """The SELECT of the ids of the images that satisfy ``filters``, ascending (its plan is
-    checked by tests/test_place_index.py)."""
-    return (
-        select(Image.id)
-        .join(Root, Root.id == Image.root_id)
-        .where(*filter_conditions(filters))
-        .order_by(Image.id)
-    )
+    checked by tests/test_place_index.py; _filtered_ids reads the same rows aggregated)."""
+    return _ids_from(filters, Image.id).order_by(Image.id)
+
+
+def _ids_from(filters: SearchFilters, column: Any) -> Select[Any]:
+    # Only the root filter reads the roots table; without it the database may answer from an
+    # index of the filtered columns alone (every image has its root: the join dropped none).
+    statement = select(column).select_from(Image).where(*filter_conditions(filters))
+    if filters.root is not None:
+        statement = statement.join(Root, Root.id == Image.root_id)
+    return statement
 
 
 def _filtered_ids(connection: Connection, filters: SearchFilters) -> ImageIdArray:
-    return np.fromiter(connection.scalars(filtered_ids_statement(filters)), dtype=np.int64)
+    # One aggregated text rather than a row per id (search.query.id_lists).
+    statement = _ids_from(filters, id_list(Image.id))
+    return np.sort(parse_id_list(connection.scalar(statement)))
 
 
 def filter_selection(engine: Engine, filters: SearchFilters) -> tuple[int, Selection]:

@@ -54,8 +54,13 @@ class Image(Base):
     """One indexed image file. Its id is also its id in the vector index."""
 
     __tablename__ = "images"
-    # Never reuse the id of a deleted image: ids name vectors, thumbnails and URLs.
-    __table_args__ = {"sqlite_autoincrement": True}
+    # Never reuse the id of a deleted image: ids name vectors, thumbnails and URLs. The two
+    # indexes let a filter's first request read paths and sizes without the rows (0019).
+    __table_args__ = (
+        Index("ix_images_relative_path", "relative_path"),
+        Index("ix_images_width_height", "width", "height"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"), index=True)
