@@ -72,9 +72,7 @@ def hidden_image_ids(engine: Engine) -> ImageIdArray:
         return np.fromiter(connection.scalars(statement), dtype=np.int64)
 
 
-def without_ids(
-    ranking: list[tuple[int, float]], ids: ImageIdArray
-) -> list[tuple[int, float]]:
+def without_ids(ranking: list[tuple[int, float]], ids: ImageIdArray) -> list[tuple[int, float]]:
     """``ranking`` without the images ``ids`` names."""
     dropped = set(ids.tolist())
     return [item for item in ranking if item[0] not in dropped]
