@@ -201,3 +201,40 @@ def test_an_admin_says_two_pictures_are_not_duplicates(
         decisions = Decisions(served.library.store, LOCAL_PRINCIPAL)
         decisions.unmark_not_duplicates(NotDuplicatesRequest(image_ids=tuple(pair)))
     assert script_errors(driver) == []
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_browsing_pages_have_no_axe_violations(
+    browser: object,  # noqa: F811
+    served: Served,
+    size: str,  # noqa: F811
+    theme: str,
+) -> None:
+    from page_browser import use_size
+    from test_accessibility_e2e import violations
+
+    driver = browser
+    use_size(driver, size, theme)
+    log_in(driver, served.url, "ada")
+    party = ids(served)["2024/party.jpg"]
+    pages = {
+        "timeline": "/",
+        "folders": "/folders",
+        "a folder": "/folders/1/2023/summer",  # the only root: id 1 in a fresh library
+        "hidden (empty)": "/hidden",
+        "picture page": f"/images/{party}",
+        "duplicates": "/duplicates?threshold=0.9",
+    }
+    found = {}
+    for name, path in pages.items():
+        driver.get(served.url + path)  # type: ignore[attr-defined]
+        found[name] = violations(driver)
+    Decisions(served.library.store, LOCAL_PRINCIPAL).hide(party)
+    try:
+        driver.get(served.url + "/hidden")  # type: ignore[attr-defined]
+        found["hidden"] = violations(driver)
+        driver.get(f"{served.url}/images/{party}")  # type: ignore[attr-defined]
+        found["hidden picture page"] = violations(driver)
+    finally:
+        Decisions(served.library.store, LOCAL_PRINCIPAL).unhide(party)
+    assert {page: v for page, v in found.items() if v} == {}
