@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from pixsift.search.browse import BrowsePage, browse_conditions
@@ -24,6 +24,9 @@ from pixsift.search.storage.store import LibraryStore
 
 #: Subfolders listed per folder (one index seek each); more are reported as cut off.
 MAX_SUBFOLDERS = 500
+#: Subfolders jumped over while reading a folder's own pictures, before the rest is read with
+#: the subfolders left out in SQL (a scan of the folder's range of the index).
+MAX_JUMPS = 64
 #: The character after "/" in byte order: "a/" + anything < "a0".
 AFTER_SLASH = "0"
 
@@ -162,23 +165,38 @@ def _pictures(
     k: int,
     after: tuple[str, int] | None,
 ) -> list[tuple[int, str]]:
-    """Up to ``k + 1`` (id, relative path) of the pictures directly in ``path``, by name."""
+    """Up to ``k + 1`` (id, relative path) of the pictures directly in ``path``, by name. The
+    folder's range of the index is read in order, jumping over each subfolder met (one seek);
+    past :data:`MAX_JUMPS` subfolders the rest is read with the subfolders left out in SQL."""
     prefix = f"{path}/" if path else ""
-    conditions = [
-        Image.root_id == root_id,
-        *_range(column, prefix),
-        ~column.like(_like_prefix(prefix) + "%/%", escape="\\"),
-        *browse_conditions(),
-    ]
-    if after is not None:
-        conditions.append(tuple_(column, Image.id) > tuple_(after[0], after[1]))
-    statement = (
-        select(Image.id, Image.relative_path)
-        .where(*conditions)
-        .order_by(column, Image.id)
-        .limit(k + 1)
-    )
-    return [(int(i), str(p)) for i, p in session.execute(statement)]
+    shown = [Image.root_id == root_id, *_range(column, prefix), *browse_conditions()]
+    found: list[tuple[int, str]] = []
+    position = after
+    for _ in range(MAX_JUMPS):
+        wanted = k + 1 - len(found)
+        rows = session.execute(_after(shown, column, position).limit(wanted)).all()
+        for image_id, relative_path in rows:
+            rest = relative_path[len(prefix) :]
+            if "/" in rest:  # the first picture of a subfolder: go on after the subfolder
+                position = (prefix + rest.split("/", 1)[0] + AFTER_SLASH, 0)
+                break
+            found.append((int(image_id), relative_path))
+            position = (relative_path, int(image_id))
+        else:
+            return found  # the folder's end, or a full page
+    direct = ~column.like(_like_prefix(prefix) + "%/%", escape="\\")
+    rows = session.execute(_after([*shown, direct], column, position).limit(k + 1 - len(found)))
+    return found + [(int(image_id), str(relative_path)) for image_id, relative_path in rows]
+
+
+def _after(
+    conditions: list[ColumnElement[bool]],
+    column: ColumnElement[str],
+    position: tuple[str, int] | None,
+) -> Select[tuple[int, str]]:
+    if position is not None:
+        conditions = [*conditions, tuple_(column, Image.id) > tuple_(position[0], position[1])]
+    return select(Image.id, Image.relative_path).where(*conditions).order_by(column, Image.id)
 
 
 def _like_prefix(prefix: str) -> str:

@@ -15,10 +15,12 @@ from exif_samples import write_photo
 from flask.testing import FlaskClient
 
 from pixsift.indexer.pipeline import Indexer, IndexingOptions
+from pixsift.search import folders
 from pixsift.search.accounts import LOCAL_PRINCIPAL, Accounts, Principal
 from pixsift.search.browse import timeline
 from pixsift.search.decisions import Decisions, NotDuplicatesRequest
 from pixsift.search.errors import PermissionDeniedError
+from pixsift.search.folders import folder_listing
 from pixsift.search.library import Library
 from pixsift.search.model.embedder import OpenClipEmbedder
 from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
@@ -163,6 +165,28 @@ def test_folders_show_subfolders_pictures_and_breadcrumbs(client: FlaskClient) -
     assert client.get(f"/api/folders?root={root}&path=nowhere").status_code == 404
     assert client.get(f"/api/folders?root={root}&path=a/../b").status_code == 400
     assert client.get("/api/folders?root=999").status_code == 404
+
+
+def test_a_folder_past_many_subfolders_lists_the_same_pictures(
+    browsed: tuple[Library, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library, _ = browsed
+    root_id = folder_listing(library.store, None).folders[0].root_id
+
+    def every_page() -> list[str]:
+        names, after = [], None
+        for _ in range(20):
+            listing = folder_listing(library.store, root_id, "", 1, after)
+            names += [record.relative_path for record in listing.page.images]
+            after = listing.page.next_position
+            if after is None:
+                return names
+        raise AssertionError("the folder never ended")
+
+    jumping = every_page()
+    assert jumping == ["dup-a.png", "dup-b.jpg", "loose-1.png", "loose-2.png"]
+    monkeypatch.setattr(folders, "MAX_JUMPS", 1)  # the subfolders left out in SQL instead
+    assert every_page() == jumping
 
 
 def test_folder_and_timeline_pages_render_the_same_data(client: FlaskClient) -> None:

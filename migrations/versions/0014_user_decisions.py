@@ -11,7 +11,8 @@ removes them: ``hidden_images`` and ``not_duplicates``.
 Three indexes for browsing a large library without reading every row (search.browse,
 search.folders): the timeline walks pictures newest first by date taken
 (``ix_images_timeline_taken``: taken_at, id) and, for pictures without one, by file time
-(``ix_images_timeline_file``: mtime_ns, id, partial on taken_at IS NULL); a folder is a range of
+(``ix_images_timeline_file``: mtime_ns, id, partial on taken_at IS NULL on PostgreSQL;
+taken_at, mtime_ns, id on SQLite); a folder is a range of
 relative paths of one root (``ix_images_folder``: root_id, relative_path, compared byte-wise:
 COLLATE "C" on PostgreSQL, SQLite's default elsewhere).
 """
@@ -47,13 +48,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hash_a", "hash_b"),
     )
     op.create_index("ix_images_timeline_taken", "images", ["taken_at", "id"])
-    op.create_index(
-        "ix_images_timeline_file",
-        "images",
-        ["mtime_ns", "id"],
-        sqlite_where=sa.text("taken_at IS NULL"),
-        postgresql_where=sa.text("taken_at IS NULL"),
-    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index(
+            "ix_images_timeline_file",
+            "images",
+            ["mtime_ns", "id"],
+            postgresql_where=sa.text("taken_at IS NULL"),
+        )
+    else:
+        # SQLite plans without statistics: "taken_at IS NULL" looks like an equality to it, so
+        # it takes an index that starts with taken_at whatever else there is; this one then
+        # also gives the order (no sort of every undated row).
+        op.create_index("ix_images_timeline_file", "images", ["taken_at", "mtime_ns", "id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute('CREATE INDEX ix_images_folder ON images (root_id, relative_path COLLATE "C")')
     else:
