@@ -16,6 +16,7 @@ import binascii
 import json
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
@@ -53,18 +54,20 @@ class BrowsePage:
     next_position: tuple[object, ...] | None
 
 
-def browse_conditions() -> list[ColumnElement[bool]]:
+@cache
+def browse_conditions() -> tuple[ColumnElement[bool], ...]:
     """What browsing shows of the ``images`` rows: not hidden, one moment per video (its
-    first), and one copy per stack (its best, search.stacks)."""
+    first), and one copy per stack (its best, search.stacks). Built once: the same expression
+    objects each time let SQLAlchemy reuse its compiled statements (a fresh alias would not)."""
     moment = aliased(Image)
     first_moment = (
         select(func.min(moment.id)).where(moment.video_id == Image.video_id).scalar_subquery()
     )
-    return [
+    return (
         not_hidden(),
         or_(Image.video_id.is_(None), Image.id == first_moment),
         or_(Image.stack_id.is_(None), Image.stack_id == Image.id),
-    ]
+    )
 
 
 def timeline(
