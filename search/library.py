@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from platformdirs import user_data_path
 
+from pixsift.search.decisions import apart_pairs, hidden_image_ids
 from pixsift.search.errors import (
     InvalidInputError,
     LibraryError,
@@ -325,7 +326,10 @@ class Library:
         if not 0 < threshold <= 1:
             raise InvalidInputError("the duplicate threshold must lie in (0, 1]")
         image_ids, vectors = self.store.all_embeddings(self.store.model_id() or "")
-        return find_duplicate_groups(image_ids, vectors, threshold)
+        # The user's decisions (search.decisions): hidden pictures and pairs said to differ.
+        shown = ~np.isin(image_ids, hidden_image_ids(self.store.engine))
+        apart = apart_pairs(self.store.engine)
+        return find_duplicate_groups(image_ids[shown], vectors[shown], threshold, apart=apart)
 
     # Facts ------------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from pixsift.web import (
     albums_api,
     api,
     auth,
+    browse_api,
+    browse_pages,
     duplicates_view,
     errors,
     explain,
@@ -77,6 +79,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(albums_api.bp)
     app.register_blueprint(album_pages.bp)
     app.register_blueprint(shares.bp)
+    app.register_blueprint(browse_api.bp)
+    app.register_blueprint(browse_pages.bp)
     errors.register_error_handler(app)
 
     app.before_request(_check_request_size)

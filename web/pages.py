@@ -13,6 +13,8 @@ from pixsift.search.query.request import EARLIEST_DATE, LATEST_DATE
 from pixsift.search.tags.contract import TagNames
 from pixsift.search.tags.service import LibraryTags
 from pixsift.web.api import stats_json
+from pixsift.web.browse_api import timeline_data
+from pixsift.web.browse_schemas import TimelineParams
 from pixsift.web.explain import ExplainParams, explain_query_string
 from pixsift.web.filters_view import clear_url, filter_chips, picker_values
 from pixsift.web.parsing import read_args
@@ -44,6 +46,10 @@ def index() -> str:
         query = make_search_query(read_args(SearchParams, request.args, skip_empty=True))
     data = None
     like = None
+    timeline = None
+    if query is None and request.method == "GET":
+        # No query: the home is the library's timeline (web.browse_api), narrowed by filters.
+        timeline = timeline_data(library, read_args(TimelineParams, request.args, skip_empty=True))
     if query is not None:
         data = build_search_results(library, query)
         if query.image_id is not None:
@@ -53,6 +59,8 @@ def index() -> str:
         query=query,
         data=data,
         like=like,
+        timeline=timeline,
+        timeline_more_url=_timeline_more_url(timeline),
         image_count=library.store.image_count(),
         more_url=_more_url(query, data),
         csv_url=_csv_url(query),
@@ -96,6 +104,17 @@ def _form_tags() -> TagNames:
     """The form's tags: one field per tag, or several separated by commas."""
     words = [word for value in request.form.getlist("tags") for word in value.split(",")]
     return TagNames.parse({"tags": [word for word in words if word.strip()]})
+
+
+def _timeline_more_url(timeline: dict[str, Any] | None) -> str | None:
+    """The timeline's next page as a plain link (the same filters), for browsers without
+    JavaScript."""
+    if timeline is None or timeline["next_cursor"] is None:
+        return None
+    args = {
+        name: request.args.getlist(name) for name in request.args if name not in ("cursor", "start")
+    }
+    return url_for("pages.index", **args, cursor=timeline["next_cursor"])
 
 
 def _explain_query(query: SearchQuery | None) -> str:

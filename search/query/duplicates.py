@@ -15,14 +15,19 @@ SEARCH_BATCH = 4096
 
 
 def find_duplicate_groups(
-    image_ids: ImageIdArray, vectors: EmbeddingMatrix, threshold: float
+    image_ids: ImageIdArray,
+    vectors: EmbeddingMatrix,
+    threshold: float,
+    apart: frozenset[tuple[int, int]] = frozenset(),
 ) -> list[list[int]]:
     """Groups of two or more image ids, largest first, ids ascending within a group.
 
     Each group gathers one image (the lowest id not yet grouped) and its not-yet-grouped
     neighbours at similarity >= threshold. Every member is therefore within the threshold of
     the group's first image; linking transitively instead would chain gradual variations (A~B,
-    B~C, ...) into one ever-growing group of pictures that are not duplicates of each other."""
+    B~C, ...) into one ever-growing group of pictures that are not duplicates of each other.
+    ``apart`` holds pairs of ids (lower first) the user said are not duplicates: neither joins
+    the other's group."""
     count = len(image_ids)
     if count < 2:
         return []
@@ -42,12 +47,19 @@ def find_duplicate_groups(
                 int(neighbour)
                 for score, neighbour in zip(row_scores, row_neighbours, strict=True)
                 if neighbour >= 0 and neighbour != row and score >= threshold
-                and not grouped[neighbour]
+                and not grouped[neighbour] and not _apart(apart, image_ids, row, neighbour)
             ]  # fmt: skip
             if members:
                 grouped[[row, *members]] = True
                 groups.append(sorted(int(image_ids[member]) for member in [row, *members]))
     return sorted(groups, key=lambda group: (-len(group), group[0]))
+
+
+def _apart(apart: frozenset[tuple[int, int]], image_ids: ImageIdArray, a: int, b: int) -> bool:
+    if not apart:
+        return False
+    first, second = int(image_ids[a]), int(image_ids[b])
+    return (min(first, second), max(first, second)) in apart
 
 
 def collapse_near_duplicates(

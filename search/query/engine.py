@@ -17,6 +17,7 @@ from datetime import datetime
 
 import numpy as np
 
+from pixsift.search.decisions import hidden_image_ids, without_ids
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.query.context import SearchContext
 from pixsift.search.query.duplicates import collapse_near_duplicates
@@ -90,6 +91,10 @@ def _run_search(library: SearchContext, request: SearchRequest, *, places: bool)
         vector = query_vector(library, request.terms) if request.mode != "keyword" else None
     with stage("filters"):
         allowed = _selection(library, request, keyword_query)
+        # Pictures the user hid (search.decisions) never come back; usually there are none.
+        hidden = hidden_image_ids(library.store.engine)
+        if allowed is not None and len(hidden):
+            allowed = allowed.without(hidden)
     keyword: Ranking = []
     keyword_weight = 1.0
     if request.mode != "semantic" and not keyword_query.is_empty():
@@ -114,8 +119,13 @@ def _run_search(library: SearchContext, request: SearchRequest, *, places: bool)
         stacked = request.stacks and has_stacks(library.store.engine)
     depth = _candidate_depth(request, fused or grouped or stacked)
     page_end = request.offset + request.k + 1
+    extra = len(hidden) if allowed is None else 0  # hidden ones are dropped from the top
     with stage("vector_search"):
-        semantic = _semantic_ranking(library, vector, allowed, depth, min(depth, page_end))
+        semantic = _semantic_ranking(
+            library, vector, allowed, depth + extra, min(depth, page_end) + extra
+        )
+        if extra:
+            semantic, keyword = without_ids(semantic, hidden), without_ids(keyword, hidden)
     with stage("rerank"):
         ranking, scored = _ranked(library, request, vector, semantic, (keyword, keyword_weight))
         stacks: dict[int, tuple[int, ...]] = {}

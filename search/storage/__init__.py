@@ -5,3 +5,4 @@ Knows nothing of the model."""
 # so schema comparisons (migrations, tests) see them all.
 from pixsift.search.storage import accounts as accounts
 from pixsift.search.storage import albums as albums
+from pixsift.search.storage import decisions as decisions

@@ -81,6 +81,12 @@ def _configure_sqlite_connection(dbapi_connection, _connection_record) -> None:
 MIGRATION_ONLY_TABLE_PREFIX = "image_search_text"
 #: PostgreSQL's full-text column and its index, also only in migrations (0007).
 MIGRATION_ONLY_NAMES = {("column", "search_text"), ("index", "ix_images_search_text")}
+#: Browsing indexes (0014): partial and collated, so declared in the migration alone.
+MIGRATION_ONLY_NAMES |= {
+    ("index", "ix_images_timeline_taken"),
+    ("index", "ix_images_timeline_file"),
+    ("index", "ix_images_folder"),
+}
 
 
 def include_in_schema_comparison(

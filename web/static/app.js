@@ -106,7 +106,11 @@
       cancelWhy();
       grid.replaceChildren();
     }
-    for (const result of data.results) grid.appendChild(card(result));
+    for (const result of data.results) {
+      // The timeline's month and day headings (js/timeline.js).
+      if (window.pixsiftTimeline) window.pixsiftTimeline.before(grid, result);
+      grid.appendChild(card(result));
+    }
     if (replace && data.results.length === 0) say("No results.");
     nextCursor = data.next_cursor;
     if (data.next_cursor) {

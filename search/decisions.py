@@ -1,0 +1,207 @@
+"""The user's decisions about pictures, kept in the library database: "hide from results" (a
+picture leaves search results, the timeline, folders and duplicates; listed with
+:meth:`Decisions.hidden` and brought back with :meth:`Decisions.unhide`) and "not duplicates"
+(two pictures are never grouped as near-duplicates again).
+
+Both are user data, not the index (search.storage.decisions): nothing that indexing or a rebuild
+does removes them. Writing needs a caller allowed to edit the library (an admin, or the local
+user of a server without accounts), as editing tags does; anyone who may search reads them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Engine, Table, delete, exists, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
+from sqlalchemy.orm import Session
+
+from pixsift.search.account_records import Principal, utc_now
+from pixsift.search.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from pixsift.search.query.request import Contract, ImageId
+from pixsift.search.records import ImageIdArray, ImageRecord
+from pixsift.search.storage.decisions import HiddenImage, NotDuplicates
+from pixsift.search.storage.models import Image
+from pixsift.search.storage.store import LibraryStore
+
+#: A group marked "not duplicates" at once: the duplicate finder never makes larger groups.
+MAX_GROUP = 50
+
+
+class NotDuplicatesRequest(Contract):
+    """Pictures that are not duplicates of each other (every pair among them)."""
+
+    image_ids: tuple[ImageId, ...] = Field(
+        min_length=2,
+        max_length=MAX_GROUP,
+        description="Two or more image ids: no two of them will be grouped as duplicates.",
+    )
+
+
+class HiddenChange(BaseModel):
+    """A picture's "hidden from results" state after a change."""
+
+    image_id: int
+    hidden: bool = Field(description="Whether the picture is now hidden from results.")
+
+
+class NotDuplicatesChange(BaseModel):
+    """What a "not duplicates" decision changed."""
+
+    pairs: int = Field(description="Pairs of pictures marked (or unmarked) as not duplicates.")
+
+
+def not_hidden() -> ColumnElement[bool]:
+    """SQL: the ``images`` row is not hidden (an indexed anti-join on the file's path)."""
+    return ~exists().where(HiddenImage.path_bytes == Image.path_bytes)
+
+
+def hidden_image_ids(engine: Engine) -> ImageIdArray:
+    """Ids of the indexed images the user hid, ascending (usually none, always few)."""
+    statement = (
+        select(Image.id)
+        .join(HiddenImage, HiddenImage.path_bytes == Image.path_bytes)
+        .order_by(Image.id)
+    )
+    with engine.connect() as connection:
+        return np.fromiter(connection.scalars(statement), dtype=np.int64)
+
+
+def without_ids(ranking: list[tuple[int, float]], ids: ImageIdArray) -> list[tuple[int, float]]:
+    """``ranking`` without the images ``ids`` names."""
+    dropped = set(ids.tolist())
+    return [item for item in ranking if item[0] not in dropped]
+
+
+def apart_pairs(engine: Engine) -> frozenset[tuple[int, int]]:
+    """Pairs of image ids (lower first) the user said are not duplicates."""
+    with engine.connect() as connection:
+        pairs = connection.execute(select(NotDuplicates.hash_a, NotDuplicates.hash_b)).all()
+        if not pairs:
+            return frozenset()
+        hashes = sorted({h for pair in pairs for h in pair})
+        ids: dict[str, list[int]] = {}
+        for image_id, content_hash in connection.execute(
+            select(Image.id, Image.content_hash).where(Image.content_hash.in_(hashes))
+        ):
+            ids.setdefault(content_hash, []).append(int(image_id))
+    found = set()
+    for hash_a, hash_b in pairs:
+        for a, b in itertools.product(ids.get(hash_a, []), ids.get(hash_b, [])):
+            found.add((min(a, b), max(a, b)))
+    return frozenset(found)
+
+
+class Decisions:
+    """The decisions of one library, as one caller may make them."""
+
+    def __init__(self, store: LibraryStore, caller: Principal) -> None:
+        self.store = store
+        self.caller = caller
+
+    def hide(self, image_id: int) -> HiddenChange:
+        self._require_editor("hiding pictures")
+        path = self._image(image_id).path_bytes
+        with self.store.session() as session:
+            row = {"path_bytes": path, "hidden_by": self._who(), "hidden_at": utc_now()}
+            session.execute(_insert_new(session, HiddenImage.__table__).values(row))
+        return HiddenChange(image_id=image_id, hidden=True)
+
+    def unhide(self, image_id: int) -> HiddenChange:
+        self._require_editor("showing hidden pictures again")
+        path = self._image(image_id).path_bytes
+        with self.store.session() as session:
+            session.execute(delete(HiddenImage).where(HiddenImage.path_bytes == path))
+        return HiddenChange(image_id=image_id, hidden=False)
+
+    def is_hidden(self, image_id: int) -> bool:
+        with self.store.session() as session:
+            return bool(session.scalar(select(exists().where(Image.id == image_id, ~not_hidden()))))
+
+    def hidden(self, k: int, after: int | None = None) -> tuple[list[ImageRecord], int | None]:
+        """A page of the hidden pictures (by id, after ``after``), and where the next begins."""
+        statement = (
+            select(Image.id)
+            .where(~not_hidden(), Image.id > (after or 0))
+            .order_by(Image.id)
+            .limit(k + 1)
+        )
+        with self.store.session() as session:
+            ids = [int(i) for i in session.scalars(statement)]
+        records = self.store.images_by_ids(ids[:k])
+        shown = [records[i] for i in ids[:k] if i in records]
+        return shown, (ids[k - 1] if len(ids) > k else None)
+
+    def mark_not_duplicates(self, request: NotDuplicatesRequest) -> NotDuplicatesChange:
+        self._require_editor("deciding duplicates")
+        pairs = self._hash_pairs(request.image_ids)
+        now, who = utc_now(), self._who()
+        rows = [{"hash_a": a, "hash_b": b, "decided_by": who, "decided_at": now} for a, b in pairs]
+        with self.store.session() as session:
+            session.execute(_insert_new(session, NotDuplicates.__table__).values(rows))
+        return NotDuplicatesChange(pairs=len(pairs))
+
+    def unmark_not_duplicates(self, request: NotDuplicatesRequest) -> NotDuplicatesChange:
+        self._require_editor("deciding duplicates")
+        pairs = self._hash_pairs(request.image_ids)
+        if not pairs:
+            return NotDuplicatesChange(pairs=0)
+        with self.store.session() as session:
+            session.execute(
+                delete(NotDuplicates).where(
+                    tuple_(NotDuplicates.hash_a, NotDuplicates.hash_b).in_(sorted(pairs))
+                )
+            )
+        return NotDuplicatesChange(pairs=len(pairs))
+
+    def _hash_pairs(self, image_ids: Sequence[int]) -> set[tuple[str, str]]:
+        records = self.store.images_by_ids(image_ids)
+        missing = sorted(set(image_ids) - set(records))
+        if missing:
+            raise NotFoundError(f"no indexed image has id {missing[0]}")
+        hashes = sorted({records[i].content_hash for i in image_ids})
+        if len(hashes) < 2:
+            raise InvalidInputError(
+                "these pictures are exact copies (the same file contents): they are duplicates"
+            )
+        return {(a, b) for a, b in itertools.combinations(hashes, 2)}
+
+    def _image(self, image_id: int) -> Image:
+        with self.store.session() as session:
+            row = session.get(Image, image_id)
+            if row is None:
+                raise NotFoundError(f"no indexed image has id {image_id}")
+            session.expunge(row)
+            return row
+
+    def _who(self) -> str:
+        return "local" if self.caller.kind == "local" else f"{self.caller.kind}:{self.caller.name}"
+
+    def _require_editor(self, action: str) -> None:
+        if not self.caller.is_admin:
+            raise PermissionDeniedError(f"{self.caller.name} is a viewer: {action} needs an admin")
+
+
+def _insert_new(session: Session, table: Table) -> PostgresInsert | SqliteInsert:
+    """INSERT ... ON CONFLICT DO NOTHING: a decision made twice (or by two people at once)
+    stays one row."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+__all__ = [
+    "Decisions",
+    "HiddenChange",
+    "NotDuplicatesChange",
+    "NotDuplicatesRequest",
+    "apart_pairs",
+    "hidden_image_ids",
+    "not_hidden",
+    "without_ids",
+]
