@@ -76,8 +76,9 @@ def test_sqlite_answers_path_and_width_filters_from_their_indexes(rows: Library)
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's query plan")
     for filters, index in (
-        (SearchFilters(path="bulk-*00.jpg"), "ix_images_relative_path"),
-        (SearchFilters(min_width=31), "ix_images_width_height"),
+        # Either index holding the path will do (0014's folder index also has it).
+        (SearchFilters(path="bulk-*00.jpg"), ("ix_images_relative_path", "ix_images_folder")),
+        (SearchFilters(min_width=31), ("ix_images_width_height",)),
     ):
         statement = select(id_list(Image.id)).where(*filter_conditions(filters))
         compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
@@ -85,7 +86,7 @@ def test_sqlite_answers_path_and_width_filters_from_their_indexes(rows: Library)
             plan = " ".join(
                 str(row[-1]) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
             )
-        assert f"COVERING INDEX {index}" in plan, plan
+        assert any(f"COVERING INDEX {name}" in plan for name in index), plan
 
 
 def test_has_stacks_answers_from_the_stack_index(rows: Library) -> None:
