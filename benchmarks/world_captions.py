@@ -65,6 +65,20 @@ def named(description: str, scene: Scene) -> list[bool]:
     return [f"{thing.colour} {thing.shape}" in text for thing in scene.things]
 
 
+def attribute_recall(descriptions: list[str], truth: list[Scene]) -> dict[str, float]:
+    """Share of the objects whose colour (shape) word the description holds at all."""
+    colours = shapes = objects = 0
+    for description, scene in zip(descriptions, truth, strict=True):
+        said = set(words(description))
+        colours += sum(thing.colour in said for thing in scene.things)
+        shapes += sum(thing.shape in said for thing in scene.things)
+        objects += len(scene.things)
+    return {
+        "colours_named": round(colours / objects, 4),
+        "shapes_named": round(shapes / objects, 4),
+    }
+
+
 def baseline_caption(count: int = 400) -> str:
     """The training caption with the best mean word F1 against the other training captions."""
     captions = [s.caption for s in scenes(0, count, allow_held_out=False)]
@@ -84,6 +98,7 @@ def quality(descriptions: list[str], truth: list[Scene]) -> dict:
         **{f"all_objects_named_{n}": round(sum(v) / len(v), 4) for n, v in counts},
         **{f"scenes_{n}": len(v) for n, v in counts},
         "objects_named": round(sum(objects) / len(objects), 4),
+        **attribute_recall(descriptions, truth),
         "exact": round(sum(d == s.caption for d, s in pairs) / len(pairs), 4),
         "word_f1": round(sum(word_f1(d, s.caption) for d, s in pairs) / len(pairs), 4),
     }
@@ -134,8 +149,8 @@ def measure(count: int) -> dict:
 
 
 def table(figures: dict) -> str:
-    rows = ["all_objects_named_1", "all_objects_named_2", "all_objects_named_3",
-            "objects_named", "exact", "word_f1", "keyword_first"]  # fmt: skip
+    rows = ["all_objects_named_1", "all_objects_named_2", "all_objects_named_3", "objects_named",
+            "colours_named", "shapes_named", "exact", "word_f1", "keyword_first"]  # fmt: skip
     lines = ["| figure | world CoCa | baseline (one caption) |", "|---|---|---|"]
     for row in rows:
         base = figures["baseline"].get(row, "-")
