@@ -148,7 +148,12 @@ def test_index_describe_and_describe_commands(
     write_pictures(tmp_path / "pictures", 3)
     write_pictures(tmp_path / "more", 2, first_seed=10)
     common = ["--library", str(tmp_path / "library")]
-    caption = ["--caption-model", coca_spec.model_name, "--caption-pretrained", coca_spec.pretrained]
+    caption = [
+        "--caption-model",
+        coca_spec.model_name,
+        "--caption-pretrained",
+        coca_spec.pretrained,
+    ]
     model = ["--model", tiny_spec.model_name, "--pretrained", tiny_spec.pretrained]
     runner = CliRunner()
     first = runner.invoke(cli, ["index", str(tmp_path / "pictures"), "--describe", "--no-tags",
