@@ -23,7 +23,7 @@ from pixsift.search.errors import InvalidInputError, WeightsUnavailableError
 from pixsift.search.library import Library
 from pixsift.search.model.embedder import OpenClipEmbedder
 from pixsift.search.query.request import QueryTerm, SearchRequest
-from pixsift.search.storage.descriptions import MANUAL
+from pixsift.search.storage.descriptions import MANUAL, Described, write_descriptions
 from pixsift.search.storage.models import ImageDescription
 from pixsift.search.storage.rows import utc_now
 from pixsift.web.app import create_app
@@ -140,6 +140,9 @@ def test_a_hand_written_description_is_never_replaced(
     assert done.described == 1
     record = library.image(1)
     assert (record.caption, record.caption_by) == ("zanzibar harbour at dawn", MANUAL)
+    with library.store.session() as session:  # even a writer handed the picture keeps it
+        write_descriptions(session, [Described(1, "a generated sentence")], "some-captioner")
+    assert library.image(1).caption == "zanzibar harbour at dawn"
 
 
 def test_index_describe_and_describe_commands(
