@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pixsift.cli.background_tagging import finish_tagging, log_path, tags_inline
+from pixsift.cli.describing import (
+    caption_options,
+    check_captioner,
+    describe_library,
+    format_describe_summary,
+)
 from pixsift.cli.options import (
     library_options,
     model_options,
@@ -17,6 +24,12 @@ from pixsift.cli.options import (
     setting_option,
 )
 from pixsift.indexer.decoding import default_worker_count
+from pixsift.indexer.describing import (
+    DEFAULT_DESCRIBE_BATCH,
+    captioner_spec,
+    describe_enabled,
+    remember_describe,
+)
 from pixsift.indexer.ocr import remember_ocr
 from pixsift.indexer.options import (
     DEFAULT_BATCH_SIZE,
@@ -26,6 +39,7 @@ from pixsift.indexer.options import (
     IndexingSummary,
 )
 from pixsift.indexer.pipeline import Indexer
+from pixsift.search.caption.protocol import CaptionerSpec
 from pixsift.search.library import Library
 from pixsift.search.model.loading import load_embedder, runtime_from_settings
 from pixsift.search.model.spec import ModelSpec, requested_model_spec
@@ -93,6 +107,14 @@ from pixsift.search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
     "the library for later runs (default: what the last --ocr/--no-ocr said, else off).",
 )
 @click.option(
+    "--describe/--no-describe",
+    default=None,
+    help="Describe new pictures in a sentence (a captioner, after embedding), stored and found "
+    "by keyword search; remembered by the library for later runs (default: what the last "
+    "--describe/--no-describe said, else off).",
+)
+@caption_options
+@click.option(
     "--tags/--no-tags",
     "tag",
     default=True,
@@ -123,10 +145,12 @@ def index_command(
     model: str | None,
     pretrained: str | None,
     preprocessing_tag: str | None,
+    **caption: Any,
 ) -> None:
     """Index the images and videos in ROOTS (recursively, incrementally)."""
     requested = requested_model_spec(model, pretrained, preprocessing_tag)
     with open_library(library, database_url, model_spec=requested) as opened:
+        describing = _describing(opened, **caption)
         options = IndexingOptions(
             batch_size=batch_size,
             workers=workers,
@@ -147,19 +171,46 @@ def index_command(
                 opened, spec, options, roots, (ray_address, ray_actors, ray_connect_timeout)
             )
         else:
-            indexer = Indexer(
+            summary = Indexer(
                 opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
-            )
-            summary = indexer.index(list(roots))
+            ).index(list(roots))
         child = finish_tagging(opened, summary, tag and not options.tag, database_url)
+        described = _describe_pass(opened, describing, options)
     # The whole command, start-up included, as the user waited for it.
     summary.elapsed_seconds = max(summary.elapsed_seconds, process_age_seconds())
-    click.echo(format_summary(summary))
+    click.echo(format_summary(summary) + described)
     if child is not None:
         click.echo(
             f"tagging in the background (pid {child.pid}, log {log_path(opened)}): the tag "
             "labels are embedded once for this model; search works meanwhile"
         )
+
+
+def _describe_pass(
+    library: Library, describing: CaptionerSpec | None, options: IndexingOptions
+) -> str:
+    """The describing pass after embedding (--describe): its summary line, or nothing."""
+    if describing is None:
+        return ""
+    summary = describe_library(library, describing, DEFAULT_DESCRIBE_BATCH, options.show_progress)
+    return "\n" + format_describe_summary(summary)
+
+
+def _describing(
+    library: Library,
+    describe: bool | None,
+    caption_model: str | None,
+    caption_pretrained: str | None,
+) -> CaptionerSpec | None:
+    """The captioner of the describing pass when the library describes (--describe), checked
+    before anything is indexed: missing weights fail now, and the choice is not remembered."""
+    if describe is False or (describe is None and not describe_enabled(library)):
+        remember_describe(library, describe)
+        return None
+    spec = captioner_spec(library, caption_model, caption_pretrained)
+    check_captioner(spec)
+    remember_describe(library, True)
+    return spec
 
 
 def _index_on_ray(

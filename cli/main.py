@@ -24,6 +24,7 @@ COMMANDS = {
     "failures": "pixsift.cli.maintenance:failures",
     "db": "pixsift.cli.maintenance:db",
     "index": "pixsift.cli.index:index_command",
+    "describe": "pixsift.cli.describing:describe",
     "serve": "pixsift.cli.serve:serve_command",
     "tags": "pixsift.cli.tags:tags",
     "users": "pixsift.cli.accounts:users",

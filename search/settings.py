@@ -146,3 +146,17 @@ ORT_GRAPH_OPTIMIZATION = Setting(
     "(the towers' results then differ from the default only by float rounding).",
     "PIXSIFT_ORT_GRAPH_OPTIMIZATION",
 )
+CAPTION_MODEL = Setting(
+    "caption_model",
+    "coca_ViT-B-32",
+    "open_clip CoCa model that describes pictures (--describe): a registry name or the path of "
+    "a CoCa config file.",
+    "PIXSIFT_CAPTION_MODEL",
+)
+CAPTION_PRETRAINED = Setting(
+    "caption_pretrained",
+    "mscoco_finetuned_laion2b_s13b_b90k",
+    "The captioner's weights: an open_clip pretrained tag (downloaded once) or the path of a "
+    "local checkpoint file.",
+    "PIXSIFT_CAPTION_PRETRAINED",
+)

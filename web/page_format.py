@@ -47,7 +47,8 @@ def alt_text(image: dict[str, Any]) -> str:
     """What a picture shows, for a screen reader: its description, else its tags, with its name
     (the file name alone says little)."""
     name = str(image.get("name") or "")
-    description = (image.get("description") or "").strip()
+    # The embedded description, else the generated or hand-written caption.
+    description = (image.get("description") or image.get("caption") or "").strip()
     if description:
         return f"{description} ({name})"
     tags = [str(tag) for tag in (image.get("tags") or ())][:MAX_ALT_TAGS]

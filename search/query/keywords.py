@@ -1,5 +1,5 @@
-"""Keyword matching over file names, folder names, descriptions, embedded keywords, tags and
-text recognised in the pictures.
+"""Keyword matching over file names, folder names, descriptions (embedded and generated),
+embedded keywords, tags and text recognised in the pictures.
 
 SQLite answers through its FTS5 index (kept current by triggers, see migration 0002),
 PostgreSQL through its full-text search (a generated tsvector column with a GIN index, migration
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause
 
 from pixsift.search.errors import LibraryError
-from pixsift.search.storage.models import Image, ImageTag, ImageText
+from pixsift.search.storage.models import Image, ImageDescription, ImageTag, ImageText
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_CHARACTERS = re.compile(r"\w+", re.UNICODE)
@@ -367,8 +367,12 @@ def _postgres_match(
     written = select(ImageText.image_id).where(
         func.to_tsvector(config, ImageText.text).op("@@")(query)
     )
+    described = select(ImageDescription.image_id).where(
+        func.to_tsvector(config, ImageDescription.text).op("@@")(query)
+    )
     return or_(
         document.op("@@")(query),
         search_text_table().c.id.in_(tagged),
         search_text_table().c.id.in_(written),
+        search_text_table().c.id.in_(described),
     )

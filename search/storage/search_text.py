@@ -1,5 +1,5 @@
-"""The keyword index's copy of each image's tags and recognised text (SQLite's FTS5 table, see
-migrations 0002 and 0005), and the generation that counts changes to them.
+"""The keyword index's copy of each image's tags, recognised text and descriptions (SQLite's
+FTS5 table, see migrations 0002, 0005 and 0016), and the generation that counts changes to them.
 
 The triggers on ``images`` fill a row from the tag and text tables when the image row changes;
 code that writes tags or text calls :func:`refresh_search_text` for the images it changed, in
@@ -26,7 +26,9 @@ _DELETE = text("DELETE FROM image_search_text WHERE rowid IN :ids").bindparams(
 _INSERT = text(
     "INSERT INTO image_search_text "
     "(rowid, path_words, description, keywords, tags, text_in_image) "
-    "SELECT images.id, images.relative_path, coalesce(images.description, ''), "
+    "SELECT images.id, images.relative_path, coalesce(images.description, '') || ' ' || "
+    "coalesce((SELECT text FROM image_descriptions "
+    "WHERE image_descriptions.image_id = images.id), ''), "
     "coalesce(images.keywords, ''), "
     "coalesce((SELECT group_concat(tag, ' ') FROM image_tags "
     "WHERE image_tags.image_id = images.id AND image_tags.source != 'removed'), ''), "

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from pixsift.search.filenames import display_path
 from pixsift.search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRecord
 from pixsift.search.storage.database import create_session_factory
+from pixsift.search.storage.descriptions import caption_fields, descriptions_of
 from pixsift.search.storage.models import Embedding, Failure, Image, LibraryState, Root
 from pixsift.search.storage.rows import chunks, decode_embeddings, image_record, utc_now
 from pixsift.search.storage.tags import tags_of, texts_of
@@ -252,6 +253,7 @@ class LibraryStore:
                 ).all()
                 tags = tags_of(session, chunk)
                 texts = texts_of(session, chunk)
+                captions = descriptions_of(session, chunk)
                 for image, root_path_bytes, follows in rows:
                     text = texts.get(image.id)
                     records[image.id] = image_record(
@@ -261,6 +263,7 @@ class LibraryStore:
                         tags=tuple(tag for tag, _ in tags.get(image.id, ())),
                         text_in_image=None if text is None or text.failure else text.text,
                         text_failure=None if text is None else text.failure,
+                        **caption_fields(captions.get(image.id)),
                     )
         return records
 

@@ -41,6 +41,7 @@
     if (result.description && result.description.trim()) {
       return result.description.trim() + " (" + result.name + ")";
     }
+    if (result.caption && result.caption.trim()) return result.caption.trim() + " (" + result.name + ")";
     const tags = (result.tags || []).slice(0, 4);
     return tags.length ? result.name + ": " + tags.join(", ") : result.name;
   }

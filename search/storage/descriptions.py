@@ -1,0 +1,94 @@
+"""Descriptions of pictures in the library database: generated ones (by the captioner named in
+each row) and hand-written ones, which no captioner run ever replaces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from pixsift.search.storage.models import Image, ImageDescription
+from pixsift.search.storage.rows import chunks, utc_now
+
+GENERATED = "generated"
+MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Described:
+    """What describing one picture gave: its sentence, or why there is none."""
+
+    image_id: int
+    text: str
+    failure: str | None = None
+
+
+def images_to_describe(
+    session: Session, captioner_id: str, limit: int, after_id: int = 0
+) -> list[tuple[int, bytes]]:
+    """Up to ``limit`` photos (id, file name) above ``after_id`` with no description from
+    ``captioner_id``: none at all, or one another captioner generated. Hand-written ones are
+    done. Moments of videos are frames, not files: only photos are described."""
+    done = (
+        select(ImageDescription.image_id)
+        .where(
+            ImageDescription.image_id == Image.id,
+            or_(ImageDescription.source == MANUAL, ImageDescription.captioner == captioner_id),
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(Image.id, Image.path_bytes)
+        .where(~done, Image.video_id.is_(None), Image.id > after_id)
+        .order_by(Image.id)
+        .limit(limit)
+    )
+    return [(int(image_id), bytes(path)) for image_id, path in rows]
+
+
+def count_to_describe(session: Session, captioner_id: str) -> int:
+    """How many photos :func:`images_to_describe` would still give."""
+    described = select(ImageDescription.image_id).where(
+        or_(ImageDescription.source == MANUAL, ImageDescription.captioner == captioner_id)
+    )
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Image)
+            .where(Image.video_id.is_(None), Image.id.not_in(described))
+        )
+        or 0
+    )
+
+
+def write_descriptions(session: Session, results: Sequence[Described], captioner_id: str) -> None:
+    """Store generated descriptions, replacing earlier generated ones but never a manual one."""
+    for result in results:
+        row = session.get(ImageDescription, result.image_id)
+        if row is not None and row.source == MANUAL:
+            continue
+        if row is None:
+            row = ImageDescription(image_id=result.image_id)
+            session.add(row)
+        row.text, row.failure = result.text, result.failure
+        row.captioner, row.source, row.described_at = captioner_id, GENERATED, utc_now()
+
+
+def descriptions_of(session: Session, image_ids: Sequence[int]) -> dict[int, ImageDescription]:
+    """The description rows of ``image_ids`` (detached), by image id."""
+    found: dict[int, ImageDescription] = {}
+    for chunk in chunks(sorted(set(image_ids))):
+        statement = select(ImageDescription).where(ImageDescription.image_id.in_(chunk))
+        for row in session.scalars(statement):
+            session.expunge(row)
+            found[row.image_id] = row
+    return found
+
+
+def caption_fields(row: ImageDescription | None) -> dict[str, str | None]:
+    """The record's ``caption`` and ``caption_by`` for a description row (or none)."""
+    if row is None or row.failure is not None or not row.text:
+        return {"caption": None, "caption_by": None}
+    return {"caption": row.text, "caption_by": MANUAL if row.source == MANUAL else row.captioner}
