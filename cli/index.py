@@ -27,9 +27,17 @@ from pixsift.indexer.options import (
 )
 from pixsift.indexer.pipeline import Indexer
 from pixsift.search.library import Library
+from pixsift.search.media.thumbnails import ThumbnailSizesError, parse_sizes
 from pixsift.search.model.loading import load_embedder, runtime_from_settings
 from pixsift.search.model.spec import ModelSpec, requested_model_spec
-from pixsift.search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
+from pixsift.search.settings import RAY_CONNECT_TIMEOUT, THUMBNAILS, VIDEO_INTERVAL
+
+
+def _thumbnail_sizes(_context: click.Context, _parameter: click.Parameter, value: str) -> tuple:
+    try:
+        return parse_sizes(str(value))
+    except ThumbnailSizesError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.command("index")
@@ -85,6 +93,7 @@ from pixsift.search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
     type=click.FloatRange(min=0.1),
     help="Seconds one video may take to sample before it is skipped.",
 )
+@setting_option(THUMBNAILS, "--thumbnails", callback=_thumbnail_sizes)
 @click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
 @click.option(
     "--ocr/--no-ocr",
@@ -115,6 +124,7 @@ def index_command(
     video_interval: float,
     video: bool,
     video_timeout: float,
+    thumbnails: tuple[int, ...],
     progress: bool | None,
     ocr: bool | None,
     tag: bool,
@@ -137,6 +147,7 @@ def index_command(
             index_videos=video,
             video_interval_seconds=float(video_interval),
             video_timeout_seconds=video_timeout,
+            thumbnail_sizes=thumbnails,
             ocr=remember_ocr(opened, ocr),
             # Without this model's label embeddings, tagging goes to the background below.
             tag=tag and tags_inline(opened),

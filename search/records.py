@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, field_validator
 
 from pixsift.search.filenames import display_path, is_exact, valid_text
+from pixsift.search.media.thumbnails import placeholder_colour
 
 #: Rows of L2-normalised embeddings, one per image or text.
 EmbeddingMatrix: TypeAlias = NDArray[np.float32]
@@ -99,6 +100,12 @@ class ImageRecord(ImageFacts):
         description="The id of the best copy of this picture's burst or RAW+JPEG pair (null "
         "when it stands alone).",
     )
+    placeholder: str | None = Field(
+        None,
+        description="A BlurHash of the picture (https://blurha.sh), made at index time: what a "
+        "page paints before the thumbnail arrives. Null for pictures indexed before pixsift "
+        "made them (the next run that reads the file again fills it).",
+    )
 
     #: The exact file-system name (bytes); never serialised, it need not be text.
     _path_bytes: bytes | None = PrivateAttr(None)
@@ -140,6 +147,13 @@ class ImageRecord(ImageFacts):
     def name(self) -> str:
         """The file's name (last part of its path), display form."""
         return PurePosixPath(self.relative_path).name
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def placeholder_colour(self) -> str | None:
+        """The picture's mean colour as ``#rrggbb`` (from :attr:`placeholder`), null without
+        one: the colour a card is painted before its thumbnail arrives."""
+        return placeholder_colour(self.placeholder)
 
     @property
     def file_path(self) -> Path:

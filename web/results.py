@@ -23,13 +23,13 @@ from pixsift.search.albums import Albums
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.library import Library
 from pixsift.search.media.imagefile import LoadedImage
+from pixsift.search.media.thumbnails import PREVIEW_SIDE, SIZED_SIDES
 from pixsift.search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
 from pixsift.search.query.timing import collect_stages, stage
 from pixsift.search.query.timing import logger as stage_logger
 from pixsift.search.records import ImageRecord, MomentHit, SearchHit
 from pixsift.search.visibility import visible_record
 from pixsift.web.auth import principal, visibility
-from pixsift.web.images import PREVIEW_SIDE, SIZED_SIDES
 from pixsift.web.schemas import (
     HitOut,
     ImageOut,

@@ -264,6 +264,12 @@ class LibraryStore:
                     )
         return records
 
+    def content_hashes(self) -> set[str]:
+        """The content hashes of every indexed picture and video moment (what names their
+        thumbnails)."""
+        with self.session() as session:
+            return set(session.scalars(select(Image.content_hash).distinct()))
+
     def image_count(self) -> int:
         with self.session() as session:
             return int(session.scalar(select(func.count()).select_from(Image)) or 0)
