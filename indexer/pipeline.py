@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
+from pixsift.indexer import thumbnails
 from pixsift.indexer.decoding import (
     DecodedImage,
     DecodeFailure,
@@ -33,7 +34,6 @@ from pixsift.indexer.options import (
 )
 from pixsift.indexer.organising import organise_library
 from pixsift.indexer.planning import IndexingPlan, WorkItem, plan_indexing, resolve_root
-from pixsift.indexer.thumbnails import remove_stale_thumbnails, write_thumbnails
 from pixsift.indexer.video import VideoIndexing, VideoPlan, VideoSummary, plan_videos
 from pixsift.search.errors import PixsiftError
 from pixsift.search.library import Library
@@ -81,7 +81,7 @@ class _PendingBatch:
     to_embed: list[tuple[WorkItem, DecodedImage]] = field(default_factory=list)
     writes: IndexingBatch = field(default_factory=lambda: IndexingBatch([], [], []))
     replaced_image_ids: list[int] = field(default_factory=list)
-    #: Thumbnails made by the decoders, by content hash: written before the batch commits.
+    #: Thumbnails by content hash, written before the batch commits.
     renditions: dict[str, dict[int, bytes]] = field(default_factory=dict)
 
 
@@ -169,7 +169,7 @@ class Indexer:
             + summary.videos.indexed + summary.videos.removed
         ))  # fmt: skip
         self.library.publish_index()  # a no-op unless something changed
-        remove_stale_thumbnails(self.library, summary)
+        thumbnails.remove_stale_thumbnails(self.library, summary)
         if self.options.tag:
             tag_after_run(self.library, summary)
         summary.elapsed_seconds = time.monotonic() - started
@@ -262,8 +262,7 @@ class Indexer:
 
     def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecodeStage) -> None:
         pending.writes.new_images.extend(self._new_images(pending.to_embed, summary, pool))
-        # Before the rows (a crash between leaves files the next run's end removes).
-        summary.thumbnails_written += write_thumbnails(self.library, pending.renditions)
+        summary.thumbnails_written += thumbnails.write_thumbnails(self.library, pending.renditions)
         self.store.commit_batch(pending.writes, self.embedder.model_id)
         if pending.replaced_image_ids:
             self.store.remove_images(pending.replaced_image_ids)
@@ -329,6 +328,7 @@ class Indexer:
             workers=self.options.workers,
             timeout_seconds=self.options.video_timeout_seconds,
             batch_size=self.options.batch_size,
+            thumbnails=thumbnails.target(self.library, self.options.thumbnail_sizes),
         )
         return videos.run(plan, self._count_written)
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pixsift.indexer.options import IndexingSummary
+from pixsift.indexer.video import ThumbnailTarget
 from pixsift.search.library import Library
 from pixsift.search.media.thumbnails import (
     THUMBNAIL_DIRECTORY_NAME,
@@ -21,8 +22,15 @@ def thumbnail_directory(library: Library) -> Path:
     return library.directory / THUMBNAIL_DIRECTORY_NAME
 
 
+def target(library: Library, sizes: tuple[int, ...]) -> ThumbnailTarget | None:
+    """Where a run's thumbnails go and their sizes; None when it makes none."""
+    return ThumbnailTarget(thumbnail_directory(library), sizes) if sizes else None
+
+
 def write_thumbnails(library: Library, renditions: Mapping[str, Mapping[int, bytes]]) -> int:
-    """Write the thumbnails of a batch (by content hash) not kept yet; how many were written."""
+    """Write the thumbnails of a batch (by content hash) not kept yet; how many were written.
+    Called before the batch's rows commit: a crash between leaves files of no picture, which the
+    end of the next run that removes something cleans up."""
     directory = thumbnail_directory(library)
     return sum(write_renditions(directory, digest, made) for digest, made in renditions.items())
 

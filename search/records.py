@@ -90,6 +90,9 @@ class ImageRecord(ImageFacts):
     offset_s: float | None = Field(
         None, description="For a moment of a video: its time in the video, in seconds."
     )
+    video_duration_s: float | None = Field(
+        None, description="For a moment of a video: the video's length, in seconds."
+    )
     place_city: str | None = Field(
         None, description="The city or town nearest the GPS position (GeoNames, offline)."
     )

@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -110,7 +111,11 @@ def placeholder(picture: Image.Image) -> str:
     small.thumbnail((_BLURHASH_SIDE, _BLURHASH_SIDE), Image.Resampling.BOX)
     wide, tall = _BLURHASH_COMPONENTS
     x, y = (wide, tall) if small.width >= small.height else (tall, wide)
-    return blurhash.encode(small, x_components=x, y_components=y)
+    with warnings.catch_warnings():
+        # blurhash-python 1.2 reads the bands with Image.getdata, deprecated in Pillow 12 and
+        # working until Pillow 14: nothing a user can act on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return blurhash.encode(small, x_components=x, y_components=y)
 
 
 def placeholder_colour(hash_: str | None) -> str | None:
