@@ -149,7 +149,7 @@ class VideoIndexing:
             interval_seconds=self.sampling.interval_seconds,
             scene_threshold=self.sampling.scene_threshold,
             duplicate_threshold=self.sampling.duplicate_threshold,
-            frame_side=int(getattr(embedder, "image_size", self.sampling.frame_side)),
+            frame_side=self._frame_side(embedder),
         )
         pool = VideoDecoderPool(
             sampling,
@@ -205,6 +205,12 @@ class VideoIndexing:
                 )
             ],
         )
+
+    def _frame_side(self, embedder: Embedder) -> int:
+        """The model's input size, or more where the smallest poster needs it (a frame's short
+        side that size fills a card on a 1x screen whatever its shape)."""
+        side = int(getattr(embedder, "image_size", self.sampling.frame_side))
+        return max(side, min(self.thumbnails.sizes)) if self.thumbnails else side
 
     def _write_posters(self, result: DecodedVideo) -> None:
         """Each moment's poster thumbnails, written before the moments' rows (by their content

@@ -46,9 +46,13 @@ def index(library: Library, embedder: OpenClipEmbedder, folder: Path, **options)
     return Indexer(library, embedder, IndexingOptions(**settings)).index([folder])
 
 
-def records_by_name(library: Library) -> dict[str, ImageRecord]:
+def all_records(library: Library) -> list[ImageRecord]:
     ids, _ = library.store.all_embeddings(library.store.model_id() or "")
-    return {record.name: record for record in library.store.images_by_ids(ids.tolist()).values()}
+    return list(library.store.images_by_ids(ids.tolist()).values())
+
+
+def records_by_name(library: Library) -> dict[str, ImageRecord]:
+    return {record.name: record for record in all_records(library)}
 
 
 def thumbnails(library: Library) -> Path:
@@ -200,3 +204,34 @@ def test_the_sizes_are_chosen_from_those_the_page_uses(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "thumbnail size '300' is not one the page uses" in result.output
+
+
+def test_video_moments_get_posters_a_badge_and_their_video_length(
+    library: Library, tiny_embedder: OpenClipEmbedder, tmp_path: Path
+) -> None:
+    from video_samples import BLUE, GREEN, RED, Segment, write_video
+
+    media = tmp_path / "media"
+    media.mkdir()
+    write_video(media / "scenes.mp4", (Segment(4, RED), Segment(4, BLUE), Segment(4, GREEN)))
+    index(library, tiny_embedder, media, video_interval_seconds=2)
+    moments = sorted(all_records(library), key=lambda record: record.offset_s or 0)
+    assert len(moments) >= 3
+    for moment in moments:
+        assert moment.video_duration_s == pytest.approx(12.0, abs=0.2)
+        assert moment.placeholder is not None
+        poster = thumbnail_path(thumbnails(library), moment.content_hash, 256)
+        with Image.open(poster) as made:
+            assert made.size == (160, 96)  # the whole frame: the video is smaller than a card
+    # Each poster is its moment's frame: red first, green last.
+    for moment, colour in ((moments[0], RED), (moments[-1], GREEN)):
+        poster = thumbnail_path(thumbnails(library), moment.content_hash, 256)
+        with Image.open(poster) as made:
+            middle = np.asarray(made.convert("RGB"), dtype=int)[48, 80]
+        assert np.abs(middle - colour).max() < 40
+    client = create_app({"TESTING": True, "LIBRARY": library}).test_client()
+    page = client.get("/", query_string={"image_id": moments[-1].id}).get_data(as_text=True)
+    assert 'class="video-badge"' in page
+    assert re.search(r'<span class="at">0:\d\d</span>.*0:12</span>', page)
+    hit = client.get(f"/api/images/{moments[-1].id}").get_json()
+    assert hit["video_duration_s"] == pytest.approx(12.0, abs=0.2)
