@@ -108,10 +108,19 @@ def test_thumbnails_are_served_without_opening_the_original(
     record = records_by_name(library)["large.jpg"]
 
     def no_decoding(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("the original was opened to serve a thumbnail")
+        raise AssertionError("the original was decoded to serve a thumbnail")
 
-    monkeypatch.setattr(image_routes, "open_indexed_file", no_decoding)
+    real_open = image_routes.open_indexed_file
+
+    def checked_not_read(record: ImageRecord) -> object:
+        # The file is still checked to be the one indexed (a changed one is 404), never read.
+        handle = real_open(record)
+        handle.read = no_decoding  # type: ignore[method-assign]
+        return handle
+
+    monkeypatch.setattr(image_routes, "open_indexed_file", checked_not_read)
     monkeypatch.setattr(image_routes, "make_thumbnail", no_decoding)
+    monkeypatch.setattr(image_routes, "read_open_image", no_decoding)
     client = create_app({"TESTING": True, "LIBRARY": library}).test_client()
     for url, size in [(f"/images/{record.id}/thumbnail", 256)] + [
         (f"/images/{record.id}/sized/{size}", size) for size in SIZED_SIDES

@@ -137,14 +137,23 @@ def sized(image_id: int, side: int) -> Response:
 def _sized(image_id: int, size: int) -> Response:
     library = get_library()
     record = library.image(image_id)
-    path = thumbnail_path(library, record, size)
-    if not path.is_file():
-        with open_indexed_file(record) as source:
-            make_thumbnail(source, record.name, path, size, offset_s=record.offset_s)
+    path = sized_path(library, record, size)
     response = send_file(
         path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
     )
     return _cache_headers(response, record)
+
+
+def sized_path(library: Library, record: ImageRecord, size: int) -> Path:
+    """The record's picture ``size`` pixels long: the one indexing made, else made now from the
+    original (a library indexed before thumbnails were made at index time). Either way the file
+    is checked to be the one indexed (a changed or vanished file is 404, as for the original);
+    a kept thumbnail is served without reading it."""
+    path = thumbnail_path(library, record, size)
+    with open_indexed_file(record) as source:
+        if not path.is_file():
+            make_thumbnail(source, record.name, path, size, offset_s=record.offset_s)
+    return path
 
 
 def _cache_headers(response: Response, record: ImageRecord) -> Response:
