@@ -62,6 +62,8 @@ class IndexingSummary:
     #: Thumbnail and preview files written, and stale ones (of pictures gone) removed.
     thumbnails_written: int = 0
     thumbnails_removed: int = 0
+    #: Placeholders of rows indexed before they were kept, filled from kept thumbnails.
+    placeholders_filled: int = 0
     elapsed_seconds: float = 0.0
     videos: VideoSummary = field(default_factory=VideoSummary)
 

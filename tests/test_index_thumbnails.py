@@ -193,7 +193,13 @@ def test_a_library_indexed_before_still_serves_thumbnails_made_on_request(
     results = client.get("/api/search", query_string={"q": "a picture"}).get_json()["results"]
     assert all(result["placeholder"] is None for result in results)
     assert client.get("/", query_string={"q": "a picture"}).status_code == 200
-    # The next run that reads a file again (here: moved) fills its placeholder.
+    # The next run fills the placeholder of a picture whose thumbnail was made meanwhile...
+    again = index(library, tiny_embedder, folder, thumbnail_sizes=())
+    assert again.placeholders_filled == 1
+    filled = records_by_name(library)
+    assert filled["large.jpg"].placeholder is not None
+    assert filled["small.png"].placeholder is None
+    # ...and of any file it reads again (here: moved).
     shutil.move(folder / "large.jpg", folder / "large-moved.jpg")
     index(library, tiny_embedder, folder, thumbnail_sizes=())
     assert records_by_name(library)["large-moved.jpg"].placeholder is not None
