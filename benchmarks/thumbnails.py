@@ -135,6 +135,7 @@ def main() -> None:
             folder = libraries / f"{mode.split()[0]}-{round_number}"
             library, row = index_once(pictures, folder, sizes, args.workers)
             indexing.append({"round": round_number, "thumbnails": mode, **row})
+            print(indexing[-1], flush=True)  # progress: a run takes minutes on a busy machine
             kept[mode] = library
     print_table(indexing, ["round", "thumbnails", "seconds", "images_per_s", "thumbnail_files",
                            "thumbnail_mib"])  # fmt: skip

@@ -13,7 +13,6 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, field_validator
 
 from pixsift.search.filenames import display_path, is_exact, valid_text
-from pixsift.search.media.thumbnails import placeholder_colour
 
 #: Rows of L2-normalised embeddings, one per image or text.
 EmbeddingMatrix: TypeAlias = NDArray[np.float32]
@@ -150,13 +149,6 @@ class ImageRecord(ImageFacts):
     def name(self) -> str:
         """The file's name (last part of its path), display form."""
         return PurePosixPath(self.relative_path).name
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def placeholder_colour(self) -> str | None:
-        """The picture's mean colour as ``#rrggbb`` (from :attr:`placeholder`), null without
-        one: the colour a card is painted before its thumbnail arrives."""
-        return placeholder_colour(self.placeholder)
 
     @property
     def file_path(self) -> Path:
