@@ -41,9 +41,17 @@ from pixsift.indexer.options import (
 from pixsift.indexer.pipeline import Indexer
 from pixsift.search.caption.protocol import CaptionerSpec
 from pixsift.search.library import Library
+from pixsift.search.media.thumbnails import ThumbnailSizesError, parse_sizes
 from pixsift.search.model.loading import load_embedder, runtime_from_settings
 from pixsift.search.model.spec import ModelSpec, requested_model_spec
-from pixsift.search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
+from pixsift.search.settings import RAY_CONNECT_TIMEOUT, THUMBNAILS, VIDEO_INTERVAL
+
+
+def _thumbnail_sizes(_context: click.Context, _parameter: click.Parameter, value: str) -> tuple:
+    try:
+        return parse_sizes(str(value))
+    except ThumbnailSizesError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.command("index")
@@ -99,6 +107,7 @@ from pixsift.search.settings import RAY_CONNECT_TIMEOUT, VIDEO_INTERVAL
     type=click.FloatRange(min=0.1),
     help="Seconds one video may take to sample before it is skipped.",
 )
+@setting_option(THUMBNAILS, "--thumbnails", callback=_thumbnail_sizes)
 @click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
 @click.option(
     "--ocr/--no-ocr",
@@ -137,6 +146,7 @@ def index_command(
     video_interval: float,
     video: bool,
     video_timeout: float,
+    thumbnails: tuple[int, ...],
     progress: bool | None,
     ocr: bool | None,
     tag: bool,
@@ -161,19 +171,13 @@ def index_command(
             index_videos=video,
             video_interval_seconds=float(video_interval),
             video_timeout_seconds=video_timeout,
+            thumbnail_sizes=thumbnails,
             ocr=remember_ocr(opened, ocr),
             # Without this model's label embeddings, tagging goes to the background below.
             tag=tag and tags_inline(opened),
         )
-        spec = opened.model_spec()
-        if ray_address is not None:
-            summary = _index_on_ray(
-                opened, spec, options, roots, (ray_address, ray_actors, ray_connect_timeout)
-            )
-        else:
-            summary = Indexer(
-                opened, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
-            ).index(list(roots))
+        ray = None if ray_address is None else (ray_address, ray_actors, ray_connect_timeout)
+        summary = _run_indexer(opened, options, roots, ray)
         child = finish_tagging(opened, summary, tag and not options.tag, database_url)
         described = _describe_pass(opened, describing, options)
     # The whole command, start-up included, as the user waited for it.
@@ -184,6 +188,21 @@ def index_command(
             f"tagging in the background (pid {child.pid}, log {log_path(opened)}): the tag "
             "labels are embedded once for this model; search works meanwhile"
         )
+
+
+def _run_indexer(
+    library: Library,
+    options: IndexingOptions,
+    roots: tuple[Path, ...],
+    ray: tuple[str, int | None, float] | None,
+) -> IndexingSummary:
+    """Index ``roots`` here, or on the Ray cluster ``ray`` names (address, actors, timeout)."""
+    spec = library.model_spec()
+    if ray is not None:
+        return _index_on_ray(library, spec, options, roots, ray)
+    return Indexer(
+        library, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
+    ).index(list(roots))
 
 
 def _describe_pass(

@@ -13,7 +13,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +28,8 @@ from pixsift.indexer.ocr_engine import (
     recognise_pixels,
 )
 from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
+from pixsift.search.media.pixels import reduce
+from pixsift.search.media.thumbnails import make_renditions, placeholder
 from pixsift.search.model.pixels import PixelPlan, pixel_plan_for
 from pixsift.search.records import ImageFacts
 
@@ -47,6 +49,11 @@ class DecodedImage:
     #: Set where decoding and embedding ran together (on a Ray worker): the driver's pipeline
     #: then commits this vector instead of running its own model on ``pixels`` (left empty).
     embedding: np.ndarray | None = None
+    #: The thumbnails and preview made from the decoded picture (encoded, by long side), for
+    #: the indexer to write once the image is committed; empty when none were asked for.
+    renditions: dict[int, bytes] = field(default_factory=dict)
+    #: The picture's BlurHash (search.media.thumbnails.placeholder).
+    placeholder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,14 +67,20 @@ _worker_plan: PixelPlan | None = None
 _worker_preprocess: ImagePreprocess | None = None
 _worker_min_side = 224
 _worker_ocr = False
+_worker_thumbnail_sizes: tuple[int, ...] = ()
 
 
 def _initialise_worker(
-    plan: PixelPlan | None, preprocess: ImagePreprocess | None, min_side: int, ocr: bool = False
+    plan: PixelPlan | None,
+    preprocess: ImagePreprocess | None,
+    min_side: int,
+    ocr: bool = False,
+    thumbnail_sizes: tuple[int, ...] = (),
 ) -> None:
     global _worker_plan, _worker_preprocess, _worker_min_side, _worker_ocr
+    global _worker_thumbnail_sizes
     _worker_plan, _worker_preprocess, _worker_min_side = plan, preprocess, min_side
-    _worker_ocr = ocr
+    _worker_ocr, _worker_thumbnail_sizes = ocr, thumbnail_sizes
     if ocr:
         limit_engine_threads()
     if preprocess is not None:
@@ -78,19 +91,31 @@ def _initialise_worker(
 
 
 def decode_file(path_bytes: bytes) -> DecodeResult:
-    """Read, decode and preprocess one file (runs in a worker process)."""
+    """Read, decode and preprocess one file (runs in a worker process); its thumbnails and
+    placeholder are made from the same decoded picture."""
+    sizes = _worker_thumbnail_sizes
     try:
-        loaded = read_image_for_embedding(os.fsdecode(path_bytes), min_side=_worker_min_side)
+        loaded = read_image_for_embedding(
+            os.fsdecode(path_bytes), min_side=_worker_min_side, min_long_side=max(sizes, default=0)
+        )
     except ImageRejectedError as error:
         return DecodeFailure(error.reason)
     text = _recognise(path_bytes, loaded.pixels, loaded.metadata) if _worker_ocr else None
+    renditions = make_renditions(loaded.pixels, sizes) if sizes else {}
+    # Decoded large for the thumbnails: the model's steps run on a copy reduced as before.
+    picture = reduce(loaded.pixels, _worker_min_side) if sizes else loaded.pixels
     if _worker_plan is not None:
-        pixels = _worker_plan.resize_and_crop(loaded.pixels)
+        pixels = _worker_plan.resize_and_crop(picture)
     else:
         assert _worker_preprocess is not None, "worker not initialised"
-        pixels = _worker_preprocess(loaded.pixels).numpy().astype(np.float32, copy=False)
+        pixels = _worker_preprocess(picture).numpy().astype(np.float32, copy=False)
     return DecodedImage(
-        pixels=pixels, metadata=loaded.metadata, content_hash=loaded.content_hash, text=text
+        pixels=pixels,
+        metadata=loaded.metadata,
+        content_hash=loaded.content_hash,
+        text=text,
+        renditions=renditions,
+        placeholder=placeholder(picture),
     )
 
 
@@ -177,6 +202,7 @@ class DecoderPool(WorkerPoolStage):
         workers: int,
         timeout_seconds: float,
         ocr: bool = False,
+        thumbnail_sizes: tuple[int, ...] = (),
     ) -> None:
         self.workers = workers
         # OCR runs in the same call as decoding: its own time limit is added to the file's.
@@ -187,7 +213,7 @@ class DecoderPool(WorkerPoolStage):
         self._pool = ProcessPool(
             max_workers=workers,
             initializer=_initialise_worker,
-            initargs=(self.plan, None if self.plan else preprocess, min_side, ocr),
+            initargs=(self.plan, None if self.plan else preprocess, min_side, ocr, thumbnail_sizes),
             context=multiprocessing.get_context("spawn"),
         )
 

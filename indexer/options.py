@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pixsift.indexer.decoding import default_worker_count
 from pixsift.indexer.video import VideoSummary
+from pixsift.search.media.thumbnails import SIZED_SIDES
 from pixsift.search.media.video import DEFAULT_INTERVAL_SECONDS
 
 DEFAULT_BATCH_SIZE = 32
@@ -38,6 +39,8 @@ class IndexingOptions:
     index_videos: bool = True
     video_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
     video_timeout_seconds: float = DEFAULT_VIDEO_TIMEOUT_SECONDS
+    #: Thumbnails and previews made while decoding (long sides); () makes none.
+    thumbnail_sizes: tuple[int, ...] = SIZED_SIDES
 
 
 @dataclass
@@ -56,6 +59,11 @@ class IndexingSummary:
     tagged: int = 0
     #: Why tagging failed after the index was published (the next run tags again), if it did.
     tagging_failure: str | None = None
+    #: Thumbnail and preview files written, and stale ones (of pictures gone) removed.
+    thumbnails_written: int = 0
+    thumbnails_removed: int = 0
+    #: Placeholders of rows indexed before they were kept, filled from kept thumbnails.
+    placeholders_filled: int = 0
     elapsed_seconds: float = 0.0
     videos: VideoSummary = field(default_factory=VideoSummary)
 

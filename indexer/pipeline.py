@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
+from pixsift.indexer import thumbnails
 from pixsift.indexer.decoding import (
     DecodedImage,
     DecodeFailure,
@@ -69,6 +70,7 @@ def local_decode_stage(embedder: Embedder, options: IndexingOptions) -> DecodeSt
         workers=options.workers,
         timeout_seconds=options.decode_timeout_seconds,
         ocr=options.ocr,
+        thumbnail_sizes=options.thumbnail_sizes,
     )
 
 
@@ -79,6 +81,8 @@ class _PendingBatch:
     to_embed: list[tuple[WorkItem, DecodedImage]] = field(default_factory=list)
     writes: IndexingBatch = field(default_factory=lambda: IndexingBatch([], [], []))
     replaced_image_ids: list[int] = field(default_factory=list)
+    #: Thumbnails by content hash, written before the batch commits.
+    renditions: dict[str, dict[int, bytes]] = field(default_factory=dict)
 
 
 class Indexer:
@@ -165,6 +169,7 @@ class Indexer:
             + summary.videos.indexed + summary.videos.removed
         ))  # fmt: skip
         self.library.publish_index()  # a no-op unless something changed
+        thumbnails.remove_stale_thumbnails(self.library, summary)
         if self.options.tag:
             tag_after_run(self.library, summary)
         summary.elapsed_seconds = time.monotonic() - started
@@ -225,14 +230,15 @@ class Indexer:
                 pending.replaced_image_ids.append(item.known.image_id)
             summary.failed += 1
             return
+        pending.renditions[result.content_hash] = result.renditions
         moved_from = self._take_vanished_twin(result.content_hash, plan, hashes_of_vanished)
         if item.known is None and moved_from is not None:
-            pending.writes.moved_images.append(_moved(item, moved_from))
+            pending.writes.moved_images.append(_moved(item, moved_from, result.placeholder))
             summary.moved += 1
             return
         if item.known is not None and item.known.content_hash == result.content_hash:
             # Touched but not changed (e.g. copied back with a new mtime): no new embedding.
-            pending.writes.moved_images.append(_moved(item, item.known))
+            pending.writes.moved_images.append(_moved(item, item.known, result.placeholder))
             summary.updated += 1
             return
         pending.to_embed.append((item, result))
@@ -256,6 +262,7 @@ class Indexer:
 
     def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecodeStage) -> None:
         pending.writes.new_images.extend(self._new_images(pending.to_embed, summary, pool))
+        summary.thumbnails_written += thumbnails.write_thumbnails(self.library, pending.renditions)
         self.store.commit_batch(pending.writes, self.embedder.model_id)
         if pending.replaced_image_ids:
             self.store.remove_images(pending.replaced_image_ids)
@@ -321,6 +328,7 @@ class Indexer:
             workers=self.options.workers,
             timeout_seconds=self.options.video_timeout_seconds,
             batch_size=self.options.batch_size,
+            thumbnails=thumbnails.target(self.library, self.options.thumbnail_sizes),
         )
         return videos.run(plan, self._count_written)
 
@@ -353,7 +361,7 @@ def _by_content_hash(vanished: dict[bytes, KnownFile]) -> dict[str, list[bytes]]
     return by_hash
 
 
-def _moved(item: WorkItem, known: KnownFile) -> MovedImage:
+def _moved(item: WorkItem, known: KnownFile, placeholder: str | None = None) -> MovedImage:
     return MovedImage(
         image_id=known.image_id,
         root_id=item.root_id,
@@ -362,6 +370,7 @@ def _moved(item: WorkItem, known: KnownFile) -> MovedImage:
         size_bytes=item.scanned.size_bytes,
         mtime_ns=item.scanned.mtime_ns,
         identity=item.scanned.identity,
+        placeholder=placeholder,
     )
 
 
@@ -378,6 +387,7 @@ def _new_image(item: WorkItem, image: DecodedImage, vector: np.ndarray) -> NewIm
         replaces_image_id=item.known.image_id if item.known else None,
         identity=item.scanned.identity,
         text=None if image.text is None else (image.text.text, image.text.failure),
+        placeholder=image.placeholder,
     )
 
 

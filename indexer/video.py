@@ -17,11 +17,18 @@ from PIL import Image
 from pixsift.indexer.decoding import DecodeFailure
 from pixsift.indexer.scan import ScannedFile, ScanReport, is_under, scan_root
 from pixsift.indexer.video_decoding import DecodedVideo, VideoDecoderPool
+from pixsift.search.media.thumbnails import write_renditions
 from pixsift.search.media.video import VIDEO_EXTENSIONS, SamplingOptions
 from pixsift.search.model.pixels import pixel_plan_for
 from pixsift.search.model.protocol import Embedder
 from pixsift.search.storage.store import LibraryStore
-from pixsift.search.storage.videos import KnownVideo, NewMoment, NewVideo, VideoStore
+from pixsift.search.storage.videos import (
+    KnownVideo,
+    NewMoment,
+    NewVideo,
+    VideoStore,
+    moment_content_hash,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,14 @@ class VideoWork:
     root_id: int
     scanned: ScannedFile
     known: KnownVideo | None
+
+
+@dataclass(frozen=True)
+class ThumbnailTarget:
+    """Where a run writes thumbnails (the library's cache folder), and their sizes."""
+
+    directory: Path
+    sizes: tuple[int, ...]
 
 
 @dataclass
@@ -102,8 +117,10 @@ class VideoIndexing:
         workers: int,
         timeout_seconds: float,
         batch_size: int,
+        thumbnails: ThumbnailTarget | None = None,
     ) -> None:
         self.store = store
+        self.thumbnails = thumbnails
         self.videos = VideoStore(store)
         self._embedder = embedder
         self.sampling = sampling
@@ -132,13 +149,14 @@ class VideoIndexing:
             interval_seconds=self.sampling.interval_seconds,
             scene_threshold=self.sampling.scene_threshold,
             duplicate_threshold=self.sampling.duplicate_threshold,
-            frame_side=int(getattr(embedder, "image_size", self.sampling.frame_side)),
+            frame_side=self._frame_side(embedder),
         )
         pool = VideoDecoderPool(
             sampling,
             plan,
             workers=min(self.workers, len(work)),
             timeout_seconds=self.timeout_seconds,
+            thumbnail_sizes=self.thumbnails.sizes if self.thumbnails else (),
         )
         try:
             results = pool.decode_in_order(item.scanned.path_bytes for item in work)
@@ -172,6 +190,7 @@ class VideoIndexing:
         if isinstance(result, DecodeFailure):
             return NewVideo(**located, failure_reason=result.reason)
         vectors = self._embed(result.pictures, embedder)
+        self._write_posters(result)
         return NewVideo(
             **located,
             format=result.format,
@@ -180,10 +199,27 @@ class VideoIndexing:
             fingerprint=result.fingerprint,
             duration_seconds=result.duration_seconds,
             moments=[
-                NewMoment(offset, vector)
-                for offset, vector in zip(result.offsets, vectors, strict=True)
+                NewMoment(offset, vector, hint)
+                for offset, vector, hint in zip(
+                    result.offsets, vectors, result.placeholders, strict=True
+                )
             ],
         )
+
+    def _frame_side(self, embedder: Embedder) -> int:
+        """The model's input size, or more where the smallest poster needs it (a frame's short
+        side that size fills a card on a 1x screen whatever its shape)."""
+        side = int(getattr(embedder, "image_size", self.sampling.frame_side))
+        return max(side, min(self.thumbnails.sizes)) if self.thumbnails else side
+
+    def _write_posters(self, result: DecodedVideo) -> None:
+        """Each moment's poster thumbnails, written before the moments' rows (by their content
+        hash, which names the video and the time)."""
+        if self.thumbnails is None:
+            return
+        for offset, renditions in zip(result.offsets, result.renditions, strict=True):
+            digest = moment_content_hash(result.fingerprint, offset)
+            write_renditions(self.thumbnails.directory, digest, renditions)
 
     def _embed(self, pictures: list[np.ndarray], embedder: Embedder) -> list[np.ndarray]:
         plan = pixel_plan_for(embedder.preprocess)

@@ -97,6 +97,9 @@ class ImageRecord(ImageFacts):
     offset_s: float | None = Field(
         None, description="For a moment of a video: its time in the video, in seconds."
     )
+    video_duration_s: float | None = Field(
+        None, description="For a moment of a video: the video's length, in seconds."
+    )
     place_city: str | None = Field(
         None, description="The city or town nearest the GPS position (GeoNames, offline)."
     )
@@ -106,6 +109,12 @@ class ImageRecord(ImageFacts):
         None,
         description="The id of the best copy of this picture's burst or RAW+JPEG pair (null "
         "when it stands alone).",
+    )
+    placeholder: str | None = Field(
+        None,
+        description="A BlurHash of the picture (https://blurha.sh), made at index time: what a "
+        "page paints before the thumbnail arrives. Null for pictures indexed before pixsift "
+        "made them (the next run that reads the file again fills it).",
     )
 
     #: The exact file-system name (bytes); never serialised, it need not be text.

@@ -125,6 +125,15 @@ VIDEO_INTERVAL = Setting(
     "PIXSIFT_VIDEO_INTERVAL",
 )
 
+THUMBNAILS = Setting(
+    "thumbnails",
+    "256,512,768,1600",
+    "Sizes (long side, pixels) of the thumbnails and previews pixsift index makes from each new "
+    "picture while it decodes it, out of 256, 512, 768 (the cards, 1x-3x screens) and 1600 (the "
+    "viewer's preview); 'off' makes none (the server then makes each on first view).",
+    "PIXSIFT_THUMBNAILS",
+)
+
 #: Where ``pixsift models import`` and ``download`` keep model packs (``--model NAME`` finds them).
 MODELS_DIRECTORY = Setting(
     "models_directory",

@@ -1,7 +1,9 @@
 """Originals and thumbnails, addressed by database id only: a path never comes from the request.
 
-Thumbnails are made on first request from the original (read with the indexer's hostile-file-safe
-reader) and cached under ``<library>/thumbnails``, keyed by image id, content hash and size.
+Thumbnails and previews are made by ``pixsift index`` (:mod:`search.media.thumbnails`, kept
+under ``<library>/thumbnails`` by content hash and size); this module only reads them, and makes
+one from the original (read with the indexer's hostile-file-safe reader) where it is missing: a
+library indexed before they were made at index time, or a size indexing was told to leave out.
 Responses carry the content hash as ETag. A URL with ``?v=<hash prefix>`` (as the API hands out)
 names one version of the picture for good: it is ``public, max-age=31536000, immutable``, so a
 browser shows it again without asking. Other URLs are ``no-cache``: asked again every time and
@@ -27,7 +29,7 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request, send_file
-from PIL import Image, features
+from PIL import Image
 
 from pixsift.search.errors import NotFoundError, PermissionDeniedError
 from pixsift.search.library import Library
@@ -39,6 +41,13 @@ from pixsift.search.media.location import (
     video_without_location,
 )
 from pixsift.search.media.opening import open_indexed_file
+from pixsift.search.media.thumbnails import (
+    SIZED_SIDES,
+    THUMBNAIL_DIRECTORY_NAME,
+    THUMBNAIL_FORMAT,
+    THUMBNAIL_MIME,
+)
+from pixsift.search.media.thumbnails import thumbnail_path as cached_thumbnail_path
 from pixsift.search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
 from pixsift.search.records import ImageRecord
 from pixsift.web.auth import visibility
@@ -46,7 +55,6 @@ from pixsift.web.state import get_library
 
 bp = Blueprint("images", __name__, url_prefix="/images")
 
-THUMBNAIL_DIRECTORY_NAME = "thumbnails"
 ONE_YEAR_SECONDS = 365 * 24 * 3600
 #: Formats served as they are; every other one as a JPEG rendition (see :func:`original`).
 MIME_TYPES = {
@@ -63,20 +71,12 @@ MIME_TYPES = {
 }
 #: Formats whose own bytes are served without their metadata (search.media.location).
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
-#: Sides of the sized pictures besides the thumbnail: a thumbnail for 2x-3x screens, and the
-#: viewer's preview (the original only on zoom or download).
-PREVIEW_SIDE = 1600
-SIZED_SIDES = (256, 512, 768, PREVIEW_SIDE)
 #: A rendition's long side at most; it is made from a picture at least RENDITION_MIN_SIDE.
 RENDITION_MAX_SIDE = 4096
 RENDITION_MIN_SIDE = 1024
 #: RFC 8187 attr-char besides letters and digits: kept as they are in ``filename*``.
 _RFC8187_ATTR_CHARS = "!#$&+-.^_`|~"
 _FALLBACK_UNSAFE = frozenset('"\\%')
-_WEBP = features.check("webp")
-THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
-    ("WEBP", "image/webp", ".webp") if _WEBP else ("JPEG", "image/jpeg", ".jpg")
-)
 
 
 @bp.get("/<int:image_id>/original")
@@ -137,14 +137,23 @@ def sized(image_id: int, side: int) -> Response:
 def _sized(image_id: int, size: int) -> Response:
     library = get_library()
     record = library.image(image_id)
-    path = thumbnail_path(library, record, size)
-    if not path.is_file():
-        with open_indexed_file(record) as source:
-            make_thumbnail(source, record.name, path, size, offset_s=record.offset_s)
+    path = sized_path(library, record, size)
     response = send_file(
         path, mimetype=THUMBNAIL_MIME, etag=f"{record.content_hash}-{size}", conditional=True
     )
     return _cache_headers(response, record)
+
+
+def sized_path(library: Library, record: ImageRecord, size: int) -> Path:
+    """The record's picture ``size`` pixels long: the one indexing made, else made now from the
+    original (a library indexed before thumbnails were made at index time). Either way the file
+    is checked to be the one indexed (a changed or vanished file is 404, as for the original);
+    a kept thumbnail is served without reading it."""
+    path = thumbnail_path(library, record, size)
+    with open_indexed_file(record) as source:
+        if not path.is_file():
+            make_thumbnail(source, record.name, path, size, offset_s=record.offset_s)
+    return path
 
 
 def _cache_headers(response: Response, record: ImageRecord) -> Response:
@@ -239,9 +248,10 @@ def _cached_path(library: Library, record: ImageRecord, kind: str) -> Path:
 
 
 def thumbnail_path(library: Library, record: ImageRecord, size: int) -> Path:
-    digest = record.content_hash
-    name = f"{record.id}-{digest}-{size}{THUMBNAIL_SUFFIX}"
-    return library.directory / THUMBNAIL_DIRECTORY_NAME / digest[:2] / name
+    """Where the indexer keeps the record's picture ``size`` pixels long (by content hash)."""
+    return cached_thumbnail_path(
+        library.directory / THUMBNAIL_DIRECTORY_NAME, record.content_hash, size
+    )
 
 
 def make_thumbnail(

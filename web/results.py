@@ -23,13 +23,13 @@ from pixsift.search.albums import Albums
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.library import Library
 from pixsift.search.media.imagefile import LoadedImage
+from pixsift.search.media.thumbnails import PREVIEW_SIDE, SIZED_SIDES, placeholder_colour
 from pixsift.search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
 from pixsift.search.query.timing import collect_stages, stage
 from pixsift.search.query.timing import logger as stage_logger
 from pixsift.search.records import ImageRecord, MomentHit, SearchHit
 from pixsift.search.visibility import visible_record
 from pixsift.web.auth import principal, visibility
-from pixsift.web.images import PREVIEW_SIDE, SIZED_SIDES
 from pixsift.web.schemas import (
     HitOut,
     ImageOut,
@@ -270,6 +270,7 @@ def _image_data(image: ImageRecord) -> dict[str, Any]:
     urls = image_urls(image.id, image.content_hash)
     if image.offset_s is not None:
         urls["play_url"] = play_url(urls["image_url"], image.offset_s)
+    urls["placeholder_colour"] = placeholder_colour(image.placeholder)
     # What the caller may see: a viewer gets no server paths (and no GPS if so set).
     shown = visible_record(image, visibility())
     return {**shown.model_dump(), **urls}

@@ -112,6 +112,11 @@ class ImageLinks(BaseModel):
         description="For a moment of a video: the video file with a media fragment (#t=) that "
         "starts it at the moment (null for a photo).",
     )
+    placeholder_colour: str | None = Field(
+        None,
+        description="The picture's mean colour as #rrggbb (the placeholder's first term): what a "
+        "page paints before the thumbnail arrives; null without a placeholder.",
+    )
 
 
 class ImageOut(ImageLinks, ImageRecord):

@@ -29,7 +29,6 @@ from flask_limiter import Limiter
 from pydantic import BaseModel, Field
 
 from pixsift.search.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from pixsift.search.media.opening import open_indexed_file
 from pixsift.search.query.request import MAX_STORED_INTEGER, Contract
 from pixsift.search.records import ImageRecord
 from pixsift.search.shares import (
@@ -226,11 +225,7 @@ def scaled(image_id: int, size: int) -> Response:
     """The picture, its long side at most ``size``, made once and cached beside the
     thumbnails (web.images: the same checked opening of the indexed file)."""
     library = get_library()
-    record = library.image(image_id)
-    path = images.thumbnail_path(library, record, size)
-    if not path.is_file():
-        with open_indexed_file(record) as source:
-            images.make_thumbnail(source, record.name, path, size, offset_s=record.offset_s)
+    path = images.sized_path(library, library.image(image_id), size)
     return send_file(path, mimetype=images.THUMBNAIL_MIME, conditional=True)
 
 

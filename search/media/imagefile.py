@@ -72,8 +72,11 @@ def read_image_for_embedding(
     min_side: int = 224,
     max_pixels: int = 89_478_485,
     max_file_bytes: int = 512 * 1024 * 1024,
+    min_long_side: int = 0,
 ) -> LoadedImage:
-    """Read, validate and decode ``path`` into an RGB image plus metadata.
+    """Read, validate and decode ``path`` into an RGB image plus metadata: its short side at
+    least ``min_side`` and its long side at least ``min_long_side`` (when the file holds that
+    many pixels; the indexer's thumbnails are made from the same picture).
 
     Raises :class:`ImageRejectedError` for any file that cannot be indexed.
     """
@@ -82,6 +85,7 @@ def read_image_for_embedding(
         Path(path).name,
         min_side=min_side,
         max_pixels=max_pixels,
+        min_long_side=min_long_side,
     )
 
 
@@ -100,7 +104,9 @@ def read_open_image(
     )
 
 
-def decode_image_bytes(data: bytes, name: str, *, min_side: int, max_pixels: int) -> LoadedImage:
+def decode_image_bytes(
+    data: bytes, name: str, *, min_side: int, max_pixels: int, min_long_side: int = 0
+) -> LoadedImage:
     identity = identify(data[:HEADER_BYTES], name)
     if identity.kind is MediaKind.OTHER:
         disallowed = sniff_disallowed_format(data[:HEADER_BYTES])
@@ -110,12 +116,23 @@ def decode_image_bytes(data: bytes, name: str, *, min_side: int, max_pixels: int
     content_hash = hashlib.blake2b(data, digest_size=20).hexdigest()
     with pillow_warnings(max_pixels):
         if identity.kind is MediaKind.RAW:
+            # A RAW file's size is known only once read: its short side is taken as 2/3 long.
+            raw_side = max(min_side, -(-2 * min_long_side // 3))
             pixels, metadata = decode_raw(
-                data, identity.format, min_side=min_side, max_pixels=max_pixels
+                data, identity.format, min_side=raw_side, max_pixels=max_pixels
             )
         else:
-            pixels, metadata = _decode_image(data, min_side=min_side, max_pixels=max_pixels)
+            pixels, metadata = _decode_image(
+                data, min_side=min_side, max_pixels=max_pixels, min_long_side=min_long_side
+            )
     return LoadedImage(pixels=pixels, metadata=metadata, content_hash=content_hash)
+
+
+def short_side_for(size: tuple[int, int], min_side: int, min_long_side: int) -> int:
+    """The short side to decode a picture of ``size`` at so that its short side is at least
+    ``min_side`` and its long side at least ``min_long_side``."""
+    short, long = sorted(size)
+    return max(min_side, -(-min_long_side * short // long))
 
 
 def not_an_image_reason(identity: Identity, name: str) -> str:
@@ -125,9 +142,11 @@ def not_an_image_reason(identity: Identity, name: str) -> str:
     return f"not an image: {named}the content is {identity.format}"
 
 
-def _decode_image(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
+def _decode_image(
+    data: bytes, *, min_side: int, max_pixels: int, min_long_side: int = 0
+) -> tuple[Image.Image, ImageFacts]:
     try:
-        return _decode(data, min_side=min_side, max_pixels=max_pixels)
+        return _decode(data, min_side=min_side, max_pixels=max_pixels, min_long_side=min_long_side)
     except OversizedImageError:
         raise
     except ImageRejectedError:
@@ -141,10 +160,13 @@ def _decode_image(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image
         raise
 
 
-def _decode(data: bytes, *, min_side: int, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
+def _decode(
+    data: bytes, *, min_side: int, max_pixels: int, min_long_side: int = 0
+) -> tuple[Image.Image, ImageFacts]:
     image = open_sniffed(data)
     try:
         original_size = check_dimensions(image, max_pixels)
+        min_side = short_side_for(original_size, min_side, min_long_side)
         fmt = image.format or "UNKNOWN"
         if fmt in ("JPEG", "MPO"):
             draft(image, min_side)

@@ -96,6 +96,9 @@ class Image(Base):
     #: The id of the best copy of this image's burst or RAW+JPEG pair (search.stacks); NULL
     #: when it stands alone.
     stack_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    #: The picture's BlurHash, made at index time (search.media.thumbnails): what a page paints
+    #: before the thumbnail arrives. NULL for rows indexed before it was kept (migration 0015).
+    placeholder: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     root: Mapped[Root] = relationship(back_populates="images")
 

@@ -18,7 +18,7 @@ from pixsift.search.filenames import display_path
 from pixsift.search.records import EmbeddingMatrix, FailureRecord, ImageIdArray, ImageRecord
 from pixsift.search.storage.database import create_session_factory
 from pixsift.search.storage.descriptions import caption_fields, descriptions_of
-from pixsift.search.storage.models import Embedding, Failure, Image, LibraryState, Root
+from pixsift.search.storage.models import Embedding, Failure, Image, LibraryState, Root, Video
 from pixsift.search.storage.rows import chunks, decode_embeddings, image_record, utc_now
 from pixsift.search.storage.tags import tags_of, texts_of
 from pixsift.search.storage.writes import (
@@ -247,14 +247,15 @@ class LibraryStore:
         for chunk in chunks([int(image_id) for image_id in image_ids]):
             with self.session() as session:
                 rows = session.execute(
-                    select(Image, Root.path_bytes, Root.follow_symlinks)
+                    select(Image, Root.path_bytes, Root.follow_symlinks, Video.duration_s)
                     .join(Root, Root.id == Image.root_id)
+                    .outerjoin(Video, Video.id == Image.video_id)
                     .where(Image.id.in_(chunk))
                 ).all()
                 tags = tags_of(session, chunk)
                 texts = texts_of(session, chunk)
                 captions = descriptions_of(session, chunk)
-                for image, root_path_bytes, follows in rows:
+                for image, root_path_bytes, follows, duration in rows:
                     text = texts.get(image.id)
                     records[image.id] = image_record(
                         image,
@@ -264,8 +265,15 @@ class LibraryStore:
                         text_in_image=None if text is None or text.failure else text.text,
                         text_failure=None if text is None else text.failure,
                         **caption_fields(captions.get(image.id)),
+                        video_duration_s=duration,
                     )
         return records
+
+    def content_hashes(self) -> set[str]:
+        """The content hashes of every indexed picture and video moment (what names their
+        thumbnails)."""
+        with self.session() as session:
+            return set(session.scalars(select(Image.content_hash).distinct()))
 
     def image_count(self) -> int:
         with self.session() as session:

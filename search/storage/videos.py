@@ -36,6 +36,8 @@ class KnownVideo:
 class NewMoment:
     offset_seconds: float
     embedding: np.ndarray
+    #: The frame's BlurHash (search.media.thumbnails), when the decoder made one.
+    placeholder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,13 @@ class VideoStore:
         return found
 
 
+def moment_content_hash(fingerprint: str, offset_seconds: float) -> str:
+    """A moment's content hash: its video's content and its time (names its poster too)."""
+    return hashlib.sha256(f"{fingerprint}:{offset_seconds:.3f}".encode()).hexdigest()
+
+
 def _add_moment(session, video: NewVideo, video_id: int, moment: NewMoment, model_id: str) -> None:
-    content_hash = hashlib.sha256(
-        f"{video.fingerprint}:{moment.offset_seconds:.3f}".encode()
-    ).hexdigest()
+    content_hash = moment_content_hash(video.fingerprint, moment.offset_seconds)
     image = Image(
         root_id=video.root_id,
         path_bytes=moment_key(video.path_bytes, moment.offset_seconds),
@@ -162,6 +167,7 @@ def _add_moment(session, video: NewVideo, video_id: int, moment: NewMoment, mode
         indexed_at=utc_now(),
         video_id=video_id,
         offset_s=moment.offset_seconds,
+        placeholder=moment.placeholder,
     )
     session.add(image)
     session.flush()

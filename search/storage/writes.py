@@ -57,6 +57,8 @@ class NewImage:
     identity: tuple[int, int] | None = None
     #: What OCR found (text, failure reason), when it ran; an updated file's old text goes.
     text: tuple[str, str | None] | None = None
+    #: The picture's BlurHash (search.media.thumbnails), when the decoder made one.
+    placeholder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class MovedImage:
     size_bytes: int
     mtime_ns: int
     identity: tuple[int, int] | None = None
+    #: The picture's BlurHash, decoded again at its new path: fills a row that had none.
+    placeholder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ def write_new_image(session: Session, new_image: NewImage, model_id: str) -> int
         "mtime_ns": new_image.mtime_ns,
         "content_hash": new_image.content_hash,
         "indexed_at": utc_now(),
+        "placeholder": new_image.placeholder,
         **identity_columns(new_image.identity),
         **facts_columns(new_image.facts),
     }
@@ -181,6 +186,7 @@ def write_moved_image(session: Session, moved: MovedImage) -> None:
             size_bytes=moved.size_bytes,
             mtime_ns=moved.mtime_ns,
             **identity_columns(moved.identity),
+            **({} if moved.placeholder is None else {"placeholder": moved.placeholder}),
         )
     )
     clear_failures(session, [moved.path_bytes])

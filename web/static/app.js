@@ -46,6 +46,30 @@
     return tags.length ? result.name + ": " + tags.join(", ") : result.name;
   }
 
+  // As _results.html's video_badge: a play mark, the moment's time and the video's length.
+  function videoBadge(result) {
+    const badge = document.createElement("span");
+    badge.className = "video-badge";
+    const play = document.createElement("span");
+    play.className = "play";
+    play.setAttribute("aria-hidden", "true");
+    play.textContent = "\u25B6";
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = "Video, at ";
+    const at = document.createElement("span");
+    at.className = "at";
+    at.textContent = clock(result.offset_s);
+    badge.append(play, " ", spoken, at);
+    if (result.video_duration_s) {
+      const length = document.createElement("span");
+      length.className = "length";
+      length.textContent = " / " + clock(result.video_duration_s);
+      badge.append(length);
+    }
+    return badge;
+  }
+
   function card(result) {
     const item = template.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(result.id);
@@ -53,6 +77,9 @@
     item.dataset.original = result.image_url;
     item.dataset.name = result.name;
     if (result.offset_s !== null && result.offset_s !== undefined) item.dataset.offset = String(result.offset_s);
+    // Painted by js/placeholders.js before the thumbnail arrives.
+    if (result.placeholder) item.dataset.placeholder = result.placeholder;
+    if (result.placeholder_colour) item.dataset.placeholderColour = result.placeholder_colour;
     if (result.similarity !== null && result.similarity !== undefined) {
       item.dataset.similarity = result.similarity.toFixed(3);
     }
@@ -73,10 +100,12 @@
       when.className = "when";
       when.textContent = "@" + clock(result.offset_s);
       name.append(" ", when);
+      open.after(videoBadge(result));
     }
     const moments = item.querySelector("ol.moments");
     if (moments && result.moments && result.moments.length > 1) {
-      for (const moment of result.moments) {
+      const inTime = result.moments.slice().sort((a, b) => a.offset_s - b.offset_s);
+      for (const moment of inTime) {
         const link = document.createElement("a");
         link.href = moment.page_url;
         link.dataset.offset = String(moment.offset_s);
