@@ -38,6 +38,7 @@ CANDIDATES = (
 )
 QUERY = "a red bicycle leaning on a wall next to a green door"
 BATCH = 8
+BACKENDS = ("torch", "onnx")
 
 
 class ContextIds:
@@ -59,9 +60,9 @@ class ContextIds:
         return rows
 
 
-def build(name: str, tag: str, work: Path, threads: int) -> dict[str, Any]:
-    """torch and ONNX embedders of ``name`` at seeded random weights, with the published
-    preprocessing of ``tag``."""
+def build(name: str, tag: str, work: Path, threads: int, onnx: bool) -> dict[str, Any]:
+    """torch and (with ``onnx``) ONNX embedders of ``name`` at seeded random weights, with the
+    published preprocessing of ``tag``."""
     import open_clip
     import torch
 
@@ -78,34 +79,29 @@ def build(name: str, tag: str, work: Path, threads: int) -> dict[str, Any]:
         else open_clip.get_tokenizer(name)
     )
     embedder = OpenClipEmbedder(model, preprocess, tokenizer, f"{name}:{tag}", torch.device("cpu"))
+    parameters = sum(p.numel() for p in model.parameters())
+    meta = {"model": name, "pretrained": tag, "parameters_m": round(parameters / 1e6, 1),
+            "image_size": embedder.image_size, "dimension": embedder.dimension,
+            "text_path": "real_tokens" if embedder.uses_fast_text_path else "full"}  # fmt: skip
+    if not onnx:
+        return {"torch": embedder, "meta": meta}
     started = time.perf_counter()
     info = export_towers(embedder, work / name)
     export_s = time.perf_counter() - started
-    onnx = OnnxEmbedder(work / name, info, preprocess, tokenizer, threads=threads)
-    parameters = sum(p.numel() for p in model.parameters())
-    return {
-        "torch": embedder,
-        "onnx": onnx,
-        "meta": {
-            "model": name,
-            "pretrained": tag,
-            "parameters_m": round(parameters / 1e6, 1),
-            "image_size": embedder.image_size,
-            "dimension": embedder.dimension,
-            "text_path": info.text_input,
-            "onnx_agreement": info.agreement,
-            "export_s": round(export_s, 1),
-            "onnx_mb": round(sum(f.stat().st_size for f in (work / name).iterdir()) / 1e6),
-        },
-    }
+    towers = OnnxEmbedder(work / name, info, preprocess, tokenizer, threads=threads)
+    folder_mb = sum(f.stat().st_size for f in (work / name).iterdir()) / 1e6
+    meta |= {"onnx_agreement": info.agreement,
+             "export_s": round(export_s, 1), "onnx_mb": round(folder_mb)}  # fmt: skip
+    return {"torch": embedder, "onnx": towers, "meta": meta}
 
 
 def measure(models: dict[str, dict[str, Any]], rounds: int) -> dict[str, dict[str, list[float]]]:
     """Per model and backend: per-image ms (batches of BATCH) and one query's ms, interleaved."""
     times: dict[str, dict[str, list[float]]] = {
         f"{name}/{backend}": {"image_ms": [], "text_ms": []}
-        for name in models
-        for backend in ("torch", "onnx")
+        for name, parts in models.items()
+        for backend in BACKENDS
+        if backend in parts
     }
     rng = np.random.default_rng(0)
     pixels = {
@@ -114,7 +110,7 @@ def measure(models: dict[str, dict[str, Any]], rounds: int) -> dict[str, dict[st
     }
     for _ in range(rounds):
         for name, parts in models.items():
-            for backend in ("torch", "onnx"):
+            for backend in (b for b in BACKENDS if b in parts):
                 embedder, slot = parts[backend], times[f"{name}/{backend}"]
                 started = time.perf_counter()
                 embedder.embed_pixel_batch(pixels[name])
@@ -131,6 +127,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="open_clip names (default: the candidates)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-onnx", action="store_true", help="torch only (no export)")
+    parser.add_argument("--name", default="model_speed", help="results/NAME.json")
     args = parser.parse_args()
     import torch
 
@@ -138,13 +136,16 @@ def main() -> None:
     chosen = [c for c in CANDIDATES if not args.models or c[0] in args.models]
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="model-speed-") as work:
-        models = {name: build(name, tag, Path(work), args.threads) for name, tag in chosen}
+        models = {
+            name: build(name, tag, Path(work), args.threads, not args.no_onnx)
+            for name, tag in chosen
+        }
         gc.collect()
         times = measure(models, args.rounds)
     uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     rows = []
     for name, parts in models.items():
-        for backend in ("torch", "onnx"):
+        for backend in (b for b in BACKENDS if b in parts):
             slot = times[f"{name}/{backend}"]
             rows.append(
                 {
@@ -161,7 +162,7 @@ def main() -> None:
     print(uptime_before, "|", uptime_after)
     payload = {"threads": args.threads, "rounds": args.rounds, "batch": BATCH, "rows": rows,
                "uptime_before": uptime_before, "uptime_after": uptime_after}  # fmt: skip
-    print(write_results("model_speed", payload))
+    print(write_results(args.name, payload))
 
 
 if __name__ == "__main__":
