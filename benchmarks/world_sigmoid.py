@@ -3,6 +3,7 @@ cutoff: P(match) = sigmoid(scale * cosine + bias), with the scale and bias the m
 every picture of an indexed world library (its stored vectors, as the product made them).
 
     nice .venv/bin/python -m benchmarks.world_sigmoid --library LIB --model CONFIG --pretrained W
+    (LIB: a library benchmarks/world_quality.py indexed, e.g. results/work/world-NAME/library)
 
 For full captions: the probability of the true scene and how many scenes clear 0.5; for
 "a <colour> <shape>": precision and recall of the scenes clearing 0.5 against the scenes holding
@@ -15,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks.common import write_results
-from benchmarks.world.scenes import HELD_OUT_PAIRS
+from benchmarks.world.scenes import HELD_OUT_PAIRS, scenes
 from benchmarks.world_figures import _pairs
-from benchmarks.world_files import write_scenes
+from benchmarks.world_files import WorldPicture
 from benchmarks.world_quality import EVAL_SEED
 
 THRESHOLD = 0.5
@@ -83,12 +83,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--library", required=True)
-    parser.add_argument("--scenes-folder", required=True, help="where the scenes were written")
     parser.add_argument("--scenes", type=int, default=1000)
     parser.add_argument("--model", required=True)
     parser.add_argument("--pretrained", required=True)
     args = parser.parse_args()
-    pictures = write_scenes(Path(args.scenes_folder), EVAL_SEED, args.scenes)
+    # The scenes world_quality.py wrote and indexed (the same seed and names), not rewritten.
+    made = scenes(EVAL_SEED, args.scenes, allow_held_out=False)
+    pictures = [WorldPicture(f"scene-{n:05d}.jpg", scene) for n, scene in enumerate(made)]
     spec = ModelSpec(model_name=args.model, pretrained=args.pretrained)
     with Library.open(args.library, model_spec=spec) as library:
         figures = sigmoid_figures(library, pictures)
