@@ -72,19 +72,35 @@ def timed(name: str, figures: dict, function: Callable[[], dict]) -> None:
     figures[name] = function()
     figures[name]["seconds"] = round(time.perf_counter() - started, 1)
     print(f"{name}: {json.dumps(figures[name])}", flush=True)
-    write_results("world_quality", figures)
+    write_results(figures["results"], figures)
 
 
 def measure(args: argparse.Namespace) -> dict:
-    work = WORK / "world"
-    folder, library_path = work / "scenes", work / "library"
-    reuse = args.reuse and library_path.exists()
+    work = WORK / ("world" if not args.name else f"world-{args.name}")
+    reuse = args.reuse and (work / "library").exists()
     if not reuse:
         shutil.rmtree(work, ignore_errors=True)
+    results = "world_quality" if not args.name else f"world_quality-{args.name}"
+    figures: dict = {"scenes": args.scenes, "model": args.model, "pretrained": args.pretrained,
+                     "results": results}  # fmt: skip
+    if args.only in ("all", "scenes"):
+        _scene_figures(args, work, reuse, figures)
+    if args.only in ("all", "videos"):
+        model = ["--model", args.model, "--pretrained", args.pretrained]
+        spec = ModelSpec(model_name=args.model, pretrained=args.pretrained)
+        videos = write_videos(work / "videos", VIDEO_SEED, args.videos)
+        video_library = work / "library-videos"
+        index_folder(work / "videos", video_library, model)
+        with Library.open(video_library, model_spec=spec) as library:
+            timed("videos", figures, lambda: video_figures(library, videos))
+    return figures
+
+
+def _scene_figures(args: argparse.Namespace, work: Path, reuse: bool, figures: dict) -> None:
+    folder, library_path = work / "scenes", work / "library"
     model = ["--model", args.model, "--pretrained", args.pretrained]
     spec = ModelSpec(model_name=args.model, pretrained=args.pretrained)
     scenes = write_scenes(folder, EVAL_SEED, args.scenes)
-    figures: dict = {"scenes": args.scenes, "model": args.model, "pretrained": args.pretrained}
     if not reuse:
         figures["index_seconds"] = round(index_folder(folder, library_path, model), 1)
     with Library.open(library_path, model_spec=spec) as library:
@@ -101,12 +117,6 @@ def measure(args: argparse.Namespace) -> dict:
         )
         subset = scenes[: args.subset]
         timed("int8", figures, lambda: _int8_retrieval(int8_path, spec, subset, work))
-    videos = write_videos(work / "videos", VIDEO_SEED, args.videos)
-    video_library = work / "library-videos"
-    index_folder(work / "videos", video_library, model)
-    with Library.open(video_library, model_spec=spec) as library:
-        timed("videos", figures, lambda: video_figures(library, videos))
-    return figures
 
 
 def _int8_retrieval(path: Path, spec: ModelSpec, scenes, work: Path) -> dict:
@@ -132,12 +142,16 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep an indexed world library")
     parser.add_argument("--ann", default="IVF16,PQ16;HNSW32", help="';'-separated")
     parser.add_argument("--subset", type=int, default=300, help="captions for int8 and ANN")
+    parser.add_argument("--only", choices=("all", "scenes", "videos"), default="all")
+    parser.add_argument(
+        "--name", default="", help="a run's own work folder and results/world_quality-NAME.json"
+    )
     args = parser.parse_args()
     os.environ.setdefault("PIXSIFT_CACHE_DIR", str(WORK / "cache"))
     figures = measure(args)
-    write_results("world_quality", figures)
+    write_results(figures["results"], figures)
     print(json.dumps(figures, indent=2))
-    print(f"written to {RESULTS / 'world_quality.json'}")
+    print(f"written to {RESULTS / (figures['results'] + '.json')}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def world_checkpoint() -> tuple[Path, Path] | None:
     """The committed softmax (CLIP-loss) world model: its config and weights."""
     for weights in sorted(WORLD_DATA.glob("*.safetensors")):
         config = weights.with_suffix(".json")
-        if config.exists() and "siglip" not in weights.stem:
+        if config.exists() and not weights.stem.endswith(("-siglip", "-sigmoid")):
             return config, weights
     return None
 

@@ -33,13 +33,31 @@ EVAL_SEED_OFFSET = 1_000_003
 TRAIN_RENDER_SIZE = 64  # drawn a bit larger than the model's 48 px; the transform crops/resizes
 
 
-def build_model(config: Path, loss: str) -> tuple[torch.nn.Module, object, object, object]:
+#: SigLIP's initial temperature and bias (Zhai et al. 2023: t' = log 10, b = -10), written into
+#: the sigmoid model's own config so that open_clip builds the ``logit_bias`` its checkpoint
+#: holds when the product loads it (as open_clip's SigLIP configs carry ``init_logit_bias``).
+#: Not "-siglip": open_clip's get_tokenizer gives any model named *siglip* without an
+#: ``hf_tokenizer_name`` SigLIP's sentencepiece tokenizer (downloaded), not this model's CLIP BPE.
+SIGLIP_INIT = {"init_logit_scale": math.log(10.0), "init_logit_bias": -10.0}
+
+
+def model_config(config: Path, loss: str, work: Path) -> Path:
+    """The config to train: ``config`` itself for the CLIP loss; for the sigmoid loss a copy
+    named ``<stem>-sigmoid`` with SigLIP's initial temperature and bias."""
+    if loss == "clip":
+        return config
+    derived = {**json.loads(config.read_text(encoding="utf-8")), **SIGLIP_INIT}
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"{config.stem}-sigmoid.json"
+    path.write_text(json.dumps(derived, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def build_model(config: Path) -> tuple[torch.nn.Module, object, object, object]:
     open_clip.add_model_config(config)
-    kwargs: dict = {"output_dict": True}
-    if loss == "siglip":
-        kwargs["init_logit_bias"] = -10.0
-    model, train_tf, eval_tf = open_clip.create_model_and_transforms(config.stem, pretrained=None,
-                                                                     **kwargs)  # fmt: skip
+    model, train_tf, eval_tf = open_clip.create_model_and_transforms(
+        config.stem, pretrained=None, output_dict=True
+    )
     return model, train_tf, eval_tf, open_clip.get_tokenizer(config.stem)
 
 
@@ -106,7 +124,7 @@ def train(args: argparse.Namespace) -> dict:
     # Fixed: the sums, hence the weights, depend on it. One thread: on a shared, loaded machine
     # two threads spend most of their time waiting for each other (measured: 5x slower).
     torch.set_num_threads(args.threads)
-    model, train_tf, eval_tf, tokenizer = build_model(args.config, args.loss)
+    model, train_tf, eval_tf, tokenizer = build_model(args.config)
     siglip = args.loss == "siglip"
     criterion = open_clip.loss.SigLipLoss() if siglip else open_clip.loss.ClipLoss()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
@@ -143,6 +161,9 @@ def train(args: argparse.Namespace) -> dict:
         "train_seconds": train_seconds,
         "final_loss": float(np.mean(losses[-50:])),
         "held_out": recall,
+        # The learnt temperature (and a sigmoid model's bias): what a score's scale means.
+        "logit_scale": float(model.logit_scale.detach().exp()),
+        "logit_bias": float(model.logit_bias.detach()) if model.logit_bias is not None else None,
     }
 
 
@@ -170,12 +191,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-scenes", type=int, default=1000)
     args = parser.parse_args()
+    args.config = model_config(args.config, args.loss, args.out)
     result = train(args)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     report = {"settings": settings, "train_seconds": round(result["train_seconds"], 1),
               "final_loss": result["final_loss"], "held_out": result["held_out"],
+              "logit_scale": result["logit_scale"], "logit_bias": result["logit_bias"],
               "torch": torch.__version__, "open_clip": open_clip.__version__}  # fmt: skip
-    name = args.config.stem if args.loss == "clip" else f"{args.config.stem}-siglip"
+    name = args.config.stem  # the sigmoid model's derived config is already <stem>-sigmoid
     checkpoint = save(result["model"], args.config, args.out, name, report)
     print(json.dumps(report, indent=2))
     print(f"wrote {checkpoint} ({checkpoint.stat().st_size / 1e6:.1f} MB)")

@@ -1,7 +1,8 @@
 """Where the model's square input lies in the original picture.
 
 The embedding sees the picture after open_clip's evaluation transform (search.model.pixels): the
-shorter side resized to the model's size, then a centred square crop. Both steps scale or shift
+shorter side resized to the model's size, then a centred square crop (or, SigLIP's "squash", both
+sides resized to the square). Both steps scale or shift
 each axis, so a box in model pixels maps back onto the picture as an affine map per axis. The
 picture is the one the indexer decoded: EXIF orientation applied (so the coordinates are those
 of the picture as it is shown), and for a JPEG perhaps decoded at a reduced DCT scale, which the
@@ -41,6 +42,8 @@ class CropGeometry:
         short, long = (width, height) if width <= height else (height, width)
         new_short, new_long = plan.size, int(plan.size * long / short)
         resized = (new_short, new_long) if width <= height else (new_long, new_short)
+        if plan.resize_mode == "squash":  # both sides stretched onto the square, nothing cut
+            resized = (plan.size, plan.size)
         # The same arithmetic as PixelPlan.resize_and_crop, so the map is exact.
         crop_left = round((resized[0] - plan.size) / 2.0)
         crop_top = round((resized[1] - plan.size) / 2.0)

@@ -93,10 +93,23 @@ class OpenClipEmbedder:
     @property
     def patch_grid(self) -> int | None:
         """Patches per side of a ViT image tower (None for other towers, e.g. a ResNet)."""
-        grid = getattr(self.model.visual, "grid_size", None)
+        visual = self.model.visual
+        grid = getattr(visual, "grid_size", None)
+        if grid is None:  # a timm tower (SigLIP's): its patch embedding knows the grid
+            patch_embed = getattr(getattr(visual, "trunk", None), "patch_embed", None)
+            grid = getattr(patch_embed, "grid_size", None)
         if isinstance(grid, (tuple, list)) and len(grid) == 2 and grid[0] == grid[1]:
             return int(grid[0])
         return None
+
+    @property
+    def sigmoid_scale(self) -> tuple[float, float] | None:
+        """(scale, bias) of a sigmoid-loss (SigLIP) model, whose probability that a text matches
+        a picture is sigmoid(scale * cosine + bias); None for a softmax CLIP (no bias)."""
+        bias = getattr(self.model, "logit_bias", None)
+        if bias is None:
+            return None
+        return float(self.model.logit_scale.detach().exp()), float(bias.detach())
 
     def embed_images(self, images: Sequence[Image.Image]) -> EmbeddingMatrix:
         if not images:

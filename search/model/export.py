@@ -182,6 +182,7 @@ def _checked_info(
         tokenizer=torch_free[0],
         pixels=torch_free[1],
         patch_grid=embedder.patch_grid,
+        sigmoid_scale=list(embedder.sigmoid_scale) if embedder.sigmoid_scale else None,
     )
     # Checked as a search will run them: through the torch-free tokenizer and preprocessing.
     tokenizer = load_tokenizer(directory, info.tokenizer) if info.tokenizer else None

@@ -52,6 +52,9 @@ class TowersInfo:
     pixels: dict[str, Any] | None = None
     #: Patches per side of the image tower (None: towers exported before it was recorded).
     patch_grid: int | None = None
+    #: [scale, bias] of a sigmoid-loss (SigLIP) model: P(match) = sigmoid(scale * cos + bias);
+    #: None for a softmax CLIP (and towers exported before it was recorded).
+    sigmoid_scale: list[float] | None = None
     format: int = TOWERS_FORMAT
 
 
@@ -107,6 +110,8 @@ class OnnxEmbedder:
         self.dimension = info.dimension
         self.image_size = info.image_size
         self.patch_grid = info.patch_grid
+        scale = info.sigmoid_scale
+        self.sigmoid_scale = (float(scale[0]), float(scale[1])) if scale else None
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self._text_cache = TextEmbeddingCache()
