@@ -27,11 +27,11 @@ from pathlib import PurePosixPath
 import numpy as np
 from sqlalchemy import Engine, exists, select, update
 
-from search.media.formats import RAW_EXTENSIONS
-from search.storage.models import Image
-from search.storage.rows import chunks
-from search.storage.store import LibraryStore
-from search.storage.writes import bump_generation, lock_generation
+from pixsift.search.media.formats import RAW_EXTENSIONS
+from pixsift.search.storage.models import Image
+from pixsift.search.storage.rows import chunks
+from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.writes import bump_generation, lock_generation
 
 BURST_SECONDS = 2.0
 #: Frames of one burst are near-identical; two different scenes seldom reach this with CLIP.
