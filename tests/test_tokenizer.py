@@ -64,7 +64,7 @@ def test_texts_ftfy_would_leave_alone_skip_it_with_the_same_result() -> None:
     it): on such texts ftfy returns them unchanged, and on every other text fix_text is ftfy."""
     import ftfy
 
-    from pixsift.search.model.tokenizer import fix_text
+    from pixsift.search.model.ftfy_fast import fix_text
 
     rng = random.Random(1)
     ascii_letters = [chr(code) for code in range(0x20, 0x7F)]

@@ -22,7 +22,7 @@ HF_TOKENIZER_FILE = "hf-tokenizer.json"
 def clean_text(text: str) -> str:
     """open_clip's "whitespace" cleaning: ftfy, HTML entities unescaped twice, runs of
     whitespace to one space (case kept)."""
-    from pixsift.search.model.tokenizer import fix_text
+    from pixsift.search.model.ftfy_fast import fix_text
 
     text = html.unescape(html.unescape(fix_text(text))).strip()
     return " ".join(text.split()).strip()

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pixsift.search.model.ftfy_fast import fix_text
+
 #: Token ids as the text tower takes them: one row per text, padded with zeros.
 TOKENIZER_FILE = "tokenizer.json"
 #: open_clip's SimpleTokenizer: 49152 - 256 - 2 merges from the vocabulary file.
@@ -70,18 +72,6 @@ def build_tokenizer_json(vocabulary_path: Path) -> str:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()
     return tokenizer.to_str()
-
-
-def fix_text(text: str) -> str:
-    """``ftfy.fix_text(text)``, without importing ftfy (~5 % of a CLI search's CPU) where it
-    returns the text as it is: printable ASCII without "&" has no mojibake, no HTML entity, no
-    control character, no curly quote, ligature or wide character for ftfy to fix (checked
-    against ftfy in tests/test_clip_tokenizer.py)."""
-    if text.isascii() and text.isprintable() and "&" not in text:
-        return text
-    import ftfy
-
-    return ftfy.fix_text(text)
 
 
 def clean_text(text: str) -> str:
