@@ -290,7 +290,8 @@ def test_batches_embedded_behind_the_decoders_store_the_vectors_of_one_batch(
     the same run reuses the stored embedding (the batch before it was committed first)."""
     folder = tmp_path / "pictures"
     write_pictures(folder, 9)
-    shutil.copy(folder / "picture-0000.png", folder / "zz-copy.png")  # sorted last
+    # Sorted last: the batch right after its original's ([6, 7], then [8, copy]).
+    shutil.copy(folder / "picture-0007.png", folder / "zz-copy.png")
     small = Indexer(
         library, tiny_embedder, IndexingOptions(batch_size=2, workers=1, show_progress=False)
     )
