@@ -15,6 +15,7 @@ The baseline's library is indexed by the baseline itself; this checkout queries 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -36,7 +37,26 @@ CLI = "import sys; sys.argv[0] = 'pixsift'; from pixsift.cli.main import run; ru
 
 
 def pixsift(checkout: Path, *arguments: str) -> tuple[list[str], Path]:
-    return [sys.executable, "-c", CLI, *arguments], checkout
+    return [sys.executable, "-c", CLI, *arguments], importable(checkout)
+
+
+def importable(checkout: Path) -> Path:
+    """A folder from which ``import pixsift.cli`` loads ``checkout``'s code. The source folders
+    install as pixsift.search, pixsift.cli, ... (setup.py's package_dir), so a plain checkout
+    has no ``pixsift`` folder: link one beside it (this checkout's own editable install needs
+    none)."""
+    here = Path(__file__).resolve().parents[1]
+    if checkout.resolve() == here or (checkout / "pixsift").is_dir():
+        return checkout
+    digest = hashlib.sha256(str(checkout.resolve()).encode()).hexdigest()[:12]
+    shim = WORK / f"importable-{digest}"
+    package = shim / "pixsift"
+    package.mkdir(parents=True, exist_ok=True)
+    for name in ("cli", "search", "indexer", "web", "migrations"):
+        link = package / name
+        if not link.exists():
+            link.symlink_to(checkout.resolve() / name, target_is_directory=True)
+    return shim
 
 
 def load_average() -> float:
@@ -79,12 +99,14 @@ def main() -> None:
         run_measured(peer_query[0], cwd=folder, env=peer_query[1])
         commands["rclip query -n"] = (peer_query[0], folder, peer_query[1])
     runs: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     peaks: dict[str, float] = dict.fromkeys(commands, 0.0)
     loads = [load_average()]
     for _ in range(arguments.runs):
         for name, (command, cwd, env) in commands.items():
             measured = run_measured(command, cwd=cwd, env=env)
             runs[name].append(round(measured["wall_s"], 3))
+            cpu[name].append(measured["cpu_s"])
             peaks[name] = max(peaks[name], measured["peak_rss_mib"])
         loads.append(load_average())
     rows = [
@@ -92,11 +114,15 @@ def main() -> None:
             "command": name,
             "median_s": round(statistics.median(walls), 3),
             "runs_s": walls,
+            "median_cpu_s": round(statistics.median(cpu[name]), 3),
+            "cpu_runs_s": cpu[name],
             "peak_rss_mib": round(peaks[name]),
         }
         for name, walls in runs.items()
     ]
-    print_table(rows, ["command", "median_s", "runs_s", "peak_rss_mib"])
+    print_table(
+        rows, ["command", "median_s", "median_cpu_s", "runs_s", "cpu_runs_s", "peak_rss_mib"]
+    )
     print(f"load average (1 min) during the runs: {loads}")
     path = write_results(
         "cli_query",

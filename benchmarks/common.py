@@ -144,6 +144,10 @@ def run_measured(
     over the processes, sampled every 50 ms, and PSS (shared pages counted once) every 500 ms,
     since reading PSS walks page tables and would slow the command it measures."""
     peak = {"rss": 0, "pss": 0}
+    # CPU seconds of the command and the children it waited for (decode workers): a figure that
+    # other work on a shared machine inflates far less than wall time. Valid as long as this
+    # process runs one measured command at a time.
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -164,6 +168,7 @@ def run_measured(
     sampler.start()
     stdout, stderr = process.communicate()
     wall = time.perf_counter() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()
     sampler.join()
     if process.returncode != 0:
@@ -172,6 +177,13 @@ def run_measured(
         )
     return {
         "wall_s": round(wall, 3),
+        "cpu_s": round(
+            children_after.ru_utime
+            + children_after.ru_stime
+            - children_before.ru_utime
+            - children_before.ru_stime,
+            3,
+        ),
         "peak_rss_mib": round(peak["rss"] / 1024, 1),
         "peak_pss_mib": round(peak["pss"] / 1024, 1),
         "stdout": stdout.decode(errors="replace")[-500:],

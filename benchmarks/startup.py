@@ -97,6 +97,7 @@ def summarise(name: str, runs: list[dict[str, float]]) -> dict[str, object]:
         "measure": name,
         "median_s": round(statistics.median(walls), 3),
         "runs_s": walls,
+        "median_cpu_s": round(statistics.median(run["cpu_s"] for run in runs), 3),
         "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
         "peak_pss_mib": max(run["peak_pss_mib"] for run in runs),
     }

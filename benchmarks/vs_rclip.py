@@ -70,7 +70,7 @@ def main() -> None:
     if rclip:
         ratio = speeds["pixsift index ViT-B-32-256"] / speeds["rclip index ViT-B-32-256"]
         print(f"pixsift / rclip, images/s, whole command: {ratio:.2f}x")
-    columns = ["measure", "median_s", "runs_s", "images_per_s", "peak_rss_mib", "peak_pss_mib"]
+    columns = ["measure", "median_s", "median_cpu_s", "runs_s", "images_per_s", "peak_rss_mib"]
     print_table(rows, columns)
     path = write_results(
         "vs_rclip", {"folder": str(folder), "images": arguments.images, "rows": rows}

@@ -18,6 +18,7 @@ from pixsift.cli.options import (
 )
 from pixsift.search.filenames import terminal_text
 from pixsift.search.media.imagefile import SUPPORTED_EXTENSIONS
+from pixsift.search.model.loading import start_quickly
 from pixsift.search.model.spec import requested_model_spec
 from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from pixsift.search.query.export import hits_to_csv, hits_to_json
@@ -117,6 +118,7 @@ def search(
     **filter_values: Any,
 ) -> None:
     """Find the images most like TEXT (and/or --image FILE, --like ID, --add/--subtract terms)."""
+    start_quickly()  # one query, then the process ends: no session set-up that pays off later
     request = SearchRequest(
         _terms(text, image, image_id, added, subtracted),
         filters=SearchFilters.parse(

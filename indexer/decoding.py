@@ -203,8 +203,13 @@ class DecoderPool(WorkerPoolStage):
         timeout_seconds: float,
         ocr: bool = False,
         thumbnail_sizes: tuple[int, ...] = (),
+        lookahead: int = 0,
     ) -> None:
         self.workers = workers
+        # Files decoded ahead of the model: at least a batch, so that the workers fill the next
+        # batch while the model embeds this one (8 per worker alone left a batch of 32 waiting
+        # for 24 decodes after every model pass).
+        self.window = max(workers * 8, lookahead)
         # OCR runs in the same call as decoding: its own time limit is added to the file's.
         self.timeout_seconds = timeout_seconds + (OCR_TIMEOUT_SECONDS if ocr else 0.0)
         # With the standard transform, workers run it as plain PIL steps and never import torch.
@@ -222,7 +227,7 @@ class DecoderPool(WorkerPoolStage):
         return model_input(self.plan, decoded)
 
     def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]:
-        return self._in_order(path_bytes_list, window=self.workers * 8)
+        return self._in_order(path_bytes_list, window=self.window)
 
     def _submit(self, path_bytes: bytes):
         return self._pool.schedule(decode_file, args=(path_bytes,), timeout=self.timeout_seconds)

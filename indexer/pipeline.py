@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pixsift.indexer import thumbnails
+from pixsift.indexer.batching import BatchInFlight, ModelThread, PendingBatch
 from pixsift.indexer.decoding import (
     DecodedImage,
     DecodeFailure,
@@ -43,7 +43,7 @@ from pixsift.search.model.protocol import Embedder
 from pixsift.search.model.spec import ModelSpec
 from pixsift.search.model.weights import model_id_for
 from pixsift.search.storage.store import KnownFile
-from pixsift.search.storage.writes import IndexingBatch, MovedImage, NewImage, SkippedFile
+from pixsift.search.storage.writes import MovedImage, SkippedFile
 from pixsift.search.tags.service import LibraryTags
 
 
@@ -71,18 +71,8 @@ def local_decode_stage(embedder: Embedder, options: IndexingOptions) -> DecodeSt
         timeout_seconds=options.decode_timeout_seconds,
         ocr=options.ocr,
         thumbnail_sizes=options.thumbnail_sizes,
+        lookahead=2 * options.batch_size,
     )
-
-
-@dataclass
-class _PendingBatch:
-    """Results waiting for the model, and writes waiting for the next commit."""
-
-    to_embed: list[tuple[WorkItem, DecodedImage]] = field(default_factory=list)
-    writes: IndexingBatch = field(default_factory=lambda: IndexingBatch([], [], []))
-    replaced_image_ids: list[int] = field(default_factory=list)
-    #: Thumbnails by content hash, written before the batch commits.
-    renditions: dict[str, dict[int, bytes]] = field(default_factory=dict)
 
 
 class Indexer:
@@ -180,7 +170,8 @@ class Indexer:
     def _process(self, plan: IndexingPlan, summary: IndexingSummary) -> None:
         hashes_of_vanished = _by_content_hash(plan.vanished)
         pool = self._decode_stage(self.embedder, self.options)
-        pending = _PendingBatch()
+        model = ModelThread()
+        pending, in_flight = PendingBatch(), None
         progress = tqdm(
             total=len(plan.work),
             unit="img",
@@ -192,23 +183,26 @@ class Indexer:
             for item, result in zip(plan.work, results, strict=True):
                 self._route(item, result, pending, plan, hashes_of_vanished, summary)
                 if self._batch_due(pending):
-                    self._flush(pending, summary, pool)
-                    self._publish_if_due()
-                    pending = _PendingBatch()
+                    # The batch before is committed while this one's decoding went on.
+                    self._commit(in_flight, summary)
+                    in_flight = self._embed_behind(pending, pool, model)
+                    pending = PendingBatch()
                 progress.update(1)
-            self._flush(pending, summary, pool)
+            self._commit(in_flight, summary)
+            self._commit(self._embed_behind(pending, pool, model), summary)
             pool.close()
         except BaseException:
             pool.abort()
             raise
         finally:
+            model.close()
             progress.close()
 
     def _route(
         self,
         item: WorkItem,
         result: DecodedImage | DecodeFailure,
-        pending: _PendingBatch,
+        pending: PendingBatch,
         plan: IndexingPlan,
         hashes_of_vanished: dict[str, list[bytes]],
         summary: IndexingSummary,
@@ -253,60 +247,38 @@ class Indexer:
                 return known
         return None
 
-    def _batch_due(self, pending: _PendingBatch) -> bool:
+    def _batch_due(self, pending: PendingBatch) -> bool:
         writes = pending.writes
         return (
             len(pending.to_embed) >= self.options.batch_size
             or len(writes.moved_images) + len(writes.skipped_files) >= MAX_PENDING_WRITES
         )
 
-    def _flush(self, pending: _PendingBatch, summary: IndexingSummary, pool: DecodeStage) -> None:
-        pending.writes.new_images.extend(self._new_images(pending.to_embed, summary, pool))
+    def _embed_behind(
+        self, pending: PendingBatch, pool: DecodeStage, model: ModelThread
+    ) -> BatchInFlight:
+        model_id = self.embedder.model_id
+        return model.start(
+            pending, self.store, model_id, lambda images: self._vectors(images, pool)
+        )
+
+    def _commit(self, in_flight: BatchInFlight | None, summary: IndexingSummary) -> None:
+        if in_flight is None:
+            return
+        pending = in_flight.pending
+        pending.writes.new_images.extend(in_flight.new_images(summary))
         summary.thumbnails_written += thumbnails.write_thumbnails(self.library, pending.renditions)
         self.store.commit_batch(pending.writes, self.embedder.model_id)
         if pending.replaced_image_ids:
             self.store.remove_images(pending.replaced_image_ids)
             summary.removed += len(pending.replaced_image_ids)
         self._unpublished += len(pending.writes.new_images) + len(pending.replaced_image_ids)
+        self._publish_if_due()
 
     def _publish_if_due(self) -> None:
         if self._unpublished >= self.options.publish_every:
             self.library.publish_index()
             self._unpublished = 0
-
-    def _new_images(
-        self,
-        decoded: list[tuple[WorkItem, DecodedImage]],
-        summary: IndexingSummary,
-        pool: DecodeStage,
-    ) -> Iterator[NewImage]:
-        """Embed what is new; reuse the stored embedding of identical content (copies)."""
-        if not decoded:
-            return
-        reusable = self.store.embedded_image_ids_by_hash(
-            (image.content_hash for _, image in decoded), self.embedder.model_id
-        )
-        reused_vectors = self.store.embeddings_for(list(reusable.values()), self.embedder.model_id)
-        needs_model = [
-            index for index, (_, image) in enumerate(decoded) if image.content_hash not in reusable
-        ]
-        computed = {}
-        if needs_model:
-            vectors = self._vectors([decoded[index][1] for index in needs_model], pool)
-            computed = dict(zip(needs_model, vectors, strict=True))
-            summary.embedded += len(needs_model)
-        for index, (item, image) in enumerate(decoded):
-            vector = computed.get(index)
-            if vector is None:
-                vector = reused_vectors[reusable[image.content_hash]]
-            if item.known is None:
-                summary.added += 1
-            else:
-                summary.updated += 1
-            if image.text is not None:
-                summary.ocr_done += 1
-                summary.ocr_failed += image.text.failure is not None
-            yield _new_image(item, image, vector)
 
     def _recognise_older_images(self, summary: IndexingSummary) -> None:
         """OCR the images indexed before OCR was on (or whose result was lost): their
@@ -371,23 +343,6 @@ def _moved(item: WorkItem, known: KnownFile, placeholder: str | None = None) -> 
         mtime_ns=item.scanned.mtime_ns,
         identity=item.scanned.identity,
         placeholder=placeholder,
-    )
-
-
-def _new_image(item: WorkItem, image: DecodedImage, vector: np.ndarray) -> NewImage:
-    return NewImage(
-        root_id=item.root_id,
-        path_bytes=item.scanned.path_bytes,
-        relative_path=item.scanned.relative_path,
-        size_bytes=item.scanned.size_bytes,
-        mtime_ns=item.scanned.mtime_ns,
-        content_hash=image.content_hash,
-        facts=image.metadata,
-        embedding=vector,
-        replaces_image_id=item.known.image_id if item.known else None,
-        identity=item.scanned.identity,
-        text=None if image.text is None else (image.text.text, image.text.failure),
-        placeholder=image.placeholder,
     )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import (
     TINY_MODEL_NAME,
+    DatabaseFactory,
     make_picture,
     reopen,
     write_pictures,
@@ -276,3 +277,47 @@ def test_an_emptied_library_rebuilt_without_the_model_still_answers_its_queries(
         assert without_model.rebuild_index().count == 0
     with reopen(library, embedder=tiny_embedder) as reopened:
         assert reopened.search("anything") == []
+
+
+def test_batches_embedded_behind_the_decoders_store_the_vectors_of_one_batch(
+    tmp_path: Path,
+    library: Library,
+    tiny_embedder: OpenClipEmbedder,
+    new_database_url: DatabaseFactory,
+) -> None:
+    """With batches of 2 the model embeds each batch on its thread while the next is gathered;
+    every picture gets the vector one big batch gives it, and a copy met in a later batch of
+    the same run reuses the stored embedding (the batch before it was committed first)."""
+    folder = tmp_path / "pictures"
+    write_pictures(folder, 9)
+    # Sorted last: the batch right after its original's ([6, 7], then [8, copy]).
+    shutil.copy(folder / "picture-0007.png", folder / "zz-copy.png")
+    small = Indexer(
+        library, tiny_embedder, IndexingOptions(batch_size=2, workers=1, show_progress=False)
+    )
+    summary = small.index([folder])
+    assert (summary.added, summary.embedded) == (10, 9)
+    one_batch = Library.open(
+        tmp_path / "one-batch", database_url=new_database_url(), embedder=tiny_embedder
+    )
+    try:
+        Indexer(
+            one_batch, tiny_embedder, IndexingOptions(batch_size=64, workers=1, show_progress=False)
+        ).index([folder])
+        vectors = {}
+        for opened in (library, one_batch):
+            image_ids, matrix = opened.store.all_embeddings(tiny_embedder.model_id)
+            records = opened.images([int(image_id) for image_id in image_ids])
+            vectors[opened] = {
+                Path(records[int(i)].absolute_path).name: row
+                for i, row in zip(image_ids, matrix, strict=True)
+            }
+        assert (
+            sorted(vectors[library]) == sorted(vectors[one_batch]) and len(vectors[library]) == 10
+        )
+        for name, vector in vectors[library].items():
+            other = vectors[one_batch][name]
+            cosine = float(vector @ other) / float(np.linalg.norm(vector) * np.linalg.norm(other))
+            assert cosine >= 0.99999, name
+    finally:
+        one_batch.close()

@@ -153,3 +153,30 @@ def test_an_unknown_graph_optimisation_level_is_one_line(
     embedder = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
     with pytest.raises(InvalidInputError, match="PIXSIFT_ORT_GRAPH_OPTIMIZATION must be one of"):
         embedder.embed_texts(["a dog"])
+
+
+def test_quick_start_sessions_skip_prepacking_and_spinning_with_the_same_vectors(
+    onnx_embedder: OnnxEmbedder, tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI search opens its sessions for one query (start_quickly): no weight pre-packing, no
+    spinning threads; the towers compute the same vectors."""
+    import pixsift.search.model.loading as loading_module
+    from pixsift.search.model.ort import QUICK_START_SESSION_CONFIG
+
+    monkeypatch.setattr(loading_module, "_quick_start", False)
+    loading_module.start_quickly()
+    quick = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
+    assert isinstance(quick, OnnxEmbedder) and quick.quick_start
+    pictures = [make_picture(seed) for seed in range(3)]
+    assert cosines(quick.embed_texts(TEXTS), onnx_embedder.embed_texts(TEXTS)).min() >= 0.99999
+    assert cosines(quick.embed_images(pictures), onnx_embedder.embed_images(pictures)).min() >= (
+        0.99999
+    )
+    for tower in ("text", "image"):
+        options = quick._session(tower).get_session_options()
+        for key, value in QUICK_START_SESSION_CONFIG.items():
+            assert options.get_session_config_entry(key) == value
+    default_options = onnx_embedder._session("text").get_session_options()
+    assert not onnx_embedder.quick_start
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        default_options.get_session_config_entry("session.disable_prepacking")

@@ -104,3 +104,23 @@ def test_onnx_sessions_follow_the_thread_budget(
     loading_module.set_thread_budget(1)
     embedder = loading_module.load_embedder(tiny_spec, loading_module.runtime_from_settings())
     assert isinstance(embedder, OnnxEmbedder) and embedder.threads == 1
+
+
+def test_the_console_script_collects_garbage_again_except_for_a_one_shot_search() -> None:
+    """run() turns the cyclic collector off for the imports; every command but a search (one
+    query, then the process ends) gets it back before it runs."""
+    import gc
+
+    from pixsift.cli.main import ONE_SHOT_COMMANDS, LazyGroup
+
+    group = LazyGroup()
+    was_enabled = gc.isenabled()
+    try:
+        for name, stays_off in (("search", True), ("stats", False), ("index", False)):
+            gc.disable()
+            assert group.get_command(None, name) is not None  # type: ignore[arg-type]
+            assert gc.isenabled() is not stays_off, name
+        assert {"search"} == ONE_SHOT_COMMANDS
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -57,3 +57,28 @@ def test_token_ids_equal_open_clips(tokenizer: ClipTokenizer) -> None:
 def test_long_texts_are_cut_with_the_end_token_last(tokenizer: ClipTokenizer) -> None:
     row = tokenizer(["many words " * 100])[0]
     assert row[0] == tokenizer.start_id and row[-1] == tokenizer.end_id and (row != 0).all()
+
+
+def test_texts_ftfy_would_leave_alone_skip_it_with_the_same_result() -> None:
+    """fix_text skips ftfy for printable ASCII without "&" (a CLI search then never imports
+    it): on such texts ftfy returns them unchanged, and on every other text fix_text is ftfy."""
+    import ftfy
+
+    from pixsift.search.model.ftfy_fast import fix_text
+
+    rng = random.Random(1)
+    ascii_letters = [chr(code) for code in range(0x20, 0x7F)]
+    plain = [
+        "".join(rng.choice(ascii_letters) for _ in range(rng.randint(0, 60))) for _ in range(3000)
+    ]
+    tricky = [
+        "&amp;lt;",
+        "caf\u00c3\u00a9",
+        "\x1b[31mred",
+        "a\tb\r\nc",
+        "\u201cquoted\u201d",
+        "\ufb01ne",
+    ]
+    for text in plain + tricky + varied_texts(300, seed=2):
+        assert fix_text(text) == ftfy.fix_text(text), repr(text)
+    assert fix_text("caf\u00c3\u00a9") == "caf\u00e9"  # mojibake still fixed

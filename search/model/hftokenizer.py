@@ -24,9 +24,9 @@ HF_TOKENIZER_FILE = "hf-tokenizer.json"
 def clean_text(text: str) -> str:
     """open_clip's "whitespace" cleaning: ftfy, HTML entities unescaped twice, runs of
     whitespace to one space (case kept)."""
-    import ftfy
+    from pixsift.search.model.ftfy_fast import fix_text
 
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+    text = html.unescape(html.unescape(fix_text(text))).strip()
     return " ".join(text.split()).strip()
 
 

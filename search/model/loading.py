@@ -34,6 +34,8 @@ from pixsift.search.model.weights import (
 LOG = logging.getLogger(__name__)
 #: Threads one process may give its model (None: every core); see :func:`set_thread_budget`.
 _thread_budget: int | None = None
+#: Open sessions for a short-lived process (see :func:`start_quickly`).
+_quick_start = False
 
 
 def set_thread_budget(threads: int) -> None:
@@ -45,13 +47,21 @@ def set_thread_budget(threads: int) -> None:
         sys.modules["torch"].set_num_threads(_thread_budget)
 
 
+def start_quickly() -> None:
+    """This process runs its model a few times and exits (a CLI search): ONNX Runtime sessions
+    open without weight pre-packing and without spinning threads (ort.QUICK_START_SESSION_CONFIG),
+    which costs a long-lived server or an indexing run more than it saves."""
+    global _quick_start
+    _quick_start = True
+
+
 def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
     """The towers for ``spec`` as ``runtime`` asks. Raises WeightsUnavailableError (never
     random weights) and, with backend "onnx", TowerExportRejectedError."""
     runtime = runtime or runtime_from_settings()
     pack = find_pack(spec.model_name)
     if pack is not None:  # a model pack: its towers as they are, whatever the backend
-        return load_pack(pack, runtime.threads or _thread_budget)
+        return load_pack(pack, runtime.threads or _thread_budget, quick_start=_quick_start)
     onnx_missing = importlib.util.find_spec("onnxruntime") is None
     if runtime.backend == "onnx" and onnx_missing:
         raise InvalidInputError(
@@ -160,7 +170,9 @@ def _onnx_embedder(
         name = open_clip_model_name(spec.model_name)  # a config file's path: its stem
         tokenizer = open_clip_tokenizer(name, local_text_files(name))
     threads = runtime.threads or _thread_budget
-    return OnnxEmbedder(directory, info, preprocess, tokenizer, threads=threads)
+    return OnnxEmbedder(
+        directory, info, preprocess, tokenizer, threads=threads, quick_start=_quick_start
+    )
 
 
 def _gpu_available() -> bool:

@@ -118,8 +118,11 @@ def pack_model_id(directory: Path) -> str:
     return f"immich:sha256-{hashlib.sha256(''.join(digests).encode()).hexdigest()[:16]}"
 
 
-def load_pack(directory: Path, threads: int | None = None) -> OnnxEmbedder | ImmichEmbedder:
-    """The towers of the pack in ``directory``, on ONNX Runtime (no torch)."""
+def load_pack(
+    directory: Path, threads: int | None = None, *, quick_start: bool = False
+) -> OnnxEmbedder | ImmichEmbedder:
+    """The towers of the pack in ``directory``, on ONNX Runtime (no torch); ``quick_start``:
+    sessions for a short-lived process (search.model.loading.start_quickly)."""
     model_id = pack_model_id(directory)
     if pack_layout(directory) == "immich":
         return ImmichEmbedder(directory, model_id, threads=threads)
@@ -133,6 +136,7 @@ def load_pack(directory: Path, threads: int | None = None) -> OnnxEmbedder | Imm
         PlannedPreprocess(PixelPlan.from_json(info.pixels)),
         load_tokenizer(directory, info.tokenizer),
         threads=threads,
+        quick_start=quick_start,
     )
 
 

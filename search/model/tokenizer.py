@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pixsift.search.model.ftfy_fast import fix_text
+
 #: Token ids as the text tower takes them: one row per text, padded with zeros.
 TOKENIZER_FILE = "tokenizer.json"
 #: open_clip's SimpleTokenizer: 49152 - 256 - 2 merges from the vocabulary file.
@@ -75,9 +77,7 @@ def build_tokenizer_json(vocabulary_path: Path) -> str:
 def clean_text(text: str) -> str:
     """open_clip's "lower" cleaning: ftfy, HTML entities unescaped twice, runs of whitespace to
     one space, lower case."""
-    import ftfy
-
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+    text = html.unescape(html.unescape(fix_text(text))).strip()
     return " ".join(text.split()).strip().lower()
 
 
