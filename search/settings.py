@@ -93,7 +93,7 @@ QUERY_TOWER = Setting(
     "fp32",
     '"int8": text queries run an int8 copy of the fp32 text tower (made once, beside it, on '
     "first use): about a quarter of the tower's CPU time per query; query vectors differ "
-    "slightly from fp32 ones (docs/benchmarks.md, wt-speed). Image vectors are unchanged.",
+    "slightly from fp32 ones (docs/benchmarks.md, section 19). Image vectors are unchanged.",
     "PIXSIFT_QUERY_TOWER",
 )
 INDEX_MEMORY_BUDGET = Setting(

@@ -2,7 +2,7 @@
 held-out scenes written as JPEG files -> ``pixsift index --describe`` -> the stored
 descriptions, against each scene's true caption and against a trivial baseline (one fixed
 caption for every picture). Trains nothing. The full-size figures: benchmarks/world_captions.py,
-docs/benchmarks.md (section "wt-describe")."""
+docs/benchmarks.md (section 21)."""
 
 from __future__ import annotations
 

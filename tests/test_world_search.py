@@ -110,5 +110,5 @@ def test_explanations_point_at_the_object_the_query_names(
     assert figures["queries"] >= 2 * EXPLAINED_SCENES - 4  # both objects of nearly every scene
     # The hottest cell of "a <colour> <shape>" lies on that object: 0.96 here with coarse-to-fine
     # insertion, 0.36 with seeded random cell values in its place (checked once), 0.63 with the
-    # old single-cell grey occlusion on the benchmark's scenes (docs/benchmarks.md, wt-explain).
+    # old single-cell grey occlusion on the benchmark's scenes (docs/benchmarks.md, section 18).
     assert figures["hottest_on_object"] >= 0.85, figures

@@ -41,7 +41,7 @@ def median_fill(pixels: NDArray[np.float32]) -> NDArray[np.float32]:
     """Per channel, the median of the normalised input (3 x 1 x 1): a picture's background
     colour, mostly. A grey of the preprocessing mean is itself content on a coloured picture
     (on the small world, filling with it put the hottest cell on the object 0.63 of the time,
-    with the median colour 0.87; docs/benchmarks.md, section wt-explain)."""
+    with the median colour 0.87; docs/benchmarks.md, section 18)."""
     return np.median(pixels.reshape(pixels.shape[0], -1), axis=1).reshape(-1, 1, 1)
 
 

@@ -3,7 +3,7 @@ with about half the tower runs of blanking every cell in turn.
 
 Each region is scored by **insertion**: the similarity of a copy showing only that region, the
 rest filled with the picture's median colour, minus the similarity of the plain fill. On the
-small world (docs/benchmarks.md, section wt-explain) the hottest cell fell on the object the
+small world (docs/benchmarks.md, section 18) the hottest cell fell on the object the
 query names 0.63 of the time with single-cell occlusion (grey fill), 0.87 with occlusion on the
 median colour, and 0.96 with insertion: a big object spread over several cells loses little
 when one of them is blanked (the rest still show it), while the cell shown alone carries it.

@@ -5,7 +5,7 @@ by memory bandwidth, ~15-20 ms of one core for ViT-B-32's 150 MB of fp32 weights
 dynamic int8 quantisation reads a quarter of the bytes (measured ~3.5x less CPU per query). The
 image tower and the stored image vectors stay fp32: only the query vector changes, by a cosine
 of ~0.999 to the fp32 one on the benchmark's model (recall against fp32 queries is measured in
-docs/benchmarks.md, wt-speed). The copy is made once, beside the fp32 towers, atomically: two
+docs/benchmarks.md, section 19). The copy is made once, beside the fp32 towers, atomically: two
 server workers making it at once each write their own file and the last rename wins.
 """
 
