@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Engine, Table, delete, exists, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
-from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
 from sqlalchemy.orm import Session
 
 from pixsift.search.account_records import Principal, utc_now
@@ -28,6 +26,7 @@ from pixsift.search.records import ImageIdArray, ImageRecord
 from pixsift.search.storage.decisions import HiddenImage, NotDuplicates
 from pixsift.search.storage.models import Image
 from pixsift.search.storage.store import LibraryStore
+from pixsift.search.storage.writes import upsert
 
 #: A group marked "not duplicates" at once: the duplicate finder never makes larger groups.
 MAX_GROUP = 50
@@ -187,12 +186,11 @@ class Decisions:
             raise PermissionDeniedError(f"{self.caller.name} is a viewer: {action} needs an admin")
 
 
-def _insert_new(session: Session, table: Table) -> PostgresInsert | SqliteInsert:
+def _insert_new(session: Session, table: Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING: a decision made twice (or by two people at once)
-    stays one row."""
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    stays one row. (search.storage.writes.upsert imports the dialect on use: a search on a
+    SQLite library never loads PostgreSQL's.)"""
+    return upsert(session, table).on_conflict_do_nothing()
 
 
 __all__ = [

@@ -68,7 +68,10 @@ def test_the_map_shows_each_placed_picture_and_opens_it(
         "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", point
     )
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".map-popup img"))
-    popup = driver.find_element(By.CSS_SELECTOR, ".map-popup")  # type: ignore[attr-defined]
+    # Shown once Leaflet has panned the popup into view (an animation on a phone's screen).
+    popup = wait.until(
+        lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, ".map-popup") if e.text), None)
+    )
     assert popup.text in ("Lisbon, Portugal", "Tokyo, Japan")
     loaded = "return document.querySelector('.map-popup img').naturalWidth > 0"
     wait.until(lambda d: d.execute_script(loaded))

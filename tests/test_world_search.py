@@ -35,12 +35,10 @@ EXPLAINED_SCENES = 40
 
 
 def world_checkpoint() -> tuple[Path, Path] | None:
-    """The committed softmax (CLIP-loss) world model: its config and weights."""
-    for weights in sorted(WORLD_DATA.glob("*.safetensors")):
-        config = weights.with_suffix(".json")
-        if config.exists() and not weights.stem.endswith(("-siglip", "-sigmoid")):
-            return config, weights
-    return None
+    """The committed softmax (CLIP-loss) world model: its config and weights (by name: the
+    folder also holds the world captioner and the sigmoid model's config)."""
+    config, weights = WORLD_DATA / "pixsift-world-vit.json", WORLD_DATA / "pixsift-world-vit.safetensors"
+    return (config, weights) if config.exists() and weights.exists() else None
 
 
 @pytest.fixture(scope="module")
