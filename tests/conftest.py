@@ -56,6 +56,16 @@ def only_installed_names() -> Iterator[None]:
     assert not bare, f"imported by a bare name, not pixsift.<name>: {bare}"
 
 
+@pytest.fixture(autouse=True)
+def sessions_for_one_query_end_with_their_command() -> Iterator[None]:
+    """``pixsift search`` marks its process as one that runs a query and exits (ONNX sessions
+    opened without pre-packing); run in-process by CliRunner, the test's process goes on."""
+    from pixsift.search.model import loading
+
+    yield
+    loading._quick_start = False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Exported towers and checkpoint hashes go to a temporary folder, not the user's cache."""

@@ -164,19 +164,20 @@ def test_quick_start_sessions_skip_prepacking_and_spinning_with_the_same_vectors
     from pixsift.search.model.ort import QUICK_START_SESSION_CONFIG
 
     monkeypatch.setattr(loading_module, "_quick_start", False)
+    default = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
     loading_module.start_quickly()
     quick = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
     assert isinstance(quick, OnnxEmbedder) and quick.quick_start
+    assert isinstance(default, OnnxEmbedder) and not default.quick_start
     pictures = [make_picture(seed) for seed in range(3)]
-    assert cosines(quick.embed_texts(TEXTS), onnx_embedder.embed_texts(TEXTS)).min() >= 0.99999
-    assert cosines(quick.embed_images(pictures), onnx_embedder.embed_images(pictures)).min() >= (
+    assert cosines(quick.embed_texts(TEXTS), default.embed_texts(TEXTS)).min() >= 0.99999
+    assert cosines(quick.embed_images(pictures), default.embed_images(pictures)).min() >= (
         0.99999
     )
     for tower in ("text", "image"):
         options = quick._session(tower).get_session_options()
         for key, value in QUICK_START_SESSION_CONFIG.items():
             assert options.get_session_config_entry(key) == value
-    default_options = onnx_embedder._session("text").get_session_options()
-    assert not onnx_embedder.quick_start
+    default_options = default._session("text").get_session_options()
     with pytest.raises(RuntimeError, match="does not have configuration"):
         default_options.get_session_config_entry("session.disable_prepacking")
