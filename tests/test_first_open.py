@@ -6,6 +6,8 @@ concurrent-indexer test starts from a migrated template, so it cannot see this).
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+import threading
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
@@ -73,3 +75,26 @@ def test_several_processes_open_a_new_sqlite_library_file_at_once(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'library.sqlite3'}"
     assert open_from_several_processes_at_once(url) == ["opened"] * PROCESSES
     assert_at_head(url)
+
+
+@pytest.mark.sqlite
+def test_a_library_file_another_process_is_writing_opens_once_the_writer_commits(
+    tmp_path: Path,
+) -> None:
+    """Switching a file to WAL needs its exclusive lock, and SQLite refuses at once (no busy
+    wait) while another connection writes: the open waits for the writer instead of failing."""
+    path = tmp_path / "library.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other (x)")  # a file still in the default rollback journal
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO other VALUES (1)")
+    committer = threading.Timer(0.5, writer.execute, args=("COMMIT",))
+    committer.start()
+    engine = create_database_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        committer.join()
+        engine.dispose()
+        writer.close()

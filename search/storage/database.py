@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import sqlite3
+import time
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -68,13 +70,32 @@ def create_database_engine(database_url: str) -> Engine:
 
 def _configure_sqlite_connection(dbapi_connection, _connection_record) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     # WAL lets the web server read while an indexing run writes; NORMAL sync is crash-safe in WAL
     # mode (a power cut may lose the last commits, never corrupt the file).
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_write_ahead_log(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _use_write_ahead_log(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL unless it already is (the mode is stored in the file).
+
+    Switching needs the file's exclusive lock, and SQLite answers "database is locked" at once,
+    without waiting out the busy timeout, when another process is creating the schema of a new
+    file at that moment (waiting could deadlock, so SQLite refuses). So the switch is retried
+    until the busy timeout has passed, as the busy handler would have done."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 #: Tables that exist only in migrations (SQLite's full-text index and its shadow tables).
