@@ -2,9 +2,11 @@
 seconds, decoded with PyAV (FFmpeg's libraries, shipped in its wheel).
 
 Every decoded frame is shrunk to a tiny colour picture (swscale does the shrinking, which also
-blurs away texture and noise); a cut is a large mean difference between two consecutive tiny
-pictures. A sampled frame that differs little from the last kept moment is not kept again: a
-static shot yields one moment, not one per interval. Decoding is hostile-file safe in the sense
+blurs away texture and noise); a hard cut is a change of hue, saturation and value between two
+consecutive tiny pictures that stands out from the changes around it and persists
+(search.media.shot_cuts: PySceneDetect's adaptive content detector). A sampled frame that
+differs little from the last kept moment is not kept again: a static shot yields one moment,
+not one per interval. Decoding is hostile-file safe in the sense
 that every FFmpeg error becomes a :class:`VideoRejectedError` with a reason; hangs and crashes
 are the caller's to contain (the indexer runs this in a pebble worker with a time limit).
 """
@@ -22,6 +24,12 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from pixsift.search.media.errors import MAX_REASON_DETAIL, ImageRejectedError
+from pixsift.search.media.shot_cuts import (
+    DEFAULT_MIN_CONTENT,
+    CutDetector,
+    CutSettings,
+    hsv_planes,
+)
 
 #: Extension (lower case, with the dot) -> the format name stored with each moment.
 VIDEO_FORMATS: dict[str, str] = {
@@ -43,12 +51,10 @@ VIDEO_MIME_TYPES: dict[str, str] = {
 }
 
 DEFAULT_INTERVAL_SECONDS = 10.0
-#: Mean absolute difference (0-255, over the tiny RGB picture) between consecutive frames that
-#: counts as a cut, provided the colours changed too (below): a cut changes both; motion, even
-#: of a sharp pattern, moves pixels but keeps the picture's colours.
-DEFAULT_SCENE_THRESHOLD = 24.0
-#: Share of the tiny picture's pixels whose coarse colour (4 levels per channel) changed.
-COLOUR_CHANGE_THRESHOLD = 0.3
+#: The smallest content score (hue/saturation/value difference, 0-255, between consecutive tiny
+#: pictures) that can be a hard cut; search.media.shot_cuts also needs it to stand out from
+#: the frames around it (motion changes every frame alike) and to persist (a flash does not).
+DEFAULT_SCENE_THRESHOLD = DEFAULT_MIN_CONTENT
 #: A sampled frame this close (same scale) to the last kept moment is the same picture again.
 DEFAULT_DUPLICATE_THRESHOLD = 3.0
 #: Cuts closer than this to the last moment are not sampled (flashes, strobes, fast editing).
@@ -73,6 +79,7 @@ def _ffmpeg_reason(error: Exception) -> str:
 @dataclass(frozen=True)
 class SamplingOptions:
     interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    #: The cut detector's smallest content score (search.media.shot_cuts.CutSettings).
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD
     duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
     #: Short side, in pixels, of the frames handed back (the model's input size).
@@ -149,42 +156,62 @@ def sample_moments(path: Path, options: SamplingOptions) -> VideoSample:
 
 
 def _sample_stream(frames, start: float, options: SamplingOptions, sample: VideoSample) -> None:
-    """Keep a moment every interval and at each cut. A cut too close to the last kept moment
-    (a flash, fast editing) is sampled once that gap has passed, still inside the new shot if it
-    lasts that long: no shot of MIN_SCENE_GAP_SECONDS or more goes without a moment."""
-    previous: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None
-    kept_tiny: NDArray[np.float32] | None = None
-    last_sampled = last_kept = -np.inf
-    pending_cut = False
+    """Keep a moment every interval and at each hard cut (search.media.shot_cuts decides, a
+    few frames behind the decoder)."""
+    detector: CutDetector[_Frame] = CutDetector(CutSettings(min_content=options.scene_threshold))
+    sampler = _Sampler(options, sample)
     for frame in frames:
         if frame.time is None:
             continue
         offset = max(0.0, float(frame.time) - start)
         pixels = frame.to_ndarray(width=_TINY_SIZE[0], height=_TINY_SIZE[1], format="rgb24")
-        tiny, colours = pixels.astype(np.float32), _colour_histogram(pixels)
-        pending_cut = pending_cut or (
-            previous is not None
-            and _difference(tiny, previous[0]) > options.scene_threshold
-            and 0.5 * float(np.abs(colours - previous[1]).sum()) > COLOUR_CHANGE_THRESHOLD
+        decided = detector.push(
+            _Frame(frame, offset, pixels.astype(np.float32)), hsv_planes(pixels)
         )
-        previous = tiny, colours
-        due = offset - last_sampled >= options.interval_seconds
-        cut_due = pending_cut and offset - last_kept >= MIN_SCENE_GAP_SECONDS
-        if not (due or cut_due):
-            continue
-        last_sampled, pending_cut = offset, False
-        if kept_tiny is not None and _difference(tiny, kept_tiny) < options.duplicate_threshold:
-            continue  # the same picture as the last moment: it still stands for this one
-        kept_tiny, last_kept = tiny, offset
-        sample.moments.append(SampledMoment(offset, _picture(frame, options.frame_side), cut_due))
-        if len(sample.moments) >= MAX_MOMENTS:
+        if not sampler.take_all(decided):
             return
+    sampler.take_all(detector.flush())
 
 
-def _colour_histogram(pixels: NDArray[np.uint8]) -> NDArray[np.float64]:
-    levels = (pixels >> 6).astype(np.int64)
-    bins = levels[..., 0] * 16 + levels[..., 1] * 4 + levels[..., 2]
-    return np.bincount(bins.ravel(), minlength=64) / bins.size
+@dataclass(frozen=True)
+class _Frame:
+    frame: object  # av.VideoFrame
+    offset: float
+    tiny: NDArray[np.float32]
+
+
+class _Sampler:
+    """Keeps a moment every interval and at each cut. A cut too close to the last kept moment
+    (fast editing) is sampled once that gap has passed, still inside the new shot if it lasts
+    that long: no shot of MIN_SCENE_GAP_SECONDS or more goes without a moment."""
+
+    def __init__(self, options: SamplingOptions, sample: VideoSample) -> None:
+        self.options, self.sample = options, sample
+        self.kept_tiny: NDArray[np.float32] | None = None
+        self.last_sampled = self.last_kept = -np.inf
+        self.pending_cut = False
+
+    def take_all(self, decided: list[tuple[_Frame, bool]]) -> bool:
+        """Consider each decided frame; False once the video holds MAX_MOMENTS."""
+        for item, is_cut in decided:
+            self._take(item, is_cut)
+            if len(self.sample.moments) >= MAX_MOMENTS:
+                return False
+        return True
+
+    def _take(self, item: _Frame, is_cut: bool) -> None:
+        self.pending_cut = self.pending_cut or is_cut
+        due = item.offset - self.last_sampled >= self.options.interval_seconds
+        cut_due = self.pending_cut and item.offset - self.last_kept >= MIN_SCENE_GAP_SECONDS
+        if not (due or cut_due):
+            return
+        self.last_sampled, self.pending_cut = item.offset, False
+        kept = self.kept_tiny
+        if kept is not None and _difference(item.tiny, kept) < self.options.duplicate_threshold:
+            return  # the same picture as the last moment: it still stands for this one
+        self.kept_tiny, self.last_kept = item.tiny, item.offset
+        picture = _picture(item.frame, self.options.frame_side)
+        self.sample.moments.append(SampledMoment(item.offset, picture, cut_due))
 
 
 def _difference(first: NDArray[np.float32], second: NDArray[np.float32]) -> float:
