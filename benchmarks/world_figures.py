@@ -294,7 +294,9 @@ def video_figures(library: Library, videos: Sequence[WorldVideo]) -> dict:
                 continue
             best = hits[0].image
             start, end = number * video.shot_seconds, (number + 1) * video.shot_seconds
-            first += best.relative_path == video.name and start <= (best.offset_s or -1) < end
+            # offset_s is None for a photo; 0.0 (the first shot's moment) is a real offset.
+            offset = -1.0 if best.offset_s is None else best.offset_s
+            first += best.relative_path == video.name and start <= offset < end
     return {
         "videos": len(videos),
         "shots": total,
