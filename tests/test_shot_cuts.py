@@ -100,3 +100,22 @@ def test_a_single_shot_that_keeps_changing_is_not_split(tmp_path: Path, kind: st
     assert all(
         moment.offset_seconds in (0.0, pytest.approx(10.0, abs=1 / FPS)) for moment in moments
     )
+
+
+def test_the_world_video_figure_counts_a_first_shot_found_at_0_s() -> None:
+    """benchmarks' video figure: a moment at 0.0 s is the first shot's (it was read as a
+    photo's missing offset, so no first shot ever counted)."""
+    from types import SimpleNamespace
+
+    from benchmarks.world_figures import video_figures
+    from benchmarks.world_files import WorldVideo
+
+    video = WorldVideo("clip.mp4", tuple(scenes(SINGLE_SEED, 2)))
+    at_start = SimpleNamespace(image=SimpleNamespace(relative_path="clip.mp4", offset_s=0.0))
+
+    class EveryCaptionFindsTheStart:
+        def find(self, request: object) -> SimpleNamespace:
+            return SimpleNamespace(hits=[at_start])
+
+    figures = video_figures(EveryCaptionFindsTheStart(), [video])  # type: ignore[arg-type]
+    assert (figures["shots"], figures["shot_moment_first"]) == (2, 0.5)  # shot 0 yes, shot 1 no
