@@ -42,8 +42,9 @@ DEFAULT_WINDOW = 2
 DEFAULT_RATIO = 3.0
 #: The smallest content score (0-255) that can be a cut. PySceneDetect's 15 is for full-size
 #: frames; on the shrunken picture scored here (the encoder's noise and fine texture averaged
-#: away) a quiet video scores below 2 between frames, and two world scenes with the same kind
-#: of background and small objects as little as 8 across their cut (docs/benchmarks.md, wt-cuts).
+#: away) a still shot scores below 1 between frames and a noisy, flickering one below 5, while
+#: two world scenes with the same kind of background and small objects score as little as 8
+#: across their cut (docs/benchmarks.md, wt-cuts).
 DEFAULT_MIN_CONTENT = 6.0
 #: The most a change of overall brightness between two frames is discounted by (see
 #: content_score); beyond it, what is left counts as a change of content.
@@ -106,7 +107,7 @@ class CutDetector(Generic[Payload]):
         self.settings = settings or CutSettings()
         if self.settings.window < 1:
             raise ValueError("the cut detector's window must be at least one frame")
-        # The frame before the oldest undecided one, the undecided ones, and the look-ahead.
+        # A few decided frames (context), the undecided ones, and the look-ahead.
         self._frames: deque[_Entry[Payload]] = deque()
         self._decided = 0  # how many of _frames' leading entries are decided (context only)
 
