@@ -30,12 +30,19 @@ from pixsift.search.query.request import (
     SearchRequest,
     TermSpec,
 )
+from pixsift.web.settings import HIDE_GPS_FROM_VIEWERS
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _albums(library: Library) -> Albums:
     return Albums(library.store, LOCAL_PRINCIPAL)
+
+
+def _viewers_see_places() -> bool:
+    """The server's setting, read as the server reads it: a viewer's smart album runs with the
+    viewer's rights (search.album_makers) whoever opens it, the command line too."""
+    return not int(HIDE_GPS_FROM_VIEWERS.value() or 0)
 
 
 def _filters(values: dict[str, Any]) -> SearchFilters:
@@ -173,7 +180,14 @@ def show(
     """An album's pictures, in order (a smart album's: what its search returns now)."""
     with open_library(library, database_url) as opened:
         kept = _albums(opened)
-        page = album_page(opened, kept, kept.find(album).id, offset, limit)
+        page = album_page(
+            opened,
+            kept,
+            kept.find(album).id,
+            offset,
+            limit,
+            viewers_see_places=_viewers_see_places(),
+        )
     if as_json:
         click.echo(album_to_json(page.images))
         return
@@ -205,7 +219,7 @@ def export(
     """Every member of an album, in order: as CSV/JSON, or copies of the files (--to DIR)."""
     with open_library(library, database_url) as opened:
         kept = _albums(opened)
-        ids = member_ids(opened, kept, kept.find(album))
+        ids = member_ids(opened, kept, kept.find(album), viewers_see_places=_viewers_see_places())
         records = opened.images(ids)
     ordered = [records[i] for i in ids if i in records]
     if destination is not None:

@@ -136,6 +136,13 @@ def initialise_decoder(preprocess: ImagePreprocess, min_side: int) -> PixelPlan 
     return plan
 
 
+def set_thumbnail_sizes(sizes: tuple[int, ...]) -> None:
+    """The thumbnail sizes :func:`decode_file` makes in this process (a Ray worker's are given
+    with each batch: they belong to the run, and a restarted actor would lose them)."""
+    global _worker_thumbnail_sizes
+    _worker_thumbnail_sizes = tuple(sizes)
+
+
 def model_input(plan: PixelPlan | None, decoded: list[DecodedImage]) -> np.ndarray:
     """A batch of decoded images as model input (N x 3 x H x W float32)."""
     stacked = np.stack([image.pixels for image in decoded])

@@ -2,9 +2,12 @@
 
 A pool of Ray actors, each loading the model once (on a GPU where its node has one), reads files
 by the paths the driver scanned (a path every node sees: a shared mount), decodes and embeds them
-in batches, and streams the vectors back. The driver's pipeline (indexer.pipeline) stays the one
-writer: it commits each batch, records failures and publishes the index exactly as a local run
-does, so a killed driver resumes like a killed local run (committed batches are skipped).
+in batches, and streams the vectors back with the pictures' thumbnails, preview and placeholder
+made from the same decoded picture (``--thumbnails``, as a local run). The driver's pipeline
+(indexer.pipeline) stays the one writer: it commits each batch, records failures and publishes
+the index exactly as a local run does (it alone writes the thumbnails, aside then renamed,
+before the rows that name them commit), so a killed driver resumes like a killed local run
+(committed batches are skipped).
 
 A worker lost mid-batch is restarted by Ray, which reruns its in-flight tasks; a batch whose
 actor still dies (or hangs past its time limit) is split and its files are retried one by one on
@@ -23,7 +26,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,9 +88,14 @@ class EmbeddingWorker:
         frames), which it then embeds on an actor."""
         return self.embedder.preprocess, int(getattr(self.embedder, "image_size", 224))
 
-    def embed_files(self, paths: list[bytes]) -> list[DecodeResult]:
-        from pixsift.indexer.decoding import decode_file, model_input
+    def embed_files(
+        self, paths: list[bytes], thumbnail_sizes: tuple[int, ...] = ()
+    ) -> list[DecodeResult]:
+        """Decode, embed and make the ``thumbnail_sizes`` renditions and the placeholder of
+        each file; what travels back is the vector, the facts and those encoded files."""
+        from pixsift.indexer.decoding import decode_file, model_input, set_thumbnail_sizes
 
+        set_thumbnail_sizes(thumbnail_sizes)
         results = [_decode_safely(decode_file, path) for path in paths]
         decoded = [result for result in results if isinstance(result, DecodedImage)]
         if not decoded:
@@ -95,7 +103,7 @@ class EmbeddingWorker:
         vectors = iter(self.embedder.embed_pixel_batch(model_input(self.plan, decoded)))
         empty = np.empty(0, dtype=np.uint8)  # the pixels stay here: only the vector travels
         return [
-            DecodedImage(empty, result.metadata, result.content_hash, embedding=next(vectors))
+            replace(result, pixels=empty, embedding=next(vectors))
             if isinstance(result, DecodedImage)
             else result
             for result in results
@@ -217,7 +225,9 @@ class RayCluster:
 
     def stage(self, embedder: Embedder, options: IndexingOptions) -> DecodeStage:
         """The pipeline's decode stage (see indexer.pipeline.DecodeStageFactory)."""
-        return RayDecodeStage(self, options.batch_size, options.decode_timeout_seconds)
+        return RayDecodeStage(
+            self, options.batch_size, options.decode_timeout_seconds, options.thumbnail_sizes
+        )
 
     def shutdown(self) -> None:
         for actor in self.actors:
@@ -229,10 +239,17 @@ class RayDecodeStage:
     """Streams files through the actor pool in batches, a bounded number in flight, and yields
     one result per file in submission order."""
 
-    def __init__(self, cluster: RayCluster, batch_size: int, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        cluster: RayCluster,
+        batch_size: int,
+        timeout_seconds: float,
+        thumbnail_sizes: tuple[int, ...] = (),
+    ) -> None:
         self.cluster = cluster
         self.batch_size = batch_size
         self.timeout_seconds = timeout_seconds
+        self.thumbnail_sizes = tuple(thumbnail_sizes)
 
     def decode_in_order(self, path_bytes_list: Iterable[bytes]) -> Iterator[DecodeResult]:
         batches = _chunks(iter(path_bytes_list), self.batch_size)
@@ -251,7 +268,7 @@ class RayDecodeStage:
 
     def _submit(self, batch: list[bytes]) -> tuple[list[bytes], Any, Any]:
         actor = self.cluster._next_actor()
-        return batch, actor, actor.embed_files.remote(batch)
+        return batch, actor, actor.embed_files.remote(batch, self.thumbnail_sizes)
 
     def _collect(self, batch: list[bytes], actor: Any, reference: Any) -> list[DecodeResult]:
         ray = self.cluster.ray
@@ -271,7 +288,7 @@ class RayDecodeStage:
             actor = self.cluster._next_actor()
             try:
                 (result,) = ray.get(
-                    actor.embed_files.remote([path]),
+                    actor.embed_files.remote([path], self.thumbnail_sizes),
                     timeout=self.timeout_seconds + MODEL_LOAD_ALLOWANCE_SECONDS,
                 )
                 return result

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
+from pixsift.search.album_makers import maker_sees_places, refuse_maker_location
 from pixsift.search.albums import STATE_ALBUM_GENERATION, AlbumRecord, Albums
 from pixsift.search.query.context import SearchContext
 from pixsift.search.query.engine import run_search
@@ -40,19 +41,37 @@ _CACHES: weakref.WeakKeyDictionary[Engine, OrderedDict[tuple[object, ...], list[
 _LOCK = threading.Lock()
 
 
-def member_ids(library: SearchContext, albums: Albums, album: AlbumRecord) -> list[int]:
-    """Every member of ``album``, in order. Kept per album and state of the library (the store
-    generation, which every write to the images bumps; the album generation, bumped by every
-    change to album items; the album's own last change; the tags' generation for a tag
-    filter), so a warm server opens a large smart album without running its search again."""
+def member_ids(
+    library: SearchContext,
+    albums: Albums,
+    album: AlbumRecord,
+    *,
+    viewers_see_places: bool = False,
+) -> list[int]:
+    """Every member of ``album``, in order, whoever opens it. A smart album's search runs with
+    its maker's location permission now (search.album_makers; ``viewers_see_places``: whether
+    this server shows viewers GPS, false by default as the server's setting is). Kept per
+    album and state of the library (the store generation, which every write to the images
+    bumps; the album generation, bumped by every change to album items; the album's own last
+    change; the tags' generation for a tag filter; the maker's permission), so a warm server
+    opens a large smart album without running its search again."""
     engine = library.store.engine
-    key = (album.id, album.updated_at, library.store.index_generation(), _generations(engine))
+    places = album.kind == "smart" and maker_sees_places(
+        library.store, album.owner, viewers_see_places=viewers_see_places
+    )
+    key = (
+        album.id,
+        album.updated_at,
+        places,
+        library.store.index_generation(),
+        _generations(engine),
+    )
     with _LOCK:
         cache = _CACHES.setdefault(engine, OrderedDict())
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-    ids = _member_ids(library, albums, album)
+    ids = _member_ids(library, albums, album, places=places)
     with _LOCK:
         cache[key] = ids
         while len(cache) > MEMBER_CACHE_SIZE:
@@ -70,14 +89,18 @@ def _generations(engine: Engine) -> tuple[str | None, ...]:
     return tuple(found.get(name) for name in names)
 
 
-def _member_ids(library: SearchContext, albums: Albums, album: AlbumRecord) -> list[int]:
+def _member_ids(
+    library: SearchContext, albums: Albums, album: AlbumRecord, *, places: bool
+) -> list[int]:
     if album.kind == "album":
         return albums.items(album.id)
     pinned = albums.items(album.id, "pinned")
     excluded = set(albums.items(album.id, "excluded")) | set(pinned)
     assert album.search is not None
+    if not places:
+        refuse_maker_location(album)
     if album.search.terms:
-        page = run_search(library, album.search.search_request())
+        page = run_search(library, album.search.search_request(), places=places)
         found = [hit.id for hit in page.hits]
     else:
         found = _filtered_newest_first(library, album)
@@ -97,11 +120,18 @@ def _filtered_newest_first(library: SearchContext, album: AlbumRecord) -> list[i
 
 
 def album_page(
-    library: SearchContext, albums: Albums, album_id: int, offset: int = 0, limit: int = 100
+    library: SearchContext,
+    albums: Albums,
+    album_id: int,
+    offset: int = 0,
+    limit: int = 100,
+    *,
+    viewers_see_places: bool = False,
 ) -> AlbumPage:
-    """One page of an album's members, with their records."""
+    """One page of an album's members, with their records (as stored: the caller shows them
+    as the opener may see them)."""
     album = albums.get(album_id)
-    ids = member_ids(library, albums, album)
+    ids = member_ids(library, albums, album, viewers_see_places=viewers_see_places)
     shown = ids[offset : offset + limit]
     records = library.images(shown)
     end = offset + limit

@@ -230,16 +230,19 @@ def open_share(
     *,
     unlocked: bool = False,
     count: bool = True,
+    viewers_see_places: bool = False,
 ) -> ShareAccess:
     """What ``token`` gives, checked: a known token (constant-time), neither revoked nor
     expired, its password given (or the link ``unlocked`` before in this browser). ``count``:
-    this is an opening (the listing), not one of its pictures."""
+    this is an opening (the listing), not one of its pictures. A smart album's members are
+    what its search returns with its maker's rights (``viewers_see_places``: as
+    search.album_members.member_ids)."""
     link = _verify(library.store, token, password, unlocked=unlocked, count=count)
     caller = Principal(kind="local", name="share", role="admin")  # reads what the link names
     if link.album_id is not None:
         albums = Albums(library.store, caller)
         album = albums.get(link.album_id)
-        ids = tuple(member_ids(library, albums, album))
+        ids = tuple(member_ids(library, albums, album, viewers_see_places=viewers_see_places))
         return ShareAccess(link=link, title=album.name, image_ids=ids)
     assert link.image_id is not None
     return ShareAccess(link=link, title="A shared picture", image_ids=(link.image_id,))

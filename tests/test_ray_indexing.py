@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from waiting import wait_until
 from pixsift.indexer.decoding import DecodeResult
 from pixsift.indexer.pipeline import DecodeStage, Indexer, IndexingOptions
 from pixsift.search.library import DATABASE_FILENAME, Library
+from pixsift.search.media.thumbnails import THUMBNAIL_DIRECTORY_NAME
 from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 from pixsift.search.model.spec import Runtime
 
@@ -131,6 +133,41 @@ def test_ray_index_has_the_same_images_and_vectors_as_a_local_run(
             embedder_loader=ray_cluster_for(tiny_spec).embedder,
         ).index([folder])  # fmt: skip
         assert (again.unchanged, again.added, again.still_failing) == (PICTURES, 0, 1)
+
+
+def kept_pictures(library: Library) -> tuple[dict[str, str | None], dict[str, bytes]]:
+    """Each picture's placeholder (by path) and every file under the thumbnail folder."""
+    records = library.store.images_by_ids(list(range(1, 4 * PICTURES)))
+    placeholders = {record.relative_path: record.placeholder for record in records.values()}
+    folder = library.directory / THUMBNAIL_DIRECTORY_NAME
+    files = {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*.*")}
+    return placeholders, files
+
+
+def test_ray_index_makes_the_thumbnails_and_placeholders_a_local_run_makes(
+    remote: RayCluster,
+    folder: Path,
+    tiny_spec: ModelSpec,
+    tiny_embedder: OpenClipEmbedder,
+    tmp_path: Path,
+) -> None:
+    """Issue 20 item 5 on a cluster: the actors make the sizes asked for (--thumbnails) and the
+    placeholder from the picture they decode; the driver alone writes them (aside, renamed)."""
+    chosen = replace(OPTIONS, thumbnail_sizes=(256, 1600))
+    with Library.open(tmp_path / "local", embedder=tiny_embedder) as local:
+        Indexer(local, tiny_embedder, chosen).index([folder])
+        expected = kept_pictures(local)
+    for name, sizes, made in (("sizes", (256, 1600), expected[1]), ("off", (), {})):
+        with Library.open(tmp_path / name) as library:
+            summary = Indexer(
+                library, None, replace(OPTIONS, thumbnail_sizes=sizes), model_spec=tiny_spec,
+                embedder_loader=remote.embedder, decode_stage=remote.stage,
+            ).index([folder])  # fmt: skip
+            placeholders, files = kept_pictures(library)
+        assert summary.added == PICTURES
+        assert placeholders == expected[0] and None not in placeholders.values()
+        assert files == made  # the same files, byte for byte; none left half-written
+        assert summary.thumbnails_written == len(files) == len(sizes) * PICTURES
 
 
 class KillsAWorker:

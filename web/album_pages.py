@@ -13,7 +13,7 @@ from pixsift.search.albums import Albums
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.query.request import MAX_RESULTS, SavedSearch, TermSpec
 from pixsift.search.shares import ShareRequest, Shares
-from pixsift.web.auth import principal
+from pixsift.web.auth import principal, viewers_see_places
 from pixsift.web.parsing import read_args
 from pixsift.web.results import SearchQuery, image_out, run_query
 from pixsift.web.schemas import SearchParams
@@ -53,7 +53,9 @@ def create_album() -> Response:
 @bp.get("/albums/<int:album_id>")
 def album(album_id: int, new_link: str | None = None) -> str:
     offset = max(0, request.args.get("offset", 0, type=int))
-    page = album_page(get_library(), _albums(), album_id, offset, 100)
+    page = album_page(
+        get_library(), _albums(), album_id, offset, 100, viewers_see_places=viewers_see_places()
+    )
     links = [link for link in Shares(get_library().store, principal()).list()
              if link.album_id == album_id]  # fmt: skip
     return render_template(

@@ -21,7 +21,7 @@ from pixsift.web.album_schemas import (
     AlbumRename,
     Deleted,
 )
-from pixsift.web.auth import principal, visibility
+from pixsift.web.auth import principal, viewers_see_places, visibility
 from pixsift.web.parsing import Operation, operation
 from pixsift.web.results import SearchQuery, image_out, require_query, run_query
 from pixsift.web.schemas import dump
@@ -65,7 +65,14 @@ def create_album(params: AlbumCreate) -> tuple[Response, int]:
     )
 )
 def show_album(params: AlbumPageParams, album_id: int) -> Response:
-    page = album_page(get_library(), albums(), album_id, params.offset, params.k)
+    page = album_page(
+        get_library(),
+        albums(),
+        album_id,
+        params.offset,
+        params.k,
+        viewers_see_places=viewers_see_places(),
+    )
     contents = AlbumContents(
         album=page.album,
         images=[image_out(record) for record in page.images],
@@ -123,7 +130,7 @@ def remove_items(params: AlbumChange, album_id: int) -> Response:
 @operation(Operation("An album's pictures as CSV", responses={200: "text/csv", 404: "error"}))
 def export_album(album_id: int) -> Response:
     library, kept = get_library(), albums()
-    ids = member_ids(library, kept, kept.get(album_id))
+    ids = member_ids(library, kept, kept.get(album_id), viewers_see_places=viewers_see_places())
     records = library.images(ids)
     shown = [visible_record(records[i], visibility()) for i in ids if i in records]
     return Response(

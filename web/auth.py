@@ -178,6 +178,13 @@ def visibility() -> Visibility:
     return g.get("visibility", FULL_VISIBILITY)
 
 
+def viewers_see_places() -> bool:
+    """Whether this server shows viewers where pictures were taken (the hide_gps_from_viewers
+    setting): what a viewer's smart album may read, whoever opens it (search.album_makers)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return not bool(int(app.config.get("HIDE_GPS_FROM_VIEWERS") or 0))
+
+
 def auth_required() -> bool:
     return bool(g.get("auth_required", False))
 
@@ -210,8 +217,7 @@ def authorize() -> Response | None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     g.principal = caller
     if not caller.is_admin:
-        hide_gps = bool(int(app.config.get("HIDE_GPS_FROM_VIEWERS") or 0))
-        g.visibility = Visibility(server_paths=False, gps=not hide_gps)
+        g.visibility = Visibility(server_paths=False, gps=viewers_see_places())
     if access == "admin" and not caller.is_admin:
         raise PermissionDeniedError(f"{caller.name} is a viewer: this needs an admin")
     return None

@@ -42,7 +42,7 @@ from pixsift.search.shares import (
     share_lookup,
 )
 from pixsift.web import images
-from pixsift.web.auth import ACCESS_ATTRIBUTE, ensure_secret_key, principal
+from pixsift.web.auth import ACCESS_ATTRIBUTE, ensure_secret_key, principal, viewers_see_places
 from pixsift.web.parsing import Operation, operation
 from pixsift.web.schemas import dump
 from pixsift.web.settings import MAX_PAGE_SIZE
@@ -156,6 +156,7 @@ def _open(token: str, *, count: bool) -> ShareAccess:
         request.headers.get(PASSWORD_HEADER),
         unlocked=_unlocked(token),
         count=count,
+        viewers_see_places=viewers_see_places(),
     )
 
 
