@@ -57,7 +57,12 @@ class NotDuplicatesChange(BaseModel):
 
 def not_hidden() -> ColumnElement[bool]:
     """SQL: the ``images`` row is not hidden (an indexed anti-join on the file's path)."""
-    return ~exists().where(HiddenImage.path_bytes == Image.path_bytes)
+    return ~hidden_path(Image.path_bytes)
+
+
+def hidden_path(path_bytes: ColumnElement[bytes]) -> ColumnElement[bool]:
+    """SQL: the file at ``path_bytes`` (a column of ``images`` or of an alias of it) is hidden."""
+    return exists().where(HiddenImage.path_bytes == path_bytes)
 
 
 def hidden_image_ids(engine: Engine) -> ImageIdArray:
@@ -200,6 +205,7 @@ __all__ = [
     "NotDuplicatesRequest",
     "apart_pairs",
     "hidden_image_ids",
+    "hidden_path",
     "not_hidden",
     "without_ids",
 ]
