@@ -4,8 +4,9 @@ picture leaves search results, the timeline, folders and duplicates; listed with
 (two pictures are never grouped as near-duplicates again).
 
 Both are user data, not the index (search.storage.decisions): nothing that indexing or a rebuild
-does removes them. Writing needs a caller allowed to edit the library (an admin, or the local
-user of a server without accounts), as editing tags does; anyone who may search reads them.
+does removes them. Making, undoing and listing them needs a caller allowed to edit the library
+(an admin, or the local user of a server without accounts), as editing tags does: a viewer never
+learns which pictures were hidden (they simply are not in what the viewer sees).
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class Decisions:
 
     def hidden(self, k: int, after: int | None = None) -> tuple[list[ImageRecord], int | None]:
         """A page of the hidden pictures (by id, after ``after``), and where the next begins."""
+        self._require_editor("listing hidden pictures")
         statement = (
             select(Image.id)
             .where(~not_hidden(), Image.id > (after or 0))

@@ -300,16 +300,44 @@ def test_viewers_cannot_decide_but_admins_can(browsed: tuple[Library, Path]) -> 
         as_admin = {"Authorization": f"Bearer {tokens['admin']}"}
         refused = client.post(f"/api/images/{image_id}/hidden", headers=as_viewer)
         assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
-        assert client.get("/api/hidden", headers=as_viewer).get_json()["results"] == []
         assert client.post(f"/api/images/{image_id}/hidden", headers=as_admin).status_code == 200
-        assert (
-            client.get("/api/hidden", headers=as_viewer).get_json()["results"][0]["id"] == image_id
-        )
+        # Which pictures are hidden is the editors' to know: a viewer is refused the listing.
+        listing = client.get("/api/hidden", headers=as_viewer)
+        assert listing.status_code == 403 and listing.get_json()["error"]["code"] == "forbidden"
+        assert "viewer" in listing.get_json()["error"]["message"]
+        assert client.get("/api/hidden", headers=as_admin).get_json()["results"][0]["id"] == image_id
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_viewer).status_code == 403
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_admin).status_code == 200
     finally:
         for key in accounts.api_keys():
             accounts.revoke_key(key.id)
+        accounts.open_desktop()
+
+
+def test_a_logged_in_viewer_is_refused_the_hidden_page(browsed: tuple[Library, Path]) -> None:
+    """The page refuses a viewer as the API does: 403, the house's HTML error page (no list),
+    and no "Hidden" link in the browsing nav."""
+    import re
+
+    library, _ = browsed
+    accounts = Accounts(library.store)
+    accounts.add_user("vic", "viewer password", "viewer")
+    hidden_id = ids_by_path(library)["loose-2.png"]
+    Decisions(library.store, LOCAL_PRINCIPAL).hide(hidden_id)
+    client = create_app({"TESTING": True, "LIBRARY": library, "SECRET_KEY": "k" * 40}).test_client()
+    try:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        form = {"name": "vic", "password": "viewer password", "csrf_token": token.group(1)}
+        assert client.post("/login", data=form).status_code == 302
+        page = client.get("/hidden")
+        assert page.status_code == 403 and page.mimetype == "text/html"
+        assert 'id="error"' in page.text and "vic is a viewer" in page.text
+        assert "loose-2.png" not in page.text and "hidden-list" not in page.text
+        assert client.get("/api/hidden").status_code == 403
+        assert "/hidden" not in client.get("/folders").text  # no link to a page it may not see
+    finally:
+        Decisions(library.store, LOCAL_PRINCIPAL).unhide(hidden_id)
+        accounts.remove_user("vic", keep_an_admin=False)
         accounts.open_desktop()
 
 
