@@ -305,7 +305,9 @@ def test_viewers_cannot_decide_but_admins_can(browsed: tuple[Library, Path]) -> 
         listing = client.get("/api/hidden", headers=as_viewer)
         assert listing.status_code == 403 and listing.get_json()["error"]["code"] == "forbidden"
         assert "viewer" in listing.get_json()["error"]["message"]
-        assert client.get("/api/hidden", headers=as_admin).get_json()["results"][0]["id"] == image_id
+        assert (
+            client.get("/api/hidden", headers=as_admin).get_json()["results"][0]["id"] == image_id
+        )
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_viewer).status_code == 403
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_admin).status_code == 200
     finally:
