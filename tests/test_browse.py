@@ -274,7 +274,8 @@ def test_not_duplicates_over_the_api(client: FlaskClient, browsed: tuple[Library
         grouped = client.get("/api/duplicates?threshold=0.9").get_json()["groups"]
         assert pair not in [sorted(i["id"] for i in g["images"]) for g in grouped]
         page = client.get("/duplicates?threshold=0.9").get_data(as_text=True)
-        assert "dup-b.jpg" not in page
+        groups, kept_apart = page.split('id="kept-apart"')
+        assert "dup-b.jpg" not in groups and "dup-b.jpg" in kept_apart  # listed, to undo
     finally:
         query = "&".join(f"image_ids={i}" for i in pair)
         assert client.delete(f"/api/duplicates/not-duplicates?{query}").get_json() == {"pairs": 1}
@@ -284,6 +285,38 @@ def test_not_duplicates_over_the_api(client: FlaskClient, browsed: tuple[Library
     )
     missing = client.post("/api/duplicates/not-duplicates", json={"image_ids": [pair[0], 999]})
     assert missing.status_code == 404
+
+
+def test_not_duplicates_decisions_are_listed_and_undone(
+    client: FlaskClient, browsed: tuple[Library, Path]
+) -> None:
+    """Each "not duplicates" decision is listed (API and the duplicates page's "Kept apart")
+    with its pictures, and undone from there: the pair is grouped again."""
+    library, _ = browsed
+    ids = ids_by_path(library)
+    pair = sorted((ids["dup-a.png"], ids["dup-b.jpg"]))
+    assert client.get("/api/duplicates/not-duplicates").get_json() == {"groups": []}
+    assert 'id="kept-apart-empty"' in client.get("/duplicates?threshold=0.9").text
+    client.post("/api/duplicates/not-duplicates", json={"image_ids": pair})
+    try:
+        (group,) = client.get("/api/duplicates/not-duplicates").get_json()["groups"]
+        assert [image["id"] for image in group["images"]] == pair
+        assert group["decided_by"] == "local"
+        page = client.get("/duplicates?threshold=0.9").text
+        kept = page[page.index('id="kept-apart"') :]
+        assert "dup-a.png" in kept and "dup-b.jpg" in kept
+        undo = client.post(
+            "/duplicates/not-duplicates",
+            data={"image_ids": pair, "undo": "1", "next": "/duplicates?threshold=0.9"},
+        )
+        assert undo.status_code == 303 and undo.location.endswith("/duplicates?threshold=0.9")
+        assert client.get("/api/duplicates/not-duplicates").get_json() == {"groups": []}
+        grouped = client.get("/api/duplicates?threshold=0.9").get_json()["groups"]
+        assert pair in [sorted(i["id"] for i in g["images"]) for g in grouped]
+    finally:
+        Decisions(library.store, LOCAL_PRINCIPAL).unmark_not_duplicates(
+            NotDuplicatesRequest(image_ids=tuple(pair))
+        )
 
 
 def test_viewers_cannot_decide_but_admins_can(browsed: tuple[Library, Path]) -> None:
@@ -309,6 +342,9 @@ def test_viewers_cannot_decide_but_admins_can(browsed: tuple[Library, Path]) -> 
             client.get("/api/hidden", headers=as_admin).get_json()["results"][0]["id"] == image_id
         )
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_viewer).status_code == 403
+        kept = client.get("/api/duplicates/not-duplicates", headers=as_viewer)
+        assert kept.status_code == 403 and kept.get_json()["error"]["code"] == "forbidden"
+        assert client.get("/api/duplicates/not-duplicates", headers=as_admin).status_code == 200
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_admin).status_code == 200
     finally:
         for key in accounts.api_keys():
