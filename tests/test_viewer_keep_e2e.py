@@ -95,7 +95,8 @@ def test_an_editor_hides_the_shown_picture_and_undoes_it(
         driver.find_element(By.ID, "viewer-hide").click()  # type: ignore[attr-defined]
         wait.until(lambda d: not d.execute_script("return document.getElementById('viewer').open"))
         assert card_ids(driver) == [] and decisions.is_hidden(int(only))
-        status = driver.find_element(By.ID, "status")  # type: ignore[attr-defined]
+        status = driver.find_element(By.ID, "viewer-page-note")  # type: ignore[attr-defined]
+        assert status.get_attribute("role") == "status"
         wait.until(lambda d: "is hidden from results" in status.text)
         status.find_element(By.ID, "viewer-undo").click()
         wait.until(lambda d: card_ids(d) == [only])

@@ -8,7 +8,8 @@
 (function () {
   if (!document.querySelector('meta[name="pixsift-editor"]')) return; // viewers: no tools
 
-  let note = null; // the status line
+  let note = null; // the status line in the viewer
+  let pageNote = null; // and on the page, for when the viewer closed (its own: app.js's changes)
   let albumForm = null;
   let hideButton = null;
   let albumButton = null;
@@ -69,6 +70,12 @@
     note.setAttribute("aria-live", "polite");
     note.hidden = true;
     viewer.append(albumForm, note);
+    // Made now, empty, so that screen readers watch it before anything is said in it.
+    pageNote = element("p", "status viewer-page-note");
+    pageNote.id = "viewer-page-note";
+    pageNote.setAttribute("role", "status");
+    pageNote.setAttribute("aria-live", "polite");
+    window.pixsiftViewer.grid.before(pageNote);
   }
 
   function show(card) {
@@ -104,10 +111,9 @@
     undo.id = "viewer-undo";
     undo.setAttribute("aria-label", "Undo: show " + quoted(card) + " again");
     undo.addEventListener("click", () => showAgain(card, place));
-    const where = window.pixsiftViewer.current() ? null : document.getElementById("status");
-    if (where) {
-      // The viewer closed (it was the last picture): the page's own status line says it.
-      where.replaceChildren(element("span", "", quoted(card) + " is hidden from results. "), undo);
+    if (!window.pixsiftViewer.current()) {
+      // The viewer closed (it was the last picture): the page's status line says it.
+      pageNote.replaceChildren(element("span", "", quoted(card) + " is hidden from results. "), undo);
     } else {
       say(quoted(card) + " is hidden from results. ", undo);
     }
@@ -125,12 +131,11 @@
     tidyHeadings(place.parent);
     window.pixsiftViewer.refresh();
     const text = quoted(card) + " is shown in results again.";
-    const status = document.getElementById("status");
     if (window.pixsiftViewer.current()) {
       say(text);
       hideButton.focus(); // the Undo button is gone; stay on the tools
-    } else if (status) {
-      status.textContent = text;
+    } else {
+      pageNote.textContent = text;
       card.querySelector("a.open").focus();
     }
   }
