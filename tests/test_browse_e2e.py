@@ -177,6 +177,43 @@ def test_an_admin_hides_a_picture_and_shows_it_again(
     assert script_errors(driver) == []
 
 
+def test_hiding_from_the_viewer_on_the_timeline_takes_its_empty_headings(
+    browser: object,  # noqa: F811
+    served: Served,
+    size: str,  # noqa: F811
+) -> None:
+    """The only picture of a day and a month hidden from the viewer: its card and its headings
+    leave the timeline at once; "Undo" brings all three back."""
+    from selenium.webdriver.common.by import By
+
+    driver, wait = browser, page_wait(browser)
+    snow = ids(served)["2023/winter/snow.jpg"]
+    log_in(driver, served.url, "ada")
+    driver.get(served.url + "/?start=2023-12")  # type: ignore[attr-defined]
+    wait.until(lambda d: str(snow) in card_ids(d))
+
+    def headings(d: object) -> list[str]:
+        found = d.find_elements(By.CSS_SELECTOR, "#results li.when h2, #results li.when h3")  # type: ignore[attr-defined]
+        return [h.text for h in found if h.is_displayed()]
+
+    assert headings(driver)[:2] == ["December 2023", "Sunday 24 December 2023"]
+    before = card_ids(driver)
+    link = driver.find_element(By.CSS_SELECTOR, f"#results li.card[data-id='{snow}'] a.open")  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].click()", link)  # type: ignore[attr-defined]
+    wait.until(lambda d: d.execute_script("return document.getElementById('viewer').open"))
+    try:
+        driver.find_element(By.ID, "viewer-hide").click()  # type: ignore[attr-defined]
+        wait.until(lambda d: str(snow) not in card_ids(d))
+        assert "December 2023" not in headings(driver)
+        assert "Sunday 24 December 2023" not in headings(driver)
+        driver.find_element(By.ID, "viewer-undo").click()  # type: ignore[attr-defined]
+        wait.until(lambda d: card_ids(d) == before)
+        assert headings(driver)[:2] == ["December 2023", "Sunday 24 December 2023"]
+    finally:
+        Decisions(served.library.store, LOCAL_PRINCIPAL).unhide(snow)
+    assert script_errors(driver) == []
+
+
 def test_an_admin_says_two_pictures_are_not_duplicates(
     browser: object,  # noqa: F811
     served: Served,
