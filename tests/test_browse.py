@@ -384,5 +384,6 @@ def test_openapi_documents_browsing_and_decisions(client: FlaskClient) -> None:
     assert {"/api/timeline", "/api/folders", "/api/hidden"} <= set(paths)
     assert {"post", "delete"} <= set(paths["/api/images/{image_id}/hidden"])
     assert "requestBody" in paths["/api/duplicates/not-duplicates"]["post"]
+    assert {"get", "post", "delete"} <= set(paths["/api/duplicates/not-duplicates"])
     timeline_parameters = {p["name"] for p in paths["/api/timeline"]["get"]["parameters"]}
     assert {"folder", "after", "tag", "start", "k", "cursor"} <= timeline_parameters
