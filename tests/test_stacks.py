@@ -185,6 +185,10 @@ def test_a_hidden_best_copy_leaves_its_stack_in_the_timeline_and_folders(
     try:
         decisions.hide(best)
         assert shown() == ({following}, {following})
+        # Search too: one result for the burst, led by the next copy, the hidden one not listed.
+        (found,) = [hit for hit in everything(library) if set(hit.stack) & set(burst)]
+        assert found.id == following and found.stack[0] == following
+        assert sorted(found.stack) == [i for i in burst if i != best]
         for image_id in burst:
             decisions.hide(image_id)
         assert shown() == (set(), set())
