@@ -18,10 +18,10 @@ from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
-from pixsift.search.decisions import not_hidden
+from pixsift.search.decisions import hidden_path, not_hidden
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.query.filters import filter_conditions
 from pixsift.search.query.request import SearchFilters
@@ -57,16 +57,29 @@ class BrowsePage:
 @cache
 def browse_conditions() -> tuple[ColumnElement[bool], ...]:
     """What browsing shows of the ``images`` rows: not hidden, one moment per video (its
-    first), and one copy per stack (its best, search.stacks). Built once: the same expression
-    objects each time let SQLAlchemy reuse its compiled statements (a fresh alias would not)."""
+    first), and one copy per stack: its best (search.stacks), or when the user hid the best, the
+    next copy shown (the lowest id not hidden, as a stack lists its copies), so hiding one copy
+    never hides the whole stack. Built once: the same expression objects each time let
+    SQLAlchemy reuse its compiled statements (a fresh alias would not)."""
     moment = aliased(Image)
     first_moment = (
         select(func.min(moment.id)).where(moment.video_id == Image.video_id).scalar_subquery()
     )
+    best, copy = aliased(Image), aliased(Image)
+    best_hidden = exists().where(best.id == Image.stack_id, hidden_path(best.path_bytes))
+    next_copy = (
+        select(func.min(copy.id))
+        .where(copy.stack_id == Image.stack_id, ~hidden_path(copy.path_bytes))
+        .scalar_subquery()
+    )
     return (
         not_hidden(),
         or_(Image.video_id.is_(None), Image.id == first_moment),
-        or_(Image.stack_id.is_(None), Image.stack_id == Image.id),
+        or_(
+            Image.stack_id.is_(None),
+            Image.stack_id == Image.id,
+            and_(best_hidden, Image.id == next_copy),
+        ),
     )
 
 

@@ -4,19 +4,21 @@ picture leaves search results, the timeline, folders and duplicates; listed with
 (two pictures are never grouped as near-duplicates again).
 
 Both are user data, not the index (search.storage.decisions): nothing that indexing or a rebuild
-does removes them. Writing needs a caller allowed to edit the library (an admin, or the local
-user of a server without accounts), as editing tags does; anyone who may search reads them.
+does removes them. Making, undoing and listing them needs a caller allowed to edit the library
+(an admin, or the local user of a server without accounts), as editing tags does: a viewer never
+learns which pictures were hidden (they simply are not in what the viewer sees).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Engine, Table, delete, exists, select, tuple_
+from sqlalchemy import ColumnElement, Engine, Table, delete, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from pixsift.search.account_records import Principal, utc_now
@@ -57,7 +59,12 @@ class NotDuplicatesChange(BaseModel):
 
 def not_hidden() -> ColumnElement[bool]:
     """SQL: the ``images`` row is not hidden (an indexed anti-join on the file's path)."""
-    return ~exists().where(HiddenImage.path_bytes == Image.path_bytes)
+    return ~hidden_path(Image.path_bytes)
+
+
+def hidden_path(path_bytes: ColumnElement[bytes]) -> ColumnElement[bool]:
+    """SQL: the file at ``path_bytes`` (a column of ``images`` or of an alias of it) is hidden."""
+    return exists().where(HiddenImage.path_bytes == path_bytes)
 
 
 def hidden_image_ids(engine: Engine) -> ImageIdArray:
@@ -96,6 +103,19 @@ def apart_pairs(engine: Engine) -> frozenset[tuple[int, int]]:
     return frozenset(found)
 
 
+class KeptApart(BaseModel):
+    """One "not duplicates" decision, as made: the pictures said apart (those still indexed,
+    one per content hash), by whom and when."""
+
+    image_ids: list[int] = Field(description="The pictures said apart; undo with all of them.")
+    decided_by: str
+    decided_at: datetime
+
+
+#: "Not duplicates" decisions listed at once, newest first (each is one group of pictures).
+MAX_KEPT_APART = 100
+
+
 class Decisions:
     """The decisions of one library, as one caller may make them."""
 
@@ -124,6 +144,7 @@ class Decisions:
 
     def hidden(self, k: int, after: int | None = None) -> tuple[list[ImageRecord], int | None]:
         """A page of the hidden pictures (by id, after ``after``), and where the next begins."""
+        self._require_editor("listing hidden pictures")
         statement = (
             select(Image.id)
             .where(~not_hidden(), Image.id > (after or 0))
@@ -157,6 +178,43 @@ class Decisions:
                 )
             )
         return NotDuplicatesChange(pairs=len(pairs))
+
+    def kept_apart(self, limit: int = MAX_KEPT_APART) -> list[KeptApart]:
+        """The newest ``limit`` "not duplicates" decisions, each as the group it was made for
+        (its pairs share the moment and the maker); decisions whose pictures are no longer
+        indexed (fewer than two left) are left out."""
+        self._require_editor("listing pictures kept apart")
+        made = (
+            select(NotDuplicates.decided_at, NotDuplicates.decided_by)
+            .distinct()
+            .order_by(NotDuplicates.decided_at.desc(), NotDuplicates.decided_by)
+            .limit(limit)
+        )
+        with self.store.session() as session:
+            decided = [tuple(row) for row in session.execute(made)]
+            if not decided:
+                return []
+            when = tuple_(NotDuplicates.decided_at, NotDuplicates.decided_by).in_(decided)
+            pairs = session.execute(
+                select(NotDuplicates.hash_a, NotDuplicates.hash_b, *made.selected_columns)
+                .where(when)
+            ).all()  # fmt: skip
+            hashes = sorted({h for pair in pairs for h in pair[:2]})
+            first = (
+                select(Image.content_hash, func.min(Image.id))
+                .where(Image.content_hash.in_(hashes))
+                .group_by(Image.content_hash)
+            )
+            image_of = {str(h): int(i) for h, i in session.execute(first)}
+        groups: dict[tuple[datetime, str], set[int]] = {key: set() for key in decided}
+        for hash_a, hash_b, decided_at, decided_by in pairs:
+            found = {image_of[h] for h in (hash_a, hash_b) if h in image_of}
+            groups[(decided_at, decided_by)].update(found)
+        return [
+            KeptApart(image_ids=sorted(ids), decided_by=by, decided_at=at)
+            for (at, by), ids in groups.items()
+            if len(ids) >= 2
+        ]
 
     def _hash_pairs(self, image_ids: Sequence[int]) -> set[tuple[str, str]]:
         records = self.store.images_by_ids(image_ids)
@@ -196,10 +254,12 @@ def _insert_new(session: Session, table: Table) -> Any:
 __all__ = [
     "Decisions",
     "HiddenChange",
+    "KeptApart",
     "NotDuplicatesChange",
     "NotDuplicatesRequest",
     "apart_pairs",
     "hidden_image_ids",
+    "hidden_path",
     "not_hidden",
     "without_ids",
 ]

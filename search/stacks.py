@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from sqlalchemy import Engine, select, update
 
+from pixsift.search.decisions import not_hidden
 from pixsift.search.media.formats import RAW_EXTENSIONS
 from pixsift.search.storage.models import Image
 from pixsift.search.storage.rows import chunks
@@ -150,7 +151,7 @@ def group_stacks(
 ) -> tuple[list[tuple[int, float]], dict[int, tuple[int, ...]]]:
     """One slot per stack, where its best-ranked copy stood, showing the stack's best copy when
     the ranking holds it (it passed the filters); and each shown slot's whole stack, best copy
-    first."""
+    first. Copies the user hid are left out of both (a hidden best copy: the next one leads)."""
     ids = [image_id for image_id, _ in ranking]
     stack_of: dict[int, int] = {}
     with engine.connect() as connection:
@@ -174,21 +175,26 @@ def group_stacks(
         if stack in seen:
             continue
         seen.add(stack)
-        shown = stack if stack in ranked else image_id
+        copies = members[stack]
+        cover = copies[0] if copies else stack  # the best copy, else the next one not hidden
+        shown = cover if cover in ranked else image_id
         grouped.append((shown, score))
-        stacks[shown] = members[stack]
+        stacks[shown] = copies
     return grouped, stacks
 
 
 def _members(connection: object, stack_ids: list[int]) -> dict[int, tuple[int, ...]]:
-    found: dict[int, list[int]] = defaultdict(list)
+    """Each stack's copies the user did not hide: the best copy first, then the others by id."""
+    found: dict[int, list[int]] = {stack: [] for stack in stack_ids}
     for chunk in chunks(stack_ids):
         rows = connection.execute(  # type: ignore[attr-defined]
             select(Image.stack_id, Image.id)
-            .where(Image.stack_id.in_(chunk))
+            .where(Image.stack_id.in_(chunk), not_hidden())
             .order_by(Image.stack_id, Image.id)
         )
         for stack_id, image_id in rows:
             found[int(stack_id)].append(int(image_id))
-    # The best copy first, then the others by id.
-    return {stack: (stack, *(i for i in ids if i != stack)) for stack, ids in found.items()}
+    return {
+        stack: (stack, *(i for i in ids if i != stack)) if stack in ids else tuple(ids)
+        for stack, ids in found.items()
+    }

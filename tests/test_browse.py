@@ -274,7 +274,8 @@ def test_not_duplicates_over_the_api(client: FlaskClient, browsed: tuple[Library
         grouped = client.get("/api/duplicates?threshold=0.9").get_json()["groups"]
         assert pair not in [sorted(i["id"] for i in g["images"]) for g in grouped]
         page = client.get("/duplicates?threshold=0.9").get_data(as_text=True)
-        assert "dup-b.jpg" not in page
+        groups, kept_apart = page.split('id="kept-apart"')
+        assert "dup-b.jpg" not in groups and "dup-b.jpg" in kept_apart  # listed, to undo
     finally:
         query = "&".join(f"image_ids={i}" for i in pair)
         assert client.delete(f"/api/duplicates/not-duplicates?{query}").get_json() == {"pairs": 1}
@@ -284,6 +285,38 @@ def test_not_duplicates_over_the_api(client: FlaskClient, browsed: tuple[Library
     )
     missing = client.post("/api/duplicates/not-duplicates", json={"image_ids": [pair[0], 999]})
     assert missing.status_code == 404
+
+
+def test_not_duplicates_decisions_are_listed_and_undone(
+    client: FlaskClient, browsed: tuple[Library, Path]
+) -> None:
+    """Each "not duplicates" decision is listed (API and the duplicates page's "Kept apart")
+    with its pictures, and undone from there: the pair is grouped again."""
+    library, _ = browsed
+    ids = ids_by_path(library)
+    pair = sorted((ids["dup-a.png"], ids["dup-b.jpg"]))
+    assert client.get("/api/duplicates/not-duplicates").get_json() == {"groups": []}
+    assert 'id="kept-apart-empty"' in client.get("/duplicates?threshold=0.9").text
+    client.post("/api/duplicates/not-duplicates", json={"image_ids": pair})
+    try:
+        (group,) = client.get("/api/duplicates/not-duplicates").get_json()["groups"]
+        assert [image["id"] for image in group["images"]] == pair
+        assert group["decided_by"] == "local"
+        page = client.get("/duplicates?threshold=0.9").text
+        kept = page[page.index('id="kept-apart"') :]
+        assert "dup-a.png" in kept and "dup-b.jpg" in kept
+        undo = client.post(
+            "/duplicates/not-duplicates",
+            data={"image_ids": pair, "undo": "1", "next": "/duplicates?threshold=0.9"},
+        )
+        assert undo.status_code == 303 and undo.location.endswith("/duplicates?threshold=0.9")
+        assert client.get("/api/duplicates/not-duplicates").get_json() == {"groups": []}
+        grouped = client.get("/api/duplicates?threshold=0.9").get_json()["groups"]
+        assert pair in [sorted(i["id"] for i in g["images"]) for g in grouped]
+    finally:
+        Decisions(library.store, LOCAL_PRINCIPAL).unmark_not_duplicates(
+            NotDuplicatesRequest(image_ids=tuple(pair))
+        )
 
 
 def test_viewers_cannot_decide_but_admins_can(browsed: tuple[Library, Path]) -> None:
@@ -300,16 +333,49 @@ def test_viewers_cannot_decide_but_admins_can(browsed: tuple[Library, Path]) -> 
         as_admin = {"Authorization": f"Bearer {tokens['admin']}"}
         refused = client.post(f"/api/images/{image_id}/hidden", headers=as_viewer)
         assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
-        assert client.get("/api/hidden", headers=as_viewer).get_json()["results"] == []
         assert client.post(f"/api/images/{image_id}/hidden", headers=as_admin).status_code == 200
+        # Which pictures are hidden is the editors' to know: a viewer is refused the listing.
+        listing = client.get("/api/hidden", headers=as_viewer)
+        assert listing.status_code == 403 and listing.get_json()["error"]["code"] == "forbidden"
+        assert "viewer" in listing.get_json()["error"]["message"]
         assert (
-            client.get("/api/hidden", headers=as_viewer).get_json()["results"][0]["id"] == image_id
+            client.get("/api/hidden", headers=as_admin).get_json()["results"][0]["id"] == image_id
         )
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_viewer).status_code == 403
+        kept = client.get("/api/duplicates/not-duplicates", headers=as_viewer)
+        assert kept.status_code == 403 and kept.get_json()["error"]["code"] == "forbidden"
+        assert client.get("/api/duplicates/not-duplicates", headers=as_admin).status_code == 200
         assert client.delete(f"/api/images/{image_id}/hidden", headers=as_admin).status_code == 200
     finally:
         for key in accounts.api_keys():
             accounts.revoke_key(key.id)
+        accounts.open_desktop()
+
+
+def test_a_logged_in_viewer_is_refused_the_hidden_page(browsed: tuple[Library, Path]) -> None:
+    """The page refuses a viewer as the API does: 403, the house's HTML error page (no list),
+    and no "Hidden" link in the browsing nav."""
+    import re
+
+    library, _ = browsed
+    accounts = Accounts(library.store)
+    accounts.add_user("vic", "viewer password", "viewer")
+    hidden_id = ids_by_path(library)["loose-2.png"]
+    Decisions(library.store, LOCAL_PRINCIPAL).hide(hidden_id)
+    client = create_app({"TESTING": True, "LIBRARY": library, "SECRET_KEY": "k" * 40}).test_client()
+    try:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        form = {"name": "vic", "password": "viewer password", "csrf_token": token.group(1)}
+        assert client.post("/login", data=form).status_code == 302
+        page = client.get("/hidden")
+        assert page.status_code == 403 and page.mimetype == "text/html"
+        assert 'id="error"' in page.text and "vic is a viewer" in page.text
+        assert "loose-2.png" not in page.text and "hidden-list" not in page.text
+        assert client.get("/api/hidden").status_code == 403
+        assert "/hidden" not in client.get("/folders").text  # no link to a page it may not see
+    finally:
+        Decisions(library.store, LOCAL_PRINCIPAL).unhide(hidden_id)
+        accounts.remove_user("vic", keep_an_admin=False)
         accounts.open_desktop()
 
 
@@ -318,5 +384,6 @@ def test_openapi_documents_browsing_and_decisions(client: FlaskClient) -> None:
     assert {"/api/timeline", "/api/folders", "/api/hidden"} <= set(paths)
     assert {"post", "delete"} <= set(paths["/api/images/{image_id}/hidden"])
     assert "requestBody" in paths["/api/duplicates/not-duplicates"]["post"]
+    assert {"get", "post", "delete"} <= set(paths["/api/duplicates/not-duplicates"])
     timeline_parameters = {p["name"] for p in paths["/api/timeline"]["get"]["parameters"]}
     assert {"folder", "after", "tag", "start", "k", "cursor"} <= timeline_parameters

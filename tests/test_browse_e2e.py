@@ -14,7 +14,7 @@ from test_page_e2e import browser, size  # noqa: F401  (fixtures)
 from test_web_e2e import page_wait
 
 from pixsift.search.accounts import LOCAL_PRINCIPAL, Accounts
-from pixsift.search.decisions import Decisions
+from pixsift.search.decisions import Decisions, NotDuplicatesRequest
 from pixsift.search.library import Library
 from pixsift.search.model.embedder import OpenClipEmbedder
 
@@ -177,12 +177,50 @@ def test_an_admin_hides_a_picture_and_shows_it_again(
     assert script_errors(driver) == []
 
 
+def test_hiding_from_the_viewer_on_the_timeline_takes_its_empty_headings(
+    browser: object,  # noqa: F811
+    served: Served,
+    size: str,  # noqa: F811
+) -> None:
+    """The only picture of a day and a month hidden from the viewer: its card and its headings
+    leave the timeline at once; "Undo" brings all three back."""
+    from selenium.webdriver.common.by import By
+
+    driver, wait = browser, page_wait(browser)
+    snow = ids(served)["2023/winter/snow.jpg"]
+    log_in(driver, served.url, "ada")
+    driver.get(served.url + "/?start=2023-12")  # type: ignore[attr-defined]
+    wait.until(lambda d: str(snow) in card_ids(d))
+
+    def headings(d: object) -> list[str]:
+        found = d.find_elements(By.CSS_SELECTOR, "#results li.when h2, #results li.when h3")  # type: ignore[attr-defined]
+        return [h.text for h in found if h.is_displayed()]
+
+    assert headings(driver)[:2] == ["December 2023", "Sunday 24 December 2023"]
+    before = card_ids(driver)
+    link = driver.find_element(By.CSS_SELECTOR, f"#results li.card[data-id='{snow}'] a.open")  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].click()", link)  # type: ignore[attr-defined]
+    wait.until(lambda d: d.execute_script("return document.getElementById('viewer').open"))
+    try:
+        driver.find_element(By.ID, "viewer-hide").click()  # type: ignore[attr-defined]
+        wait.until(lambda d: str(snow) not in card_ids(d))
+        assert "December 2023" not in headings(driver)
+        assert "Sunday 24 December 2023" not in headings(driver)
+        driver.find_element(By.ID, "viewer-undo").click()  # type: ignore[attr-defined]
+        wait.until(lambda d: card_ids(d) == before)
+        assert headings(driver)[:2] == ["December 2023", "Sunday 24 December 2023"]
+    finally:
+        Decisions(served.library.store, LOCAL_PRINCIPAL).unhide(snow)
+    assert script_errors(driver) == []
+
+
 def test_an_admin_says_two_pictures_are_not_duplicates(
     browser: object,  # noqa: F811
     served: Served,
     size: str,  # noqa: F811
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     driver, wait = browser, page_wait(browser)
     pair = sorted(ids(served)[name] for name in ("dup-a.png", "dup-b.jpg"))
@@ -195,6 +233,23 @@ def test_an_admin_says_two_pictures_are_not_duplicates(
         wait.until(lambda d: not d.find_elements(By.XPATH, group_of_copy))
         assert "threshold=0.9" in driver.current_url  # type: ignore[attr-defined]
         assert not driver.find_elements(By.XPATH, group_of_copy)  # type: ignore[attr-defined]
+        # Kept apart: the decision is listed with "Undo", named for its pictures.
+        kept = driver.find_elements(By.CSS_SELECTOR, "#kept-apart-list li.kept-apart-group")  # type: ignore[attr-defined]
+        assert [item.get_attribute("data-ids") for item in kept] == [f"{pair[0]},{pair[1]}"]
+        undo = kept[0].find_element(By.CSS_SELECTOR, "button.undo")
+        assert "dup-a.png" in undo.get_attribute("aria-label")
+        assert "dup-b.jpg" in undo.get_attribute("aria-label")
+        # A viewer sees neither the decisions nor their undo.
+        log_in(driver, served.url, "vic")
+        driver.get(served.url + "/duplicates?threshold=0.9")  # type: ignore[attr-defined]
+        assert not driver.find_elements(By.ID, "kept-apart")  # type: ignore[attr-defined]
+        log_in(driver, served.url, "ada")
+        driver.get(served.url + "/duplicates?threshold=0.9")  # type: ignore[attr-defined]
+        undo = driver.find_element(By.CSS_SELECTOR, "#kept-apart-list button.undo")  # type: ignore[attr-defined]
+        undo.send_keys(Keys.ENTER)  # by keyboard: reachable and a real button
+        wait.until(lambda d: d.find_elements(By.XPATH, group_of_copy))
+        assert "threshold=0.9" in driver.current_url  # type: ignore[attr-defined]
+        assert driver.find_elements(By.ID, "kept-apart-empty")  # type: ignore[attr-defined]
     finally:
         from pixsift.search.decisions import NotDuplicatesRequest
 
@@ -211,6 +266,7 @@ def test_browsing_pages_have_no_axe_violations(
     theme: str,
 ) -> None:
     from page_browser import use_size
+    from selenium.webdriver.common.by import By
     from test_accessibility_e2e import violations
 
     driver = browser
@@ -229,12 +285,19 @@ def test_browsing_pages_have_no_axe_violations(
     for name, path in pages.items():
         driver.get(served.url + path)  # type: ignore[attr-defined]
         found[name] = violations(driver)
-    Decisions(served.library.store, LOCAL_PRINCIPAL).hide(party)
+    decisions = Decisions(served.library.store, LOCAL_PRINCIPAL)
+    decisions.hide(party)
+    pair = NotDuplicatesRequest(image_ids=(ids(served)["dup-a.png"], ids(served)["dup-b.jpg"]))
+    decisions.mark_not_duplicates(pair)
     try:
         driver.get(served.url + "/hidden")  # type: ignore[attr-defined]
         found["hidden"] = violations(driver)
         driver.get(f"{served.url}/images/{party}")  # type: ignore[attr-defined]
         found["hidden picture page"] = violations(driver)
+        driver.get(served.url + "/duplicates?threshold=0.9")  # type: ignore[attr-defined]
+        assert driver.find_elements(By.CSS_SELECTOR, "#kept-apart-list button.undo")  # type: ignore[attr-defined]
+        found["duplicates, kept apart"] = violations(driver)
     finally:
-        Decisions(served.library.store, LOCAL_PRINCIPAL).unhide(party)
+        decisions.unhide(party)
+        decisions.unmark_not_duplicates(pair)
     assert {page: v for page, v in found.items() if v} == {}

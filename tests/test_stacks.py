@@ -152,3 +152,51 @@ def test_api_and_cli_show_stacks_and_turn_them_off(
         main, ["search", "a photo", "-k", "50", "--min-score", "-1", "--no-stacks", *where]
     )
     assert len(flat_cli.stdout.splitlines()) == 24 and "in stack" not in flat_cli.output
+
+
+def test_a_hidden_best_copy_leaves_its_stack_in_the_timeline_and_folders(
+    shoot: tuple[Library, dict[str, int]],
+) -> None:
+    """Hiding the best copy of a burst hides that copy only: the timeline and the folder still
+    show the burst, with its next copy (the lowest id left) as the cover; hiding every copy
+    hides the stack; showing the best again makes it the cover again."""
+    from pixsift.search.accounts import LOCAL_PRINCIPAL
+    from pixsift.search.browse import timeline
+    from pixsift.search.decisions import Decisions
+    from pixsift.search.folders import folder_listing
+    from pixsift.search.query.request import SearchFilters
+
+    library, _ = shoot
+    records = library.images(range(1, 200))
+    burst = sorted(i for i, r in records.items() if r.name.startswith("burst-a-"))
+    best = records[burst[0]].stack_id
+    assert best is not None and len(burst) == 5
+    following = min(i for i in burst if i != best)
+    (root,) = folder_listing(library.store, None).folders  # the one folder indexed
+    root_id = root.root_id
+
+    def shown() -> tuple[set[int], set[int]]:
+        on_timeline = {r.id for r in timeline(library.store, SearchFilters(), 100).images}
+        in_folder = {r.id for r in folder_listing(library.store, root_id, "", 100).page.images}
+        return on_timeline & set(burst), in_folder & set(burst)
+
+    assert shown() == ({best}, {best})
+    decisions = Decisions(library.store, LOCAL_PRINCIPAL)
+    try:
+        decisions.hide(best)
+        assert shown() == ({following}, {following})
+        # Search too: one result for the burst, led by the next copy, the hidden one not listed.
+        (found,) = [hit for hit in everything(library) if set(hit.stack) & set(burst)]
+        assert found.id == following and found.stack[0] == following
+        assert sorted(found.stack) == [i for i in burst if i != best]
+        for image_id in burst:
+            decisions.hide(image_id)
+        assert shown() == (set(), set())
+        for image_id in burst:
+            if image_id != best:
+                decisions.unhide(image_id)
+        assert shown() == ({following}, {following})
+    finally:
+        for image_id in burst:
+            decisions.unhide(image_id)
+    assert shown() == ({best}, {best})

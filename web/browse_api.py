@@ -35,6 +35,8 @@ from pixsift.web.browse_schemas import (
     FolderPageOut,
     FolderParams,
     HiddenOut,
+    KeptApartGroup,
+    KeptApartOut,
     PageParams,
     TimelineOut,
     TimelineParams,
@@ -121,6 +123,17 @@ def undo_not_duplicates(params: NotDuplicatesRequest) -> Response:
     return jsonify(dump(decisions.unmark_not_duplicates(params)))
 
 
+@bp.get("/duplicates/not-duplicates")
+@operation(
+    Operation(
+        'The pictures said to be "not duplicates", newest decision first (admins only)',
+        responses={200: KeptApartOut},
+    )
+)
+def kept_apart() -> Response:
+    return jsonify(kept_apart_data(get_library()))
+
+
 # The data, for the API and the pages ---------------------------------------------------------
 
 
@@ -203,6 +216,20 @@ def hidden_data(library: Library, params: PageParams) -> dict[str, Any]:
     return dump(answer)
 
 
+def kept_apart_data(library: Library) -> dict[str, Any]:
+    decided = Decisions(library.store, principal()).kept_apart()
+    records = library.images(sorted({i for group in decided for i in group.image_ids}))
+    groups = [
+        KeptApartGroup(
+            images=[browse_item(records[i]) for i in group.image_ids if i in records],
+            decided_by=group.decided_by,
+            decided_at=group.decided_at,
+        )
+        for group in decided
+    ]
+    return dump(KeptApartOut(groups=groups))
+
+
 def _root_name(root_path: str | None) -> str | None:
     if root_path is None:
         return None
@@ -242,4 +269,4 @@ def _folder_out(listing: FolderListing, entry: Any) -> FolderOut:
     )
 
 
-__all__ = ["bp", "folder_data", "hidden_data", "timeline_data"]
+__all__ = ["bp", "folder_data", "hidden_data", "kept_apart_data", "timeline_data"]

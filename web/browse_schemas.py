@@ -85,6 +85,20 @@ class HiddenOut(BrowsePageOut):
     """A page of the pictures hidden from results."""
 
 
+class KeptApartGroup(BaseModel):
+    """One "not duplicates" decision: its pictures (undo it with all their ids)."""
+
+    images: list[BrowseItem]
+    decided_by: str
+    decided_at: datetime
+
+
+class KeptApartOut(BaseModel):
+    """The newest "not duplicates" decisions, newest first."""
+
+    groups: list[KeptApartGroup]
+
+
 class Crumb(BaseModel):
     name: str
     page_url: str

@@ -9,6 +9,8 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 
 from pixsift.web.api import duplicates_json
+from pixsift.web.auth import principal
+from pixsift.web.browse_api import kept_apart_data
 from pixsift.web.parsing import read_args
 from pixsift.web.schemas import DuplicatesParams
 from pixsift.web.state import get_library
@@ -36,7 +38,9 @@ def decided_groups(data: dict[str, Any]) -> list[list[dict[str, Any]]]:
 def duplicates() -> str:
     params = read_args(DuplicatesParams, request.args, skip_empty=True)
     data = duplicates_json(get_library(), params)
-    return render_template("duplicates.html", data=data, groups=decided_groups(data))
+    # Editors see their "not duplicates" decisions, to undo them (viewers may not list them).
+    kept = kept_apart_data(get_library())["groups"] if principal().is_admin else []
+    return render_template("duplicates.html", data=data, groups=decided_groups(data), kept=kept)
 
 
 @bp.get("/duplicates/others.txt")

@@ -2,7 +2,8 @@
 // the current results with ←/→ (or a swipe), and Esc (or Back) returns to the grid where it was.
 // It shows a preview sized for the screen; the original only on zoom or download.
 // Keys: ← → previous/next, Esc close, i info panel, w why it matches, z zoom (the original),
-// d download.
+// d download. Editors' tools (hide, add to an album) are js/viewer_keep.js, through
+// window.pixsiftViewerTools (build, show) and this file's window.pixsiftViewer.
 "use strict";
 
 (function () {
@@ -75,6 +76,7 @@
     panel.setAttribute("aria-label", "Details");
     if (window.matchMedia("(max-width: 760px)").matches) panel.hidden = true;
     viewer.append(bar, stage, panel);
+    if (window.pixsiftViewerTools) window.pixsiftViewerTools.build(viewer, bar);
     viewer.addEventListener("cancel", function (event) {
       event.preventDefault(); // Esc: close our way (history too)
       close();
@@ -148,6 +150,7 @@
       if (neighbour) new Image().src = neighbour.dataset.preview; // ready before it is asked
     }
     loadInfo(card);
+    if (window.pixsiftViewerTools) window.pixsiftViewerTools.show(card);
     return link;
   }
 
@@ -194,10 +197,29 @@
       history.back(); // the grid's own URL again; its scroll never moved
     }
     pushed = false;
-    if (card) {
+    if (card && card.isConnected) {
       card.scrollIntoView({ block: "nearest" });
       card.querySelector("a.open").focus({ preventScroll: true });
+    } else if (card) {
+      document.getElementById("main").focus(); // its card left the results (hidden)
     }
+  }
+
+  // A card leaves the results (the picture was hidden): the viewer shows the next one (else the
+  // one before), or closes when none is left.
+  function remove(card) {
+    const list = cards();
+    const index = list.indexOf(card);
+    const next = list[index + 1] || list[index - 1];
+    card.remove();
+    if (card !== current) return;
+    if (next) history.replaceState({ viewer: next.dataset.id }, "", show(next));
+    else close();
+  }
+
+  // Cards changed around the shown one (one came back): its count and neighbours again.
+  function refresh() {
+    if (current && viewer && viewer.open) show(current);
   }
 
   function toggleWhy() {
@@ -281,5 +303,12 @@
     if (viewer && viewer.open && !(event.state && event.state.viewer)) close(true);
   });
 
-  window.pixsiftViewer = { open: open, close: close };
+  window.pixsiftViewer = {
+    open: open,
+    close: close,
+    remove: remove,
+    refresh: refresh,
+    current: function () { return viewer && viewer.open ? current : null; },
+    grid: grid,
+  };
 })();
