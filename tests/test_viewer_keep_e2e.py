@@ -1,7 +1,7 @@
 """The full-screen viewer's tools for editors in Chromium at 1440x900 and 390x844 (issues 20 and
 21): "Hide from results" takes the picture out of the grid at once (no reload), moves on, says
 so in a status line and undoes; "Add to album" adds to a new album or to one of the list through
-the albums API; viewers get neither; axe-core finds nothing with the tools open, in both
+the albums API; viewers get "Add to album" only; axe-core finds nothing with the tools open, in both
 themes."""
 
 from __future__ import annotations
@@ -158,19 +158,38 @@ def test_an_editor_adds_the_shown_picture_to_a_new_and_an_existing_album(
     assert script_errors(driver) == []
 
 
-def test_a_viewer_gets_neither_tool(
+def test_a_viewer_adds_to_their_own_album_but_cannot_hide(
     browser: object,  # noqa: F811
     served: Served,  # noqa: F811
     size: str,  # noqa: F811
 ) -> None:
+    """Viewers own albums (the picture page offers them "Add to album" too), so the viewer
+    gives them "+"; hiding changes the library for everyone, so "Hide" is an editor's."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
-    driver = browser
+    driver, wait = browser, page_wait(browser)
     log_in(driver, served.url, "vic")
-    open_viewer(driver, served, 0)
-    for tool in ("viewer-hide", "viewer-album-toggle", "viewer-album", "viewer-note"):
-        assert not driver.find_elements(By.ID, tool), tool  # type: ignore[attr-defined]
+    ids, _ = open_viewer(driver, served, 0)
+    assert not driver.find_elements(By.ID, "viewer-hide")  # type: ignore[attr-defined]
     assert not driver.find_elements(By.CSS_SELECTOR, "meta[name=pixsift-editor]")  # type: ignore[attr-defined]
+    name = f"Vic's pick on a {size}"
+    albums = Albums(served.library.store, LOCAL_PRINCIPAL)
+    try:
+        driver.find_element(By.ID, "viewer-album-toggle").click()  # type: ignore[attr-defined]
+        wait.until(lambda d: d.find_element(By.ID, "viewer-album").is_displayed())
+        choice = Select(driver.find_element(By.ID, "viewer-album-choice"))  # type: ignore[attr-defined]
+        choice.select_by_visible_text("A new album…")
+        driver.find_element(By.ID, "viewer-new-album").send_keys(name)  # type: ignore[attr-defined]
+        driver.find_element(By.ID, "viewer-album-add").click()  # type: ignore[attr-defined]
+        wait.until(lambda d: f"added to “{name}”" in note(d))
+        (album,) = [a for a in albums.list() if a.name == name]
+        assert album.owner == "user:vic"
+        assert albums.items(album.id) == [int(ids[0])]
+    finally:
+        for kept in albums.list():
+            if kept.name == name:
+                albums.delete(kept.id)
     assert script_errors(driver) == []
 
 

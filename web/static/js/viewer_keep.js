@@ -1,12 +1,13 @@
-// The viewer's tools for those who may edit the library (the page says so with
-// <meta name="pixsift-editor">): "Hide from results" (the picture leaves the results at once,
-// with "Undo") and "Add to album" (an album of the list, or a new one). They call the same JSON
+// The viewer's tools: "Add to album" (an album of the list, or a new one) for everyone who sees
+// results (viewers own albums too, as on the picture page), and for those who may edit the
+// library (the page says so with <meta name="pixsift-editor">) "Hide from results" (the picture
+// leaves the results at once, with "Undo"). They call the same JSON
 // API as everything else (/api/images/ID/hidden, /api/albums, /api/albums/ID/items); what
 // happened is said in a status line that screen readers announce.
 "use strict";
 
 (function () {
-  if (!document.querySelector('meta[name="pixsift-editor"]')) return; // viewers: no tools
+  const editor = Boolean(document.querySelector('meta[name="pixsift-editor"]')); // Hide: editors only
 
   let note = null; // the status line in the viewer
   let pageNote = null; // and on the page, for when the viewer closed (its own: app.js's changes)
@@ -57,12 +58,14 @@
     albumButton.setAttribute("aria-expanded", "false");
     albumButton.setAttribute("aria-controls", "viewer-album");
     albumButton.addEventListener("click", toggleAlbums);
-    hideButton = element("button", "viewer-button viewer-hide", "Hide");
-    hideButton.type = "button";
-    hideButton.id = "viewer-hide";
-    hideButton.addEventListener("click", hide);
     bar.insertBefore(albumButton, close);
-    bar.insertBefore(hideButton, close);
+    if (editor) {
+      hideButton = element("button", "viewer-button viewer-hide", "Hide");
+      hideButton.type = "button";
+      hideButton.id = "viewer-hide";
+      hideButton.addEventListener("click", hide);
+      bar.insertBefore(hideButton, close);
+    }
     albumForm = buildAlbumForm();
     note = element("p", "viewer-note");
     note.id = "viewer-note";
@@ -79,9 +82,11 @@
   }
 
   function show(card) {
-    if (!hideButton) return;
-    hideButton.setAttribute("aria-label", "Hide " + quoted(card) + " from results");
-    hideButton.title = hideButton.getAttribute("aria-label");
+    if (!albumButton) return;
+    if (hideButton) {
+      hideButton.setAttribute("aria-label", "Hide " + quoted(card) + " from results");
+      hideButton.title = hideButton.getAttribute("aria-label");
+    }
     albumButton.setAttribute("aria-label", "Add " + quoted(card) + " to an album");
     albumButton.title = albumButton.getAttribute("aria-label");
     closeAlbums(false);
