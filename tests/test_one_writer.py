@@ -198,6 +198,11 @@ Library.publish_index = counted_publish
 torch.manual_seed(0)
 embedder = OpenClipEmbedder.load(ModelSpec(*arguments["spec"]), device=torch.device("cpu"))
 options = IndexingOptions(batch_size=4, workers=1, show_progress=False, publish_every=12, tag=False)
+# Indexing starts once the reader searches: on a loaded machine its start-up (torch, the model)
+# could otherwise end after the whole run, and it would see one generation only.
+limit = time.monotonic() + arguments["limit_seconds"]
+while not Path(arguments["ready"]).exists() and time.monotonic() < limit:
+    time.sleep(0.05)
 with Library.open(arguments["library"], embedder=embedder) as library:
     Indexer(library, embedder, options).index([Path(arguments["folder"])])
 Path(arguments["report"]).write_text(json.dumps(counts))
@@ -248,6 +253,7 @@ torch.manual_seed(0)
 embedder = OpenClipEmbedder.load(ModelSpec(*arguments["spec"]), device=torch.device("cpu"))
 library = Library.open(arguments["library"], embedder=embedder)
 database = sqlite3.connect(os.path.join(arguments["library"], "pixsift.sqlite3"), timeout=30)
+Path(arguments["ready"]).touch()
 done = Path(arguments["done"])
 report = {"searches": 0, "errors": [], "checked": [], "generations": [], "published": [],
           "largest_unpublished": 0}
@@ -308,6 +314,7 @@ def test_a_real_indexing_run_and_a_searching_process_side_by_side(
         "library": str(library_directory),
         "folder": str(folder),
         "done": str(done),
+        "ready": str(tmp_path / "reader-ready"),
         "limit_seconds": LIMIT_SECONDS,
     }
     reader_report, indexer_report = tmp_path / "reader.json", tmp_path / "indexer.json"
