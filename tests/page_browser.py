@@ -148,6 +148,17 @@ def card_ids(driver: object) -> list[str]:
     return [card.get_attribute("data-id") for card in cards]
 
 
+def every_page_shown(driver: object) -> bool:
+    """The results page has loaded all its pages: its "more" link is hidden or absent. Until
+    then the page may append cards at any moment (the next page loads on its own as the end of
+    the list nears), so a test that keeps what it read to compare later waits for this first."""
+    return bool(
+        driver.execute_script(  # type: ignore[attr-defined]
+            "const more = document.getElementById('more'); return !more || more.hidden;"
+        )
+    )
+
+
 def in_viewport(driver: object, element: object) -> bool:
     return bool(
         driver.execute_script(  # type: ignore[attr-defined]

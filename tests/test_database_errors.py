@@ -5,6 +5,7 @@ link, no libpq hint on a second line, no traceback, exit status 1."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from pixsift.search.storage.database import (
 
 ROLE, RIGHT_PASSWORD, WRONG_PASSWORD = "pixsift_password_role", "right-s3cret", "wr0ng-s3cret"
 DATABASE = "pixsift_reachable"
+#: A bound only: a reload takes milliseconds.
+RELOAD_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +33,7 @@ def password_server(postgres_server: PostgresServer) -> Iterator[PostgresServer]
     hba = postgres_server.directory / "data" / "pg_hba.conf"
     original = hba.read_text()
     hba.write_text(f"host all {ROLE} 127.0.0.1/32 scram-sha-256\n{original}")
-    reload = [*postgres_server.run_as, postgres_server.pg_ctl, "reload", "-D", str(hba.parent)]
-    subprocess.run(reload, check=True, capture_output=True, timeout=60)
+    reload_configuration(postgres_server)
     with postgres_server.connect() as connection:
         connection.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{RIGHT_PASSWORD}'")
     postgres_server.create_database(DATABASE)
@@ -40,7 +42,27 @@ def password_server(postgres_server: PostgresServer) -> Iterator[PostgresServer]
     with postgres_server.connect() as connection:
         connection.execute(f"DROP ROLE {ROLE}")
     hba.write_text(original)
-    subprocess.run(reload, check=True, capture_output=True, timeout=60)
+    reload_configuration(postgres_server)
+
+
+def reload_configuration(server: PostgresServer) -> None:
+    """``pg_ctl reload``, returning once the server uses the new pg_hba.conf. The reload only
+    signals the server, which reads the file when it gets to it: a connection made meanwhile (the
+    wrong-password case, on a loaded machine) is still let in by the old "trust" line. A new
+    connection sees the reload time of the configuration it was started under."""
+
+    def loaded_at() -> object:
+        with server.connect() as connection:
+            return connection.execute("SELECT pg_conf_load_time()").fetchone()[0]
+
+    before = loaded_at()
+    data = server.directory / "data"
+    command = [*server.run_as, server.pg_ctl, "reload", "-D", str(data)]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+    deadline = time.monotonic() + RELOAD_SECONDS
+    while loaded_at() == before:
+        assert time.monotonic() < deadline, f"the server did not reload in {RELOAD_SECONDS} s"
+        time.sleep(0.05)
 
 
 def url(user: str, host: str, port: int, database: str) -> str:

@@ -203,6 +203,42 @@ def test_an_ended_session_says_so_where_the_reader_is(
     assert script_errors(driver, allowed=r"401|thumbnail") == []
 
 
+def test_a_session_ended_before_the_viewer_opens_is_said_inside_it(
+    browser: object, served: Served, size: str
+) -> None:
+    """The order the test above may also meet: the session's end is seen first by a request of
+    the page (the next page of results refused), then a picture is opened in the viewer, whose
+    modal makes the page behind it inert. The note follows the reader into the viewer, where its
+    link can be clicked, and back to the page when the viewer closes."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver, wait = browser, page_wait(browser)
+    log_in(driver, served.url, "vic")
+    driver.get(served.url + "/?q=a+red+square")  # type: ignore[attr-defined]
+    wait.until(lambda d: card_ids(d))
+    inside_viewer = "return Boolean(document.querySelector('#viewer #session-ended'))"
+    Accounts(served.library.store).set_password("vic", PASSWORDS["vic"])  # ended elsewhere
+    driver.execute_script("window.pixsiftSession.ended()")  # type: ignore[attr-defined]
+    assert not driver.execute_script(inside_viewer)  # type: ignore[attr-defined]
+    opener = driver.find_element(By.CSS_SELECTOR, "#results li.card a.open")  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].click()", opener)  # type: ignore[attr-defined]
+    wait.until(lambda d: d.execute_script(inside_viewer))
+    note = driver.find_element(By.ID, "session-ended")  # type: ignore[attr-defined]
+    assert note.is_displayed() and in_viewport(driver, note)
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    wait.until(lambda d: not d.execute_script("return document.getElementById('viewer').open"))
+    assert not driver.execute_script(inside_viewer)  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "session-ended").is_displayed()  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].click()", opener)  # type: ignore[attr-defined]
+    wait.until(lambda d: d.execute_script(inside_viewer))
+    driver.find_element(By.ID, "session-login").click()  # type: ignore[attr-defined]
+    wait.until(lambda d: "/login?next=" in d.current_url)
+    # Read (and so emptied) here: the refused requests are this test's, not the next one's.
+    assert script_errors(driver, allowed=r"401|thumbnail") == []
+
+
 def test_a_refused_search_reads_as_a_sentence(browser: object, served: Served, size: str) -> None:
     from selenium.webdriver.common.by import By
 

@@ -17,6 +17,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 from servers import free_port, running_server
+from waiting import wait_until
 
 from pixsift.search.library import Library
 from pixsift.web.app import create_app
@@ -57,10 +58,14 @@ def nginx_in_front(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     certificate)."""
     _require_tools()
     cert, key = _certificate(tmp_path)
-    https_port, http_port = free_port(), free_port()
     # Behind a proxy is on a network: without accounts, only with --insecure-no-accounts.
     arguments = ("--trusted-proxies", "1", "--trusted-hosts", "localhost", "--insecure-no-accounts")
     with running_server(tmp_path / "library", *arguments) as server:
+        # nginx's ports are picked just before it binds them, not before the server's start-up:
+        # the connections that wait for the server take local ports from the same range and
+        # could take one of them meanwhile. Two probes may also give the same port.
+        https_port = free_port()
+        http_port = next(port for port in iter(free_port, None) if port != https_port)
         site = (
             DOCUMENTED_CONFIG.read_text()
             .replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
@@ -95,18 +100,23 @@ def nginx_in_front(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until nginx listens on ``port``, as long as its start makes progress (not a fixed 30 s)."""
     import socket
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.communicate()[0].decode(errors="replace"))
+    def listening() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            return True
         except OSError:
             time.sleep(0.1)
-    raise AssertionError(f"nginx did not listen on {port}")
+            return False
+
+    try:
+        wait_until(listening, process, f"nginx listening on {port}")
+    except AssertionError as error:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[0].decode(errors="replace")) from error
+        raise
 
 
 def _get(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from page_browser import Served, card_ids, log_in, script_errors
+from page_browser import Served, card_ids, every_page_shown, log_in, script_errors
 from test_page_e2e import browser, served, size  # noqa: F401  (fixtures)
 from test_web_e2e import page_wait
 
@@ -48,7 +48,9 @@ def test_the_viewer_walks_the_results_and_returns_to_the_grid(
     log_in(driver, served.url, "vic")
     grid_url = served.url + "/?q=a+red+square&k=10"
     driver.get(grid_url)  # type: ignore[attr-defined]
-    wait.until(lambda d: len(card_ids(d)) >= 6)
+    # The grid read below is compared with the grid after Esc: every page first (the next page
+    # loads on its own, and could otherwise be appended after the read).
+    wait.until(lambda d: len(card_ids(d)) >= 6 and every_page_shown(d))
     driver.execute_script("window.scrollTo(0, 120)")  # type: ignore[attr-defined]
     scrolled = driver.execute_script("return scrollY")  # type: ignore[attr-defined]
     ids = card_ids(driver)

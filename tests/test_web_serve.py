@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.error import URLError
 from urllib.request import urlopen
 
 from waiting import wait_until
@@ -33,7 +32,10 @@ def wait_for(url: str, process: subprocess.Popen[bytes]) -> bytes:
             with urlopen(url, timeout=5) as response:
                 body.append(response.read())
                 return True
-        except (URLError, ConnectionError):
+        except OSError:  # URLError, a refusal, or a read timing out
+            # gunicorn's master listens before its worker is up: a connection is accepted but
+            # not answered while the worker starts (for longer than the 5 s read timeout on a
+            # loaded machine), and the read's TimeoutError is neither URLError nor ConnectionError.
             time.sleep(0.2)
             return False
 

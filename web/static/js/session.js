@@ -5,11 +5,27 @@
 
 (function () {
   let shown = false;
+  let note = null;
+
+  // The note stays where the reader is: inside the open modal (the viewer makes the rest of the
+  // page inert, so a note left in the page could not be clicked), in the page again once it
+  // closes. Also when the modal opens after the session ended (the next page of results was
+  // refused first), or closes with the note inside it.
+  function place() {
+    if (!note) return;
+    const holder = document.querySelector("dialog[open]") || document.body;
+    if (note.parentNode !== holder) holder.appendChild(note);
+  }
+  new MutationObserver(place).observe(document.documentElement, {
+    subtree: true,
+    attributes: true,
+    attributeFilter: ["open"],
+  });
 
   function ended() {
     if (shown) return;
     shown = true;
-    const note = document.createElement("div");
+    note = document.createElement("div");
     note.className = "session-ended";
     note.id = "session-ended";
     note.setAttribute("role", "alert");
@@ -20,8 +36,7 @@
     link.textContent = "Log in again";
     link.id = "session-login";
     note.append(text, link, document.createTextNode(" to go on where you were."));
-    // Inside an open modal (the viewer), which makes the rest of the page inert.
-    (document.querySelector("dialog[open]") || document.body).appendChild(note);
+    place();
     link.focus({ preventScroll: true });
   }
 
