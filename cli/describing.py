@@ -24,7 +24,7 @@ from pixsift.search.caption.protocol import Captioner, CaptionerSpec
 from pixsift.search.description_edits import DescriptionText, LibraryDescriptions
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.library import Library
-from pixsift.search.storage.descriptions import write_descriptions
+from pixsift.search.storage.descriptions import MANUAL, write_descriptions
 from pixsift.search.storage.search_text import refresh_search_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -169,6 +169,9 @@ def _describe_one(library: Library, spec: CaptionerSpec, image: str) -> str:
         raise InvalidInputError(
             f"image {image} is a moment of video {record.video_id}: only photos are described"
         )
+    written = LibraryDescriptions(library).of_image(record.id)
+    if written.caption_by == MANUAL or written.cleared:  # a captioner would not replace it
+        return written.caption or f"image {image}: description cleared"
     captioner = load_captioner(spec)
     (result,) = describe_files(captioner, [(record.id, os.fsencode(record.file_path))])
     with library.store.session() as session:

@@ -26,6 +26,7 @@ from pixsift.search.storage.descriptions import (
 from pixsift.web import create_app
 
 WRITTEN = "zanzibar harbour at dawn"
+NAMES = {1: "alpha", 2: "bravo", 3: "charlie"}  # a word of each generated description
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def indexed(library: Library, tiny_embedder: OpenClipEmbedder, tmp_path: Path) -
     options = IndexingOptions(batch_size=4, workers=1, show_progress=False, tag=False)
     Indexer(library, tiny_embedder, options).index([tmp_path / "pictures"])
     with library.store.session() as session:  # a captioner described every picture
-        write_descriptions(session, [Described(i, f"a generated sentence {i}") for i in (1, 2, 3)],
+        write_descriptions(session, [Described(i, f"a generated sentence {NAMES[i]}") for i in (1, 2, 3)],
                            "world-coca")  # fmt: skip
     return library
 
@@ -63,7 +64,7 @@ def test_an_editor_writes_and_clears_a_description_by_api(indexed: Library) -> N
     assert (record.caption, record.caption_by) == (WRITTEN, MANUAL)
     assert client.get("/api/images/2").get_json()["caption"] == WRITTEN
     assert keyword_ids(indexed, "zanzibar harbour") == [2]
-    assert keyword_ids(indexed, "generated sentence 2") == []  # the generated words are gone
+    assert keyword_ids(indexed, "bravo") == []  # the generated words are gone
     # No captioner replaces it: neither the one that described it nor another one.
     assert still_to_describe(indexed, "another-captioner") == [1, 3]
     with indexed.store.session() as session:
@@ -98,7 +99,7 @@ def test_bad_edits_get_one_clear_error_and_change_nothing(
     assert answer.status_code == status, answer.text
     error = answer.get_json()["error"]
     assert error["code"] == code and message in error["message"], error
-    assert indexed.image(2).caption == "a generated sentence 2"
+    assert indexed.image(2).caption == "a generated sentence bravo"
 
 
 def test_viewers_read_descriptions_but_only_admins_edit_them(indexed: Library) -> None:
@@ -115,9 +116,9 @@ def test_viewers_read_descriptions_but_only_admins_edit_them(indexed: Library) -
     assert refused.get_json()["error"]["code"] == "forbidden"
     assert "viewer" in refused.get_json()["error"]["message"]
     assert client.delete("/api/images/1/description", headers=bearer("viewer")).status_code == 403
-    assert indexed.image(1).caption == "a generated sentence 1"
+    assert indexed.image(1).caption == "a generated sentence alpha"
     read = client.get("/api/images/1/description", headers=bearer("viewer"))
-    assert read.status_code == 200 and read.get_json()["caption"] == "a generated sentence 1"
+    assert read.status_code == 200 and read.get_json()["caption"] == "a generated sentence alpha"
     written = client.put("/api/images/1/description", json={"text": WRITTEN},
                          headers=bearer("admin"))  # fmt: skip
     assert written.status_code == 200, written.text
@@ -127,7 +128,7 @@ def test_viewers_read_descriptions_but_only_admins_edit_them(indexed: Library) -
 def test_the_page_form_writes_and_clears_and_openapi_documents_it(indexed: Library) -> None:
     client = client_of(indexed)
     page = client.get("/images/3").get_data(as_text=True)
-    assert 'action="/images/3/description"' in page and "a generated sentence 3" in page
+    assert 'action="/images/3/description"' in page and "a generated sentence charlie" in page
     saved = client.post("/images/3/description", data={"text": WRITTEN, "action": "save"})
     assert saved.status_code == 303 and saved.headers["Location"].endswith("/images/3#description")
     page = client.get("/images/3").get_data(as_text=True)
@@ -147,6 +148,8 @@ def test_cli_writes_and_clears_a_description(indexed: Library) -> None:
     assert written.output.strip() == WRITTEN
     assert indexed.image(1).caption_by == MANUAL
     assert still_to_describe(indexed, "another-captioner") == [2, 3]
+    shown = runner.invoke(main, ["describe", "1", *where])  # shown as written, not re-described
+    assert shown.exit_code == 0 and shown.output.strip() == WRITTEN, shown.output
     cleared = runner.invoke(main, ["describe", "1", "--clear", *where])
     assert cleared.exit_code == 0 and "cleared" in cleared.output, cleared.output
     assert indexed.image(1).caption is None
