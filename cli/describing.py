@@ -21,9 +21,10 @@ from pixsift.indexer.describing import (
 )
 from pixsift.search import settings
 from pixsift.search.caption.protocol import Captioner, CaptionerSpec
+from pixsift.search.description_edits import DescriptionText, LibraryDescriptions
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.library import Library
-from pixsift.search.storage.descriptions import write_descriptions
+from pixsift.search.storage.descriptions import MANUAL, write_descriptions
 from pixsift.search.storage.search_text import refresh_search_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,6 +88,14 @@ def format_describe_summary(summary: DescribeSummary) -> str:
 @click.argument("image", required=False)
 @click.option("--all", "fill", is_flag=True, help="Describe every photo not yet described.")
 @click.option(
+    "--text",
+    default=None,
+    help="Write IMAGE's description by hand (no captioner replaces it).",
+)
+@click.option(
+    "--clear", is_flag=True, help="Clear IMAGE's description (no captioner describes it again)."
+)
+@click.option(
     "--batch-size",
     default=DEFAULT_DESCRIBE_BATCH,
     show_default=True,
@@ -100,6 +109,8 @@ def format_describe_summary(summary: DescribeSummary) -> str:
 def describe(
     image: str | None,
     fill: bool,
+    text: str | None,
+    clear: bool,
     batch_size: int,
     progress: bool | None,
     caption_model: str | None,
@@ -108,9 +119,13 @@ def describe(
     database_url: str | None,
 ) -> None:
     """Print the description of IMAGE (an indexed image's id, or a picture file), or with --all
-    describe every photo of the library that has none from the captioner (resumable)."""
+    describe every photo of the library that has none from the captioner (resumable). With
+    --text or --clear, write or clear an indexed image's description by hand instead."""
     if fill == (image is not None):
         raise InvalidInputError("give an image id or a picture file, or --all (not both)")
+    if text is not None or clear:
+        click.echo(_edit_one(image, text, clear, library, database_url))
+        return
     with open_library(library, database_url) as opened:
         spec = captioner_spec(opened, caption_model, caption_pretrained)
         if fill:
@@ -119,6 +134,23 @@ def describe(
             return
         assert image is not None
         click.echo(_describe_one(opened, spec, image))
+
+
+def _edit_one(
+    image: str | None, text: str | None, clear: bool, library: Path | None, database_url: str | None
+) -> str:
+    """Write (``text``) or clear an indexed image's description by hand; what is stored now."""
+    if text is not None and clear:
+        raise InvalidInputError("give --text or --clear, not both")
+    if image is None or not image.isdigit():
+        raise InvalidInputError("--text and --clear take an indexed image's id")
+    with open_library(library, database_url) as opened:
+        descriptions = LibraryDescriptions(opened)
+        if clear:
+            edited = descriptions.clear(int(image))
+        else:
+            edited = descriptions.write(int(image), DescriptionText.parse({"text": text}))
+    return edited.caption or f"image {image}: description cleared"
 
 
 def _describe_one(library: Library, spec: CaptionerSpec, image: str) -> str:
@@ -137,6 +169,9 @@ def _describe_one(library: Library, spec: CaptionerSpec, image: str) -> str:
         raise InvalidInputError(
             f"image {image} is a moment of video {record.video_id}: only photos are described"
         )
+    written = LibraryDescriptions(library).of_image(record.id)
+    if written.caption_by == MANUAL or written.cleared:  # a captioner would not replace it
+        return written.caption or f"image {image}: description cleared"
     captioner = load_captioner(spec)
     (result,) = describe_files(captioner, [(record.id, os.fsencode(record.file_path))])
     with library.store.session() as session:

@@ -17,6 +17,7 @@ from pixsift.web import (
     auth,
     browse_api,
     browse_pages,
+    descriptions,
     duplicates_view,
     errors,
     explain,
@@ -70,6 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(images.bp)
     app.register_blueprint(tags_api.bp)
+    app.register_blueprint(descriptions.bp)
     app.register_blueprint(explain.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(admin_api.bp)

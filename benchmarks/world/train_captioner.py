@@ -34,12 +34,14 @@ from benchmarks.world.scenes import (
     SIZES,
     WORDS,
     iter_scenes,
+    scenes,
 )
 from benchmarks.world.train import TRAIN_RENDER_SIZE, learning_rate
 
 DATA = Path(__file__).resolve().parents[2] / "tests/data/world"
 NAME = "pixsift-world-coca"
 TOKENIZER_FOLDER = f"{NAME}-tokenizer"
+QUICK_EVAL_SEED = 4_242  # held-out scenes for comparing variants (not the product benchmark's)
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")  # pad first: CoCa's pad_id is 0
 
 
@@ -91,12 +93,56 @@ def build(config_path: Path, tokenizer_folder: Path) -> tuple[torch.nn.Module, o
     return model, tokenizer, transform
 
 
+def init_vision(model: torch.nn.Module, checkpoint: Path) -> int:
+    """Start the image tower's trunk (patch embedding, positions, transformer) from the world's
+    CLIP checkpoint (the same vision config): it already tells the world's shapes apart, which
+    a captioner trained from scratch learns last. The pooler and projection stay fresh."""
+    from safetensors.torch import load_file
+
+    own = model.visual.state_dict()
+    taken = {
+        key.removeprefix("visual."): value.float()
+        for key, value in load_file(checkpoint).items()
+        if key.startswith("visual.") and not key.startswith(("visual.proj", "visual.ln_post"))
+    }
+    taken = {k: v for k, v in taken.items() if k in own and own[k].shape == v.shape}
+    model.visual.load_state_dict(taken, strict=False)
+    return len(taken)
+
+
+def token_weights(tokenizer, focus: float, vocabulary: int) -> torch.Tensor:
+    """Per-token weights of the caption loss: the shape and colour words weigh ``focus``, the
+    grammar's other words 1 (a caption is ~14 tokens of which the objects' names are 2-6; the
+    rest is learnt first and dominates the mean)."""
+    weights = torch.ones(vocabulary)
+    inner = tokenizer.tokenizer
+    for word in (*SHAPES, *COLOURS):
+        weights[inner.convert_tokens_to_ids(word)] = focus
+    return weights
+
+
+def caption_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the next token, padding ignored, weighted by the target token's weight."""
+    each = torch.nn.functional.cross_entropy(logits.permute(0, 2, 1), labels, reduction="none")
+    weight = weights[labels] * (labels != 0)
+    return (each * weight).sum() / weight.sum()
+
+
+def build_tokenizer(args: argparse.Namespace):
+    config = json.loads(args.config.read_text())
+    return open_clip.tokenizer.HFTokenizer(
+        str(args.out / TOKENIZER_FOLDER), context_length=config["text_cfg"]["context_length"]
+    )
+
+
 class SceneBatches(torch.utils.data.IterableDataset):
     """(images, tokens) of fresh training scenes with their full captions, drawn in one loader
     worker (one stream: the order is the seed's whatever the machine)."""
 
-    def __init__(self, seed: int, batch_size: int, transform, tokenizer) -> None:
-        self.seed, self.batch_size = seed, batch_size
+    def __init__(
+        self, seed: int, batch_size: int, transform, tokenizer, size: int = TRAIN_RENDER_SIZE
+    ) -> None:
+        self.seed, self.batch_size, self.size = seed, batch_size, size
         self.transform, self.tokenizer = transform, tokenizer
 
     def __iter__(self):
@@ -104,7 +150,7 @@ class SceneBatches(torch.utils.data.IterableDataset):
         while True:
             chunk = [next(stream) for _ in range(self.batch_size)]
             images = torch.stack(
-                [self.transform(render(s, (TRAIN_RENDER_SIZE,) * 2)) for s in chunk]
+                [self.transform(render(s, (self.size,) * 2)) for s in chunk]
             )
             yield images, self.tokenizer([s.caption for s in chunk])
 
@@ -114,12 +160,23 @@ def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     open_clip.add_model_config(args.config)
     model, tokenizer, transform = build(args.config, args.out / TOKENIZER_FOLDER)
+    if args.init_vision:
+        print(
+            f"vision trunk from {args.init_vision}: {init_vision(model, args.init_vision)} tensors"
+        )
+    if args.freeze_vision:
+        for name, parameter in model.visual.named_parameters():
+            parameter.requires_grad_(name.startswith(("attn_pool", "ln_post", "proj")))
     criterion = open_clip.loss.CoCaLoss(caption_loss_weight=2.0, clip_loss_weight=1.0, pad_id=0)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    weights = token_weights(
+        tokenizer, args.focus_weight, json.loads(args.config.read_text())["text_cfg"]["vocab_size"]
+    )
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trained if p.ndim >= 2 and "embedding" not in n]
+    rest = [p for n, p in trained if not (p.ndim >= 2 and "embedding" not in n)]
     optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                                    {"params": rest, "weight_decay": 0.0}], lr=args.lr)  # fmt: skip
-    data = SceneBatches(args.seed, args.batch, transform, tokenizer)
+    data = SceneBatches(args.seed, args.batch, transform, tokenizer, args.render_size)
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=1, prefetch_factor=4)
     started, losses = time.perf_counter(), []
     model.train()
@@ -129,8 +186,9 @@ def train(args: argparse.Namespace) -> dict:
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
         out = model(images, tokens)
-        loss = sum(criterion(out["image_features"], out["text_features"], out["logits"],
-                             out["labels"], out["logit_scale"]))  # fmt: skip
+        clip_loss, _ = criterion(out["image_features"], out["text_features"], out["logits"],
+                                 out["labels"], out["logit_scale"])  # fmt: skip
+        loss = clip_loss + 2.0 * caption_loss(out["logits"], out["labels"], weights)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -140,6 +198,23 @@ def train(args: argparse.Namespace) -> dict:
                   f"{time.perf_counter() - started:7.1f} s", flush=True)  # fmt: skip
     return {"model": model, "train_seconds": time.perf_counter() - started,
             "final_loss": float(np.mean(losses[-50:]))}  # fmt: skip
+
+
+def quick_eval(model: torch.nn.Module, tokenizer, count: int) -> dict:
+    """Figures of benchmarks.world_captions on ``count`` held-out scenes decoded in memory by the
+    product's captioner (no files, no library): for comparing training variants cheaply."""
+    from benchmarks.world_captions import quality
+    from benchmarks.world_files import PICTURE_SIZE
+    from pixsift.search.caption.coca import CocaCaptioner
+
+    preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
+    captioner = CocaCaptioner(model, preprocess, tokenizer, "training")
+    truth = scenes(QUICK_EVAL_SEED, count)
+    described: list[str] = []
+    for start in range(0, count, 32):
+        chunk = truth[start : start + 32]
+        described += captioner.describe([render(scene, PICTURE_SIZE) for scene in chunk])
+    return quality(described, truth) | {"examples": described[:3]}
 
 
 def main() -> None:
@@ -152,10 +227,42 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--render-size",
+        type=int,
+        default=TRAIN_RENDER_SIZE,
+        help="training scenes are drawn at this size, then cropped to the model's input",
+    )
+    parser.add_argument(
+        "--init-vision",
+        type=Path,
+        default=None,
+        help="start the image trunk from this world CLIP checkpoint",
+    )
+    parser.add_argument(
+        "--freeze-vision",
+        action="store_true",
+        help="with --init-vision: train only the image pooler, not the trunk",
+    )
+    parser.add_argument(
+        "--focus-weight",
+        type=float,
+        default=1.0,
+        help="caption-loss weight of the shape and colour words",
+    )
+    parser.add_argument(
+        "--eval-scenes",
+        type=int,
+        default=0,
+        help="decode this many held-out scenes at the end and report recall",
+    )
     args = parser.parse_args()
     vocabulary = write_tokenizer(args.out / TOKENIZER_FOLDER)
     result = train(args)
     model = result["model"]
+    if args.eval_scenes:
+        report_eval = quick_eval(model, build_tokenizer(args), args.eval_scenes)
+        print("quick eval:", json.dumps(report_eval))
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
     checkpoint = args.out / f"{NAME}.safetensors"
     save_file(state, str(checkpoint))

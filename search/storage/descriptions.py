@@ -76,6 +76,17 @@ def write_descriptions(session: Session, results: Sequence[Described], captioner
         row.captioner, row.source, row.described_at = captioner_id, GENERATED, utc_now()
 
 
+def write_manual_description(session: Session, image_id: int, text: str) -> None:
+    """Store ``text`` as ``image_id``'s hand-written description ("" when cleared by hand):
+    :func:`write_descriptions` and :func:`images_to_describe` leave it alone from then on."""
+    row = session.get(ImageDescription, image_id)
+    if row is None:
+        row = ImageDescription(image_id=image_id)
+        session.add(row)
+    row.text, row.failure = text, None
+    row.captioner, row.source, row.described_at = MANUAL, MANUAL, utc_now()
+
+
 def descriptions_of(session: Session, image_ids: Sequence[int]) -> dict[int, ImageDescription]:
     """The description rows of ``image_ids`` (detached), by image id."""
     found: dict[int, ImageDescription] = {}
