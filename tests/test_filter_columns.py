@@ -15,7 +15,11 @@ from pixsift.search.account_records import LOCAL_PRINCIPAL
 from pixsift.search.decisions import Decisions
 from pixsift.search.errors import PermissionDeniedError
 from pixsift.search.library import Library
-from pixsift.search.query.filter_columns import ColumnsUnavailable, column_selection
+from pixsift.search.query.filter_columns import (
+    ColumnsUnavailable,
+    column_selection,
+    warm_filter_columns,
+)
 from pixsift.search.query.filters import filter_selection, sql_filter_selection
 from pixsift.search.query.path_match import PathColumn
 from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
@@ -189,3 +193,18 @@ def test_a_path_column_reads_non_ascii_and_empty_paths() -> None:
     assert column.glob("*/*.jpg").tolist() == [False, False, False, False, True]
     with pytest.raises(ValueError):
         PathColumn.of_text("a\nb", 3, "\n")
+
+
+def test_the_warm_up_reads_every_column_once(
+    rows: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = rows.store.engine
+    warm_filter_columns(engine)
+
+    def refused(connection):
+        raise AssertionError("a column was read again")
+
+    for name in list(columns_module.READERS):
+        monkeypatch.setitem(columns_module.READERS, name, refused)
+    filters = SearchFilters(path="home/*", format=("png",), min_size=10, max_width=90, root="/")
+    assert column_selection(engine, filters)[0] == rows.store.index_generation()

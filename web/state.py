@@ -10,6 +10,7 @@ from flask import Flask, current_app, g
 
 from pixsift.search.library import Library
 from pixsift.search.model.spec import requested_model_spec
+from pixsift.search.query.filter_columns import warm_filter_columns
 from pixsift.search.query.request import QueryTerm, SearchRequest
 
 EXTENSION_NAME = "pixsift"
@@ -63,6 +64,9 @@ class WebState:
         library.vector_index()
         for text in WARM_UP_QUERIES:
             library.find(SearchRequest((QueryTerm(text=text),), mode="hybrid", k=10))
+        # The filter columns of this generation (search.query.filter_columns): the first
+        # request of a path, size or format filter then reads nothing from the database.
+        warm_filter_columns(library.store.engine)
 
     def close(self) -> None:
         with self._lock:

@@ -96,7 +96,8 @@ def _read_categories(column: Any) -> Callable[[Connection], tuple[np.ndarray, li
         rows = connection.execute(select(column, id_list(Image.id)).group_by(column)).all()
         parts = [parse_id_list(text) for _value, text in rows]
         ids = np.concatenate([np.zeros(0, dtype=np.int64), *parts])
-        codes = np.repeat(np.arange(len(rows)), [len(part) for part in parts])
+        smallest = np.min_scalar_type(max(len(rows) - 1, 0))  # a byte per row, usually
+        codes = np.repeat(np.arange(len(rows), dtype=smallest), [len(part) for part in parts])
         return ids, [codes, [value for value, _text in rows]]
 
     return read
