@@ -49,7 +49,7 @@ class PathColumn:
         if text.isascii():
             codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
         else:
-            codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+            codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         cuts = np.flatnonzero(codes == ord(separator))
         if len(cuts) != count - 1:
             raise ValueError(f"{count} paths were read, {len(cuts) + 1} found")
