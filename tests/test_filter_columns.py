@@ -1,14 +1,20 @@
 """Filters answered from the reader's in-memory columns (search.query.filter_columns) select
 exactly the images the SQL path selects, on SQLite and PostgreSQL, for globs of every kind,
-sizes, formats and roots alone and together; the columns follow every write (a new generation
-is read again), a filter they cannot answer goes to the database, and searches through them
-still leave out hidden pictures and refuse location filters to a caller without places."""
+sizes, formats and roots alone and together. Only a process that opted in (the server's
+warm-up) ever reads the columns; after a write the SQL path answers until one background load
+has read the new generation's, then the columns do; a filter they cannot answer goes to the
+database, and searches through them still leave out hidden pictures and refuse location
+filters to a caller without places."""
 
 from __future__ import annotations
+
+import logging
+import threading
 
 import numpy as np
 import pytest
 from sqlalchemy import update
+from waiting import LIMIT_SECONDS, wait_for_thread
 
 import pixsift.search.query.filter_columns as columns_module
 from pixsift.search.account_records import LOCAL_PRINCIPAL
@@ -16,7 +22,9 @@ from pixsift.search.decisions import Decisions
 from pixsift.search.errors import PermissionDeniedError
 from pixsift.search.library import Library
 from pixsift.search.query.filter_columns import (
+    ColumnKeeper,
     ColumnsUnavailable,
+    column_keeper,
     column_selection,
     warm_filter_columns,
 )
@@ -55,6 +63,26 @@ def rows(library: Library) -> Library:
             )
     bump(library)
     return library
+
+
+@pytest.fixture
+def kept(rows: Library) -> Library:
+    """``rows`` in a process that keeps the filter columns (a server after its warm-up)."""
+    warm_filter_columns(rows.store.engine)
+    return rows
+
+
+def keeper_of(library: Library) -> ColumnKeeper:
+    keeper = column_keeper(library.store.engine)
+    assert keeper is not None
+    return keeper
+
+
+def loaded(library: Library) -> None:
+    """Wait for the background load the last filter started to end."""
+    thread = keeper_of(library).thread
+    assert thread is not None
+    wait_for_thread(thread, "the filter columns' load")
 
 
 def bump(library: Library) -> None:
@@ -97,7 +125,8 @@ def ids_of(selection) -> list[int]:
     return selection.ids().tolist()
 
 
-def test_in_memory_selections_equal_the_database_s(rows: Library) -> None:
+def test_in_memory_selections_equal_the_database_s(kept: Library) -> None:
+    rows = kept
     engine = rows.store.engine
     root = rows.store.root_paths()[0]
     cases = [*CASES, {"root": root}, {"root": root + "/", "min_width": 90}, {"root": "/nowhere"}]
@@ -119,26 +148,77 @@ def test_in_memory_selections_equal_the_database_s(rows: Library) -> None:
     assert 0 < column_selection(engine, SearchFilters(path="trips/*"))[1].count < COUNT
 
 
-def test_the_columns_follow_every_write(rows: Library) -> None:
-    engine = rows.store.engine
-    filters = SearchFilters(path="renamed/*", min_width=1)
-    assert column_selection(engine, filters)[1].count == 0
-    with rows.store.session() as session:
-        session.execute(
-            update(Image).where(Image.id <= 5).values(relative_path="renamed/x.jpg", width=1)
-        )
-    bump(rows)
-    assert ids_of(column_selection(engine, filters)[1]) == [1, 2, 3, 4, 5]
-    new = rows.import_vectors(np.ones((2, rows.embedder.dimension), np.float32), publish=False)
-    generation, selection = column_selection(engine, SearchFilters(min_width=1))
-    assert generation == rows.store.index_generation() and selection.total == COUNT + 2
-    assert set(new) <= set(ids_of(selection))
-
-
-def test_what_the_columns_cannot_answer_goes_to_the_database(
+def test_a_process_that_did_not_opt_in_never_reads_columns(
     rows: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = rows.store.engine
+
+    def refused(connection):
+        raise AssertionError("a column was read in a one-query process")
+
+    for name in list(columns_module.READERS):
+        monkeypatch.setitem(columns_module.READERS, name, refused)
+    for params in CASES:
+        filters = SearchFilters(**params)
+        assert ids_of(filter_selection(engine, filters)[1]) == ids_of(
+            sql_filter_selection(engine, filters)[1]
+        ), params
+        with pytest.raises(ColumnsUnavailable):
+            column_selection(engine, filters)
+    rows.rebuild_index()
+    request = SearchRequest((QueryTerm(text="a photo"),), filters=SearchFilters(path="*.JPG"))
+    assert all(rows.image(hit.id).relative_path.endswith(".JPG") for hit in rows.find(request).hits)
+    assert column_keeper(engine) is None
+
+
+def test_after_a_write_the_database_answers_until_one_load_reads_the_new_columns(
+    kept: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = kept.store.engine
+    filters = SearchFilters(path="renamed/*", min_width=1)
+    assert column_selection(engine, filters)[1].count == 0
+    with kept.store.session() as session:
+        session.execute(
+            update(Image).where(Image.id <= 5).values(relative_path="renamed/x.jpg", width=1)
+        )
+    bump(kept)
+    # The new generation's load is held at its path read until the first filters are answered.
+    release, reads = threading.Event(), []
+    reader = columns_module.READERS["path"]
+
+    def held(connection):
+        reads.append(connection)
+        assert release.wait(LIMIT_SECONDS)
+        return reader(connection)
+
+    monkeypatch.setitem(columns_module.READERS, "path", held)
+    for _ in range(3):
+        generation, selection = filter_selection(engine, filters)
+        assert generation == kept.store.index_generation()
+        assert ids_of(selection) == [1, 2, 3, 4, 5]
+        with pytest.raises(ColumnsUnavailable):
+            column_selection(engine, filters)
+    wait_for_thread(keeper_of(kept).thread, "the path read", condition=lambda: bool(reads))
+    release.set()
+    loaded(kept)
+    assert len(reads) == 1  # one load, however many filters asked meanwhile
+    generation, selection = column_selection(engine, filters)
+    assert generation == kept.store.index_generation()
+    assert ids_of(selection) == [1, 2, 3, 4, 5]
+
+    new = kept.import_vectors(np.ones((2, kept.embedder.dimension), np.float32), publish=False)
+    every = SearchFilters(min_width=1)
+    from_database = filter_selection(engine, every)
+    loaded(kept)
+    for generation, selection in (from_database, column_selection(engine, every)):
+        assert generation == kept.store.index_generation() and selection.total == COUNT + 2
+        assert set(new) <= set(ids_of(selection)) and selection.covers_all
+
+
+def test_what_the_columns_cannot_answer_goes_to_the_database(
+    kept: Library, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows, engine = kept, kept.store.engine
     with pytest.raises(ColumnsUnavailable):  # no in-memory test for folders
         column_selection(engine, SearchFilters(folder="home"))
     with pytest.raises(ColumnsUnavailable):  # a class that is no valid range
@@ -146,14 +226,16 @@ def test_what_the_columns_cannot_answer_goes_to_the_database(
     with rows.store.session() as session:  # a path holding the separator
         session.execute(update(Image).where(Image.id == 3).values(relative_path="a\nb.jpg"))
     bump(rows)
-    with pytest.raises(ColumnsUnavailable):
-        column_selection(engine, SearchFilters(path="a*"))
     for filters in (SearchFilters(path="a*"), SearchFilters(folder="home", max_width=50)):
         assert ids_of(filter_selection(engine, filters)[1]) == ids_of(
             sql_filter_selection(engine, filters)[1]
         )
+    loaded(rows)
+    with pytest.raises(ColumnsUnavailable):
+        column_selection(engine, SearchFilters(path="a*"))
+    assert column_selection(engine, SearchFilters(max_width=50))[0] == rows.store.index_generation()
 
-    # A write landing while a column is read: that read is not kept, the database answers.
+    # A write landing while a column is read: that load is not kept.
     reader = columns_module.READERS["size"]
 
     def racing(connection):
@@ -161,15 +243,35 @@ def test_what_the_columns_cannot_answer_goes_to_the_database(
         bump(rows)
         return value
 
+    before = keeper_of(rows).columns.generation
+    bump(rows)
     monkeypatch.setitem(columns_module.READERS, "size", racing)
-    with pytest.raises(ColumnsUnavailable):
-        column_selection(engine, SearchFilters(min_size=1))
+    filter_selection(engine, SearchFilters(min_size=1))
+    loaded(rows)
+    assert keeper_of(rows).columns.generation == before
+
+    # A load that fails is logged, never raised into a request; the next filter loads again.
+    def broken(connection):
+        raise ValueError("a broken read")
+
+    monkeypatch.setitem(columns_module.READERS, "size", reader)
+    monkeypatch.setitem(columns_module.READERS, "dimensions", broken)
+    with caplog.at_level(logging.ERROR, logger=columns_module.__name__):
+        assert filter_selection(engine, SearchFilters(min_size=1))[1].count > 0
+        loaded(rows)
+    assert "a broken read" in caplog.text and keeper_of(rows).columns.generation == before
+    monkeypatch.undo()
+    filter_selection(engine, SearchFilters(min_size=1))
+    loaded(rows)
+    assert column_selection(engine, SearchFilters(min_size=1))[0] == rows.store.index_generation()
 
 
 def test_searches_through_the_columns_keep_hidden_pictures_and_places_rules(
-    rows: Library,
+    kept: Library,
 ) -> None:
+    rows = kept
     rows.rebuild_index()
+    warm_filter_columns(rows.store.engine)  # this generation's columns, read now
     text = (QueryTerm(text="a photo"),)
     request = SearchRequest(text, filters=SearchFilters(path="*.JPG"), k=50, weaker=True)
     shown = [hit.id for hit in rows.find(request).hits]
@@ -196,10 +298,10 @@ def test_a_path_column_reads_non_ascii_and_empty_paths() -> None:
 
 
 def test_the_warm_up_reads_every_column_once(
-    rows: Library, monkeypatch: pytest.MonkeyPatch
+    kept: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    rows = kept
     engine = rows.store.engine
-    warm_filter_columns(engine)
 
     def refused(connection):
         raise AssertionError("a column was read again")

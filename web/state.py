@@ -64,8 +64,9 @@ class WebState:
         library.vector_index()
         for text in WARM_UP_QUERIES:
             library.find(SearchRequest((QueryTerm(text=text),), mode="hybrid", k=10))
-        # The filter columns of this generation (search.query.filter_columns): the first
-        # request of a path, size or format filter then reads nothing from the database.
+        # Keep the filter columns (search.query.filter_columns), this generation's read now:
+        # the first request of a path, size or format filter then reads nothing from the
+        # database, and each later generation's are read in the background.
         warm_filter_columns(library.store.engine)
 
     def close(self) -> None:
