@@ -3,10 +3,11 @@ selection read as a server's first request with that filter reads it, in wall ti
 thread's CPU time (SQLite and numpy run in the calling thread; on a shared machine the CPU time
 is the work, the wall time adds waiting for a core).
 
-Each run is a fresh process, so nothing is cached: where the checkout keeps the filter columns
-in memory (search.query.filter_columns), the first filter that needs a column group pays its read
-from the database. ``--warm`` reads every group first, as ``pixsift serve``'s warm-up does, and
-reports that read on its own line (``warm_up``). ``--label`` names the checkout in the output.
+Each run is a fresh process, so nothing is cached: without ``--warm`` it is a one-query process
+and every filter answers through the SQL path (search.query.filter_columns keeps columns only
+where a process opted in). ``--warm`` opts in and reads every group first, as ``pixsift
+serve``'s warm-up does, and reports that read on its own line (``warm_up``). ``--label`` names
+the checkout in the output.
 
     nice -n 5 .venv/bin/python -m benchmarks.first_filter \
         benchmarks/results/work/latency-1000000/pixsift.sqlite3 [--warm] [--label after]
