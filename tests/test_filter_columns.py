@@ -310,3 +310,25 @@ def test_the_warm_up_reads_every_column_once(
         monkeypatch.setitem(columns_module.READERS, name, refused)
     filters = SearchFilters(path="home/*", format=("png",), min_size=10, max_width=90, root="/")
     assert column_selection(engine, filters)[0] == rows.store.index_generation()
+
+
+def test_the_server_s_warm_up_keeps_the_columns_of_a_library_not_indexed_yet(
+    library: Library,
+) -> None:
+    from pixsift.web import create_app
+    from pixsift.web.state import web_state
+
+    url = library.store.engine.url.render_as_string(hide_password=False)
+    app = create_app({"TESTING": True, "LIBRARY": str(library.directory), "DATABASE_URL": url})
+    with app.app_context():
+        web_state().warm_up()
+        engine = web_state().library.store.engine
+        keeper = column_keeper(engine)
+        assert keeper is not None and keeper.current(library.store.index_generation())
+        library.import_vectors(np.ones((3, library.embedder.dimension), np.float32))
+        assert filter_selection(engine, SearchFilters(path="*"))[1].count == 3  # the database
+        assert keeper.thread is not None
+        wait_for_thread(keeper.thread, "the filter columns' load")
+        generation, selection = column_selection(engine, SearchFilters(path="*"))
+        assert generation == library.store.index_generation() and selection.count == 3
+        web_state().close()

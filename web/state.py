@@ -58,16 +58,16 @@ class WebState:
         the keyword vocabulary, the database's connection and record reads), so the first
         user's query costs what the tenth does. The worker takes requests only after this."""
         library = self.library
+        # Keep the filter columns (search.query.filter_columns), this generation's read now,
+        # also for a library not indexed yet: the first request of a path, size or format
+        # filter then reads nothing, and each later generation's are read in the background.
+        warm_filter_columns(library.store.engine)
         if library.store.model_id() is None:
             return
         library.embedder  # noqa: B018  (the property loads and checks the model)
         library.vector_index()
         for text in WARM_UP_QUERIES:
             library.find(SearchRequest((QueryTerm(text=text),), mode="hybrid", k=10))
-        # Keep the filter columns (search.query.filter_columns), this generation's read now:
-        # the first request of a path, size or format filter then reads nothing from the
-        # database, and each later generation's are read in the background.
-        warm_filter_columns(library.store.engine)
 
     def close(self) -> None:
         with self._lock:
