@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,3 +110,37 @@ def communicate(
         raise
     drain.join()
     return outputs[0]
+
+
+def thread_cpu_seconds(thread: threading.Thread) -> float:
+    """CPU time used so far by ``thread`` of this process (0 where /proc is missing)."""
+    try:
+        stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_thread(
+    thread: threading.Thread,
+    what: str = "the thread's end",
+    condition: Callable[[], bool] | None = None,
+    stall_seconds: float = STALL_SECONDS,
+) -> None:
+    """Return once ``condition()`` holds (by default: once ``thread`` has ended); fail if the
+    thread ends first or neither its CPU time nor its liveness changes for ``stall_seconds``."""
+    done = condition or (lambda: not thread.is_alive())
+    started = last_change = last_look = time.monotonic()
+    last_seen: float | None = None
+    while not done():
+        if condition is not None and not thread.is_alive():
+            raise AssertionError(f"the thread ended before {what}")
+        now = time.monotonic()
+        if now - last_look >= LOOK_SECONDS:
+            last_look, seen = now, thread_cpu_seconds(thread)
+            if seen != last_seen:
+                last_seen, last_change = seen, now
+        if now - last_change > stall_seconds or now - started > LIMIT_SECONDS:
+            raise AssertionError(f"no {what}: the thread made no progress")
+        time.sleep(POLL_SECONDS)

@@ -10,6 +10,7 @@ from flask import Flask, current_app, g
 
 from pixsift.search.library import Library
 from pixsift.search.model.spec import requested_model_spec
+from pixsift.search.query.filter_columns import warm_filter_columns
 from pixsift.search.query.request import QueryTerm, SearchRequest
 
 EXTENSION_NAME = "pixsift"
@@ -57,6 +58,10 @@ class WebState:
         the keyword vocabulary, the database's connection and record reads), so the first
         user's query costs what the tenth does. The worker takes requests only after this."""
         library = self.library
+        # Keep the filter columns (search.query.filter_columns), this generation's read now,
+        # also for a library not indexed yet: the first request of a path, size or format
+        # filter then reads nothing, and each later generation's are read in the background.
+        warm_filter_columns(library.store.engine)
         if library.store.model_id() is None:
             return
         library.embedder  # noqa: B018  (the property loads and checks the model)

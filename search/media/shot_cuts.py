@@ -44,7 +44,7 @@ DEFAULT_RATIO = 3.0
 #: frames; on the shrunken picture scored here (the encoder's noise and fine texture averaged
 #: away) a still shot scores below 1 between frames and a noisy, flickering one below 5, while
 #: two world scenes with the same kind of background and small objects score as little as 8
-#: across their cut (docs/benchmarks.md, wt-cuts).
+#: across their cut (docs/benchmarks.md, section 25).
 DEFAULT_MIN_CONTENT = 6.0
 #: The most a change of overall brightness between two frames is discounted by (see
 #: content_score); beyond it, what is left counts as a change of content.

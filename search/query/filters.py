@@ -29,6 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from pixsift.search.query.filter_columns import (
+    ColumnsUnavailable,
+    column_selection,
+    pixels,
+    read_generation,
+    wanted_formats,
+)
 from pixsift.search.query.globs import glob_condition
 from pixsift.search.query.id_lists import id_list, parse_id_list
 from pixsift.search.query.request import GeoBox, SearchFilters
@@ -37,7 +44,6 @@ from pixsift.search.storage.albums import AlbumItem
 from pixsift.search.storage.models import Image, ImageTag, LibraryState, Root
 from pixsift.search.storage.search_text import text_generation
 from pixsift.search.storage.tags import SHOWN
-from pixsift.search.storage.writes import STATE_INDEX_GENERATION
 from pixsift.search.vectors.selection import Selection
 
 __all__ = [
@@ -48,6 +54,7 @@ __all__ = [
     "filter_conditions",
     "filter_selection",
     "selection_cache",
+    "sql_filter_selection",
 ]
 
 #: Selections kept per library (each at most one bit per image id: 125 KB per million).
@@ -110,10 +117,6 @@ def _at_most(column: Any) -> Callable[[int], Condition]:
     return lambda value: column <= value
 
 
-def _pixels(megapixels: float) -> int:
-    return int(megapixels * 1_000_000)
-
-
 def _orientation(value: str) -> Condition:
     return {
         "landscape": Image.width > Image.height,
@@ -123,10 +126,7 @@ def _orientation(value: str) -> Condition:
 
 
 def _formats(names: tuple[str, ...]) -> Condition:
-    wanted = {name.upper() for name in names}
-    if "JPEG" in wanted:
-        wanted.add("MPO")  # Pillow's name for a JPEG that holds several pictures
-    return func.upper(Image.format).in_(sorted(wanted))
+    return func.upper(Image.format).in_(wanted_formats(names))
 
 
 def _has_gps(value: bool) -> Condition:
@@ -191,8 +191,8 @@ CONDITIONS: dict[str, Callable[[Any], Condition]] = {
     "max_width": _at_most(Image.width),
     "min_height": _at_least(Image.height),
     "max_height": _at_most(Image.height),
-    "min_megapixels": lambda value: _pixels(value) <= _PIXELS,
-    "max_megapixels": lambda value: _pixels(value) >= _PIXELS,
+    "min_megapixels": lambda value: pixels(value) <= _PIXELS,
+    "max_megapixels": lambda value: pixels(value) >= _PIXELS,
     "orientation": _orientation,
     "format": _formats,
     "min_size": _at_least(Image.size_bytes),
@@ -244,23 +244,25 @@ def _filtered_ids(connection: Connection, filters: SearchFilters) -> ImageIdArra
 
 def filter_selection(engine: Engine, filters: SearchFilters) -> tuple[int, Selection]:
     """The images that satisfy ``filters`` as a :class:`Selection`, and the store generation
-    it was read at. The selection knows whether it holds every image only when the generation
-    is the same after the reads as before: every write bumps it in the same transaction, so the
-    ids and the image count then describe one state of the library (the driver does not hold
-    a read snapshot across statements)."""
+    it was read at: from the reader's in-memory columns of that generation where they answer
+    every set field (search.query.filter_columns), else from the database."""
+    try:
+        return column_selection(engine, filters)
+    except ColumnsUnavailable:
+        return sql_filter_selection(engine, filters)
+
+
+def sql_filter_selection(engine: Engine, filters: SearchFilters) -> tuple[int, Selection]:
+    """:func:`filter_selection` read from the database. The selection knows whether it holds
+    every image only when the generation is the same after the reads as before: every write
+    bumps it in the same transaction, so the ids and the image count then describe one state of
+    the library (the driver does not hold a read snapshot across statements)."""
     with engine.connect() as connection:
-        before = _generation(connection)
+        before = read_generation(connection)
         ids = _filtered_ids(connection, filters)
         total = connection.scalar(select(func.count()).select_from(Image)) or 0
-        after = _generation(connection)
+        after = read_generation(connection)
     return before, Selection.of_ids(ids, total=int(total) if after == before else None)
-
-
-def _generation(connection: Connection) -> int:
-    value = connection.scalar(
-        select(LibraryState.value).where(LibraryState.key == STATE_INDEX_GENERATION)
-    )
-    return int(value or 0)
 
 
 class SelectionCache:

@@ -21,24 +21,32 @@ def glob_regex(pattern: str) -> str:
     ``[!x]``, an unclosed ``[`` literal), as a regular expression that Python's ``re`` (SQLite's
     REGEXP) and PostgreSQL's advanced expressions read alike: fnmatch.translate's own output uses
     Python-only groups that PostgreSQL rejects."""
-    parts = ["(?s)^"]
+    pieces = (".*" if atom is None else atom for atom in glob_atoms(pattern))
+    return "(?s)^" + "".join(pieces) + "\\Z"
+
+
+def glob_atoms(pattern: str) -> list[str | None]:
+    """``pattern`` read as :func:`glob_regex` reads it, one item per glob atom: None for ``*``,
+    else a regular expression that matches exactly one character (a literal, ``.`` for ``?``,
+    or a class). search.query.path_match tests the atoms one character position at a time."""
+    atoms: list[str | None] = []
     position = 0
     while position < len(pattern):
         character = pattern[position]
         position += 1
         if character == "*":
-            parts.append(".*")
+            atoms.append(None)
         elif character == "?":
-            parts.append(".")
+            atoms.append(".")
         elif character == "[" and (end := _class_end(pattern, position)) >= 0:
             body = pattern[position:end]
             position = end + 1
             negated = body.startswith("!")
             members = "".join(_escaped(c, keep="-") for c in body[negated:])
-            parts.append("[" + "^" * negated + members + "]")
+            atoms.append("[" + "^" * negated + members + "]")
         else:
-            parts.append(_escaped(character))
-    return "".join(parts) + "\\Z"
+            atoms.append(_escaped(character))
+    return atoms
 
 
 def _class_end(pattern: str, start: int) -> int:
