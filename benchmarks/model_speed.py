@@ -6,8 +6,9 @@ measured interleaved in one run so that the machine's load hits every model alik
     nice .venv/bin/python -m benchmarks.model_speed                # JSON: results/model_speed.json
     nice .venv/bin/python -m benchmarks.model_speed --models ViT-B-32 --rounds 2
 
-SigLIP's Gemma / T5 tokenizers cannot be downloaded here: those models' text queries run on token
-ids of the model's full context (64; a SigLIP text tower is bidirectional and reads the last
+SigLIP's Gemma / T5 tokenizers are not on the hub here (Gemma's is checked on its own, from an npm
+bundle: benchmarks/siglip2_tokenizer.py): those models' text queries run on token ids of the
+model's full context (64; a SigLIP text tower is bidirectional and reads the last
 position, so it always runs the whole context, whatever the text). CLIP models run pixsift's
 real-tokens-only path on their own tokenizer. Tokenizing itself (well under a millisecond) is not
 in the text figures, for either.

@@ -23,7 +23,12 @@ from pixsift.search.errors import (
 from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
 from pixsift.search.model.loading import load_embedder
 from pixsift.search.model.protocol import Embedder
-from pixsift.search.model.spec import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED, ModelSpec
+from pixsift.search.model.spec import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PRETRAINED,
+    ModelSpec,
+    published_spec_of,
+)
 from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
 from pixsift.search.query.engine import run_search
 from pixsift.search.query.request import QueryTerm, SearchPage, SearchRequest
@@ -121,6 +126,8 @@ class Library:
         requested = self._requested_model_spec
         stored_name = self.store.get_state(STATE_MODEL_NAME)
         stored_pretrained = self.store.get_state(STATE_PRETRAINED)
+        if stored_name is None:  # vectors imported in bulk record only their model id
+            stored_name, stored_pretrained = published_spec_of(self.store.model_id())
         return ModelSpec(
             model_name=(requested and requested.model_name) or stored_name or DEFAULT_MODEL_NAME,
             pretrained=(requested and requested.pretrained)

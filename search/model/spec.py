@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pixsift.search.settings import DEFAULT_MODEL_NAME, DEFAULT_PRETRAINED
+from pixsift.search.settings import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PRETRAINED,
+    FALLBACK_PRETRAINED,
+    PRETRAINED_OF_MODEL,
+)
 
 Backend = Literal["auto", "torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
@@ -38,9 +43,14 @@ def requested_model_spec(
         model = str(Path(model).expanduser().resolve())
     return ModelSpec(
         model_name=model or defaults.model_name,
-        pretrained=pretrained or defaults.pretrained,
+        pretrained=pretrained or default_pretrained(model or defaults.model_name),
         preprocessing_tag=tag,
     )
+
+
+def default_pretrained(model_name: str) -> str:
+    """The weights ``model_name`` gets when none are named (its published tag where known)."""
+    return PRETRAINED_OF_MODEL.get(model_name, FALLBACK_PRETRAINED)
 
 
 def is_model_config_path(model_name: str) -> bool:
@@ -61,3 +71,14 @@ class Runtime:
     quantize: Quantization | None = None
     #: Threads for ONNX Runtime sessions (None: every core).
     threads: int | None = None
+
+
+def published_spec_of(model_id: str | None) -> tuple[str | None, str | None]:
+    """(model, tag) of the id of published weights' vectors ("ViT-B-32:laion2b_s34b_b79k");
+    (None, None) for none, or a local file's or a pack's (a content hash names no weights)."""
+    if not model_id or ":" not in model_id:
+        return None, None
+    name, tag = model_id.rsplit(":", 1)
+    if not name or not tag or tag.startswith("sha256-"):
+        return None, None
+    return name, tag

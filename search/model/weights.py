@@ -180,4 +180,22 @@ def _weights_unavailable_message(spec: ModelSpec, source: str) -> str:
         f"be downloaded from {source}. On a machine with internet, download "
         "open_clip_model.safetensors (or open_clip_pytorch_model.bin) from there, copy it here, "
         "and pass it with --pretrained /path/to/file (or set PIXSIFT_PRETRAINED)"
+        + _tokenizer_too(spec)
+    )
+
+
+def _tokenizer_too(spec: ModelSpec) -> str:
+    """For a model that takes a Hugging Face tokenizer (SigLIP's), the files it needs as well:
+    a user fetching by hand gets everything in one go."""
+    import open_clip
+    from huggingface_hub import constants
+
+    text_cfg = (open_clip.get_model_config(spec.model_name) or {}).get("text_cfg", {})
+    name = text_cfg.get("hf_tokenizer_name")
+    if not name or text_cfg.get("hf_model_name"):
+        return ""
+    return (
+        f"; its tokenizer too: tokenizer.json and tokenizer_config.json from "
+        f"{constants.ENDPOINT}/{name} into "
+        "a folder passed with --tokenizer /path/to/folder (or PIXSIFT_TOKENIZER)"
     )
