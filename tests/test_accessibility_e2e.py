@@ -118,6 +118,7 @@ def test_the_keyboard_reaches_and_walks_the_results(
     assert focused().startswith(f"card:{ids[1 + columns]}:")
     ActionChains(driver).send_keys(Keys.HOME).perform()
     assert focused().startswith(f"card:{ids[0]}:")
+
     # The results are announced in the live region (written once the page settles; a next page
     # loaded meanwhile is counted too).
     def announced(d: object) -> bool:

@@ -171,9 +171,7 @@ def test_quick_start_sessions_skip_prepacking_and_spinning_with_the_same_vectors
     assert isinstance(default, OnnxEmbedder) and not default.quick_start
     pictures = [make_picture(seed) for seed in range(3)]
     assert cosines(quick.embed_texts(TEXTS), default.embed_texts(TEXTS)).min() >= 0.99999
-    assert cosines(quick.embed_images(pictures), default.embed_images(pictures)).min() >= (
-        0.99999
-    )
+    assert cosines(quick.embed_images(pictures), default.embed_images(pictures)).min() >= (0.99999)
     for tower in ("text", "image"):
         options = quick._session(tower).get_session_options()
         for key, value in QUICK_START_SESSION_CONFIG.items():

@@ -154,7 +154,10 @@ def test_a_caller_who_may_not_see_locations_cannot_search_by_them(placed: Librar
         assert refused.status_code == 403
         assert "location" in refused.get_json()["error"]["message"]
         assert client.get("/api/search?q=a+photo&place=Japan", headers=admin).status_code == 200
-        smart = {"name": "where", "search": {"terms": [{"text": "a photo"}], "filters": {"place": "Japan"}}}
+        smart = {
+            "name": "where",
+            "search": {"terms": [{"text": "a photo"}], "filters": {"place": "Japan"}},
+        }
         assert client.post("/api/albums", json=smart, headers=viewer).status_code == 403
         shown = client.get("/api/search?q=tokyo&mode=keyword&interpret=false", headers=viewer)
         assert shown.status_code == 200 and shown.get_json()["results"] == []

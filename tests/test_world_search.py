@@ -37,7 +37,10 @@ EXPLAINED_SCENES = 40
 def world_checkpoint() -> tuple[Path, Path] | None:
     """The committed softmax (CLIP-loss) world model: its config and weights (by name: the
     folder also holds the world captioner and the sigmoid model's config)."""
-    config, weights = WORLD_DATA / "pixsift-world-vit.json", WORLD_DATA / "pixsift-world-vit.safetensors"
+    config, weights = (
+        WORLD_DATA / "pixsift-world-vit.json",
+        WORLD_DATA / "pixsift-world-vit.safetensors",
+    )
     return (config, weights) if config.exists() and weights.exists() else None
 
 

@@ -149,9 +149,7 @@ class SceneBatches(torch.utils.data.IterableDataset):
         stream = iter_scenes(self.seed, allow_held_out=False)
         while True:
             chunk = [next(stream) for _ in range(self.batch_size)]
-            images = torch.stack(
-                [self.transform(render(s, (self.size,) * 2)) for s in chunk]
-            )
+            images = torch.stack([self.transform(render(s, (self.size,) * 2)) for s in chunk])
             yield images, self.tokenizer([s.caption for s in chunk])
 
 
