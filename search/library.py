@@ -25,8 +25,8 @@ from pixsift.search.model.loading import load_embedder
 from pixsift.search.model.protocol import Embedder
 from pixsift.search.model.spec import (
     DEFAULT_MODEL_NAME,
-    DEFAULT_PRETRAINED,
     ModelSpec,
+    default_pretrained,
     published_spec_of,
 )
 from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
@@ -128,11 +128,14 @@ class Library:
         stored_pretrained = self.store.get_state(STATE_PRETRAINED)
         if stored_name is None:  # vectors imported in bulk record only their model id
             stored_name, stored_pretrained = published_spec_of(self.store.model_id())
+        name = (requested and requested.model_name) or stored_name or DEFAULT_MODEL_NAME
+        # The stored weights go with the stored model only; another model named alone gets its own.
+        own_pretrained = stored_pretrained if name == stored_name else None
         return ModelSpec(
-            model_name=(requested and requested.model_name) or stored_name or DEFAULT_MODEL_NAME,
+            model_name=name,
             pretrained=(requested and requested.pretrained)
-            or stored_pretrained
-            or DEFAULT_PRETRAINED,
+            or own_pretrained
+            or default_pretrained(name),
             preprocessing_tag=(requested and requested.preprocessing_tag)
             or self.store.get_state(STATE_PREPROCESSING_TAG),
         )

@@ -37,6 +37,31 @@ def test_a_library_indexed_with_vit_b_32_keeps_opening_with_it(library: Library)
     assert requested_model_spec("ViT-B-32-SigLIP2-256", None, None) == NEW
 
 
+def test_weights_named_alone_are_for_the_library_s_own_model(
+    library: Library, tmp_path: Path, new_database_url: DatabaseFactory
+) -> None:
+    """`--pretrained FILE` without `--model` means the model that built the library (every
+    library built before the switch is ViT-B-32), and the default's in a new library."""
+    weights = str(tmp_path / "fine-tuned.safetensors")
+    library.claim_model(library.embedder, BEFORE)
+    with reopen(library, model_spec=requested_model_spec(None, weights, None)) as again:
+        assert again.model_spec() == ModelSpec("ViT-B-32", weights)
+    # Only a preprocessing tag asked for: the library's model and weights stay.
+    with reopen(library, model_spec=requested_model_spec(None, None, "openai")) as again:
+        assert again.model_spec() == ModelSpec("ViT-B-32", "laion2b_s34b_b79k", "openai")
+    # Another model named alone gets its own published weights, not the library's.
+    with reopen(
+        library, model_spec=requested_model_spec("ViT-B-32-SigLIP2-256", None, None)
+    ) as again:
+        assert again.model_spec() == NEW
+    with Library.open(
+        tmp_path / "new",
+        database_url=new_database_url(),
+        model_spec=requested_model_spec(None, weights, None),
+    ) as new:
+        assert new.model_spec() == ModelSpec("ViT-B-32-SigLIP2-256", weights)
+
+
 def test_bulk_imported_vectors_keep_their_model(library: Library) -> None:
     vectors = l2_normalise(np.random.default_rng(0).normal(size=(3, 32)))
     library.import_vectors(vectors, model_id="ViT-B-32:laion2b_s34b_b79k")

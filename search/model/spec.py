@@ -34,16 +34,18 @@ class ModelSpec:
 def requested_model_spec(
     model: str | None, pretrained: str | None, tag: str | None
 ) -> ModelSpec | None:
-    """A requested ModelSpec, or None to use the library's own."""
+    """A requested ModelSpec, or None to use the library's own. A part not asked for stays
+    empty (""): the library fills it from the model that built it (``--pretrained FILE`` alone
+    in a ViT-B-32 library means ViT-B-32 weights, not the default's), a new library from the
+    defaults (``Library.model_spec``)."""
     if not (model or pretrained or tag):
         return None
-    defaults = ModelSpec()
     if model and is_model_config_path(model):
         # Stored in the library as given here: absolute, so later commands find it from anywhere.
         model = str(Path(model).expanduser().resolve())
     return ModelSpec(
-        model_name=model or defaults.model_name,
-        pretrained=pretrained or default_pretrained(model or defaults.model_name),
+        model_name=model or "",
+        pretrained=pretrained or (default_pretrained(model) if model else ""),
         preprocessing_tag=tag,
     )
 
