@@ -31,6 +31,12 @@ from pixsift.search.storage.store import LibraryStore
 
 EPOCH = datetime(1970, 1, 1)
 MICROSECOND = timedelta(microseconds=1)
+#: What a position can hold: Python's dates (years 1-9999) and the databases' 64-bit integers
+#: (file times in nanoseconds: years 1678-2262). A month jump or a cursor beyond them starts at
+#: the nearest end instead of failing in the database.
+FIRST_MICROS = (datetime.min - EPOCH) // MICROSECOND
+LAST_MICROS = (datetime.max - EPOCH) // MICROSECOND
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, order=True)
@@ -134,7 +140,7 @@ def _after_file(after: TimelinePosition | None) -> list[ColumnElement[bool]]:
         return []
     if after.taken:
         # File times within that microsecond come after the dates taken in it.
-        return [Image.mtime_ns < (after.micros + 1) * 1000]
+        return [Image.mtime_ns < _int64((after.micros + 1) * 1000)]
     return [tuple_(Image.mtime_ns, Image.id) < tuple_(after.nanos, after.id)]
 
 
@@ -142,12 +148,29 @@ def _micros(moment: datetime) -> int:
     return (moment.replace(tzinfo=None) - EPOCH) // MICROSECOND
 
 
+def _int64(value: int) -> int:
+    return min(max(value, INT64_MIN), INT64_MAX)
+
+
+def bounded(position: TimelinePosition) -> TimelinePosition:
+    """``position`` moved to the nearest one the dates and the databases can hold."""
+    return TimelinePosition(
+        min(max(position.micros, FIRST_MICROS), LAST_MICROS),
+        position.taken,
+        _int64(position.nanos),
+        _int64(position.id),
+    )
+
+
 def month_end(month: str) -> TimelinePosition:
     """The position just after the month ``YYYY-MM`` (its pictures and older ones follow)."""
     year, number = (int(part) for part in month.split("-"))
-    following = datetime(year + number // 12, number % 12 + 1, 1)
-    micros = _micros(following)
-    return TimelinePosition(micros, 0, micros * 1000, 0)
+    if year < 1:
+        raise InvalidInputError(f"start {month!r}: years begin at 0001")
+    if (year, number) == (9999, 12):
+        return bounded(TimelinePosition(LAST_MICROS, 0, LAST_MICROS * 1000, 0))
+    micros = _micros(datetime(year + number // 12, number % 12 + 1, 1))
+    return bounded(TimelinePosition(micros, 0, micros * 1000, 0))
 
 
 def date_of_position(position: TimelinePosition) -> datetime:
@@ -182,4 +205,5 @@ def decode_position(kind: str, cursor: str, types: tuple[type, ...]) -> tuple[ob
 
 def timeline_position(cursor: str) -> TimelinePosition:
     micros, taken, nanos, image_id = decode_position("timeline", cursor, (int, int, int, int))
-    return TimelinePosition(int(micros), int(taken), int(nanos), int(image_id))  # type: ignore[call-overload]
+    position = TimelinePosition(int(micros), int(taken), int(nanos), int(image_id))  # type: ignore[call-overload]
+    return bounded(position)

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from pixsift.indexer.pipeline import Indexer, IndexingOptions
 from pixsift.search import folders
 from pixsift.search.accounts import LOCAL_PRINCIPAL, Accounts, Principal
-from pixsift.search.browse import timeline
+from pixsift.search.browse import encode_position, timeline
 from pixsift.search.decisions import Decisions, NotDuplicatesRequest
 from pixsift.search.errors import PermissionDeniedError
 from pixsift.search.folders import folder_listing
@@ -132,6 +132,21 @@ def test_filters_narrow_the_timeline_and_a_month_jumps_back(client: FlaskClient)
     assert client.get("/api/timeline?start=2023-13").status_code == 400
     bad = client.get("/api/timeline?cursor=abc")
     assert bad.status_code == 400 and "cursor" in bad.get_json()["error"]["message"]
+
+
+def test_a_month_or_cursor_beyond_the_dates_the_database_holds_is_answered(
+    client: FlaskClient,
+) -> None:
+    """File times are 64-bit nanoseconds (years 1678-2262) and dates years 1-9999: a jump to
+    767 or 9999 starts at the nearest end (found by Schemathesis: 500 on start=0767-07)."""
+    assert walk(client, "/api/timeline?start=9999-12&k=3") == walk(client, "/api/timeline?k=3")
+    for month in ("0767-07", "0001-01", "1677-12"):
+        answer = client.get(f"/api/timeline?start={month}")
+        assert answer.status_code == 200 and answer.get_json()["results"] == [], month
+    assert client.get("/api/timeline?start=0000-01").status_code == 400
+    for values in ([2**70, 0, 2**70, 2**70], [-(2**70), 1, -(2**70), 1]):
+        cursor = encode_position("timeline", tuple(values))
+        assert client.get(f"/api/timeline?cursor={cursor}").status_code == 200, values
 
 
 def test_the_timeline_reads_one_page_not_the_library(browsed: tuple[Library, Path]) -> None:
