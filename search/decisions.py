@@ -68,14 +68,17 @@ def hidden_path(path_bytes: ColumnElement[bytes]) -> ColumnElement[bool]:
 
 
 def hidden_image_ids(engine: Engine) -> ImageIdArray:
-    """Ids of the indexed images the user hid, ascending (usually none, always few)."""
+    """Ids of the indexed images the user hid, ascending (usually none, always few).
+
+    Read on every search, so driven from the few hidden paths: sorted here, not by the
+    database (an ORDER BY on the images' id made SQLite scan every image instead, 67 ms at 1M)."""
     statement = (
         select(Image.id)
-        .join(HiddenImage, HiddenImage.path_bytes == Image.path_bytes)
-        .order_by(Image.id)
+        .select_from(HiddenImage)
+        .join(Image, Image.path_bytes == HiddenImage.path_bytes)
     )
     with engine.connect() as connection:
-        return np.fromiter(connection.scalars(statement), dtype=np.int64)
+        return np.sort(np.fromiter(connection.scalars(statement), dtype=np.int64))
 
 
 def without_ids(ranking: list[tuple[int, float]], ids: ImageIdArray) -> list[tuple[int, float]]:
