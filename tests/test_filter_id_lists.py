@@ -4,9 +4,12 @@ SQLite a path glob or a width filter is answered from its index (migration 0019)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import Engine, event, select, text, update
 
 from pixsift.search.library import Library
 from pixsift.search.query.filters import filter_conditions, filtered_image_ids
@@ -15,6 +18,7 @@ from pixsift.search.query.request import SearchFilters
 from pixsift.search.storage.models import Image, Root
 
 COUNT = 1200
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -89,16 +93,8 @@ def test_sqlite_answers_path_and_width_filters_from_their_indexes(rows: Library)
         assert any(f"COVERING INDEX {name}" in plan for name in index), plan
 
 
-def test_has_stacks_answers_from_the_stack_index(rows: Library) -> None:
-    """Every search asks whether the library has stacks; SQLite scanned every row for it."""
-    from sqlalchemy import event
-
-    from pixsift.search.stacks import has_stacks
-
-    engine = rows.store.engine
-    assert has_stacks(engine) is False
-    with rows.store.session() as session:
-        session.execute(update(Image).where(Image.id == 7).values(stack_id=7))
+def first_statement_plan(engine: Engine, call: Callable[[], T]) -> tuple[T, str | None]:
+    """What ``call`` returns, and SQLite's plan of the first statement it ran (None elsewhere)."""
     statements: list[tuple[str, object]] = []
 
     def remember(conn, cursor, statement, parameters, context, executemany) -> None:
@@ -106,25 +102,33 @@ def test_has_stacks_answers_from_the_stack_index(rows: Library) -> None:
 
     event.listen(engine, "before_cursor_execute", remember)
     try:
-        assert has_stacks(engine) is True
+        value = call()
     finally:
         event.remove(engine, "before_cursor_execute", remember)
     if engine.dialect.name != "sqlite":
-        return
+        return value, None
     (statement, parameters), *_ = statements
     with engine.connect() as connection:
-        plan = " ".join(
-            str(row[-1])
-            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-        )
-    assert "USING COVERING INDEX ix_images_stack_id" in plan, plan
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        return value, " ".join(str(row[-1]) for row in rows)
+
+
+def test_has_stacks_answers_from_the_stack_index(rows: Library) -> None:
+    """Every search asks whether the library has stacks; SQLite scanned every row for it."""
+    from pixsift.search.stacks import has_stacks
+
+    engine = rows.store.engine
+    assert has_stacks(engine) is False
+    with rows.store.session() as session:
+        session.execute(update(Image).where(Image.id == 7).values(stack_id=7))
+    found, plan = first_statement_plan(engine, lambda: has_stacks(engine))
+    assert found is True
+    assert plan is None or "USING COVERING INDEX ix_images_stack_id" in plan, plan
 
 
 def test_the_hidden_pictures_are_read_from_the_few_hidden_paths(rows: Library) -> None:
     """Every search reads the hidden pictures' ids; SQLite scanned every image for it (an ORDER
     BY on the images' id) — 67 ms a search at 1M with nothing hidden."""
-    from sqlalchemy import event
-
     from pixsift.search.accounts import LOCAL_PRINCIPAL
     from pixsift.search.decisions import Decisions, hidden_image_ids
 
@@ -132,22 +136,6 @@ def test_the_hidden_pictures_are_read_from_the_few_hidden_paths(rows: Library) -
     assert hidden_image_ids(engine).tolist() == []
     for image_id in (900, 7, 300):
         Decisions(rows.store, LOCAL_PRINCIPAL).hide(image_id)
-    statements: list[tuple[str, object]] = []
-
-    def remember(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", remember)
-    try:
-        assert hidden_image_ids(engine).tolist() == [7, 300, 900]
-    finally:
-        event.remove(engine, "before_cursor_execute", remember)
-    if engine.dialect.name != "sqlite":
-        return
-    (statement, parameters), *_ = statements
-    with engine.connect() as connection:
-        plan = " ".join(
-            str(row[-1])
-            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-        )
-    assert "SCAN images" not in plan, plan
+    found, plan = first_statement_plan(engine, lambda: hidden_image_ids(engine))
+    assert found.tolist() == [7, 300, 900]
+    assert plan is None or "SCAN images" not in plan, plan
