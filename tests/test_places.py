@@ -37,26 +37,33 @@ def test_positions_on_several_continents_get_the_place_a_person_names() -> None:
     assert found[-1] is None  # mid-Atlantic: no town near enough, no wrong name
 
 
-@pytest.fixture(scope="module")
-def placed(
+def placed_library(
     tmp_path_factory: pytest.TempPathFactory,
-    tiny_embedder: OpenClipEmbedder,
-    new_database_url: DatabaseFactory,
-) -> Iterator[Library]:
-    root = tmp_path_factory.mktemp("places") / "Trips"
+    embedder: OpenClipEmbedder,
+    database_url: str,
+    name: str,
+) -> Library:
+    """Three photos taken in Lisbon, three in Tokyo and one without GPS, indexed."""
+    root = tmp_path_factory.mktemp(name) / "Trips"
     spots = {"lisbon": (38.7107, -9.1365), "tokyo": (35.6586, 139.7454)}
     for number in range(6):
         where = spots["lisbon"] if number < 3 else spots["tokyo"]
         write_photo(root / f"trip-{number}.jpg", number, taken=datetime(2019, 6, 1), position=where)
     write_photo(root / "no-gps.jpg", 9, taken=datetime(2019, 6, 2))
     library = Library.open(
-        tmp_path_factory.mktemp("places-library"),
-        database_url=new_database_url(),
-        embedder=tiny_embedder,
+        tmp_path_factory.mktemp(f"{name}-library"), database_url=database_url, embedder=embedder
     )
-    Indexer(library, tiny_embedder, IndexingOptions(batch_size=4, show_progress=False)).index(
-        [root]
-    )
+    Indexer(library, embedder, IndexingOptions(batch_size=4, show_progress=False)).index([root])
+    return library
+
+
+@pytest.fixture(scope="module")
+def placed(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_embedder: OpenClipEmbedder,
+    new_database_url: DatabaseFactory,
+) -> Iterator[Library]:
+    library = placed_library(tmp_path_factory, tiny_embedder, new_database_url(), "places")
     yield library
     library.close()
 

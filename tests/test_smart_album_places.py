@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
 from conftest import DatabaseFactory
-from exif_samples import write_photo
+from test_places import placed_library
 
-from pixsift.indexer.pipeline import Indexer, IndexingOptions
 from pixsift.search.accounts import LOCAL_PRINCIPAL, Accounts, Principal
 from pixsift.search.album_members import member_ids
 from pixsift.search.albums import AlbumRecord, Albums
@@ -35,20 +33,7 @@ def placed(
     tiny_embedder: OpenClipEmbedder,
     new_database_url: DatabaseFactory,
 ) -> Iterator[Library]:
-    root = tmp_path_factory.mktemp("smart-places") / "Trips"
-    spots = {"lisbon": (38.7107, -9.1365), "tokyo": (35.6586, 139.7454)}
-    for number in range(6):
-        where = spots["lisbon"] if number < 3 else spots["tokyo"]
-        write_photo(root / f"trip-{number}.jpg", number, taken=datetime(2019, 6, 1), position=where)
-    write_photo(root / "no-gps.jpg", 9, taken=datetime(2019, 6, 2))
-    library = Library.open(
-        tmp_path_factory.mktemp("smart-places-library"),
-        database_url=new_database_url(),
-        embedder=tiny_embedder,
-    )
-    Indexer(library, tiny_embedder, IndexingOptions(batch_size=4, show_progress=False)).index(
-        [root]
-    )
+    library = placed_library(tmp_path_factory, tiny_embedder, new_database_url(), "smart-places")
     accounts = Accounts(library.store)
     accounts.add_user("vera", "vera's password", "viewer")
     accounts.add_user("ann", "ann's password", "admin")
