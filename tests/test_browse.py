@@ -3,6 +3,8 @@ results", "not duplicates"), from the library and the JSON API, on SQLite and Po
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,6 +27,8 @@ from pixsift.search.library import Library
 from pixsift.search.model.embedder import OpenClipEmbedder
 from pixsift.search.query.request import QueryTerm, SearchFilters, SearchRequest
 from pixsift.web import create_app
+from pixsift.web.results import SearchQuery, encode_cursor
+from pixsift.web.schemas import SearchParams
 
 TAKEN = {
     "2023/summer/beach-1.jpg": datetime(2023, 7, 1, 10, 0, 0),
@@ -247,6 +251,40 @@ def test_hidden_pictures_leave_every_listing_and_come_back(
         assert client.delete(f"/api/images/{party}/hidden").get_json()["hidden"] is False
     assert party in everything(library)
     assert walk(client, "/api/hidden") == []
+
+
+@pytest.mark.parametrize("hide", ["an earlier one", "the last one shown"])
+def test_hiding_a_picture_of_a_search_page_skips_nothing_on_the_next_page(
+    client: FlaskClient, hide: str
+) -> None:
+    """The viewer hides pictures of the results being paged through: the next page (its cursor
+    made before) goes on right after what was shown, neither skipping nor repeating one."""
+    search = "/api/search?q=a+photo&k=3&min_score=-1&weaker=true&collapse=false"
+    ranking = [item["id"] for item in walk(client, search)]
+    assert len(ranking) >= 7
+    first = client.get(search).get_json()
+    shown = [item["id"] for item in first["results"]]
+    assert shown == ranking[:3]
+    hidden = shown[1] if hide == "an earlier one" else shown[2]
+    assert client.post(f"/api/images/{hidden}/hidden").status_code == 200
+    try:
+        following = [item["id"] for item in client.get(first["next"]).get_json()["results"]]
+        assert following == ranking[3:6], (ranking, hidden)
+    finally:
+        assert client.delete(f"/api/images/{hidden}/hidden").status_code == 200
+
+
+def test_a_cursor_with_bad_ids_is_one_clear_error(client: FlaskClient) -> None:
+    params = SearchParams(q="a photo", k=3)
+    fingerprint = SearchQuery(params=params, k=3).fingerprint
+    good = encode_cursor(3, fingerprint, [1, 2, 3])
+    assert client.get(f"/api/search?q=a+photo&k=3&cursor={good}").status_code == 200
+    for after in (["x"], list(range(20)), [True]):
+        raw = json.dumps({"offset": 3, "query": fingerprint, "after": after}).encode()
+        bad = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        answer = client.get(f"/api/search?q=a+photo&k=3&cursor={bad}")
+        assert answer.status_code == 400, after
+        assert answer.get_json()["error"]["message"] == "cursor is not valid"
 
 
 def test_hidden_and_not_duplicates_survive_indexing_again(

@@ -12,7 +12,8 @@ import binascii
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,13 @@ from pixsift.search.errors import InvalidInputError
 from pixsift.search.library import Library
 from pixsift.search.media.imagefile import LoadedImage
 from pixsift.search.media.thumbnails import PREVIEW_SIDE, SIZED_SIDES, placeholder_colour
-from pixsift.search.query.request import MAX_RESULTS, QueryTerm, SearchPage, SearchRequest
+from pixsift.search.query.request import (
+    MAX_AFTER,
+    MAX_RESULTS,
+    QueryTerm,
+    SearchPage,
+    SearchRequest,
+)
 from pixsift.search.query.timing import collect_stages, stage
 from pixsift.search.query.timing import logger as stage_logger
 from pixsift.search.records import ImageRecord, MomentHit, SearchHit
@@ -54,6 +61,8 @@ class SearchQuery:
     offset: int = 0
     upload: LoadedImage | None = None
     upload_path: Path | None = None
+    #: The previous page's last ids, from the cursor (SearchRequest.after).
+    after: tuple[int, ...] = ()
 
     @property
     def text(self) -> str | None:
@@ -132,6 +141,7 @@ class SearchQuery:
             mode=params.mode,
             k=self.k,
             offset=self.offset,
+            after=self.after,
             min_score=params.min_score,
             order=params.order,
             collapse=params.collapse,
@@ -161,13 +171,8 @@ def make_search_query(
     loaded, path = read_upload(upload) if upload is not None else (None, None)
     query = SearchQuery(params=params, k=k, upload=loaded, upload_path=path)
     if params.cursor is not None:
-        query = SearchQuery(
-            params=params,
-            k=k,
-            offset=decode_cursor(params.cursor, query.fingerprint),
-            upload=loaded,
-            upload_path=path,
-        )
+        cursor = decode_cursor(params.cursor, query.fingerprint)
+        query = replace(query, offset=cursor.offset, after=cursor.after)
     return query
 
 
@@ -180,13 +185,25 @@ def require_query(query: SearchQuery | None) -> SearchQuery:
 # Cursors -------------------------------------------------------------------------------------
 
 
-def encode_cursor(offset: int, fingerprint: str) -> str:
-    raw = json.dumps({"offset": offset, "query": fingerprint}, separators=(",", ":"))
+@dataclass(frozen=True)
+class PageCursor:
+    """Where the next page starts: the offset, and the previous page's last ids (so a picture
+    hidden in between does not shift the page; SearchRequest.after)."""
+
+    offset: int
+    after: tuple[int, ...] = ()
+
+
+def encode_cursor(offset: int, fingerprint: str, after: Sequence[int] = ()) -> str:
+    fields: dict[str, Any] = {"offset": offset, "query": fingerprint}
+    if after:
+        fields["after"] = list(after)[-MAX_AFTER:]
+    raw = json.dumps(fields, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, fingerprint: str) -> int:
-    """The offset a cursor stands for; it must have been made for the same query."""
+def decode_cursor(cursor: str, fingerprint: str) -> PageCursor:
+    """The page a cursor stands for; it must have been made for the same query."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError):
@@ -198,7 +215,14 @@ def decode_cursor(cursor: str, fingerprint: str) -> int:
         raise InvalidInputError("cursor belongs to another query")
     if offset >= MAX_RESULTS:
         raise InvalidInputError(f"cursor is past the last result pixsift returns ({MAX_RESULTS})")
-    return offset
+    after = data.get("after", [])
+    if not (
+        isinstance(after, list)
+        and len(after) <= MAX_AFTER
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in after)
+    ):
+        raise InvalidInputError("cursor is not valid")
+    return PageCursor(offset, tuple(after))
 
 
 # Building results ----------------------------------------------------------------------------
@@ -228,7 +252,10 @@ def build_search_results(library: Library, query: SearchQuery) -> dict[str, Any]
         with stage("serialise"):
             hits = page.hits if page is not None else []
             next_offset = page.next_offset if page is not None else None
-            next_cursor = encode_cursor(next_offset, query.fingerprint) if next_offset else None
+            last_ids = [hit.image.id for hit in hits[-MAX_AFTER:]]
+            next_cursor = (
+                encode_cursor(next_offset, query.fingerprint, last_ids) if next_offset else None
+            )
             results = SearchResults(
                 query=query.echo(),
                 results=[hit_out(hit) for hit in hits],

@@ -118,7 +118,7 @@ def _run_search(library: SearchContext, request: SearchRequest, *, places: bool)
         # Copies of one shot share a result slot (search.stacks): that re-orders too.
         stacked = request.stacks and has_stacks(library.store.engine)
     depth = _candidate_depth(request, fused or grouped or stacked)
-    page_end = request.offset + request.k + 1
+    page_end = request.offset + request.k + 1 + len(request.after)
     extra = len(hidden) if allowed is None else 0  # hidden ones are dropped from the top
     with stage("vector_search"):
         semantic = _semantic_ranking(
@@ -241,7 +241,8 @@ def _phrase_selection(library: SearchContext, query: KeywordQuery) -> tuple[int,
 
 def _candidate_depth(request: SearchRequest, fused: bool) -> int:
     reordered = fused or request.order != "score" or request.collapse_duplicates
-    return CANDIDATE_DEPTH if reordered else min(MAX_RESULTS, request.offset + request.k + 1)
+    page_end = request.offset + request.k + 1 + len(request.after)
+    return CANDIDATE_DEPTH if reordered else min(MAX_RESULTS, page_end)
 
 
 def _semantic_ranking(
@@ -345,7 +346,7 @@ def _page(
     request: SearchRequest,
     groups: dict[int, Ranking],
 ) -> SearchPage:
-    shown, next_offset = window(ranking, request.offset, request.k, MAX_RESULTS)
+    shown, next_offset = window(ranking, request.offset, request.k, MAX_RESULTS, request.after)
     shown_ids = [image_id for image_id, _ in shown]
     similarities = _similarities(library, scored.vector, shown_ids, scored.similarities)
     scored = replace(scored, similarities=similarities)

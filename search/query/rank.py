@@ -54,8 +54,23 @@ def by_date(ranking: Ranking, date_of: Callable[[int], datetime | None]) -> Rank
     return [item for item, _ in ordered]
 
 
-def window(ranking: Ranking, offset: int, k: int, max_results: int) -> tuple[Ranking, int | None]:
-    """The page ``[offset, offset + k)`` and the next page's offset (None on the last page)."""
-    end = offset + k
+def window(
+    ranking: Ranking, offset: int, k: int, max_results: int, after: Sequence[int] = ()
+) -> tuple[Ranking, int | None]:
+    """The page of ``k`` from ``resume_at(ranking, offset, after)`` and the next page's offset
+    (None on the last page)."""
+    start = resume_at(ranking, offset, after)
+    end = start + k
     next_offset = end if len(ranking) > end and end < max_results else None
-    return ranking[offset:end], next_offset
+    return ranking[start:end], next_offset
+
+
+def resume_at(ranking: Ranking, offset: int, after: Sequence[int]) -> int:
+    """Where a next page starts: right after the last of ``after`` (the previous page's last
+    ids) still in the ranking; ``offset`` when none is. A picture hidden since the previous page
+    moves everything after it up by one, so the offset alone would skip a picture."""
+    positions = {image_id: i for i, (image_id, _) in enumerate(ranking[: offset + len(after) + 1])}
+    for image_id in reversed(after):
+        if image_id in positions:
+            return positions[image_id] + 1
+    return offset

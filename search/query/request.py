@@ -336,6 +336,10 @@ class RankingOptions(Contract):
     )
 
 
+#: How many of a page's last ids a next-page request carries (search.query.rank.resume_at).
+MAX_AFTER = 8
+
+
 class SearchRequest(RankingOptions, BuiltInCode):
     """What the engine runs: the terms, the filters, the ranking and the page."""
 
@@ -343,6 +347,13 @@ class SearchRequest(RankingOptions, BuiltInCode):
     filters: SearchFilters = SearchFilters()
     k: int = Field(10, ge=1, le=MAX_RESULTS)
     offset: int = Field(0, ge=0, lt=MAX_RESULTS)
+    after: tuple[int, ...] = Field(
+        (),
+        max_length=MAX_AFTER,
+        description="The previous page's last image ids, in order: the page starts after the "
+        "last of them still ranked, so a picture hidden (or shown again) since that page was "
+        "read neither skips nor repeats one. Without them, or when none is ranked, at offset.",
+    )
     duplicate_threshold: float = Field(DEFAULT_DUPLICATE_THRESHOLD, gt=0, le=1)
 
     def __init__(self, terms: Sequence[QueryTerm] = (), /, **data: Any) -> None:
@@ -367,7 +378,7 @@ class SearchRequest(RankingOptions, BuiltInCode):
         return " ".join(term.text for term in self.terms if term.text and term.weight > 0)
 
     def next_page(self) -> SearchRequest:
-        return self.model_copy(update={"offset": self.offset + self.k})
+        return self.model_copy(update={"offset": self.offset + self.k, "after": ()})
 
 
 class SavedSearch(RankingOptions):
