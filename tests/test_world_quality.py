@@ -26,7 +26,7 @@ from benchmarks.world.quality import (
     reference_recall,
     world_spec,
 )
-from benchmarks.world.scenes import HELD_OUT_PAIRS, scenes
+from benchmarks.world.scenes import HELD_OUT_PAIRS, object_captions, scenes, shape_twin
 from pixsift.cli.main import main
 
 SCENES = 84  # 12 of each of the 7 formats
@@ -70,6 +70,26 @@ def test_the_world_has_every_format_and_hides_its_held_out_pairs(mixed_folder: P
     training = scenes(0, 2000, allow_held_out=False)
     assert not any((t.colour, t.shape) in HELD_OUT_PAIRS for s in training for t in s.things)
     assert scenes(EVAL_SEED, 5) == scenes(EVAL_SEED, 5)  # deterministic
+
+
+def test_a_shape_twin_differs_in_one_shape_only_and_keeps_the_held_out_pairs_out() -> None:
+    rng = np.random.default_rng(0)
+    for scene in scenes(3, 300, allow_held_out=False):
+        twin, index = shape_twin(scene, rng)
+        changed = [
+            i for i, (a, b) in enumerate(zip(scene.things, twin.things, strict=True)) if a != b
+        ]
+        assert changed == [index]
+        assert twin.things[index].shape != scene.things[index].shape
+        assert (twin.things[index].colour, twin.things[index].shape) not in HELD_OUT_PAIRS
+        assert (twin.background, twin.seed, twin.word) == (scene.background, scene.seed, scene.word)
+        # Every caption of the pair names the changed object, so they differ.
+        assert all(
+            mine != theirs
+            for mine, theirs in zip(
+                object_captions(scene, index), object_captions(twin, index), strict=True
+            )
+        )
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])

@@ -5,7 +5,7 @@ between two, a background and an optional printed word. Everything is drawn from
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -109,6 +109,30 @@ def caption_variants(scene: Scene) -> list[str]:
     if scene.word:
         variants.append(f"the word {scene.word}")
     return variants
+
+
+def shape_twin(scene: Scene, rng: np.random.Generator) -> tuple[Scene, int]:
+    """``scene`` with one object (its index returned) drawn as another shape: everything else,
+    the background's texture included, stays. Training pairs a scene with its twin so that
+    telling them apart takes the shape, which colour, place and background cannot stand in for.
+    Never makes a held-out colour-shape pair."""
+    index = int(rng.integers(len(scene.things)))
+    thing = scene.things[index]
+    while True:
+        shape = SHAPES[rng.integers(len(SHAPES))]
+        if shape != thing.shape and (thing.colour, shape) not in HELD_OUT_PAIRS:
+            break
+    things = list(scene.things)
+    things[index] = replace(thing, shape=shape)
+    return replace(scene, things=tuple(things)), index
+
+
+def object_captions(scene: Scene, index: int) -> list[str]:
+    """True captions of ``scene`` that name its object ``index``: the full caption and the
+    object alone (with and without its size, with the background)."""
+    thing = scene.things[index]
+    bare = f"a {thing.colour} {thing.shape}"
+    return [scene.caption, thing.phrase, bare, f"{bare} on a {scene.background} background"]
 
 
 def _thing(rng: np.random.Generator, x: float, y: float, allow_held_out: bool) -> Thing:

@@ -25,12 +25,25 @@ import torch
 from safetensors.torch import save_file
 
 from benchmarks.world.render import render
-from benchmarks.world.scenes import caption_variants, iter_scenes, scenes
+from benchmarks.world.scenes import (
+    caption_variants,
+    iter_scenes,
+    object_captions,
+    scenes,
+    shape_twin,
+)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "tests/data/world/pixsift-world-vit.json"
 #: Training scenes use the seed; held-out evaluation scenes use this offset (never trained on).
 EVAL_SEED_OFFSET = 1_000_003
 TRAIN_RENDER_SIZE = 64  # drawn a bit larger than the model's 48 px; the transform crops/resizes
+
+
+def render_size(config: Path) -> int:
+    """Training scenes are drawn at 4/3 of the model's input (64 px for 48 px): the training
+    transform's random crop then resizes down, never up."""
+    image_size = json.loads(config.read_text(encoding="utf-8"))["vision_cfg"]["image_size"]
+    return int(image_size) * 4 // 3
 
 
 #: SigLIP's initial temperature and bias (Zhai et al. 2023: t' = log 10, b = -10), written into
@@ -65,28 +78,45 @@ class SceneBatches(torch.utils.data.IterableDataset):
     """(images, tokens) batches of fresh training scenes, drawn in one loader worker process
     (one stream, so the order is the seed's whatever the machine) while the model trains."""
 
-    def __init__(self, seed: int, batch_size: int, transform, tokenizer) -> None:
+    def __init__(self, seed: int, batch_size: int, transform, tokenizer, *,
+                 size: int = TRAIN_RENDER_SIZE, twins: float = 0.0,
+                 short_twins: bool = False) -> None:  # fmt: skip
         self.seed, self.batch_size, self.transform, self.tokenizer = (
             seed,
             batch_size,
             transform,
             tokenizer,
         )
+        self.size, self.twins, self.short_twins = size, twins, short_twins
 
     def __iter__(self):
-        return batches(self.seed, self.batch_size, self.transform, self.tokenizer)
+        return batches(self.seed, self.batch_size, self.transform, self.tokenizer,
+                       size=self.size, twins=self.twins, short_twins=self.short_twins)  # fmt: skip
 
 
-def batches(seed: int, batch_size: int, transform, tokenizer):
-    """(images, tokens) batches of fresh training scenes, each with one of its true captions."""
+def batches(seed: int, batch_size: int, transform, tokenizer, *, size: int = TRAIN_RENDER_SIZE,
+            twins: float = 0.0, short_twins: bool = False):  # fmt: skip
+    """(images, tokens) batches of fresh training scenes, each with one of its true captions.
+    A share ``twins`` of each batch is pairs of a scene and its shape twin (one object drawn as
+    another shape), both captioned by a text naming that object: contrasting them is only
+    possible by shape, which plain batches let the model skip (it ranked "a red star" by colour)."""
     stream = iter_scenes(seed, allow_held_out=False)
     rng = random.Random(seed)
+    twin_rng = np.random.default_rng(seed + 1)
+    pairs = int(batch_size * twins) // 2
     while True:
-        chunk = [next(stream) for _ in range(batch_size)]
+        chunk = [next(stream) for _ in range(batch_size - pairs)]
         texts = [
             s.caption if rng.random() < 0.5 else rng.choice(caption_variants(s)) for s in chunk
         ]
-        images = torch.stack([transform(render(s, (TRAIN_RENDER_SIZE,) * 2)) for s in chunk])
+        for position in range(pairs):
+            twin, index = shape_twin(chunk[position], twin_rng)
+            # The same kind of caption for both, naming the object (short: the object alone).
+            kind = rng.randrange(1, 3) if short_twins else rng.randrange(4)
+            texts[position] = object_captions(chunk[position], index)[kind]
+            chunk.append(twin)
+            texts.append(object_captions(twin, index)[kind])
+        images = torch.stack([transform(render(s, (size, size))) for s in chunk])
         yield images, tokenizer(texts)
 
 
@@ -108,14 +138,61 @@ def held_out_recall(model, eval_tf, tokenizer, seed: int, count: int) -> dict[st
     ranks = (text_vectors @ image_vectors.T).argsort(dim=1, descending=True)
     position = (ranks == torch.arange(count)[:, None]).float().argmax(dim=1)
     held = torch.tensor([s.held_out for s in test])
+    phrases = phrase_ranking(model, tokenizer, test, image_vectors)
     model.train()
     return {
+        **phrases,
         "scenes": count,
         "r1": float((position < 1).float().mean()),
         "r5": float((position < 5).float().mean()),
         "r1_held_out_pairs": float((position[held] < 1).float().mean()),
         "held_out_pair_scenes": int(held.sum()),
     }
+
+
+def phrase_ranking(model, tokenizer, test: list, image_vectors: torch.Tensor) -> dict[str, float]:
+    """For every colour-shape pair in ``test``, the query "a <colour> <shape>": the mean share
+    of its top 10 holding the shape, the colour, and the pair (of as many as exist, up to 10).
+    A model that ranks short phrases by colour alone has a high colour and a low shape share."""
+    pairs = sorted({(t.colour, t.shape) for s in test for t in s.things})
+    texts = [f"a {colour} {shape}" for colour, shape in pairs]
+    queries = torch.nn.functional.normalize(model.encode_text(tokenizer(texts)), dim=-1)
+    top = (queries @ image_vectors.T).topk(10, dim=1).indices.tolist()
+    shape_share, colour_share, precision = [], [], []
+    for (colour, shape), ranked in zip(pairs, top, strict=True):
+        holds = [[(t.colour, t.shape) for t in test[i].things] for i in ranked]
+        shape_share.append(np.mean([any(s == shape for _, s in h) for h in holds]))
+        colour_share.append(np.mean([any(c == colour for c, _ in h) for h in holds]))
+        present = sum((colour, shape) in [(t.colour, t.shape) for t in s.things] for s in test)
+        precision.append(sum((colour, shape) in h for h in holds) / min(10, present))
+    return {"phrase_pairs": len(pairs), "phrase_top10_shape": float(np.mean(shape_share)),
+            "phrase_top10_colour": float(np.mean(colour_share)),
+            "phrase_precision_at_10": float(np.mean(precision))}  # fmt: skip
+
+
+def init_vision(model: torch.nn.Module, checkpoint: Path) -> int:
+    """Start the image trunk (patch embedding, positions, transformer) from another world
+    model's checkpoint with the same trunk, e.g. the world captioner's: a ViT of this size
+    learns the world's shapes only after thousands of small steps (the captioner's word loss
+    gets there; a contrastive batch of 128 at a time barely does), and colour alone is what
+    short phrases are then ranked by. Pooling and projection stay fresh."""
+    from safetensors.torch import load_file
+
+    own = model.visual.state_dict()
+    taken = {
+        key.removeprefix("visual."): value.float()
+        for key, value in load_file(checkpoint).items()
+        if key.startswith("visual.") and key.removeprefix("visual.").startswith(TRUNK_PARTS)
+    }
+    taken = {k: v for k, v in taken.items() if k in own and own[k].shape == v.shape}
+    if not any(k.startswith("transformer.") for k in taken):
+        raise SystemExit(f"{checkpoint}: no image trunk of this model's shape in it")
+    model.visual.load_state_dict(taken, strict=False)
+    return len(taken)
+
+
+#: What --init-vision takes from the other checkpoint.
+TRUNK_PARTS = ("conv1.", "positional_embedding", "class_embedding", "ln_pre.", "transformer.")
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -125,6 +202,9 @@ def train(args: argparse.Namespace) -> dict:
     # two threads spend most of their time waiting for each other (measured: 5x slower).
     torch.set_num_threads(args.threads)
     model, train_tf, eval_tf, tokenizer = build_model(args.config)
+    if args.init_vision:
+        taken = init_vision(model, args.init_vision)
+        print(f"image trunk from {args.init_vision}: {taken} tensors")
     siglip = args.loss == "siglip"
     criterion = open_clip.loss.SigLipLoss() if siglip else open_clip.loss.ClipLoss()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
@@ -134,7 +214,9 @@ def train(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     losses = []
     model.train()
-    data = SceneBatches(args.seed, args.batch, train_tf, tokenizer)
+    data = SceneBatches(args.seed, args.batch, train_tf, tokenizer,
+                       size=render_size(args.config), twins=args.twins,
+                       short_twins=args.short_twins)  # fmt: skip
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=1, prefetch_factor=4)
     for step, (images, tokens) in enumerate(loader):
         if step >= args.steps:
@@ -190,6 +272,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-scenes", type=int, default=1000)
+    parser.add_argument(
+        "--short-twins",
+        action="store_true",
+        help="twins are captioned by the changed object alone ('a red star')",
+    )
+    parser.add_argument(
+        "--init-vision",
+        type=Path,
+        default=None,
+        help="start the image trunk from this checkpoint (same trunk shape)",
+    )
+    parser.add_argument("--twins", type=float, default=0.0,
+                        help="share of each batch made of scene / shape-twin pairs")  # fmt: skip
     args = parser.parse_args()
     args.config = model_config(args.config, args.loss, args.out)
     result = train(args)

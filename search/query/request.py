@@ -12,14 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from typing_extensions import Self
 
 from pixsift.search.errors import InvalidInputError, PermissionDeniedError
@@ -336,8 +329,7 @@ class RankingOptions(Contract):
     )
 
 
-#: How many of a page's last ids a next-page request carries (search.query.rank.resume_at).
-MAX_AFTER = 8
+MAX_AFTER = 8  # how many of a page's last ids a next-page request carries
 
 
 class SearchRequest(RankingOptions, BuiltInCode):
@@ -347,13 +339,8 @@ class SearchRequest(RankingOptions, BuiltInCode):
     filters: SearchFilters = SearchFilters()
     k: int = Field(10, ge=1, le=MAX_RESULTS)
     offset: int = Field(0, ge=0, lt=MAX_RESULTS)
-    after: tuple[int, ...] = Field(
-        (),
-        max_length=MAX_AFTER,
-        description="The previous page's last image ids, in order: the page starts after the "
-        "last of them still ranked, so a picture hidden (or shown again) since that page was "
-        "read neither skips nor repeats one. Without them, or when none is ranked, at offset.",
-    )
+    #: The previous page's last ids (the page starts after the last still ranked: rank.resume_at).
+    after: tuple[int, ...] = Field((), max_length=MAX_AFTER)
     duplicate_threshold: float = Field(DEFAULT_DUPLICATE_THRESHOLD, gt=0, le=1)
 
     def __init__(self, terms: Sequence[QueryTerm] = (), /, **data: Any) -> None:
