@@ -114,7 +114,14 @@ def keyword_first(library: Library, names: list[str], truth: list[Scene]) -> flo
     return round(first / len(truth), 4)
 
 
-def measure(count: int) -> dict:
+def captioner_options(config: Path) -> list[str]:
+    """``--caption-model CONFIG --caption-pretrained`` the checkpoint of the same stem beside it."""
+    weights = config.with_suffix(".safetensors")
+    return ["--caption-model", str(config), "--caption-pretrained", str(weights)]
+
+
+def measure(count: int, captioner: list[str] | None = None) -> dict:
+    captioner = captioner or CAPTIONER
     work = WORK / "world-captions"
     folder, library_path = work / "scenes", work / "library"
     shutil.rmtree(work, ignore_errors=True)
@@ -125,7 +132,7 @@ def measure(count: int) -> dict:
     plain_seconds = time.perf_counter() - started
     started = time.perf_counter()
     run_cli(["index", str(folder), "--library", str(library_path), *MODEL, "--workers", "1",
-             "--no-progress", "--no-tags", "--describe", *CAPTIONER])  # fmt: skip
+             "--no-progress", "--no-tags", "--describe", *captioner])  # fmt: skip
     seconds = time.perf_counter() - started
     names = [picture.name for picture in written]
     truth = [picture.scene for picture in written]
@@ -137,6 +144,7 @@ def measure(count: int) -> dict:
     return {
         "scenes": count,
         "seed": EVAL_SEED,
+        "captioner_config": captioner[1],
         "index_seconds": round(plain_seconds, 1),
         "index_describe_seconds": round(seconds, 1),
         "captioner": quality(described, truth) | {"keyword_first": search},
@@ -161,8 +169,15 @@ def table(figures: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=300)
+    parser.add_argument(
+        "--caption-config",
+        type=Path,
+        default=None,
+        help="measure this captioner (its .safetensors beside it) instead of the committed one",
+    )
     args = parser.parse_args()
-    figures = measure(args.scenes)
+    captioner = captioner_options(args.caption_config) if args.caption_config else CAPTIONER
+    figures = measure(args.scenes, captioner)
     write_results("world_captions", figures)
     print(json.dumps(figures, indent=2))
     print(table(figures))

@@ -194,8 +194,14 @@ def train(args: argparse.Namespace) -> dict:
         if step % 50 == 0 or step == args.steps - 1:
             print(f"step {step:5d} loss {np.mean(losses[-50:]):.4f} "
                   f"{time.perf_counter() - started:7.1f} s", flush=True)  # fmt: skip
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
+            # An interrupted long run still leaves a usable model (and its figures so far).
+            so_far = {"model": model, "steps_done": step + 1, "final_loss": np.mean(losses[-50:]),
+                      "train_seconds": time.perf_counter() - started}  # fmt: skip
+            save(args, so_far, tokenizer)
+            model.train()
     return {"model": model, "train_seconds": time.perf_counter() - started,
-            "final_loss": float(np.mean(losses[-50:]))}  # fmt: skip
+            "steps_done": args.steps, "final_loss": float(np.mean(losses[-50:]))}  # fmt: skip
 
 
 def quick_eval(model: torch.nn.Module, tokenizer, count: int) -> dict:
@@ -249,32 +255,45 @@ def main() -> None:
         help="caption-loss weight of the shape and colour words",
     )
     parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        help="also write the checkpoint (and run --eval-scenes) every this many steps",
+    )
+    parser.add_argument(
         "--eval-scenes",
         type=int,
         default=0,
         help="decode this many held-out scenes at the end and report recall",
     )
     args = parser.parse_args()
-    vocabulary = write_tokenizer(args.out / TOKENIZER_FOLDER)
-    result = train(args)
+    write_tokenizer(args.out / TOKENIZER_FOLDER)
+    save(args, train(args), build_tokenizer(args))
+
+
+def save(args: argparse.Namespace, result: dict, tokenizer) -> None:
+    """Write the fp16 checkpoint, the config and the metrics (with the quick evaluation's
+    figures when ``--eval-scenes`` asks for them)."""
     model = result["model"]
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    report = {"settings": settings,
+              "vocabulary": len(tokenizer.tokenizer), "steps_done": result["steps_done"],
+              "parameters": sum(p.numel() for p in model.parameters()),
+              "train_seconds": round(result["train_seconds"], 1),
+              "final_loss": float(result["final_loss"]), "torch": torch.__version__,
+              "open_clip": open_clip.__version__}  # fmt: skip
     if args.eval_scenes:
-        report_eval = quick_eval(model, build_tokenizer(args), args.eval_scenes)
-        print("quick eval:", json.dumps(report_eval))
+        report["quick_eval"] = quick_eval(model, tokenizer, args.eval_scenes)
+        print(f"quick eval at step {result['steps_done']}:", json.dumps(report["quick_eval"]),
+              flush=True)  # fmt: skip
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
     checkpoint = args.out / f"{NAME}.safetensors"
     save_file(state, str(checkpoint))
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    report = {"settings": settings, "vocabulary": vocabulary,
-              "parameters": sum(p.numel() for p in model.parameters()),
-              "train_seconds": round(result["train_seconds"], 1),
-              "final_loss": result["final_loss"], "torch": torch.__version__,
-              "open_clip": open_clip.__version__}  # fmt: skip
     if args.config.resolve() != (args.out / f"{NAME}.json").resolve():
         shutil.copyfile(args.config, args.out / f"{NAME}.json")
     (args.out / f"{NAME}.metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    print(f"wrote {checkpoint} ({checkpoint.stat().st_size / 1e6:.2f} MB)")
+    print(f"wrote {checkpoint} ({checkpoint.stat().st_size / 1e6:.2f} MB) at step "
+          f"{result['steps_done']}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
