@@ -19,6 +19,7 @@ from pixsift.indexer.describing import describe_enabled, describe_pending
 from pixsift.indexer.pipeline import Indexer, IndexingOptions
 from pixsift.search.caption.coca import CocaCaptioner
 from pixsift.search.caption.protocol import CaptionerSpec
+from pixsift.search.description_edits import DescriptionText, LibraryDescriptions
 from pixsift.search.errors import InvalidInputError, WeightsUnavailableError
 from pixsift.search.library import Library
 from pixsift.search.model.embedder import OpenClipEmbedder
@@ -181,3 +182,20 @@ def test_index_describe_and_describe_commands(
     absent = runner.invoke(cli, ["index", str(tmp_path / "more"), "--describe", *common,
                                  "--caption-pretrained", str(tmp_path / "no.pt")])  # fmt: skip
     assert absent.exit_code == 1 and "--caption-pretrained" in absent.output
+
+
+def test_keyword_search_ranks_pictures_by_how_well_their_descriptions_match(
+    library: Library, tiny_embedder: OpenClipEmbedder, tmp_path: Path
+) -> None:
+    """On both databases: a description that holds more of the words ranks first, whatever the
+    ids (PostgreSQL once ranked matches found through a description all alike, by id)."""
+    write_pictures(tmp_path / "pictures", 4)
+    Indexer(library, tiny_embedder, options()).index([tmp_path / "pictures"])
+    descriptions = LibraryDescriptions(library)
+    texts = {1: "a blue star on a plain background", 2: "a green ring",
+             3: "a red circle", 4: "a red star on a red star background"}  # fmt: skip
+    for image_id, text in texts.items():
+        descriptions.write(image_id, DescriptionText(text=text))
+    request = SearchRequest((QueryTerm(text="red star"),), mode="keyword", k=10)
+    ranked = [hit.image.id for hit in library.find(request).hits]
+    assert ranked[0] == 4 and set(ranked) == {1, 3, 4}, ranked

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from click.testing import CliRunner
 from conftest import DatabaseFactory
@@ -20,11 +19,10 @@ from pixsift.search.library import Library
 
 SCENES = 40
 SEED = 2_026_1219_7  # none of training's scenes (those come from seed 0)
-POSTGRES_RANKING = "PostgreSQL ranks keyword matches of generated descriptions by id"
 
 
 def test_the_world_captioner_describes_far_better_than_one_fixed_caption(
-    tmp_path: Path, new_database_url: DatabaseFactory, request: pytest.FixtureRequest
+    tmp_path: Path, new_database_url: DatabaseFactory
 ) -> None:
     # One torch thread: on a loaded machine two threads spin against each other (measured
     # ~50x slower here); the captions do not depend on it beyond float rounding.
@@ -46,11 +44,6 @@ def test_the_world_captioner_describes_far_better_than_one_fixed_caption(
     assert found["all_objects_named_1"] >= 0.8, (found, baseline)
     assert found["all_objects_named_2"] >= 0.5, (found, baseline)
     assert found["word_f1"] >= baseline["word_f1"] + 0.3, (found, baseline)
-    if database_url is not None:
-        # Known bug (search/query/keywords.py): PostgreSQL matches the generated descriptions
-        # but ranks by ts_rank of images.search_text alone (path, embedded description and
-        # keywords), so every match ties and the lowest id comes first (1 of 40 here).
-        request.applymarker(pytest.mark.xfail(strict=True, reason=POSTGRES_RANKING))
     assert found["keyword_first"] >= 0.8, found
 
 

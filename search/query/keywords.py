@@ -132,12 +132,9 @@ def _ts_terms(terms: tuple[str, ...], combine: str) -> ColumnElement | None:
     """A tsquery matching every (``&&``) or any (``||``) of ``terms``, each a word or phrase.
     Each term is its own bound parameter read by phraseto_tsquery, so no user text is ever
     parsed as query syntax."""
-    from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
+    from sqlalchemy.dialects.postgresql import TSQUERY
 
-    queries = [
-        func.phraseto_tsquery(literal(SEARCH_CONFIGURATION, type_=REGCONFIG), term)
-        for term in terms
-    ]
+    queries = [func.phraseto_tsquery(_search_configuration(), term) for term in terms]
     if not queries:
         return None
     combined = queries[0]
@@ -343,12 +340,39 @@ class KeywordMatcher:
         statement = (
             select(search_text.c.id)
             .where(condition)
-            .order_by(func.ts_rank(document, any_term).desc(), search_text.c.id)
+            .order_by(_postgres_rank(document, any_term, tag_sources).desc(), search_text.c.id)
         )
         if limit >= 0:
             statement = statement.limit(limit)
         with Session(self.engine) as session:
             return list(session.scalars(statement))
+
+
+def _search_configuration() -> ColumnElement:
+    from sqlalchemy.dialects.postgresql import REGCONFIG
+
+    return literal(SEARCH_CONFIGURATION, type_=REGCONFIG)
+
+
+def _postgres_rank(
+    document: ColumnElement, query: ColumnElement, tag_sources: tuple[str, ...]
+) -> ColumnElement:
+    """How well an image matches ``query`` over every text :func:`_postgres_match` looks in (the
+    image's own text, its description, recognised text and tags), as SQLite's FTS5 ranks one
+    row holding them all: a match found only in a description must not rank as no match."""
+    config, image_id = _search_configuration(), search_text_table().c.id
+
+    def best(column: ColumnElement, owner: ColumnElement, *where: ColumnElement) -> ColumnElement:
+        rank = func.max(func.ts_rank(func.to_tsvector(config, column), query))
+        found = select(rank).where(owner == image_id, *where).scalar_subquery()
+        return func.coalesce(found, 0.0)
+
+    return (
+        func.ts_rank(document, query)
+        + best(ImageDescription.text, ImageDescription.image_id)
+        + best(ImageText.text, ImageText.image_id)
+        + best(ImageTag.tag, ImageTag.image_id, ImageTag.source.in_(tag_sources))
+    )
 
 
 def _postgres_match(
@@ -358,9 +382,7 @@ def _postgres_match(
 ) -> ColumnElement:
     """Images whose own text, tags (of ``tag_sources``) or recognised text match ``query``
     (tags and text live in their own tables, matched through the same configuration)."""
-    from sqlalchemy.dialects.postgresql import REGCONFIG
-
-    config = literal(SEARCH_CONFIGURATION, type_=REGCONFIG)
+    config = _search_configuration()
     tagged = select(ImageTag.image_id).where(
         func.to_tsvector(config, ImageTag.tag).op("@@")(query), ImageTag.source.in_(tag_sources)
     )
