@@ -101,7 +101,15 @@ def quality(descriptions: list[str], truth: list[Scene]) -> dict:
         **attribute_recall(descriptions, truth),
         "exact": round(sum(d == s.caption for d, s in pairs) / len(pairs), 4),
         "word_f1": round(sum(word_f1(d, s.caption) for d, s in pairs) / len(pairs), 4),
+        "bleu4": bleu4(descriptions, [scene.caption for scene in truth]),
     }
+
+
+def bleu4(descriptions: list[str], captions: list[str]) -> float:
+    """Corpus BLEU-4 (sacrebleu's standard settings, 0..1) against the one true caption each."""
+    import sacrebleu
+
+    return round(sacrebleu.corpus_bleu(descriptions, [captions]).score / 100, 4)
 
 
 def keyword_first(library: Library, names: list[str], truth: list[Scene]) -> float:
@@ -158,7 +166,8 @@ def measure(count: int, captioner: list[str] | None = None) -> dict:
 
 def table(figures: dict) -> str:
     rows = ["all_objects_named_1", "all_objects_named_2", "all_objects_named_3", "objects_named",
-            "colours_named", "shapes_named", "exact", "word_f1", "keyword_first"]  # fmt: skip
+            "colours_named", "shapes_named", "exact", "word_f1", "bleu4",
+            "keyword_first"]  # fmt: skip
     lines = ["| figure | world CoCa | baseline (one caption) |", "|---|---|---|"]
     for row in rows:
         base = figures["baseline"].get(row, "-")
