@@ -93,7 +93,8 @@ def main() -> None:
                      "pictures_per_s": round(1 / seconds, 2),
                      "load_1min": [round(load, 2), round(os.getloadavg()[0], 2)]})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
-    write_results("caption_speed", {"model": MODEL, "pictures": args.pictures, "rows": rows})
+        # After every row: a run stopped early (two threads on a busy machine) keeps its rows.
+        write_results("caption_speed", {"model": MODEL, "pictures": args.pictures, "rows": rows})
     print_table(rows, ["tokens", "batch", "threads", "decoding", "s_per_picture",
                        "cpu_s_per_picture", "pictures_per_s", "load_1min"])  # fmt: skip
 
