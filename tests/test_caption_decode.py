@@ -23,6 +23,12 @@ from pixsift.search.caption.decode import (
     greedy_cached,
     greedy_uncached,
 )
+from pixsift.search.caption.decode_onnx import (
+    OnnxCache,
+    export_decoder_step,
+    greedy_onnx,
+    onnx_session,
+)
 from pixsift.search.caption.protocol import CaptionerSpec
 
 WORLD = Path(__file__).parent / "data/world"
@@ -117,3 +123,27 @@ def test_a_tower_the_cache_cannot_follow_is_decoded_without_it(tmp_path: Path) -
     tokens = torch.tensor([[1, 5, 9, 7], [1, 8, 3, 6]])
     full, stepped = teacher_forced_logits(model, pixels, tokens)
     assert not torch.allclose(stepped[:, :-1], full[:, :-1], atol=1e-2)
+
+
+def test_the_onnx_decoder_step_chooses_the_words_torch_chooses(world, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")  # the exporter
+    captioner, pixels = world
+    model, special = captioner.model, captioner.special
+    path = tmp_path / "step.onnx"
+    export_decoder_step(model, path)
+    session = onnx_session(path)
+    ids = greedy_onnx(session, model, pixels, special, captioner.max_tokens)
+    assert ids == greedy_cached(model, pixels, special, captioner.max_tokens)
+    with torch.inference_mode():
+        _, image_tokens = model._encode_image(pixels[:4])
+        torch_cache, onnx_cache = (
+            CocaCache(model, image_tokens),
+            OnnxCache(session, model, image_tokens),
+        )
+        tokens = torch.tensor([[special.start, *row[:5]] for row in ids[:4]])
+        for position in range(tokens.shape[1]):
+            expected = torch_cache.step(tokens[:, position])
+            torch.testing.assert_close(
+                onnx_cache.step(tokens[:, position]), expected, atol=1e-4, rtol=1e-4
+            )

@@ -16,6 +16,7 @@ causal too; its cross-attention reads the image tokens after ``ln_1_kv``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -77,25 +78,12 @@ class CocaCache:
 
     def step(self, token: Tensor) -> Tensor:
         """Logits [rows, vocabulary] after ``token`` [rows] at the next position."""
-        text = self.text
-        dtype = text.transformer.get_cast_dtype()
-        x = text.token_embedding(token[:, None]).to(dtype)
-        x = x + text.positional_embedding[self.position].to(dtype)
-        for index, block in enumerate(text.transformer.resblocks):
-            x, self.text_past[index] = _self_step(block, x, self.text_past[index])
-        if text.cls_emb is None:  # without a CLS token the tower's tokens are normed
-            x = text.ln_final(x)
-        decoder = self.decoder
-        for index, (block, cross) in enumerate(
-            zip(decoder.resblocks, decoder.cross_attn, strict=True)
-        ):
-            x, self.decoder_past[index] = _self_step(block, x, self.decoder_past[index])
-            x = _cross_step(cross, x, self.cross[index])
-        x = decoder.ln_final(x)
-        if decoder.text_projection is not None:
-            x = x @ decoder.text_projection
+        logits, self.text_past, self.decoder_past = decoder_step(
+            self.text, self.decoder, token, self.position,
+            (self.text_past, self.decoder_past, self.cross),
+        )  # fmt: skip
         self.position += 1
-        return x[:, 0]
+        return logits
 
     def keep(self, rows: Tensor) -> None:
         """Keep only ``rows`` (indices into the current batch) in every cache."""
@@ -106,6 +94,37 @@ class CocaCache:
         self.cross = [pick(kv) for kv in self.cross]  # type: ignore[misc]
         self.text_past = [pick(kv) for kv in self.text_past]
         self.decoder_past = [pick(kv) for kv in self.decoder_past]
+
+
+def decoder_step(
+    text: TextTransformer,
+    decoder: MultimodalTransformer,
+    token: Tensor,
+    position: int | Tensor,
+    caches: tuple[list[KeysValues | None], list[KeysValues | None], list[KeysValues]],
+) -> tuple[Tensor, list[KeysValues | None], list[KeysValues | None]]:
+    """One token per row through both towers: (logits [rows, vocabulary], the text tower's and
+    the decoder's self-attention keys/values with this token's appended). ``caches`` holds those
+    two (None for a layer before the first token) and the image's cross-attention keys/values."""
+    text_past, decoder_past, cross = caches
+    dtype = text.transformer.get_cast_dtype()
+    x = text.token_embedding(token[:, None]).to(dtype)
+    x = x + text.positional_embedding[position].to(dtype)
+    text_kv, decoder_kv = [], []
+    for block, past in zip(text.transformer.resblocks, text_past, strict=True):
+        x, kv = _self_step(block, x, past)
+        text_kv.append(kv)
+    if text.cls_emb is None:  # without a CLS token the tower's tokens are normed
+        x = text.ln_final(x)
+    layers = zip(decoder.resblocks, decoder.cross_attn, decoder_past, cross, strict=True)
+    for block, cross_block, past, image in layers:
+        x, kv = _self_step(block, x, past)
+        decoder_kv.append(kv)
+        x = _cross_step(cross_block, x, image)
+    x = decoder.ln_final(x)
+    if decoder.text_projection is not None:
+        x = x @ decoder.text_projection
+    return x[:, 0], text_kv, decoder_kv  # type: ignore[return-value]
 
 
 def _heads(x: Tensor, heads: int) -> Tensor:
@@ -172,10 +191,17 @@ def greedy_cached(
     """Each picture's greedily chosen token ids (without start and end), the whole batch at
     once; a row leaves the batch (and its caches) when it chooses the end token."""
     _, image_tokens = model._encode_image(pixels)
-    cache = CocaCache(model, image_tokens)
-    rows = torch.arange(pixels.shape[0])  # the picture each running row decodes
-    chosen: list[list[int]] = [[] for _ in range(pixels.shape[0])]
-    token = torch.full((pixels.shape[0],), special.start, dtype=torch.long)
+    return greedy_steps(CocaCache(model, image_tokens), pixels.shape[0], special, max_tokens)
+
+
+def greedy_steps(
+    cache: CocaCache | Any, batch: int, special: SpecialTokens, max_tokens: int
+) -> list[list[int]]:
+    """Greedy decoding of ``batch`` rows with ``cache`` (anything with :meth:`CocaCache.step`
+    and :meth:`CocaCache.keep`, e.g. the ONNX Runtime step of search.caption.decode_onnx)."""
+    rows = torch.arange(batch)  # the picture each running row decodes
+    chosen: list[list[int]] = [[] for _ in range(batch)]
+    token = torch.full((batch,), special.start, dtype=torch.long)
     for _ in range(max_tokens):
         token = _choose(cache.step(token), special)
         going = token != special.end
