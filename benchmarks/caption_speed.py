@@ -1,7 +1,8 @@
 """Describing speed of the real CoCa ViT-B/32 architecture (open_clip ``coca_ViT-B-32``) at
 seeded random weights, on this machine's CPU: seconds per picture by batch size, torch thread
 count and decoding (search.caption.decode: greedy with the key/value cache, pixsift's default,
-or without it, the full forward at every token as open_clip computes it).
+or without it, the full forward at every token as open_clip computes it; or the cached step run
+by ONNX Runtime, search.caption.decode_onnx, exported first and checked against torch's ids).
 
 Random weights never choose the end token, so every caption runs to the length limit: the
 figures are given at 20 tokens (a long MS-COCO caption; "a dog sitting on a couch next to a
@@ -9,7 +10,8 @@ cat." is 11). Each figure covers preprocessing, the image tower and the decoding
 ids (turning ids into words is a tokenizer lookup).
 
 Run: ``python -m benchmarks.caption_speed`` (``--pictures 16 --batches 1 8 --threads 1 2
---tokens 20``); results in benchmarks/results/caption_speed.json and a table.
+--tokens 20 --decodings cached uncached onnx``); results in
+benchmarks/results/caption_speed.json and a table.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import open_clip
 import torch
 from PIL import Image
 
-from benchmarks.common import print_table, write_results
+from benchmarks.common import WORK, print_table, write_results
 from pixsift.search.caption.coca import CocaCaptioner
 from pixsift.search.caption.decode import greedy_cached, greedy_uncached
+from pixsift.search.caption.decode_onnx import export_decoder_step, greedy_onnx, onnx_session
 
 MODEL = "coca_ViT-B-32"
-DECODINGS = {"cached": greedy_cached, "uncached": greedy_uncached}
+DECODINGS = {"cached": greedy_cached, "uncached": greedy_uncached, "onnx": None}
 
 
 def random_captioner(seed: int = 0) -> CocaCaptioner:
@@ -51,8 +54,32 @@ def describe_ids(
 ) -> list[list[int]]:
     """What ``captioner.describe`` does up to the token ids, with the chosen decoding."""
     pixels = torch.stack([captioner.preprocess(image.convert("RGB")) for image in images])
+    if decoding == "onnx":
+        session = _onnx_sessions[torch.get_num_threads()]
+        return greedy_onnx(
+            session, captioner.model, pixels, captioner.special, captioner.max_tokens
+        )
     decode = DECODINGS[decoding]
     return decode(captioner.model, pixels, captioner.special, captioner.max_tokens)
+
+
+#: ONNX Runtime sessions of the exported decoder step, by thread count.
+_onnx_sessions: dict[int, object] = {}
+
+
+def prepare_onnx(captioner: CocaCaptioner, images: list[Image.Image], threads: list[int]) -> float:
+    """Export the decoder step once, open a session per thread count, and check that it chooses
+    torch's token ids on the benchmark's pictures; returns the export's seconds."""
+    path = WORK / "caption_speed" / "decoder_step.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    export_decoder_step(captioner.model, path)
+    seconds = time.perf_counter() - started
+    _onnx_sessions.update({count: onnx_session(path, count) for count in threads})
+    torch.set_num_threads(threads[0])
+    if describe_ids(captioner, images, "onnx") != describe_ids(captioner, images, "cached"):
+        raise SystemExit("the ONNX decoder step chose other tokens than torch's cache")
+    return seconds
 
 
 def seconds_per_picture(
@@ -80,6 +107,10 @@ def main() -> None:
     args = parser.parse_args()
     captioner = random_captioner()
     images = pictures(args.pictures)
+    if "onnx" in args.decodings:
+        captioner.max_tokens = min(args.tokens)
+        print(f"decoder step exported in {prepare_onnx(captioner, images, args.threads):.1f} s, "
+              "same token ids as torch", flush=True)  # fmt: skip
     rows = []
     for tokens, threads, decoding, batch in itertools.product(
         args.tokens, args.threads, args.decodings, args.batches
