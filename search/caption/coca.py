@@ -1,4 +1,5 @@
-"""open_clip's CoCa as a captioner: its image tower and text decoder, batched greedy decoding.
+"""open_clip's CoCa as a captioner: its image tower and text decoder, batched greedy decoding
+with a key/value cache (search.caption.decode).
 
 Loaded like the towers (search.model.weights): a published tag from the cache, else downloaded
 once, or a local checkpoint file; never random weights. A model config file (``.json``) may name
@@ -15,6 +16,7 @@ import open_clip
 import torch
 from PIL import Image
 
+from pixsift.search.caption.decode import SpecialTokens, greedy
 from pixsift.search.caption.protocol import CaptionerSpec
 from pixsift.search.errors import InvalidInputError, WeightsUnavailableError
 from pixsift.search.model.spec import ModelSpec, is_model_config_path
@@ -33,8 +35,8 @@ class CocaCaptioner:
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.captioner_id = captioner_id
-        self.start, self.end = _special_ids(tokenizer)
-        self.pad = int(getattr(model, "pad_id", 0))
+        start, end = _special_ids(tokenizer)
+        self.special = SpecialTokens(start, end, int(getattr(model, "pad_id", 0)))
         # The text tower appends a CLS token: prompt + generated tokens stay one below its context.
         self.max_tokens = min(MAX_TOKENS, int(model.context_length) - 2)
 
@@ -63,27 +65,10 @@ class CocaCaptioner:
         pixels = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
         return [self._text(ids) for ids in self.generate(pixels)]
 
-    @torch.inference_mode()
     def generate(self, pixels: torch.Tensor) -> list[list[int]]:
-        """The generated token ids of each picture (without start, end and padding)."""
-        _, image_tokens = self.model._encode_image(pixels)
-        batch = pixels.shape[0]
-        tokens = torch.full((batch, 1), self.start, dtype=torch.long)
-        finished = torch.zeros(batch, dtype=torch.bool)
-        for _ in range(self.max_tokens):
-            _, text_tokens = self.model._encode_text(tokens)
-            logits = self.model.text_decoder(image_tokens, text_tokens)[:, -1]
-            logits[:, [self.pad, self.start]] = float("-inf")  # never a prompt or padding
-            chosen = logits.argmax(dim=-1)
-            chosen[finished] = self.pad
-            tokens = torch.cat([tokens, chosen[:, None]], dim=1)
-            finished |= chosen == self.end
-            if bool(finished.all()):
-                break
-        return [
-            [int(t) for t in row[1:] if int(t) not in (self.end, self.pad)]
-            for row in tokens.tolist()
-        ]
+        """The generated token ids of each picture (without start, end and padding), decoded
+        greedily with a key/value cache (search.caption.decode)."""
+        return greedy(self.model, pixels, self.special, self.max_tokens)
 
     def _text(self, ids: list[int]) -> str:
         inner = getattr(self.tokenizer, "tokenizer", None)  # open_clip's HFTokenizer wraps one
