@@ -11,6 +11,11 @@ from typing import Any, TypeVar
 
 import click
 
+from pixsift.cli.describing_videos import (
+    describe_indexed_video,
+    describe_video_file,
+    indexed_moments,
+)
 from pixsift.cli.options import library_options, open_library, reports_errors
 from pixsift.indexer.describing import (
     DEFAULT_DESCRIBE_BATCH,
@@ -24,7 +29,8 @@ from pixsift.search.caption.protocol import Captioner, CaptionerSpec
 from pixsift.search.description_edits import DescriptionText, LibraryDescriptions
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.library import Library
-from pixsift.search.storage.descriptions import MANUAL, write_descriptions
+from pixsift.search.media.video import video_format
+from pixsift.search.storage.descriptions import MANUAL, ToDescribe, write_descriptions
 from pixsift.search.storage.search_text import refresh_search_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,7 +75,8 @@ def check_captioner(spec: CaptionerSpec) -> None:
 def describe_library(
     library: Library, spec: CaptionerSpec, batch_size: int, show_progress: bool | None
 ) -> DescribeSummary:
-    """Describe the library's photos that have no description from ``spec``'s captioner."""
+    """Describe the library's pictures (photos and moments of videos) that have no
+    description from ``spec``'s captioner."""
     return describe_pending(
         library, load_captioner(spec), batch_size=batch_size, show_progress=show_progress
     )
@@ -86,7 +93,9 @@ def format_describe_summary(summary: DescribeSummary) -> str:
 
 @click.command("describe")
 @click.argument("image", required=False)
-@click.option("--all", "fill", is_flag=True, help="Describe every photo not yet described.")
+@click.option(
+    "--all", "fill", is_flag=True, help="Describe every picture and video moment not yet described."
+)
 @click.option(
     "--text",
     default=None,
@@ -118,9 +127,10 @@ def describe(
     library: Path | None,
     database_url: str | None,
 ) -> None:
-    """Print the description of IMAGE (an indexed image's id, or a picture file), or with --all
-    describe every photo of the library that has none from the captioner (resumable). With
-    --text or --clear, write or clear an indexed image's description by hand instead."""
+    """Print the description of IMAGE (an indexed image's id, or a picture file; a video file:
+    each of its moments with its time), or with --all describe every picture and video moment
+    of the library that has none from the captioner (resumable). With --text or --clear, write
+    or clear an indexed image's description by hand instead."""
     if fill == (image is not None):
         raise InvalidInputError("give an image id or a picture file, or --all (not both)")
     if text is not None or clear:
@@ -154,29 +164,38 @@ def _edit_one(
 
 
 def _describe_one(library: Library, spec: CaptionerSpec, image: str) -> str:
-    """An indexed photo's description (made and stored now if it has none from this
-    captioner), or a file's (not stored: it is not in the library)."""
+    """An indexed picture's description (made and stored now if it has none from this
+    captioner; a moment of a video is described by its frame), or a file's."""
     if not image.isdigit():
-        path = Path(image).expanduser()
-        if not path.is_file():
-            raise InvalidInputError(f"{image} is neither an image id nor a picture file")
-        result = describe_files(load_captioner(spec), [(0, os.fsencode(path.resolve()))])[0]
-        if result.failure:
-            raise InvalidInputError(f"{image}: {result.failure}")
-        return result.text
+        return _describe_file(library, spec, image)
     record = library.image(int(image))  # NotFoundError for an unknown id
-    if record.video_id is not None:
-        raise InvalidInputError(
-            f"image {image} is a moment of video {record.video_id}: only photos are described"
-        )
     written = LibraryDescriptions(library).of_image(record.id)
     if written.caption_by == MANUAL or written.cleared:  # a captioner would not replace it
         return written.caption or f"image {image}: description cleared"
     captioner = load_captioner(spec)
-    (result,) = describe_files(captioner, [(record.id, os.fsencode(record.file_path))])
+    pending = ToDescribe(record.id, os.fsencode(record.file_path), record.offset_s)
+    (result,) = describe_files(captioner, [pending])
     with library.store.session() as session:
         write_descriptions(session, [result], captioner.captioner_id)
         refresh_search_text(session, [record.id])
     if result.failure:
         raise InvalidInputError(f"image {image}: {result.failure}")
+    return result.text
+
+
+def _describe_file(library: Library, spec: CaptionerSpec, name: str) -> str:
+    """A picture file's description (not stored: it is not in the library), or a video's
+    moments, one line each (an indexed video's are stored)."""
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise InvalidInputError(f"{name} is neither an image id nor a picture or video file")
+    moments = indexed_moments(library, path)
+    if moments:
+        return describe_indexed_video(library, lambda: load_captioner(spec), moments)
+    if video_format(path) is not None:
+        return describe_video_file(lambda: load_captioner(spec), path, name)
+    pending = ToDescribe(0, os.fsencode(path.resolve()))
+    result = describe_files(load_captioner(spec), [pending])[0]
+    if result.failure:
+        raise InvalidInputError(f"{name}: {result.failure}")
     return result.text

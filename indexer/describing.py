@@ -1,10 +1,11 @@
 """Descriptions of pictures, opt-in: the library setting, and the pass that fills them in.
 
-A follow-up pass after embedding (it never delays a picture becoming searchable): the photos
-without a description from the current captioner are read from disk, described a batch at a
-time, and each batch is committed with its keyword-index rows, so a stopped run resumes where it
-was. A picture that cannot be read gets its reason instead, and is not tried again by the same
-captioner; hand-written descriptions are never replaced.
+A follow-up pass after embedding (it never delays a picture becoming searchable): the pictures
+without a description from the current captioner (photos, and moments of videos: the frame at
+the moment's time) are read from disk, described a batch at a time, and each batch is committed
+with its keyword-index rows, so a stopped run resumes where it was. A picture that cannot be read
+gets its reason instead, and is not tried again by the same captioner; hand-written descriptions
+are never replaced.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from pixsift.search.errors import InvalidInputError
 from pixsift.search.library import Library
 from pixsift.search.media.errors import ImageRejectedError
 from pixsift.search.media.imagefile import read_image_for_embedding
+from pixsift.search.media.video import read_frame
 from pixsift.search.storage.descriptions import (
     Described,
+    ToDescribe,
     count_to_describe,
     images_to_describe,
     write_descriptions,
@@ -89,21 +92,25 @@ def describe_pending(
     batch_size: int = DEFAULT_DESCRIBE_BATCH,
     show_progress: bool | None = None,
     on_batch: Callable[[int], None] | None = None,
+    video_id: int | None = None,
 ) -> DescribeSummary:
-    """Describe every photo without a description from ``captioner``, committing each batch
-    (a stopped run resumes where it was). ``show_progress`` None: a bar on a terminal only."""
+    """Describe every picture (or only ``video_id``'s moments) without a description from
+    ``captioner``, committing each batch (a stopped run resumes where it was).
+    ``show_progress`` None: a bar on a terminal only."""
     if batch_size < 1:
         raise InvalidInputError(f"batch size must be at least 1, not {batch_size}")
     summary = DescribeSummary()
     started = time.monotonic()
     with library.store.session() as session:
-        total = count_to_describe(session, captioner.captioner_id)
+        total = count_to_describe(session, captioner.captioner_id, video_id)
     bar = tqdm(total=total, unit="img", desc="describing", disable=_quiet(show_progress))
     after = 0
     try:
         while True:
             with library.store.session() as session:
-                pending = images_to_describe(session, captioner.captioner_id, batch_size, after)
+                pending = images_to_describe(
+                    session, captioner.captioner_id, batch_size, after, video_id
+                )
             if not pending:
                 break
             after = pending[-1][0]
@@ -122,20 +129,32 @@ def describe_pending(
     return summary
 
 
-def describe_files(captioner: Captioner, files: list[tuple[int, bytes]]) -> list[Described]:
-    """Read and describe ``files`` (id, file name); unreadable ones get their reason."""
+def describe_files(captioner: Captioner, files: list[ToDescribe]) -> list[Described]:
+    """Read and describe ``files`` (photos, and moments: their video's frame at that time);
+    unreadable ones get their reason."""
     pictures: list[tuple[int, Image.Image]] = []
     failed: list[Described] = []
-    for image_id, path_bytes in files:
+    for item in files:
         try:
-            loaded = read_image_for_embedding(Path(os.fsdecode(path_bytes)), min_side=READ_SIDE)
+            picture = _read_picture(item)
         except (ImageRejectedError, OSError) as error:
-            failed.append(Described(image_id, "", f"could not read the picture: {error}"))
+            failed.append(Described(item.image_id, "", f"could not read the picture: {error}"))
             continue
-        pictures.append((image_id, loaded.pixels))
+        pictures.append((item.image_id, picture))
     texts = captioner.describe([picture for _, picture in pictures]) if pictures else []
     done = [Described(i, text) for (i, _), text in zip(pictures, texts, strict=True)]
     return sorted(done + failed, key=lambda result: result.image_id)
+
+
+def _read_picture(item: ToDescribe) -> Image.Image:
+    path = Path(os.fsdecode(item.path_bytes))
+    if item.offset_s is None:
+        return read_image_for_embedding(path, min_side=READ_SIDE).pixels
+    frame = read_frame(path, item.offset_s).convert("RGB")  # VideoRejectedError: a reason
+    scale = READ_SIDE / min(frame.size)
+    if scale < 1:  # captioners look at a few hundred pixels: a 4K frame need not be kept
+        frame = frame.resize((round(frame.width * scale), round(frame.height * scale)))
+    return frame
 
 
 def _quiet(show_progress: bool | None) -> bool | None:

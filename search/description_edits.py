@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from pixsift.search.errors import InvalidInputError, NotFoundError
+from pixsift.search.errors import NotFoundError
 from pixsift.search.library import Library
 from pixsift.search.query.request import Contract
 from pixsift.search.storage.descriptions import (
@@ -57,7 +57,7 @@ class LibraryDescriptions:
         self.library = library
 
     def of_image(self, image_id: int) -> ImageCaption:
-        self._require_photo(image_id)
+        self._require_image(image_id)
         with self.library.store.session() as session:
             row = descriptions_of(session, [image_id]).get(image_id)
         cleared = row is not None and row.source == MANUAL and not row.text
@@ -72,18 +72,13 @@ class LibraryDescriptions:
         return self._store(image_id, "")
 
     def _store(self, image_id: int, text: str) -> ImageCaption:
-        self._require_photo(image_id)
+        self._require_image(image_id)
         with self.library.store.session() as session:
             write_manual_description(session, image_id, text)
             refresh_search_text(session, [image_id])
         return self.of_image(image_id)
 
-    def _require_photo(self, image_id: int) -> None:
-        record = self.library.store.images_by_ids([image_id]).get(image_id)
-        if record is None:
+    def _require_image(self, image_id: int) -> None:
+        """A photo or a moment of a video: both are described, and edited, alike."""
+        if image_id not in self.library.store.images_by_ids([image_id]):
             raise NotFoundError(f"no indexed image has id {image_id}")
-        if record.video_id is not None:
-            raise InvalidInputError(
-                f"image {image_id} is a moment of video {record.video_id}: only photos have "
-                "descriptions"
-            )

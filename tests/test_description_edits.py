@@ -47,7 +47,7 @@ def keyword_ids(library: Library, words: str) -> list[int]:
 
 def still_to_describe(library: Library, captioner_id: str) -> list[int]:
     with library.store.session() as session:
-        return [image_id for image_id, _ in images_to_describe(session, captioner_id, 10)]
+        return [item.image_id for item in images_to_describe(session, captioner_id, 10)]
 
 
 def client_of(library: Library) -> FlaskClient:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from pixsift.search.storage.models import Image, ImageDescription
-from pixsift.search.storage.rows import chunks, utc_now
+from pixsift.search.storage.rows import MOMENT_KEY_SEPARATOR, chunks, utc_now
 
 GENERATED = "generated"
 MANUAL = "manual"
@@ -25,13 +26,55 @@ class Described:
     failure: str | None = None
 
 
+class ToDescribe(NamedTuple):
+    """A picture to describe: a photo's file, or a video's file and the moment's time in it."""
+
+    image_id: int
+    #: The file's real name (a moment's: its video's).
+    path_bytes: bytes
+    #: A moment's time in its video, in seconds; None for a photo.
+    offset_s: float | None = None
+
+
 def images_to_describe(
-    session: Session, captioner_id: str, limit: int, after_id: int = 0
-) -> list[tuple[int, bytes]]:
-    """Up to ``limit`` photos (id, file name) above ``after_id`` with no description from
-    ``captioner_id``: none at all, or one another captioner generated. Hand-written ones are
-    done. Moments of videos are frames, not files: only photos are described."""
-    done = (
+    session: Session,
+    captioner_id: str,
+    limit: int,
+    after_id: int = 0,
+    video_id: int | None = None,
+) -> list[ToDescribe]:
+    """Up to ``limit`` pictures (photos and moments of videos, or only ``video_id``'s moments)
+    above ``after_id`` with no description from ``captioner_id``: none at all, or one another
+    captioner generated. Hand-written ones are done."""
+    rows = session.execute(
+        select(Image.id, Image.path_bytes, Image.video_id, Image.offset_s)
+        .where(~_described(captioner_id), _of_video(video_id), Image.id > after_id)
+        .order_by(Image.id)
+        .limit(limit)
+    )
+    return [
+        ToDescribe(int(image_id), bytes(path))
+        if video is None  # a moment's name is its video's with the moment's time appended
+        else ToDescribe(int(image_id), bytes(path).rpartition(MOMENT_KEY_SEPARATOR)[0], offset)
+        for image_id, path, video, offset in rows
+    ]
+
+
+def count_to_describe(session: Session, captioner_id: str, video_id: int | None = None) -> int:
+    """How many pictures :func:`images_to_describe` would still give."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Image)
+            .where(~_described(captioner_id), _of_video(video_id))
+        )
+        or 0
+    )
+
+
+def _described(captioner_id: str) -> ColumnElement[bool]:
+    """An image has a hand-written description or one by ``captioner_id``."""
+    return (
         select(ImageDescription.image_id)
         .where(
             ImageDescription.image_id == Image.id,
@@ -39,28 +82,10 @@ def images_to_describe(
         )
         .exists()
     )
-    rows = session.execute(
-        select(Image.id, Image.path_bytes)
-        .where(~done, Image.video_id.is_(None), Image.id > after_id)
-        .order_by(Image.id)
-        .limit(limit)
-    )
-    return [(int(image_id), bytes(path)) for image_id, path in rows]
 
 
-def count_to_describe(session: Session, captioner_id: str) -> int:
-    """How many photos :func:`images_to_describe` would still give."""
-    described = select(ImageDescription.image_id).where(
-        or_(ImageDescription.source == MANUAL, ImageDescription.captioner == captioner_id)
-    )
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Image)
-            .where(Image.video_id.is_(None), Image.id.not_in(described))
-        )
-        or 0
-    )
+def _of_video(video_id: int | None) -> ColumnElement[bool]:
+    return true() if video_id is None else Image.video_id == video_id
 
 
 def write_descriptions(session: Session, results: Sequence[Described], captioner_id: str) -> None:

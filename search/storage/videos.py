@@ -133,6 +133,16 @@ class VideoStore:
             found = session.scalar(select(Image.id).where(Image.video_id.is_not(None)).limit(1))
             return found is not None
 
+    def moments_at(self, path_bytes: bytes) -> list[int]:
+        """The ids of the moments of the video file named ``path_bytes``, in time order (none
+        when the file is not an indexed video, or one that could not be indexed)."""
+        with self.store.session() as session:
+            video = select(Video.id).where(Video.path_bytes == path_bytes).scalar_subquery()
+            rows = session.scalars(
+                select(Image.id).where(Image.video_id == video).order_by(Image.offset_s, Image.id)
+            )
+            return [int(image_id) for image_id in rows]
+
     def videos_of(self, image_ids: Sequence[int]) -> dict[int, int]:
         """The video of each of ``image_ids`` that is a moment (photos are left out)."""
         found: dict[int, int] = {}
