@@ -115,7 +115,8 @@ def test_a_tower_the_cache_cannot_follow_is_decoded_without_it(tmp_path: Path) -
     torch.manual_seed(0)
     model = open_clip.create_model(path.stem, pretrained=None).eval()
     torch.nn.init.normal_(model.text_decoder.text_projection, std=0.5)
-    pixels = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    side = config["vision_cfg"]["image_size"]
+    pixels = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(1))
     assert not cache_supported(model)
     special = SpecialTokens(start=1, end=2, pad=0)
     assert greedy(model, pixels, special, 6) == greedy_uncached(model, pixels, special, 6)

@@ -63,6 +63,14 @@ def captioner(coca_spec: CaptionerSpec) -> CocaCaptioner:
     return CocaCaptioner.load(coca_spec)
 
 
+def model_options(tiny_spec) -> list[str]:
+    return ["--model", tiny_spec.model_name, "--pretrained", tiny_spec.pretrained]
+
+
+def caption_options(coca_spec: CaptionerSpec) -> list[str]:
+    return ["--caption-model", coca_spec.model_name, "--caption-pretrained", coca_spec.pretrained]
+
+
 def options() -> IndexingOptions:
     return IndexingOptions(batch_size=4, workers=1, show_progress=False, tag=False)
 
@@ -152,13 +160,7 @@ def test_index_describe_and_describe_commands(
     write_pictures(tmp_path / "pictures", 3)
     write_pictures(tmp_path / "more", 2, first_seed=10)
     common = ["--library", str(tmp_path / "library")]
-    caption = [
-        "--caption-model",
-        coca_spec.model_name,
-        "--caption-pretrained",
-        coca_spec.pretrained,
-    ]
-    model = ["--model", tiny_spec.model_name, "--pretrained", tiny_spec.pretrained]
+    model, caption = model_options(tiny_spec), caption_options(coca_spec)
     runner = CliRunner()
     first = runner.invoke(cli, ["index", str(tmp_path / "pictures"), "--describe", "--no-tags",
                                 "--no-progress", *common, *model, *caption])  # fmt: skip

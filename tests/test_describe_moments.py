@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import write_pictures
-from test_describe import captioner, coca_spec  # noqa: F401 (fixtures)
+from test_describe import caption_options, captioner, coca_spec, model_options  # noqa: F401
 from video_samples import BLUE, GREEN, RED, Segment, write_video
 
 from pixsift.cli.main import main as cli
@@ -127,13 +127,7 @@ def test_describe_command_on_a_video_prints_each_moment_with_its_time(
     tmp_path: Path,
 ) -> None:
     common = ["--library", str(tmp_path / "library"), "--database-url", new_database_url()]
-    caption = [
-        "--caption-model",
-        coca_spec.model_name,
-        "--caption-pretrained",
-        coca_spec.pretrained,
-    ]
-    model = ["--model", tiny_spec.model_name, "--pretrained", tiny_spec.pretrained]
+    model, caption = model_options(tiny_spec), caption_options(coca_spec)
     runner = CliRunner()
     first = runner.invoke(cli, ["index", str(folder), "--describe", "--no-tags", "--no-progress",
                                 *common, *model, *caption])  # fmt: skip
