@@ -175,7 +175,14 @@ def serve(library) -> tuple[object, str]:
     # request. With two, a query's ~150 parallel regions each wait for the second thread to wake
     # up, and the text tower takes 25-110 ms instead of a steady ~28 ms on these machines.
     torch.set_num_threads(1)
+    from pixsift.web.state import web_state
+
     app = create_app({"LIBRARY": library})
+    # As each `pixsift serve` worker does before it takes requests (cli/serve.py): load the
+    # towers and index, keep the filter columns, run a search through the whole path. Without
+    # it, each filter's first request (first_ms) measured a cold process, not the server.
+    with app.app_context():
+        web_state().warm_up()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
