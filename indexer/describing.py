@@ -150,11 +150,8 @@ def _read_picture(item: ToDescribe) -> Image.Image:
     path = Path(os.fsdecode(item.path_bytes))
     if item.offset_s is None:
         return read_image_for_embedding(path, min_side=READ_SIDE).pixels
-    frame = read_frame(path, item.offset_s).convert("RGB")  # VideoRejectedError: a reason
-    scale = READ_SIDE / min(frame.size)
-    if scale < 1:  # captioners look at a few hundred pixels: a 4K frame need not be kept
-        frame = frame.resize((round(frame.width * scale), round(frame.height * scale)))
-    return frame
+    # Captioners look at a few hundred pixels: the frame is scaled as the indexer's moments are.
+    return read_frame(path, item.offset_s, side=READ_SIDE)  # VideoRejectedError: a reason
 
 
 def _quiet(show_progress: bool | None) -> bool | None:

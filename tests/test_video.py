@@ -88,6 +88,13 @@ def test_read_frame_shows_the_picture_at_that_time(clips: Path) -> None:
     assert np.abs(frame[5, 5] - GREEN).max() < 30
     frame = np.asarray(read_frame(clips / "scenes.mp4", 1.0)).astype(int)
     assert np.abs(frame[5, 5] - RED).max() < 30
+    full = read_frame(clips / "scenes.mp4", 13.0)
+    # With a side (what describing a moment reads): the short side scaled to it, never up.
+    small = read_frame(clips / "scenes.mp4", 13.0, side=min(full.size) // 2)
+    assert min(small.size) == min(full.size) // 2 and small.mode == "RGB"
+    assert abs(small.width / small.height - full.width / full.height) < 0.05
+    assert read_frame(clips / "scenes.mp4", 13.0, side=10 * min(full.size)).size == full.size
+    assert np.abs(np.asarray(small).astype(int)[2, 2] - GREEN).max() < 30
 
 
 def moments_by_video(library: Library) -> dict[str, list[float]]:

@@ -239,8 +239,11 @@ def _duration(container, stream) -> float:
     return 0.0
 
 
-def read_frame(path: Path | BinaryIO, offset_seconds: float) -> Image.Image:
-    """The frame shown at ``offset_seconds`` (the first at or after it), for thumbnails.
+def read_frame(
+    path: Path | BinaryIO, offset_seconds: float, side: int | None = None
+) -> Image.Image:
+    """The frame shown at ``offset_seconds`` (the first at or after it), for thumbnails; with
+    ``side``, scaled as sampled moments are (short side ``side``, never up).
     ``path`` may be a file already open (the server opens it checked, search.media.opening)."""
     import av
 
@@ -266,4 +269,4 @@ def read_frame(path: Path | BinaryIO, offset_seconds: float) -> Image.Image:
         raise VideoRejectedError(f"the video cannot be read: {error.strerror or error}") from None
     if picture is None:
         raise VideoRejectedError("the video holds no frame at that time")
-    return picture.to_image()
+    return picture.to_image() if side is None else _picture(picture, side)
