@@ -172,7 +172,8 @@ def phrase_ranking(model, tokenizer, test: list, image_vectors: torch.Tensor) ->
 
 def init_vision(model: torch.nn.Module, checkpoint: Path) -> int:
     """Start the image trunk (patch embedding, positions, transformer) from another world
-    model's checkpoint with the same trunk, e.g. the world captioner's: a ViT of this size
+    model's checkpoint with the same trunk (the captioner's for a CLIP, train_captioner's
+    --init-vision the other way round): a ViT of this size
     learns the world's shapes only after thousands of small steps (the captioner's word loss
     gets there; a contrastive batch of 128 at a time barely does), and colour alone is what
     short phrases are then ranked by. Pooling and projection stay fresh."""

@@ -36,7 +36,7 @@ from benchmarks.world.scenes import (
     iter_scenes,
     scenes,
 )
-from benchmarks.world.train import TRAIN_RENDER_SIZE, learning_rate
+from benchmarks.world.train import TRAIN_RENDER_SIZE, init_vision, learning_rate
 
 DATA = Path(__file__).resolve().parents[2] / "tests/data/world"
 NAME = "pixsift-world-coca"
@@ -91,23 +91,6 @@ def build(config_path: Path, tokenizer_folder: Path) -> tuple[torch.nn.Module, o
         model.visual.image_size, is_train=True, resize_mode="shortest"
     )
     return model, tokenizer, transform
-
-
-def init_vision(model: torch.nn.Module, checkpoint: Path) -> int:
-    """Start the image tower's trunk (patch embedding, positions, transformer) from the world's
-    CLIP checkpoint (the same vision config): it already tells the world's shapes apart, which
-    a captioner trained from scratch learns last. The pooler and projection stay fresh."""
-    from safetensors.torch import load_file
-
-    own = model.visual.state_dict()
-    taken = {
-        key.removeprefix("visual."): value.float()
-        for key, value in load_file(checkpoint).items()
-        if key.startswith("visual.") and not key.startswith(("visual.proj", "visual.ln_post"))
-    }
-    taken = {k: v for k, v in taken.items() if k in own and own[k].shape == v.shape}
-    model.visual.load_state_dict(taken, strict=False)
-    return len(taken)
 
 
 def token_weights(tokenizer, focus: float, vocabulary: int) -> torch.Tensor:
