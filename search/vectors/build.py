@@ -43,7 +43,7 @@ DEFAULT_MEMORY_BUDGET_BYTES = 4 << 30
 #: Lossy codes (SQ, PQ) fetch this many times k candidates for exact re-ranking.
 LOSSY_RERANK_FACTOR = 4
 #: Larger re-rank factors tried, in order, when the tuned recall stays below the target.
-LOSSY_RERANK_ESCALATION = (16, 64)
+LOSSY_RERANK_ESCALATION = (16, 64, 128)
 #: An approximate index is retrained once the library holds this many times its training size.
 RETRAIN_GROWTH = 4
 TRAINING_POINTS_PER_LIST = 64
