@@ -100,10 +100,11 @@ QUANTIZE = Setting(
 )
 QUERY_TOWER = Setting(
     "query_tower",
-    "fp32",
-    '"int8": text queries run an int8 copy of the fp32 text tower (made once, beside it, on '
-    "first use): about a quarter of the tower's CPU time per query; query vectors differ "
-    "slightly from fp32 ones (docs/benchmarks.md, section 19). Image vectors are unchanged.",
+    "auto",
+    'The text tower text queries run on a CPU. "auto": an int8 copy of the fp32 tower (made '
+    "beside it at export), about a quarter of the tower's CPU time per query, the same retrieval "
+    "on the small world (docs/benchmarks.md, section 35); fp32 where the copy cannot be made. "
+    '"int8": the copy or an error; "fp32": the exported tower. Image vectors are always fp32.',
     "PIXSIFT_QUERY_TOWER",
 )
 INDEX_MEMORY_BUDGET = Setting(

@@ -61,7 +61,11 @@ def torch_vectors(embedder: OpenClipEmbedder) -> np.ndarray:
     )
 
 
-def pack_vectors(model: str) -> np.ndarray:
+def pack_vectors(
+    model: str, monkeypatch: pytest.MonkeyPatch, query_tower: str = "fp32"
+) -> np.ndarray:
+    """The pack's image vectors and its text vectors, from its fp32 text tower unless told."""
+    monkeypatch.setenv("PIXSIFT_QUERY_TOWER", query_tower)
     embedder = load_embedder(ModelSpec(model_name=model))
     pictures = [make_picture(seed) for seed in range(3)]
     return np.concatenate([embedder.embed_images(pictures), embedder.embed_texts(TEXTS)])
@@ -70,6 +74,7 @@ def pack_vectors(model: str) -> np.ndarray:
 def test_a_pack_holds_towers_tokenizer_plan_checksums_and_licence(pack: Path) -> None:
     names = {path.name for path in pack.iterdir()}
     assert {"pack.json", "towers.json", "image.onnx", "text.onnx", "tokenizer.json"} <= names
+    assert "text-int8.onnx" in names  # what its text queries run by default
     info = json.loads((pack / "pack.json").read_text())
     assert info["dimension"] == TINY_MODEL_CONFIG["embed_dim"]
     assert set(info["files"]) == names - {"pack.json"}
@@ -79,21 +84,33 @@ def test_a_pack_holds_towers_tokenizer_plan_checksums_and_licence(pack: Path) ->
     assert towers["pixels"]["size"] == 32 and towers["tokenizer"]["kind"] == "clip_bpe"
 
 
-def test_a_packs_vectors_are_torchs(pack: Path, tiny_embedder: OpenClipEmbedder) -> None:
+def test_a_packs_vectors_are_torchs(
+    pack: Path, tiny_embedder: OpenClipEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert isinstance(load_embedder(ModelSpec(model_name=str(pack))), OnnxEmbedder)
-    assert np.abs(pack_vectors(str(pack)) - torch_vectors(tiny_embedder)).max() <= TOLERANCE
+    exact = torch_vectors(tiny_embedder)
+    assert np.abs(pack_vectors(str(pack), monkeypatch) - exact).max() <= TOLERANCE
+    # By default text queries run the int8 copy the pack ships: close to torch's, not equal;
+    # images stay exact.
+    default = pack_vectors(str(pack), monkeypatch, "auto")
+    assert np.abs(default[:3] - exact[:3]).max() <= TOLERANCE
+    assert np.abs(default[3:] - exact[3:]).max() > 1e-4
+    assert np.sum(default[3:] * exact[3:], axis=1).min() >= 0.99
     # The vectors are stored under the exported model's id: a library indexed with torch
     # searches with the pack.
     assert model_id_for(ModelSpec(model_name=str(pack))) == tiny_embedder.model_id
 
 
 def test_an_immich_layout_pack_gives_torchs_vectors(
-    immich_pack: Path, tiny_embedder: OpenClipEmbedder
+    immich_pack: Path, tiny_embedder: OpenClipEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embedder = load_embedder(ModelSpec(model_name=str(immich_pack)))
     assert isinstance(embedder, ImmichEmbedder) and embedder.patch_grid == 4
     assert model_id_for(ModelSpec(model_name=str(immich_pack))).startswith("immich:sha256-")
-    assert np.abs(pack_vectors(str(immich_pack)) - torch_vectors(tiny_embedder)).max() <= TOLERANCE
+    assert (
+        np.abs(pack_vectors(str(immich_pack), monkeypatch) - torch_vectors(tiny_embedder)).max()
+        <= TOLERANCE
+    )
 
 
 def test_verify_checks_every_file(pack: Path, tmp_path: Path) -> None:
@@ -142,13 +159,20 @@ def test_import_list_and_a_pack_name_index_and_search(
 
 @pytest.mark.parametrize("suffix", [".tar", ".zip"])
 def test_an_archived_pack_runs_as_it_is(
-    pack: Path, tiny_embedder: OpenClipEmbedder, tmp_path: Path, suffix: str
+    pack: Path,
+    tiny_embedder: OpenClipEmbedder,
+    tmp_path: Path,
+    suffix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from pixsift.search.model.pack_files import archive_pack
 
     archive = tmp_path / f"tiny{suffix}"
     archive_pack(pack, archive)
-    assert np.abs(pack_vectors(str(archive)) - torch_vectors(tiny_embedder)).max() <= TOLERANCE
+    assert (
+        np.abs(pack_vectors(str(archive), monkeypatch) - torch_vectors(tiny_embedder)).max()
+        <= TOLERANCE
+    )
 
 
 def test_download_offline_says_which_files_to_copy_where(models_folder: Path) -> None:

@@ -46,11 +46,21 @@ def test_onnx_towers_give_torchs_vectors(
     image_cosines = cosines(
         onnx_embedder.embed_images(pictures), tiny_embedder.embed_images(pictures)
     )
-    text_cosines = cosines(
-        onnx_embedder.embed_texts(TEXTS), tiny_embedder.embed_texts_full_context(TEXTS)
-    )
+    exact = tiny_embedder.embed_texts_full_context(TEXTS)
+    text_cosines = cosines(onnx_embedder.embed_texts(TEXTS), exact)  # the fp32 tower (conftest)
     assert image_cosines.min() >= 0.99999
     assert text_cosines.min() >= 0.99999
+    # Users' text queries run the int8 copy by default (search.model.query_tower): close, and
+    # not the same tower.
+    default = OnnxEmbedder(
+        onnx_embedder.directory,
+        onnx_embedder.info,
+        onnx_embedder.preprocess,
+        onnx_embedder.tokenizer,
+        threads=1,
+        query_tower="auto",
+    )
+    assert 0.99 <= cosines(default.embed_texts(TEXTS), exact).min() < 0.99999
     # One text alone runs over fewer tokens than in a batch with longer ones: same vector.
     alone = onnx_embedder.embed_texts(["a photo of a cat"])
     batched = onnx_embedder.embed_texts(["a photo of a cat", TEXTS[-1]])[:1]

@@ -1,9 +1,11 @@
-"""PIXSIFT_QUERY_TOWER=int8: text queries run an int8 copy of the exported text tower, made once
-beside it; the image tower stays fp32, query vectors stay close to fp32 ones and rank a small
-library's pictures nearly alike; a wrong value is one line."""
+"""PIXSIFT_QUERY_TOWER: by default ("auto") text queries run an int8 copy of the exported text
+tower, made beside it at export; the image tower stays fp32, query vectors stay close to fp32
+ones and rank a small library's pictures nearly alike; without the onnx package to make the copy,
+"auto" runs fp32 and "int8" says what to install; a wrong value is one line."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -51,5 +53,37 @@ def test_int8_query_tower_is_made_once_and_ranks_like_fp32(
 def test_a_wrong_query_tower_is_one_line(
     tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(InvalidInputError, match="PIXSIFT_QUERY_TOWER must be fp32 or int8"):
+    with pytest.raises(InvalidInputError, match="PIXSIFT_QUERY_TOWER must be auto, fp32 or int8"):
         towers(tiny_spec, monkeypatch, "fp8")
+
+
+def test_text_queries_run_the_int8_copy_made_at_export_by_default(
+    private_cache_directory: Path, tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PIXSIFT_QUERY_TOWER", raising=False)
+    default = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))
+    assert isinstance(default, OnnxEmbedder)
+    assert (default.directory / INT8_TEXT_FILE).is_file()  # made by the export, before any query
+    made = (default.directory / INT8_TEXT_FILE).stat().st_mtime_ns
+    quick = default.embed_texts(TEXTS)
+    assert (default.directory / INT8_TEXT_FILE).stat().st_mtime_ns == made
+    np.testing.assert_allclose(quick, towers(tiny_spec, monkeypatch, "int8").embed_texts(TEXTS))
+    assert np.abs(quick - towers(tiny_spec, monkeypatch, "fp32").embed_texts(TEXTS)).max() > 1e-4
+
+
+def test_without_onnx_auto_runs_fp32_and_int8_says_what_to_install(
+    private_cache_directory: Path, tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exact = towers(tiny_spec, monkeypatch, "fp32")
+    (exact.directory / INT8_TEXT_FILE).unlink()  # towers exported before the copy was made
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "onnx" else real_find_spec(name, *args),
+    )
+    auto = towers(tiny_spec, monkeypatch, "auto")
+    np.testing.assert_array_equal(auto.embed_texts(TEXTS), exact.embed_texts(TEXTS))
+    with pytest.raises(InvalidInputError, match="pip install onnx"):
+        towers(tiny_spec, monkeypatch, "int8").embed_texts(TEXTS)
+    assert not (exact.directory / INT8_TEXT_FILE).exists()

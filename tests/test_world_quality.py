@@ -94,9 +94,15 @@ def test_a_shape_twin_differs_in_one_shape_only_and_keeps_the_held_out_pairs_out
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_pixsift_finds_what_open_clip_finds_in_every_format(
-    backend: str, mixed_folder: Path, reference: Recall, tmp_path: Path
+    backend: str,
+    mixed_folder: Path,
+    reference: Recall,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert reference.r1 >= FLOOR_R1 and reference.r5 >= FLOOR_R5, reference
+    # As users run it: ONNX text queries through the default int8 copy of the text tower.
+    monkeypatch.setenv("PIXSIFT_QUERY_TOWER", "auto")
     spec = world_spec()
     got = pixsift_recall(mixed_folder, tmp_path / "library", load_world_embedder(backend), spec)
     assert_matches_reference(got, reference)

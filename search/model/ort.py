@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pixsift.search.model.query_tower import int8_text_tower, query_tower_choice
+from pixsift.search.model.query_tower import query_text_tower, query_tower_choice
 from pixsift.search.model.spec import Quantization
 from pixsift.search.model.tokens import TextEmbeddingCache, real_token_length
 from pixsift.search.records import EmbeddingMatrix, l2_normalise
@@ -101,6 +101,7 @@ class OnnxEmbedder:
         *,
         threads: int | None,
         quick_start: bool = False,
+        query_tower: str | None = None,
     ) -> None:
         self.directory = directory
         self.threads = session_threads(threads)
@@ -117,8 +118,11 @@ class OnnxEmbedder:
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self._text_cache = TextEmbeddingCache()
-        #: PIXSIFT_QUERY_TOWER as it was when these towers were loaded (search.model.query_tower).
-        self.query_tower = query_tower_choice() if info.quantize is None else "int8"
+        #: PIXSIFT_QUERY_TOWER as it was when these towers were loaded (search.model.query_tower),
+        #: unless the caller names one (the export's check compares the fp32 towers with torch).
+        self.query_tower = (
+            (query_tower or query_tower_choice()) if info.quantize is None else "int8"
+        )
 
     def embed_images(self, images: Sequence[Any]) -> EmbeddingMatrix:
         if not images:
@@ -153,8 +157,8 @@ class OnnxEmbedder:
         import onnxruntime
 
         path = self.directory / f"{tower}.onnx"
-        if tower == "text" and self.info.quantize is None and self.query_tower == "int8":
-            path = int8_text_tower(self.directory)
+        if tower == "text" and self.info.quantize is None:
+            path = query_text_tower(self.directory, self.query_tower)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1

@@ -34,6 +34,7 @@ from pixsift.search.model.checkpoints import checkpoint_digest, default_cache_di
 from pixsift.search.model.immich import ImmichEmbedder, is_immich_pack
 from pixsift.search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
 from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess
+from pixsift.search.model.query_tower import INT8_TEXT_FILE, query_tower_choice
 from pixsift.search.model.tokenizer import load_tokenizer
 
 PACK_FILE = "pack.json"
@@ -130,6 +131,11 @@ def load_pack(
     info = TowersInfo(**raw)
     if info.pixels is None or info.tokenizer is None:
         raise InvalidInputError(f"{directory}: a pack needs a torch-free tokenizer and pixel plan")
+    # A pack runs as it is: by default its own int8 text tower if it ships one, else its fp32
+    # one; the int8 copy is written into the pack's folder only when the user asks for int8.
+    query_tower = query_tower_choice()
+    if query_tower == "auto" and not (directory / INT8_TEXT_FILE).is_file():
+        query_tower = "fp32"
     return OnnxEmbedder(
         directory,
         info,
@@ -137,6 +143,7 @@ def load_pack(
         load_tokenizer(directory, info.tokenizer),
         threads=threads,
         quick_start=quick_start,
+        query_tower=query_tower,
     )
 
 
