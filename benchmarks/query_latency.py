@@ -3,7 +3,8 @@
 For each size: fill a library with structured vectors through the bulk import API (image rows
 and float16 embeddings in the database), build the index with the automatic choice (timed),
 reopen it as a server would (timed), serve the Flask app (``web.app.create_app``) on 127.0.0.1
-with a threaded werkzeug server and send text queries from client processes with urllib
+as each ``pixsift serve`` worker does (warmed up, then waitress with the worker's settings) and
+send text queries from client processes, each client on one kept-alive connection
 (``/api/search?q=...``). Every query text is distinct, so neither query cache helps. When the web
 app is missing, queries go through ``Library.search`` instead.
 
@@ -30,6 +31,7 @@ library can be measured by another checkout of the code, side by side.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -38,7 +40,6 @@ import sys
 import threading
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -148,8 +149,11 @@ def held_out_recall(library, directory: Path) -> float:
     of the same distribution that were never imported, against exact search."""
     from pixsift.search.vectors.tune import measure_recall
 
+    index = library.vector_index().published
+    if index.exact_vectors is None:
+        return 1.0  # a flat index (small libraries) is the exact search itself
     queries = np.load(directory / "held_out.npy")
-    return round(measure_recall(library.vector_index().published, query_vectors=queries), 4)
+    return round(measure_recall(index, query_vectors=queries), 4)
 
 
 def peak_rss_mib() -> float:
@@ -161,20 +165,13 @@ def peak_rss_mib() -> float:
 
 
 def serve(library) -> tuple[object, str]:
-    import logging
+    """The app on 127.0.0.1 as each `pixsift serve` worker runs it: warmed up, then waitress with
+    the worker's settings (cli.serve.waitress_adjustments), in a thread of this process."""
+    from waitress.server import create_server
 
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-    import torch
-
+    from pixsift.cli.serve import waitress_adjustments
+    from pixsift.web import settings as web_settings
     from pixsift.web.app import create_app
-
-    # As `pixsift serve` runs by default (2 worker processes on 2 cores): one torch thread per
-    # request. With two, a query's ~150 parallel regions each wait for the second thread to wake
-    # up, and the text tower takes 25-110 ms instead of a steady ~28 ms on these machines.
-    torch.set_num_threads(1)
     from pixsift.web.state import web_state
 
     app = create_app({"LIBRARY": library})
@@ -183,9 +180,11 @@ def serve(library) -> tuple[object, str]:
     # it, each filter's first request (first_ms) measured a cold process, not the server.
     with app.app_context():
         web_state().warm_up()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
+    adjustments = waitress_adjustments(int(web_settings.IDLE_TIMEOUT.value()))
+    server = create_server(app, host="127.0.0.1", port=0, **adjustments)
+    server.app = app  # stage_breakdown sends its queries through the app in-process
+    threading.Thread(target=server.run, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.effective_port}"
 
 
 def run_clients(
@@ -212,16 +211,21 @@ def client_main(base_url: str, clients: int, per_client: int, seed: int, params:
     lock = threading.Lock()
 
     def loop(client: int) -> None:
+        # One kept-alive connection per client, as a browser or an API client holds one.
+        address = urllib.parse.urlsplit(base_url)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
         for text in query_texts(per_client, seed * 100 + client):
             query = {"q": text, "k": 10, **params}
-            url = f"{base_url}/api/search?" + urllib.parse.urlencode(query)
+            url = "/api/search?" + urllib.parse.urlencode(query)
             started = time.perf_counter()
             try:
-                with urllib.request.urlopen(url, timeout=30) as response:
-                    body = json.loads(response.read())
-                    ok = response.status == 200 and isinstance(body.get("results"), list)
+                connection.request("GET", url)
+                response = connection.getresponse()
+                body = json.loads(response.read())
+                ok = response.status == 200 and isinstance(body.get("results"), list)
             except Exception as error:
                 ok, body = False, str(error)
+                connection.close()  # reconnects on the next request
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
                 nonlocal empty
@@ -281,7 +285,7 @@ def measure_api(library, queries: int, clients: int, per_client: int, filters: b
         measured.append((f"{clients} clients", run_clients(base_url, clients, per_client, 2), None))
     STAGE_BREAKDOWN.clear()
     STAGE_BREAKDOWN.update(stage_breakdown(server.app, min(queries, 100)))
-    server.shutdown()
+    server.close()
     return measured
 
 
