@@ -312,9 +312,10 @@ class Library:
         """The full query engine: combined terms, filters, keyword hybrid, pages.
         ``places=False``: for a caller who may not see where pictures were taken (location
         filters refused, place names not matched; see :func:`run_search`)."""
-        if self.is_empty():
-            return SearchPage(hits=[], request=request, next_offset=None)
-        return run_search(self, request, places=places)
+        with self.store.reading():
+            if self.is_empty():
+                return SearchPage(hits=[], request=request, next_offset=None)
+            return run_search(self, request, places=places)
 
     def is_empty(self) -> bool:
         """True until a first indexing run has chosen the library's model."""

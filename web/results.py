@@ -247,7 +247,7 @@ def build_search_results(library: Library, query: SearchQuery) -> dict[str, Any]
     """Run ``query`` and return the page of results as JSON-ready data (the API's field
     names)."""
     started = time.perf_counter()
-    with collect_stages() as times:
+    with collect_stages() as times, library.store.reading():
         page = run_query(library, query)
         with stage("serialise"):
             hits = page.hits if page is not None else []
