@@ -152,6 +152,36 @@ def test_sized_pictures_for_dense_screens_and_the_viewer(
         library.close()
 
 
+def test_each_result_links_to_its_own_picture_under_the_servers_prefix(
+    tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    folder = tmp_path / "pictures"
+    write_pictures(folder, 3)
+    library = Library.open(tmp_path / "links-library", embedder=tiny_embedder)
+    try:
+        index_folders(library, tiny_embedder, folder)
+        client = create_app({"LIBRARY": library}).test_client()
+        prefix = "http://localhost/photos"  # behind a proxy that serves pixsift under /photos
+        hits = client.get("/api/search?q=anything&k=3", base_url=prefix).get_json()["results"]
+        assert len({hit["id"] for hit in hits}) == 3
+        for hit in hits:
+            version = library.image(hit["id"]).content_hash[:16]
+            urls = [hit[name] for name in ("thumbnail_url", "preview_url", "image_url")]
+            urls += [part.split()[0] for part in hit["thumbnail_srcset"].split(", ")]
+            for url in urls:
+                assert url.startswith(f"/photos/images/{hit['id']}/") and f"v={version}" in url
+            assert (
+                hit["similar_url"].startswith("/photos/api/")
+                and str(hit["id"]) in hit["similar_url"]
+            )
+            assert hit["page_url"].startswith(f"/photos/images/{hit['id']}")
+            for url in (*urls, hit["similar_url"], hit["page_url"]):
+                answer = client.get(url.removeprefix("/photos"), base_url=prefix)
+                assert answer.status_code == 200, url
+    finally:
+        library.close()
+
+
 def test_the_explanation_outlines_the_crop_the_model_saw() -> None:
     from PIL import Image
 

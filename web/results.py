@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app, g, url_for
 from werkzeug.datastructures import FileStorage
 
 from pixsift.search.albums import Albums
@@ -279,8 +279,25 @@ def _next_url(query: SearchQuery, cursor: str | None) -> str | None:
     return url_for("api.similar", image_id=query.image_id, **params)
 
 
+#: Stand-ins url_for builds each picture URL around once per request; every picture's URLs are
+#: then these templates with its id and version put in (url_for took ~55 us a picture, 8 calls).
+_ID_STAND_IN = 918273645546372819
+_VERSION_STAND_IN = "vvvvvvvvvvvvvvvv"
+
+
 def image_urls(image_id: int, content_hash: str) -> dict[str, str]:
-    version = content_hash[:16]
+    templates = g.get("_image_url_templates")
+    if templates is None:
+        templates = g._image_url_templates = _url_templates()
+    version, stand_in = content_hash[:16], str(_ID_STAND_IN)
+    return {
+        name: template.replace(stand_in, str(image_id)).replace(_VERSION_STAND_IN, version)
+        for name, template in templates.items()
+    }
+
+
+def _url_templates() -> dict[str, str]:
+    image_id, version = _ID_STAND_IN, _VERSION_STAND_IN
     sized = {side: url_for("images.sized", image_id=image_id, side=side, v=version)
              for side in SIZED_SIDES}  # fmt: skip
     return {
