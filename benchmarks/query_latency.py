@@ -172,7 +172,7 @@ def serve(library) -> tuple[object, str]:
     from pixsift.cli.serve import waitress_adjustments
     from pixsift.web import settings as web_settings
     from pixsift.web.app import create_app
-    from pixsift.web.state import web_state
+    from pixsift.web.state import freeze_warmed_objects, web_state
 
     app = create_app({"LIBRARY": library})
     # As each `pixsift serve` worker does before it takes requests (cli/serve.py): load the
@@ -180,6 +180,7 @@ def serve(library) -> tuple[object, str]:
     # it, each filter's first request (first_ms) measured a cold process, not the server.
     with app.app_context():
         web_state().warm_up()
+    freeze_warmed_objects()  # as cli.serve does after the warm-up
     adjustments = waitress_adjustments(int(web_settings.IDLE_TIMEOUT.value()))
     server = create_server(app, host="127.0.0.1", port=0, **adjustments)
     server.app = app  # stage_breakdown sends its queries through the app in-process

@@ -30,7 +30,7 @@ from pixsift.search.errors import PixsiftError
 from pixsift.web import settings as web_settings
 from pixsift.web.app import create_app
 from pixsift.web.auth import load_or_create_secret_key
-from pixsift.web.state import web_state
+from pixsift.web.state import freeze_warmed_objects, web_state
 
 WORKER_TIMEOUT_SECONDS = 120
 THREADS_PER_WORKER = 4
@@ -77,6 +77,7 @@ def _post_worker_init(worker: Any) -> None:
     except PixsiftError as error:
         # The worker still serves pages; searches will answer with this error until it is fixed.
         worker.log.error("could not load the model: %s", error.message)
+    freeze_warmed_objects()
 
 
 def trusted_host_names(setting: str | None, host: str) -> list[str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,15 @@ class WebState:
             if self._library is not None and self._owns_library:
                 self._library.close()
                 self._library = None
+
+
+def freeze_warmed_objects() -> None:
+    """For a long-lived server process, once warmed up: collect, then move every object alive
+    (modules, the app, models, index, records of the warm-up) out of the cyclic garbage
+    collector's sight. A full collection walked them all: ~55 ms at a 1M library, now and then
+    in some request (docs/benchmarks.md, section 35); later collections see only new objects."""
+    gc.collect()
+    gc.freeze()
 
 
 def init_app(app: Flask) -> WebState:
