@@ -62,6 +62,10 @@ def mean_average_precision(probability: np.ndarray, truth: np.ndarray) -> float:
     return round(float(np.mean(averages)), 4)
 
 
+def _median(values: np.ndarray) -> float | None:
+    return round(float(np.median(values)), 4) if values.size else None
+
+
 def pair_figures(
     probability: np.ndarray,
     truth: np.ndarray,
@@ -79,8 +83,7 @@ def pair_figures(
         "best_f1": max(sweep, key=_f1),
         "lowest_showing_no_absent": quiet[0] if quiet else None,
         "true_p_median_by_objects": {
-            str(n): round(float(np.median(probability[truth & (objects == n)[None, :]])), 4)
-            for n in (1, 2, 3)
+            str(n): _median(probability[truth & (objects == n)[None, :]]) for n in (1, 2, 3)
         },
         "true_p_percentiles_5_25_50_75_95": [
             round(float(v), 4) for v in np.percentile(probability[truth], [5, 25, 50, 75, 95])
