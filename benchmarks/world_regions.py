@@ -64,9 +64,15 @@ KINDS = ("crop", "mask")
 ORACLE = "oracle: 0.4 on each object"
 
 
-def region_picture(image: Image.Image, box: Box, kind: str) -> Image.Image:
+def median_colour(image: Image.Image) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.median(np.asarray(image).reshape(-1, 3), axis=0))
+
+
+def region_picture(
+    image: Image.Image, box: Box, kind: str, fill: tuple[int, ...] | None = None
+) -> Image.Image:
     """The window ``box`` of ``image``: cut out ("crop") or on the canvas with the rest painted
-    the picture's median colour ("mask")."""
+    ``fill``, by default the picture's median colour ("mask")."""
     width, height = image.size
     pixels = (round(box[0] * width), round(box[1] * height))
     pixels += (round(box[2] * width), round(box[3] * height))
@@ -74,8 +80,7 @@ def region_picture(image: Image.Image, box: Box, kind: str) -> Image.Image:
         return image.crop(pixels)
     if kind != "mask":
         raise ValueError(f"region kind must be crop or mask, not {kind!r}")
-    fill = tuple(int(v) for v in np.median(np.asarray(image).reshape(-1, 3), axis=0))
-    canvas = Image.new("RGB", image.size, fill)
+    canvas = Image.new("RGB", image.size, fill or median_colour(image))
     canvas.paste(image.crop(pixels), pixels[:2])
     return canvas
 
@@ -90,11 +95,10 @@ def region_vectors(
     """(pictures x regions x dimension unit vectors, seconds spent cutting and embedding), with
     ``boxes[n]`` picture n's windows (the same count for every picture)."""
     started = time.perf_counter()
-    pieces = [
-        region_picture(image, box, kind)
-        for image, own in zip(images, boxes, strict=True)
-        for box in own
-    ]
+    pieces = []
+    for image, own in zip(images, boxes, strict=True):
+        fill = median_colour(image) if kind == "mask" else None  # once a picture
+        pieces += [region_picture(image, box, kind, fill) for box in own]
     vectors = [
         embedder.embed_images(pieces[at : at + batch]) for at in range(0, len(pieces), batch)
     ]
