@@ -6,6 +6,8 @@ ones and rank a small library's pictures nearly alike; without the onnx package 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,24 @@ from pixsift.search.model.spec import ModelSpec, Runtime
 TEXTS = [f"a photo of a {c} {t} number {i}" for i, (c, t) in enumerate(
     (c, t) for c in ("red", "green", "blue", "dark", "bright") for t in ("dog", "house", "car", "sky")
 )]  # fmt: skip
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    """Context managers the test enters, left when it ends."""
+    with ExitStack() as opened:
+        yield opened
+
+
+@contextmanager
+def without_int8_copy(directory: Path) -> Iterator[None]:
+    """Towers exported before the copy was made; the shared cache gets its copy back after."""
+    copy, aside = directory / INT8_TEXT_FILE, directory / f"{INT8_TEXT_FILE}.aside"
+    copy.replace(aside)
+    try:
+        yield
+    finally:
+        aside.replace(copy)
 
 
 def towers(spec: ModelSpec, monkeypatch: pytest.MonkeyPatch, value: str) -> OnnxEmbedder:
@@ -72,10 +92,13 @@ def test_text_queries_run_the_int8_copy_made_at_export_by_default(
 
 
 def test_without_onnx_auto_runs_fp32_and_int8_says_what_to_install(
-    private_cache_directory: Path, tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+    private_cache_directory: Path,
+    tiny_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: ExitStack,
 ) -> None:
     exact = towers(tiny_spec, monkeypatch, "fp32")
-    (exact.directory / INT8_TEXT_FILE).unlink()  # towers exported before the copy was made
+    stack.enter_context(without_int8_copy(exact.directory))
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,
@@ -87,3 +110,24 @@ def test_without_onnx_auto_runs_fp32_and_int8_says_what_to_install(
     with pytest.raises(InvalidInputError, match="pip install onnx"):
         towers(tiny_spec, monkeypatch, "int8").embed_texts(TEXTS)
     assert not (exact.directory / INT8_TEXT_FILE).exists()
+
+
+def test_a_read_only_cache_folder_runs_fp32_queries(
+    private_cache_directory: Path,
+    tiny_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: ExitStack,
+) -> None:
+    import onnxruntime.quantization
+
+    exact = towers(tiny_spec, monkeypatch, "fp32")
+    stack.enter_context(without_int8_copy(exact.directory))
+
+    def read_only(_source: str, staging: str, **_options: object) -> None:
+        raise PermissionError(13, "Permission denied", staging)
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", read_only)
+    auto = towers(tiny_spec, monkeypatch, "auto")
+    np.testing.assert_array_equal(auto.embed_texts(TEXTS), exact.embed_texts(TEXTS))
+    with pytest.raises(InvalidInputError, match="cannot write the int8 text tower"):
+        towers(tiny_spec, monkeypatch, "int8").embed_texts(TEXTS)

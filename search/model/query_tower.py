@@ -58,7 +58,15 @@ def query_text_tower(directory: Path, choice: str) -> Path:
             )
         log.info("text queries run the fp32 tower: its int8 copy needs the onnx package")
         return directory / FP32_TEXT_FILE
-    return int8_text_tower(directory)
+    try:
+        return int8_text_tower(directory)
+    except OSError as error:  # a read-only cache folder: "auto" queries run the fp32 tower
+        if choice == "int8":
+            raise InvalidInputError(
+                f"cannot write the int8 text tower beside {directory / FP32_TEXT_FILE}: {error}"
+            ) from error
+        log.info("text queries run the fp32 tower: its int8 copy cannot be written (%s)", error)
+        return directory / FP32_TEXT_FILE
 
 
 def int8_text_tower(directory: Path) -> Path:
