@@ -383,7 +383,10 @@ def main() -> None:
                             "build_peak_rss_mib": facts.get("build_peak_rss_mib"),
                             "rerank_factor": facts.get("rerank_factor"),
                             "index_memory_budget": os.environ.get("PIXSIFT_INDEX_MEMORY_BUDGET"),
-                            "first_errors": run["errors"][:3]})  # fmt: skip
+                            "first_errors": run["errors"][:3],
+                            # In the order sent: round by round, each round a fresh client.
+                            "latencies_ms": [round(v, 2) for v in run["latencies_ms"]],
+                            })  # fmt: skip
         library.close()
         print_table(rows[-len(measured) :], list(rows[-1].keys()))
         if STAGE_BREAKDOWN:

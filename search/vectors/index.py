@@ -121,7 +121,8 @@ class VectorIndex:
             return scores, ids
         if allowed is None:
             selector = _IdFilter(None, excluded_ids)
-            return self.approximate_search(queries, k, selector, self.sidecar.search_params)
+            params = self.sidecar.search_params
+            return self.approximate_search(queries, k, selector, params, head=enough)
         return self._filtered_search(queries, k, allowed, k if enough is None else enough)
 
     def _filtered_search(
@@ -136,10 +137,12 @@ class VectorIndex:
         fraction = allowed.fraction(self.count)
         params = self.sidecar.search_params
         if fraction >= POST_FILTER_FRACTION:
-            result = self.approximate_search(queries, k, None, params, post_filter=allowed)
+            result = self.approximate_search(
+                queries, k, None, params, post_filter=allowed, head=enough
+            )
             if _enough(result[1], wanted):
                 return result
-        result = self.approximate_search(queries, k, _IdFilter(allowed, None), params)
+        result = self.approximate_search(queries, k, _IdFilter(allowed, None), params, head=enough)
         if _enough(result[1], wanted):
             return result
         return self._exact_scan(queries, k, allowed.ids())
@@ -179,14 +182,19 @@ class VectorIndex:
         rerank_factor: int | None = None,
         *,
         post_filter: Selection | None = None,
+        head: int | None = None,
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
         """Candidates from the approximate index, re-ranked exactly from the exact store.
-        With ``post_filter``, the candidate list is deepened by the inverse of the selected
-        fraction (plus a margin) and candidates outside the selection are dropped before
-        re-ranking."""
+        ``head``: how many leading results must be as good as tuned (the page; default k):
+        the re-rank factor, tuned for the top 10, multiplies it, not k. A hybrid search asks
+        for 1,000 candidates to fuse and shows 10: x128 of 1,000 read 128,000 rows of the
+        float16 store per query at 10M (~300 ms), x128 of 11 reads 1,408, deeper ranks come
+        from the same exactly re-ranked pool. With ``post_filter``, the candidate list is
+        deepened by the inverse of the selected fraction (plus a margin) and candidates outside
+        the selection are dropped before re-ranking."""
         assert self.exact_ids is not None and self.exact_vectors is not None
         factor = rerank_factor or self.sidecar.rerank_factor
-        fetch = max(k, k * factor)
+        fetch = max(k, min(k, head or k) * factor)
         if post_filter is not None:
             fetch = math.ceil(fetch * POST_FILTER_MARGIN / post_filter.fraction(self.count))
         fetch = min(self.count, fetch)
