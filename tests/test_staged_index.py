@@ -118,7 +118,8 @@ def test_a_deep_candidate_list_re_ranks_what_the_page_needs_not_the_whole_depth(
     monkeypatch.setattr(index_module, "rank_exactly", counting)
     queries = np.concatenate(list(structured_vectors(200, vectors.shape[1], seed=5)))[:50]
     depth, page = 300, 11
-    scores, found = published.search(queries, depth, enough=page)
+    # Through the library's live index, as a search runs it (published index + tail).
+    scores, found = library.vector_index().search(queries, depth, enough=page)
     assert found.shape == (50, depth) and (found[:, :page] >= 0).all()
     assert max(pool_sizes) <= max(depth, page * factor) < depth * factor
     _, exact = exact_top_k(queries, 10, ids, vectors.astype(np.float16))

@@ -129,7 +129,7 @@ class LiveIndex:
     ) -> tuple[EmbeddingMatrix, ImageIdArray]:
         if allowed is None:
             hidden = self.hidden_ids if len(self.hidden_ids) else None
-            return published.search(queries, k, excluded_ids=hidden)
+            return published.search(queries, k, excluded_ids=hidden, enough=enough)
         # The published index answers for the ids it holds current vectors of: the selection
         # less the hidden ids and the tail's (scanned beside it), so that its count is what the
         # published index can return and its strategies judge "enough results" by that.
