@@ -170,10 +170,14 @@ def serve(library) -> tuple[object, str]:
     from waitress.server import create_server
 
     from pixsift.cli.serve import waitress_adjustments
+    from pixsift.search.model.loading import set_thread_budget
     from pixsift.web import settings as web_settings
     from pixsift.web.app import create_app
     from pixsift.web.state import freeze_warmed_objects, web_state
 
+    # As cli.serve's post_fork does for each of the default workers: its share of the cores
+    # for the model and numpy's BLAS.
+    set_thread_budget((os.cpu_count() or 1) // int(web_settings.WORKERS.value()))
     app = create_app({"LIBRARY": library})
     # As each `pixsift serve` worker does before it takes requests (cli/serve.py): load the
     # towers and index, keep the filter columns, run a search through the whole path. Without

@@ -106,6 +106,27 @@ def test_onnx_sessions_follow_the_thread_budget(
     assert isinstance(embedder, OnnxEmbedder) and embedder.threads == 1
 
 
+def test_a_server_worker_and_a_one_query_command_cap_numpys_blas_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small products on a busy machine: one BLAS thread took 30 us, two took 8 ms."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    monkeypatch.setattr(loading_module, "_thread_budget", None)
+    monkeypatch.setattr(loading_module, "_quick_start", False)
+    with threadpool_limits(limits=2, user_api="blas"):  # put back as it was afterwards
+        if blas_threads() != {2}:
+            pytest.skip("OpenBLAS runs one thread on this machine whatever it is asked")
+        loading_module.set_thread_budget(1)  # a worker's share on 2 cores
+        assert blas_threads() == {1}
+        threadpool_limits(limits=2, user_api="blas")
+        loading_module.start_quickly()  # `pixsift search`
+        assert blas_threads() == {1}
+
+
 def test_the_console_script_collects_garbage_again_except_for_a_one_shot_search() -> None:
     """run() turns the cyclic collector off for the imports; every command but a search (one
     query, then the process ends) gets it back before it runs."""

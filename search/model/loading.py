@@ -30,6 +30,7 @@ from pixsift.search.model.weights import (
     model_id_for,
     open_clip_model_name,
 )
+from pixsift.search.threads import limit_blas_threads
 
 LOG = logging.getLogger(__name__)
 #: Threads one process may give its model (None: every core); see :func:`set_thread_budget`.
@@ -39,20 +40,23 @@ _quick_start = False
 
 
 def set_thread_budget(threads: int) -> None:
-    """Cap the threads this process's model uses, for torch and ONNX Runtime alike (a server
-    shares the cores between its workers)."""
+    """Cap the threads this process's model uses, for torch and ONNX Runtime alike, and numpy's
+    BLAS with them (a server shares the cores between its workers; search.threads)."""
     global _thread_budget
     _thread_budget = max(1, threads)
     if "torch" in sys.modules:  # otherwise set when torch is loaded (see _torch_embedder)
         sys.modules["torch"].set_num_threads(_thread_budget)
+    limit_blas_threads(_thread_budget)
 
 
 def start_quickly() -> None:
     """This process runs its model a few times and exits (a CLI search): ONNX Runtime sessions
     open without weight pre-packing and without spinning threads (ort.QUICK_START_SESSION_CONFIG),
-    which costs a long-lived server or an indexing run more than it saves."""
+    which costs a long-lived server or an indexing run more than it saves; its few small
+    matrix products run on one BLAS thread (search.threads)."""
     global _quick_start
     _quick_start = True
+    limit_blas_threads(1)
 
 
 def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
