@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import open_clip
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from benchmarks.world.render import render
 from benchmarks.world.scenes import (
+    Scene,
     caption_variants,
     iter_scenes,
     object_captions,
@@ -74,8 +76,35 @@ def build_model(config: Path) -> tuple[torch.nn.Module, object, object, object]:
     return model, train_tf, eval_tf, open_clip.get_tokenizer(config.stem)
 
 
+def label_matrix(texts: list[str], pictures: list[Scene]) -> torch.Tensor:
+    """Sigmoid-loss labels for a batch, pictures x texts (the layout of open_clip's SigLipLoss
+    logits, image @ text.T): +1 where the text is a true caption of the picture, else -1. A
+    text is true of a picture when the picture's own captions (``caption_variants``, which
+    every training text is drawn from) hold it: "a red star" for every picture holding a red
+    star, "a small red star" only for a small one, "... on a plain background" only there, a
+    full caption for its own scene (or one with the identical caption). open_clip's
+    SigLipLoss labels all but the diagonal -1, so "a red star" was a negative on the ~2
+    other pictures of a batch holding one (section 36: 0.32 of such labels positive)."""
+    true = [set(caption_variants(picture)) for picture in pictures]
+    labels = [[1.0 if text in held else -1.0 for text in texts] for held in true]
+    return torch.tensor(labels, dtype=torch.float32)
+
+
+class MultiPositiveSigLipLoss(open_clip.loss.SigLipLoss):
+    """open_clip's SigLipLoss (one process) with the labels given, not its diagonal:
+    -sum(logsigmoid(labels * (scale * image @ text.T + bias))) / batch."""
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor,
+                logit_scale: torch.Tensor, logit_bias: torch.Tensor,
+                labels: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        logits = self.get_logits(image_features, text_features, logit_scale, logit_bias)
+        if labels.shape != logits.shape:
+            raise ValueError(f"labels {tuple(labels.shape)} for logits {tuple(logits.shape)}")
+        return -F.logsigmoid(labels.to(logits.dtype) * logits).sum() / image_features.shape[0]
+
+
 class SceneBatches(torch.utils.data.IterableDataset):
-    """(images, tokens) batches of fresh training scenes, drawn in one loader worker process
+    """(images, tokens, labels) batches of fresh training scenes, drawn in one loader worker process
     (one stream, so the order is the seed's whatever the machine) while the model trains."""
 
     def __init__(self, seed: int, batch_size: int, transform, tokenizer, *,
@@ -96,7 +125,8 @@ class SceneBatches(torch.utils.data.IterableDataset):
 
 def batches(seed: int, batch_size: int, transform, tokenizer, *, size: int = TRAIN_RENDER_SIZE,
             twins: float = 0.0, short_twins: bool = False):  # fmt: skip
-    """(images, tokens) batches of fresh training scenes, each with one of its true captions.
+    """(images, tokens, labels) batches of fresh training scenes, each with one of its true
+    captions; ``labels`` is ``label_matrix`` of the batch (used by --multi-positive).
     A share ``twins`` of each batch is pairs of a scene and its shape twin (one object drawn as
     another shape), both captioned by a text naming that object: contrasting them is only
     possible by shape, which plain batches let the model skip (it ranked "a red star" by colour)."""
@@ -117,7 +147,7 @@ def batches(seed: int, batch_size: int, transform, tokenizer, *, size: int = TRA
             chunk.append(twin)
             texts.append(object_captions(twin, index)[kind])
         images = torch.stack([transform(render(s, (size, size))) for s in chunk])
-        yield images, tokenizer(texts)
+        yield images, tokenizer(texts), label_matrix(texts, chunk)
 
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -196,6 +226,22 @@ def init_vision(model: torch.nn.Module, checkpoint: Path) -> int:
 TRUNK_PARTS = ("conv1.", "positional_embedding", "class_embedding", "ln_pre.", "transformer.")
 
 
+def make_criterion(loss: str, multi_positive: bool) -> torch.nn.Module:
+    if multi_positive:
+        return MultiPositiveSigLipLoss()
+    return open_clip.loss.SigLipLoss() if loss == "siglip" else open_clip.loss.ClipLoss()
+
+
+def batch_loss(criterion: torch.nn.Module, out: dict, labels: torch.Tensor) -> torch.Tensor:
+    """The criterion on a model's output: labels only for the multi-positive sigmoid loss."""
+    features = (out["image_features"], out["text_features"], out["logit_scale"])
+    if isinstance(criterion, MultiPositiveSigLipLoss):
+        return criterion(*features, out["logit_bias"], labels)
+    if isinstance(criterion, open_clip.loss.SigLipLoss):
+        return criterion(*features, out["logit_bias"])
+    return criterion(*features)
+
+
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -206,8 +252,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.init_vision:
         taken = init_vision(model, args.init_vision)
         print(f"image trunk from {args.init_vision}: {taken} tensors")
-    siglip = args.loss == "siglip"
-    criterion = open_clip.loss.SigLipLoss() if siglip else open_clip.loss.ClipLoss()
+    criterion = make_criterion(args.loss, args.multi_positive)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
@@ -219,17 +264,15 @@ def train(args: argparse.Namespace) -> dict:
                        size=render_size(args.config), twins=args.twins,
                        short_twins=args.short_twins)  # fmt: skip
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=1, prefetch_factor=4)
-    for step, (images, tokens) in enumerate(loader):
+    positives = []  # positive labels per text, a batch's mean (1.0 for the diagonal alone)
+    for step, (images, tokens, labels) in enumerate(loader):
         if step >= args.steps:
             break
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
         out = model(images, tokens)
-        if args.loss == "siglip":
-            loss = criterion(out["image_features"], out["text_features"], out["logit_scale"],
-                             out["logit_bias"])  # fmt: skip
-        else:
-            loss = criterion(out["image_features"], out["text_features"], out["logit_scale"])
+        loss = batch_loss(criterion, out, labels)
+        positives.append(float((labels > 0).sum()) / labels.shape[1])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -243,6 +286,7 @@ def train(args: argparse.Namespace) -> dict:
         "model": model,
         "train_seconds": train_seconds,
         "final_loss": float(np.mean(losses[-50:])),
+        "positive_labels_per_text": float(np.mean(positives)),
         "held_out": recall,
         # The learnt temperature (and a sigmoid model's bias): what a score's scale means.
         "logit_scale": float(model.logit_scale.detach().exp()),
@@ -286,12 +330,21 @@ def main() -> None:
     )
     parser.add_argument("--twins", type=float, default=0.0,
                         help="share of each batch made of scene / shape-twin pairs")  # fmt: skip
+    parser.add_argument(
+        "--multi-positive",
+        action="store_true",
+        help="sigmoid loss: a text is positive for every picture of the batch it is true of "
+        "('a red star': every picture holding a red star), not only its own",
+    )
     args = parser.parse_args()
+    if args.multi_positive and args.loss != "siglip":
+        parser.error("--multi-positive needs --loss siglip")
     args.config = model_config(args.config, args.loss, args.out)
     result = train(args)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     report = {"settings": settings, "train_seconds": round(result["train_seconds"], 1),
               "final_loss": result["final_loss"], "held_out": result["held_out"],
+              "positive_labels_per_text": result["positive_labels_per_text"],
               "logit_scale": result["logit_scale"], "logit_bias": result["logit_bias"],
               "torch": torch.__version__, "open_clip": open_clip.__version__}  # fmt: skip
     name = args.config.stem  # the sigmoid model's derived config is already <stem>-sigmoid
