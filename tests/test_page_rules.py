@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import write_pictures
+from flask.testing import FlaskClient
 from test_web import index_folders
 from test_web_accounts import bearer, make_app
 
@@ -127,17 +129,27 @@ def test_filters_forgive_how_people_write_them(
         library.close()
 
 
+@contextmanager
+def served_pictures(
+    tmp_path: Path, embedder: OpenClipEmbedder, count: int
+) -> Iterator[tuple[Library, FlaskClient]]:
+    """A library of ``count`` indexed pictures and a client of the app that serves it."""
+    folder = tmp_path / "pictures"
+    write_pictures(folder, count)
+    library = Library.open(tmp_path / "served-library", embedder=embedder)
+    try:
+        index_folders(library, embedder, folder)
+        yield library, create_app({"LIBRARY": library}).test_client()
+    finally:
+        library.close()
+
+
 def test_sized_pictures_for_dense_screens_and_the_viewer(
     tmp_path: Path, tiny_embedder: OpenClipEmbedder
 ) -> None:
     from PIL import Image
 
-    folder = tmp_path / "pictures"
-    write_pictures(folder, 2)
-    library = Library.open(tmp_path / "sized-library", embedder=tiny_embedder)
-    try:
-        index_folders(library, tiny_embedder, folder)
-        client = create_app({"LIBRARY": library}).test_client()
+    with served_pictures(tmp_path, tiny_embedder, 2) as (_library, client):
         hit = client.get("/api/search?q=anything&k=1").get_json()["results"][0]
         assert "/sized/1600" in hit["preview_url"]
         widths = [part.split()[-1] for part in hit["thumbnail_srcset"].split(", ")]
@@ -148,19 +160,12 @@ def test_sized_pictures_for_dense_screens_and_the_viewer(
             assert max(picture.size) <= 1600
         refused = client.get(f"/images/{hit['id']}/sized/999")
         assert refused.status_code == 404 and "1600" in refused.get_json()["error"]["message"]
-    finally:
-        library.close()
 
 
 def test_each_result_links_to_its_own_picture_under_the_servers_prefix(
     tmp_path: Path, tiny_embedder: OpenClipEmbedder
 ) -> None:
-    folder = tmp_path / "pictures"
-    write_pictures(folder, 3)
-    library = Library.open(tmp_path / "links-library", embedder=tiny_embedder)
-    try:
-        index_folders(library, tiny_embedder, folder)
-        client = create_app({"LIBRARY": library}).test_client()
+    with served_pictures(tmp_path, tiny_embedder, 3) as (library, client):
         prefix = "http://localhost/photos"  # behind a proxy that serves pixsift under /photos
         hits = client.get("/api/search?q=anything&k=3", base_url=prefix).get_json()["results"]
         assert len({hit["id"] for hit in hits}) == 3
@@ -178,8 +183,6 @@ def test_each_result_links_to_its_own_picture_under_the_servers_prefix(
             for url in (*urls, hit["similar_url"], hit["page_url"]):
                 answer = client.get(url.removeprefix("/photos"), base_url=prefix)
                 assert answer.status_code == 200, url
-    finally:
-        library.close()
 
 
 def test_the_explanation_outlines_the_crop_the_model_saw() -> None:

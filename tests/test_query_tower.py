@@ -6,7 +6,7 @@ ones and rank a small library's pictures nearly alike; without the onnx package 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -91,43 +91,45 @@ def test_text_queries_run_the_int8_copy_made_at_export_by_default(
     assert np.abs(quick - towers(tiny_spec, monkeypatch, "fp32").embed_texts(TEXTS)).max() > 1e-4
 
 
-def test_without_onnx_auto_runs_fp32_and_int8_says_what_to_install(
-    private_cache_directory: Path,
-    tiny_spec: ModelSpec,
-    monkeypatch: pytest.MonkeyPatch,
-    stack: ExitStack,
-) -> None:
-    exact = towers(tiny_spec, monkeypatch, "fp32")
-    stack.enter_context(without_int8_copy(exact.directory))
+def _no_onnx_package(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
         lambda name, *args: None if name == "onnx" else real_find_spec(name, *args),
     )
-    auto = towers(tiny_spec, monkeypatch, "auto")
-    np.testing.assert_array_equal(auto.embed_texts(TEXTS), exact.embed_texts(TEXTS))
-    with pytest.raises(InvalidInputError, match="pip install onnx"):
-        towers(tiny_spec, monkeypatch, "int8").embed_texts(TEXTS)
-    assert not (exact.directory / INT8_TEXT_FILE).exists()
 
 
-def test_a_read_only_cache_folder_runs_fp32_queries(
-    private_cache_directory: Path,
-    tiny_spec: ModelSpec,
-    monkeypatch: pytest.MonkeyPatch,
-    stack: ExitStack,
-) -> None:
+def _read_only_cache_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime.quantization
-
-    exact = towers(tiny_spec, monkeypatch, "fp32")
-    stack.enter_context(without_int8_copy(exact.directory))
 
     def read_only(_source: str, staging: str, **_options: object) -> None:
         raise PermissionError(13, "Permission denied", staging)
 
     monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", read_only)
+
+
+@pytest.mark.parametrize(
+    ("cannot_make_the_copy", "what_int8_says"),
+    [
+        (_no_onnx_package, "pip install onnx"),
+        (_read_only_cache_folder, "cannot write the int8 text tower"),
+    ],
+    ids=["no-onnx-package", "read-only-cache-folder"],
+)
+def test_where_the_int8_copy_cannot_be_made_auto_runs_fp32_and_int8_says_why(
+    private_cache_directory: Path,
+    tiny_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: ExitStack,
+    cannot_make_the_copy: Callable[[pytest.MonkeyPatch], None],
+    what_int8_says: str,
+) -> None:
+    exact = towers(tiny_spec, monkeypatch, "fp32")
+    stack.enter_context(without_int8_copy(exact.directory))  # towers exported before the copy
+    cannot_make_the_copy(monkeypatch)
     auto = towers(tiny_spec, monkeypatch, "auto")
     np.testing.assert_array_equal(auto.embed_texts(TEXTS), exact.embed_texts(TEXTS))
-    with pytest.raises(InvalidInputError, match="cannot write the int8 text tower"):
+    with pytest.raises(InvalidInputError, match=what_int8_says):
         towers(tiny_spec, monkeypatch, "int8").embed_texts(TEXTS)
+    assert not (exact.directory / INT8_TEXT_FILE).exists()
