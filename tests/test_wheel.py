@@ -195,21 +195,32 @@ def test_vectors_without_torch_equal_torchs(
     layout: str,
 ) -> None:
     pictures = write_pictures(tmp_path, 3)
-    output = run(
-        [str(core_venv / "bin" / "python"), "-c", PROBE, str(packs[layout]), json.dumps(TEXTS),
-         *map(str, pictures)],
-        env=environment,
-    )  # fmt: skip
-    without_torch = np.asarray(json.loads(output), dtype=np.float32)
+
+    def vectors_without_torch(query_tower: str) -> np.ndarray:
+        output = run(
+            [str(core_venv / "bin" / "python"), "-c", PROBE, str(packs[layout]),
+             json.dumps(TEXTS), *map(str, pictures)],
+            env={**environment, "PIXSIFT_QUERY_TOWER": query_tower},
+        )  # fmt: skip
+        return np.asarray(json.loads(output), dtype=np.float32)
+
     with_torch = np.concatenate(
         [
             tiny_embedder.embed_images([make_picture(seed) for seed in range(3)]),
             tiny_embedder.embed_texts_full_context(TEXTS),
         ]
     )
-    difference = float(np.abs(without_torch - with_torch).max())
+    # The pack's exported towers, text queries through its fp32 text tower: torch's vectors.
+    difference = float(np.abs(vectors_without_torch("fp32") - with_torch).max())
     print(f"{layout} pack without torch vs torch: max |difference| {difference:.2e}")
     assert difference <= 1e-5
+    if layout == "pixsift":
+        # By default a pixsift pack's text queries run the int8 copy it ships (no onnx package
+        # needed to use it): close to torch's text vectors, images unchanged.
+        default = vectors_without_torch("auto")
+        assert float(np.abs(default[:3] - with_torch[:3]).max()) <= 1e-5
+        assert float(np.sum(default[3:] * with_torch[3:], axis=1).min()) >= 0.99
+        assert float(np.abs(default[3:] - with_torch[3:]).max()) > 1e-4  # the int8 copy ran
 
 
 @pytest.fixture(scope="module")
