@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--mode", choices=("hybrid", "semantic", "keyword"), default="hybrid")
     parser.add_argument("--workers", type=int, default=2, help="as pixsift serve's default")
+    parser.add_argument("--model", help="for a library that does not name its model's weights")
+    parser.add_argument("--pretrained", help="(a bulk-imported one, e.g. query_latency's)")
     options = parser.parse_args()
 
     port = free_port()
@@ -79,6 +81,9 @@ def main() -> None:
     pixsift = Path(sys.executable).with_name("pixsift")
     command = [str(pixsift), "serve", "--library", str(options.library), "--port", str(port),
                "--workers", str(options.workers)]  # fmt: skip
+    for name in ("model", "pretrained"):
+        if getattr(options, name):
+            command += [f"--{name}", getattr(options, name)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         startup_seconds = wait_until_healthy(base, server)
