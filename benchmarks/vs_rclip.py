@@ -43,12 +43,17 @@ def main() -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     # A first run on an empty folder loads the model: exports the ViT-B-32 towers once.
     run_measured(pixsift_index(empty, scratch, "ViT-B-32"), env=environment)
+    # int8 towers (--quantize int8, opt-in): exported once the same way.
+    int8 = {**environment, "PIXSIFT_QUANTIZE": "int8"}
+    shutil.rmtree(scratch, ignore_errors=True)
+    run_measured(pixsift_index(empty, scratch, "ViT-B-32-256"), env=int8)
     library = WORK / "vs-rclip-library"
     rclip = rclip_command(peer, "-f", "-t", "5", QUERY)
     results: dict[str, list[dict[str, float]]] = {"pixsift index ViT-B-32-256": []}
     if rclip:
         results["rclip index ViT-B-32-256"] = []
     results["pixsift index ViT-B-32"] = []
+    results["pixsift index ViT-B-32-256 int8"] = []
     for _ in range(arguments.runs):
         for model_name in ("ViT-B-32-256", "ViT-B-32"):
             shutil.rmtree(library, ignore_errors=True)
@@ -61,6 +66,9 @@ def main() -> None:
                 results["rclip index ViT-B-32-256"].append(
                     run_measured(rclip[0], cwd=folder, env=rclip[1])
                 )
+        shutil.rmtree(library, ignore_errors=True)
+        command = pixsift_index(folder, library, "ViT-B-32-256")
+        results["pixsift index ViT-B-32-256 int8"].append(run_measured(command, env=int8))
     rows = []
     for name, runs in results.items():
         row = summarise(name, runs)
@@ -70,6 +78,8 @@ def main() -> None:
     if rclip:
         ratio = speeds["pixsift index ViT-B-32-256"] / speeds["rclip index ViT-B-32-256"]
         print(f"pixsift / rclip, images/s, whole command: {ratio:.2f}x")
+        ratio = speeds["pixsift index ViT-B-32-256 int8"] / speeds["rclip index ViT-B-32-256"]
+        print(f"pixsift int8 / rclip, images/s, whole command: {ratio:.2f}x")
     columns = ["measure", "median_s", "median_cpu_s", "runs_s", "images_per_s", "peak_rss_mib"]
     print_table(rows, columns)
     path = write_results(

@@ -46,6 +46,7 @@ from pixsift.search.media.thumbnails import (
     THUMBNAIL_DIRECTORY_NAME,
     THUMBNAIL_FORMAT,
     THUMBNAIL_MIME,
+    encoder_options,
 )
 from pixsift.search.media.thumbnails import thumbnail_path as cached_thumbnail_path
 from pixsift.search.media.video import VIDEO_MIME_TYPES, VideoRejectedError, read_frame
@@ -288,7 +289,7 @@ def make_thumbnail(
     handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
     try:
         with os.fdopen(handle, "wb") as output:
-            picture.save(output, image_format, quality=quality)
+            picture.save(output, image_format, **encoder_options(image_format, quality))
         os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -35,6 +35,20 @@ THUMBNAIL_FORMAT, THUMBNAIL_MIME, THUMBNAIL_SUFFIX = (
     ("WEBP", "image/webp", ".webp") if _WEBP else ("JPEG", "image/jpeg", ".jpg")
 )
 THUMBNAIL_QUALITY = 80
+#: libwebp's effort (0-6; Pillow's default 4): 2 encodes a 1024 x 768 picture and its three
+#: smaller renditions in ~40 ms instead of ~105 ms, files within a few per cent of the size
+#: (measured on the rclip peer's JPEGs; docs/benchmarks.md, section 35). Thumbnails were most
+#: of what `pixsift index` spent on such pictures.
+WEBP_METHOD = 2
+
+
+def encoder_options(image_format: str, quality: int = THUMBNAIL_QUALITY) -> dict[str, int]:
+    """What Pillow's encoder of ``image_format`` is given for a thumbnail or preview."""
+    if image_format == "WEBP":
+        return {"quality": quality, "method": WEBP_METHOD}
+    return {"quality": quality}
+
+
 #: BlurHash components across the long side and the short side: enough for a blur that shows
 #: where the light and the colours are, in a string of about 30 characters.
 _BLURHASH_COMPONENTS = (4, 3)
@@ -91,7 +105,7 @@ def make_renditions(
             source = source.copy()
             source.thumbnail((size, size), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
-        source.save(buffer, THUMBNAIL_FORMAT, quality=THUMBNAIL_QUALITY)
+        source.save(buffer, THUMBNAIL_FORMAT, **encoder_options(THUMBNAIL_FORMAT))
         made[size] = buffer.getvalue()
     return made
 
