@@ -5,6 +5,7 @@ the one-line message of each thing that needs torch when torch is missing."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -155,6 +156,19 @@ def test_import_list_and_a_pack_name_index_and_search(
         result = runner.invoke(main, ["search", "--image", str(pictures / "p3.png"), *library])
         assert result.exit_code == 0, result.output
         assert result.output.splitlines()[0].split()[1].endswith("p3.png")
+
+
+def test_a_pack_without_the_int8_copy_runs_its_fp32_tower_and_is_not_written_to(
+    pack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pack exported before packs shipped the copy runs as it is: no file added to it."""
+    older = tmp_path / "older-pack"
+    shutil.copytree(pack, older)
+    (older / "text-int8.onnx").unlink()
+    before = sorted(path.name for path in older.iterdir())
+    exact = pack_vectors(str(pack), monkeypatch)
+    np.testing.assert_array_equal(pack_vectors(str(older), monkeypatch, "auto"), exact)
+    assert sorted(path.name for path in older.iterdir()) == before
 
 
 @pytest.mark.parametrize("suffix", [".tar", ".zip"])
