@@ -118,7 +118,7 @@ def _run_search(library: SearchContext, request: SearchRequest, *, places: bool)
         # Copies of one shot share a result slot (search.stacks): that re-orders too.
         stacked = request.stacks and has_stacks(library.store.engine)
     depth = _candidate_depth(request, fused or grouped or stacked)
-    page_end = request.offset + request.k + 1 + len(request.after)
+    page_end = _page_end(request)
     extra = len(hidden) if allowed is None else 0  # hidden ones are dropped from the top
     with stage("vector_search"):
         semantic = _semantic_ranking(
@@ -241,8 +241,13 @@ def _phrase_selection(library: SearchContext, query: KeywordQuery) -> tuple[int,
 
 def _candidate_depth(request: SearchRequest, fused: bool) -> int:
     reordered = fused or request.order != "score" or request.collapse_duplicates
-    page_end = request.offset + request.k + 1 + len(request.after)
-    return CANDIDATE_DEPTH if reordered else min(MAX_RESULTS, page_end)
+    return CANDIDATE_DEPTH if reordered else min(MAX_RESULTS, _page_end(request))
+
+
+def _page_end(request: SearchRequest) -> int:
+    """Candidates the page needs: through the page, one more (is there a next page?), and the
+    previous page's last ids it may resume after (rank.resume_at)."""
+    return request.offset + request.k + 1 + len(request.after)
 
 
 def _semantic_ranking(
