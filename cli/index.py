@@ -42,8 +42,8 @@ from pixsift.indexer.pipeline import Indexer
 from pixsift.search.caption.protocol import CaptionerSpec
 from pixsift.search.library import Library
 from pixsift.search.media.thumbnails import ThumbnailSizesError, parse_sizes
-from pixsift.search.model.loading import load_embedder, runtime_from_settings
-from pixsift.search.model.spec import ModelSpec, requested_model_spec
+from pixsift.search.model.loading import load_embedder
+from pixsift.search.model.spec import ModelSpec, Runtime, requested_model_spec
 from pixsift.search.settings import RAY_CONNECT_TIMEOUT, THUMBNAILS, VIDEO_INTERVAL
 
 
@@ -197,11 +197,15 @@ def _run_indexer(
     ray: tuple[str, int | None, float] | None,
 ) -> IndexingSummary:
     """Index ``roots`` here, or on the Ray cluster ``ray`` names (address, actors, timeout)."""
-    spec = library.model_spec()
+    spec, runtime = library.model_spec(), library.runtime()
     if ray is not None:
-        return _index_on_ray(library, spec, options, roots, ray)
+        return _index_on_ray(library, spec, runtime, options, roots, ray)
     return Indexer(
-        library, None, options, model_spec=spec, embedder_loader=lambda: load_embedder(spec)
+        library,
+        None,
+        options,
+        model_spec=spec,
+        embedder_loader=lambda: load_embedder(spec, runtime),
     ).index(list(roots))
 
 
@@ -235,6 +239,7 @@ def _describing(
 def _index_on_ray(
     library: Library,
     spec: ModelSpec,
+    runtime: Runtime,
     options: IndexingOptions,
     roots: tuple[Path, ...],
     ray: tuple[str, int | None, float],
@@ -246,7 +251,7 @@ def _index_on_ray(
     ray_options = RayOptions(
         address=address, actors=actors, connect_timeout_seconds=connect_timeout
     )
-    cluster = RayCluster(ray_loader(spec, runtime_from_settings()), ray_options)
+    cluster = RayCluster(ray_loader(spec, runtime), ray_options)
     try:
         indexer = Indexer(
             library,

@@ -11,7 +11,7 @@ import os
 import click
 
 from pixsift.search import settings
-from pixsift.search.model.spec import BACKENDS, QUANTIZATIONS
+from pixsift.search.model.spec import BACKENDS, PRECISION_CHOICES
 
 #: Command name -> "module:attribute" of its click command.
 COMMANDS = {
@@ -68,9 +68,11 @@ class LazyGroup(click.Group):
 )
 @click.option(
     "--quantize",
-    type=click.Choice(QUANTIZATIONS),
+    type=click.Choice(PRECISION_CHOICES, case_sensitive=False),
+    default=settings.QUANTIZE.default,
     envvar=settings.QUANTIZE.environment_variable,
     show_envvar=True,
+    show_default=True,
     help=settings.QUANTIZE.help,
 )
 @click.option(
@@ -80,13 +82,12 @@ class LazyGroup(click.Group):
     show_envvar=True,
     help=settings.TOKENIZER.help,
 )
-def main(backend: str, quantize: str | None, tokenizer: str | None) -> None:
+def main(backend: str, quantize: str, tokenizer: str | None) -> None:
     """pixsift: search your images in plain words."""
     # The runtime and where the model's files are apply to every command and to the server's
     # workers, which read them from the environment like any other setting.
     os.environ[settings.BACKEND.environment_variable] = backend
-    if quantize:
-        os.environ[settings.QUANTIZE.environment_variable] = quantize
+    os.environ[settings.QUANTIZE.environment_variable] = quantize
     if tokenizer:
         os.environ[settings.TOKENIZER.environment_variable] = tokenizer
 

@@ -35,7 +35,7 @@ import numpy as np
 from pixsift.indexer.decoding import DecodedImage, DecodeFailure, DecodeResult
 from pixsift.indexer.pipeline import DecodeStage, IndexingOptions
 from pixsift.search.errors import InvalidInputError, PixsiftError
-from pixsift.search.model.protocol import Embedder
+from pixsift.search.model.protocol import Embedder, embedder_precision
 from pixsift.search.records import EmbeddingMatrix
 
 #: Batches queued per actor: one running, one waiting, so no actor idles between batches.
@@ -80,8 +80,9 @@ class EmbeddingWorker:
         size = int(getattr(self.embedder, "image_size", 224))
         self.plan = initialise_decoder(self.embedder.preprocess, size)
 
-    def describe(self) -> tuple[str, int, int]:
-        return self.embedder.model_id, self.embedder.dimension, os.getpid()
+    def describe(self) -> tuple[str, int, int, str]:
+        embedder = self.embedder
+        return embedder.model_id, embedder.dimension, os.getpid(), embedder_precision(embedder)
 
     def preprocessing(self) -> tuple[Any, int]:
         """The model's preprocess and input size, for what the driver decodes itself (video
@@ -131,6 +132,7 @@ class RayEmbedder:
     def __init__(self, cluster: RayCluster) -> None:
         self._cluster = cluster
         self.model_id, self.dimension = cluster.model_id, cluster.dimension
+        self.image_precision = cluster.image_precision
         self.preprocess, self.image_size = cluster.call("preprocessing")
 
     def embed_images(self, images: Sequence[Any]) -> EmbeddingMatrix:
@@ -151,7 +153,7 @@ class RayCluster:
         self.options = options
         self._loader = loader
         self.actors: list[Any] = []
-        self.model_id, self.dimension = "", 0
+        self.model_id, self.dimension, self.image_precision = "", 0, "fp32"
         self._turn = itertools.count()
 
     def embedder(self) -> RayEmbedder:
@@ -199,10 +201,12 @@ class RayCluster:
             described = ray.get([actor.describe.remote() for actor in self.actors])
         except ray.exceptions.RayError as error:
             raise RayClusterError(f"the Ray workers could not load the model: {error}") from error
-        model_ids = {model_id for model_id, _, _ in described}
-        if len(model_ids) != 1:
-            raise RayClusterError(f"the Ray workers loaded different models: {sorted(model_ids)}")
-        self.model_id, self.dimension = described[0][0], described[0][1]
+        # One library, one model and one precision: a GPU actor runs torch at fp32 where a CPU
+        # actor may run int8 towers, so a mixed cluster is refused rather than mixed vectors.
+        models = {(model_id, precision) for model_id, _, _, precision in described}
+        if len(models) != 1:
+            raise RayClusterError(f"the Ray workers loaded different models: {sorted(models)}")
+        self.model_id, self.dimension, _, self.image_precision = described[0]
 
     def call(self, method: str, *args: Any) -> Any:
         """Run one actor method on the next live actor."""

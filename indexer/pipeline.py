@@ -142,9 +142,9 @@ class Indexer:
         summary = IndexingSummary(
             unchanged=plan.unchanged_count, still_failing=plan.still_failing_count
         )
-        self.store.record_identities(plan.identities_to_record)
-        if plan.work or video_plan.work:
+        if plan.work or video_plan.work:  # before any write: a mismatch leaves nothing behind
             self.library.claim_model(self.embedder, self.model_spec)
+        self.store.record_identities(plan.identities_to_record)
         if plan.work:
             self._process(plan, summary)
         self._remove_vanished(plan, summary)

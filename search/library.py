@@ -16,19 +16,20 @@ from pixsift.search.decisions import apart_pairs, hidden_image_ids
 from pixsift.search.errors import (
     InvalidInputError,
     LibraryError,
-    ModelMismatchError,
     NotFoundError,
     PixsiftError,
+)
+from pixsift.search.library_model import (
+    STATE_EMBEDDING_DIMENSION,
+    check_library_model,
+    claim_library_model,
+    library_model_spec,
+    library_runtime,
 )
 from pixsift.search.media.imagefile import ImageRejectedError, read_image_for_embedding
 from pixsift.search.model.loading import load_embedder
 from pixsift.search.model.protocol import Embedder
-from pixsift.search.model.spec import (
-    DEFAULT_MODEL_NAME,
-    ModelSpec,
-    default_pretrained,
-    published_spec_of,
-)
+from pixsift.search.model.spec import ModelSpec, Runtime
 from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD, find_duplicate_groups
 from pixsift.search.query.engine import run_search
 from pixsift.search.query.request import QueryTerm, SearchPage, SearchRequest
@@ -52,10 +53,6 @@ from pixsift.search.vectors.writer import publish_stored_vectors
 
 DATABASE_FILENAME = "pixsift.sqlite3"
 INDEX_DIRECTORY_NAME = "index"
-STATE_MODEL_NAME = "model_name"
-STATE_PRETRAINED = "pretrained"
-STATE_PREPROCESSING_TAG = "preprocessing_tag"
-STATE_EMBEDDING_DIMENSION = "embedding_dimension"
 
 
 def default_library_directory() -> Path:
@@ -123,50 +120,28 @@ class Library:
 
     def model_spec(self) -> ModelSpec:
         """The model to run: what the caller asked for, else what the library was built with."""
-        requested = self._requested_model_spec
-        stored_name = self.store.get_state(STATE_MODEL_NAME)
-        stored_pretrained = self.store.get_state(STATE_PRETRAINED)
-        if stored_name is None:  # vectors imported in bulk record only their model id
-            stored_name, stored_pretrained = published_spec_of(self.store.model_id())
-        name = (requested and requested.model_name) or stored_name or DEFAULT_MODEL_NAME
-        # The stored weights go with the stored model only; another model named alone gets its own.
-        own_pretrained = stored_pretrained if name == stored_name else None
-        return ModelSpec(
-            model_name=name,
-            pretrained=(requested and requested.pretrained)
-            or own_pretrained
-            or default_pretrained(name),
-            preprocessing_tag=(requested and requested.preprocessing_tag)
-            or self.store.get_state(STATE_PREPROCESSING_TAG),
-        )
+        return library_model_spec(self.store, self._requested_model_spec)
+
+    def runtime(self) -> Runtime:
+        """How this process runs the library's model: at the library's precision
+        (search.library_model)."""
+        return library_runtime(self.store)
 
     @property
     def embedder(self) -> Embedder:
         """The library's model, loaded on first use and checked against the stored vectors."""
         if self._embedder is None:
-            self._embedder = load_embedder(self.model_spec())
+            self._embedder = load_embedder(self.model_spec(), self.runtime())
         self.check_model(self._embedder.model_id)
         return self._embedder
 
     def claim_model(self, embedder: Embedder, spec: ModelSpec | None = None) -> None:
         """Make ``embedder`` the library's model (first indexing run), or check it matches."""
-        library_model_id = self.store.claim_model(embedder.model_id)
-        self.check_model(embedder.model_id, library_model_id)
-        self.store.set_state(STATE_EMBEDDING_DIMENSION, str(embedder.dimension))
-        if spec is not None:
-            self.store.set_state(STATE_MODEL_NAME, spec.model_name)
-            self.store.set_state(STATE_PRETRAINED, spec.pretrained)
-            if spec.preprocessing_tag:
-                self.store.set_state(STATE_PREPROCESSING_TAG, spec.preprocessing_tag)
+        claim_library_model(self.store, embedder, spec)
         self._embedder = embedder
 
-    def check_model(self, model_id: str, library_model_id: str | None = None) -> None:
-        library_model_id = library_model_id or self.store.model_id()
-        if library_model_id is not None and library_model_id != model_id:
-            raise ModelMismatchError(
-                f"this library was indexed with model {library_model_id}, not {model_id}; "
-                "search with the same --model and --pretrained, or index into a new --library"
-            )
+    def check_model(self, model_id: str) -> None:
+        check_library_model(self.store, model_id)
 
     # The vector index ------------------------------------------------------------------------
 

@@ -93,9 +93,11 @@ BACKEND = Setting(
 )
 QUANTIZE = Setting(
     "quantize",
-    None,
-    '"int8": ONNX Runtime towers with int8 weights (opt-in: faster, vectors slightly different '
-    "from fp32; the measured agreement is kept with the towers).",
+    "auto",
+    'The precision of the towers that embed pictures. "auto": a new library on a CPU is embedded '
+    "by int8 towers (about half the model's time, the same retrieval on the small world: "
+    'docs/benchmarks.md, section 38), a library keeps the precision it was made with; "fp32" or '
+    '"int8" ask for one (a library refuses to mix them). The library records its precision.',
     "PIXSIFT_QUANTIZE",
 )
 QUERY_TOWER = Setting(

@@ -79,6 +79,9 @@ def private_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # towers or rankings exactly. The default int8 copy is tested in test_query_tower.py and,
     # for what it retrieves, test_world_quality.py.
     patch.setenv("PIXSIFT_QUERY_TOWER", "fp32")
+    # New libraries are embedded by fp32 towers, for the same reason; the default ("auto": int8
+    # on a CPU) is tested in test_library_precision.py and test_world_quality.py.
+    patch.setenv("PIXSIFT_QUANTIZE", "fp32")
     yield directory
     patch.undo()
 

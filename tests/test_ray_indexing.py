@@ -122,7 +122,7 @@ def test_ray_index_has_the_same_images_and_vectors_as_a_local_run(
         )  # fmt: skip
         summary = indexer.index([folder])
         # Two actors of one CPU each on two one-CPU nodes: one ran on each node.
-        pids = {pid for _, _, pid in ray.get([a.describe.remote() for a in remote.actors])}
+        pids = {pid for _, _, pid, _ in ray.get([a.describe.remote() for a in remote.actors])}
         assert len(pids) == 2
         assert (summary.added, summary.failed) == (PICTURES, 1)
         assert_same_as_local(library, local_vectors)

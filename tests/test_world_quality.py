@@ -92,9 +92,14 @@ def test_a_shape_twin_differs_in_one_shape_only_and_keeps_the_held_out_pairs_out
         )
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx"])
+@pytest.mark.parametrize(
+    ("backend", "quantize"),
+    [("torch", None), ("onnx", None), ("onnx", "int8")],
+    ids=["torch", "onnx", "onnx-int8"],  # onnx-int8: what a new library on a CPU runs
+)
 def test_pixsift_finds_what_open_clip_finds_in_every_format(
     backend: str,
+    quantize: str | None,
     mixed_folder: Path,
     reference: Recall,
     tmp_path: Path,
@@ -104,7 +109,9 @@ def test_pixsift_finds_what_open_clip_finds_in_every_format(
     # As users run it: ONNX text queries through the default int8 copy of the text tower.
     monkeypatch.setenv("PIXSIFT_QUERY_TOWER", "auto")
     spec = world_spec()
-    got = pixsift_recall(mixed_folder, tmp_path / "library", load_world_embedder(backend), spec)
+    embedder = load_world_embedder(backend, quantize=quantize)
+    assert getattr(embedder, "image_precision", "fp32") == (quantize or "fp32")
+    got = pixsift_recall(mixed_folder, tmp_path / "library", embedder, spec)
     assert_matches_reference(got, reference)
 
 

@@ -166,8 +166,9 @@ def world_spec(config: Path = CONFIG, checkpoint: Path = CHECKPOINT) -> Any:
     return requested_model_spec(str(config), str(checkpoint), None)
 
 
-def load_world_embedder(backend: str, spec: Any = None) -> Any:
+def load_world_embedder(backend: str, spec: Any = None, quantize: str | None = None) -> Any:
     from pixsift.search.model.loading import load_embedder
     from pixsift.search.model.spec import Runtime
 
-    return load_embedder(spec or world_spec(), Runtime(backend=backend))  # type: ignore[arg-type]
+    runtime = Runtime(backend=backend, quantize=quantize)  # type: ignore[arg-type]
+    return load_embedder(spec or world_spec(), runtime)

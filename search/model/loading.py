@@ -23,7 +23,13 @@ from pixsift.search.model.packs import find_pack, load_pack
 from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess
 from pixsift.search.model.protocol import Embedder
 from pixsift.search.model.requirements import USE_A_PACK, require_torch
-from pixsift.search.model.spec import BACKENDS, QUANTIZATIONS, ModelSpec, Runtime
+from pixsift.search.model.spec import (
+    BACKENDS,
+    PRECISION_CHOICES,
+    QUANTIZATIONS,
+    ModelSpec,
+    Runtime,
+)
 from pixsift.search.model.weights import (
     check_model_name,
     default_cache_directory,
@@ -194,10 +200,15 @@ def _gpu_available() -> bool:
 
 
 def runtime_from_settings() -> Runtime:
-    """The runtime the environment asks for (PIXSIFT_BACKEND, PIXSIFT_QUANTIZE), checked."""
-    backend, quantize = settings.BACKEND.value(), settings.QUANTIZE.value() or None
+    """The runtime the environment asks for (PIXSIFT_BACKEND, PIXSIFT_QUANTIZE), checked; a
+    library's processes use Library.runtime, which also knows the library's precision."""
+    backend = settings.BACKEND.value()
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if quantize is not None and quantize not in QUANTIZATIONS:
-        raise InvalidInputError(f"quantize must be int8 or unset, not {quantize!r}")
-    return Runtime(backend=backend, quantize=quantize, threads=_thread_budget)  # type: ignore[arg-type]
+    # "auto" (a library's own precision, search.library_model) is fp32 for a process that
+    # opens no library, as "fp32" is.
+    quantize = (settings.QUANTIZE.value() or "auto").lower()
+    if quantize not in PRECISION_CHOICES:
+        raise InvalidInputError(f"quantize must be auto, fp32 or int8, not {quantize!r}")
+    chosen = quantize if quantize in QUANTIZATIONS else None
+    return Runtime(backend=backend, quantize=chosen, threads=_thread_budget)  # type: ignore[arg-type]

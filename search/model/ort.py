@@ -110,6 +110,8 @@ class OnnxEmbedder:
         self._session_lock = threading.Lock()
         self.info = info
         self.model_id = info.model_id
+        #: The image tower's weights, recorded by the library its vectors go into.
+        self.image_precision = "int8" if info.quantize == "int8" else "fp32"
         self.dimension = info.dimension
         self.image_size = info.image_size
         self.patch_grid = info.patch_grid

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from PIL import Image
@@ -26,3 +26,12 @@ class Embedder(Protocol):
     def embed_pixel_batch(self, pixel_batch: np.ndarray) -> EmbeddingMatrix: ...
 
     def embed_texts(self, texts: Sequence[str]) -> EmbeddingMatrix: ...
+
+
+Precision = Literal["fp32", "int8"]
+
+
+def embedder_precision(embedder: Embedder) -> Precision:
+    """The precision of ``embedder``'s image tower (``image_precision``, which the ONNX towers
+    set). One that does not say (torch, an Immich export, a test's fake) runs fp32 weights."""
+    return "int8" if getattr(embedder, "image_precision", "fp32") == "int8" else "fp32"

@@ -18,6 +18,9 @@ Backend = Literal["auto", "torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 Quantization = Literal["int8"]
 QUANTIZATIONS: tuple[str, ...] = ("int8",)
+#: What --quantize / PIXSIFT_QUANTIZE accept: a precision, or "auto" (a library's own, int8 for a
+#: new library on a CPU; search.library_model).
+PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", *QUANTIZATIONS)
 
 
 @dataclass(frozen=True)
