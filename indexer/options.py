@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from pixsift.indexer.decoding import default_worker_count
 from pixsift.indexer.video import VideoSummary
-from pixsift.search.media.thumbnails import SIZED_SIDES
+from pixsift.search.media.thumbnails import parse_sizes
 from pixsift.search.media.video import DEFAULT_INTERVAL_SECONDS
+from pixsift.search.settings import THUMBNAILS
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_DECODE_TIMEOUT_SECONDS = 60.0
@@ -40,7 +41,7 @@ class IndexingOptions:
     video_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
     video_timeout_seconds: float = DEFAULT_VIDEO_TIMEOUT_SECONDS
     #: Thumbnails and previews made while decoding (long sides); () makes none.
-    thumbnail_sizes: tuple[int, ...] = SIZED_SIDES
+    thumbnail_sizes: tuple[int, ...] = parse_sizes(THUMBNAILS.default)
 
 
 @dataclass

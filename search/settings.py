@@ -140,10 +140,12 @@ VIDEO_INTERVAL = Setting(
 
 THUMBNAILS = Setting(
     "thumbnails",
-    "256,512,768,1600",
+    "256,512",
     "Sizes (long side, pixels) of the thumbnails and previews pixsift index makes from each new "
     "picture while it decodes it, out of 256, 512, 768 (the cards, 1x-3x screens) and 1600 (the "
-    "viewer's preview); 'off' makes none (the server then makes each on first view).",
+    "viewer's preview); 'off' makes none. The server makes a size not made here on its first "
+    "view and keeps it. The default makes what a first results page asks for on phones and on "
+    "1x-2x screens (docs/thumbnails.md).",
     "PIXSIFT_THUMBNAILS",
 )
 

@@ -32,6 +32,7 @@ from pixsift.search.media.thumbnails import (
 )
 from pixsift.search.model.embedder import OpenClipEmbedder
 from pixsift.search.records import ImageRecord
+from pixsift.search.settings import THUMBNAILS
 from pixsift.search.storage.models import Image as ImageRow
 from pixsift.web import create_app
 from pixsift.web import images as image_routes
@@ -42,7 +43,11 @@ SMALL = (300, 200)
 
 
 def index(library: Library, embedder: OpenClipEmbedder, folder: Path, **options) -> IndexingSummary:
-    settings = {"workers": 1, "show_progress": False, "tag": False, **options}
+    """Index ``folder`` making every size (the tests below follow each one), unless told."""
+    settings = {
+        "workers": 1, "show_progress": False, "tag": False, "thumbnail_sizes": SIZED_SIDES,
+        **options,
+    }  # fmt: skip
     return Indexer(library, embedder, IndexingOptions(**settings)).index([folder])
 
 
@@ -203,6 +208,27 @@ def test_a_library_indexed_before_still_serves_thumbnails_made_on_request(
     shutil.move(folder / "large.jpg", folder / "large-moved.jpg")
     index(library, tiny_embedder, folder, thumbnail_sizes=())
     assert records_by_name(library)["large-moved.jpg"].placeholder is not None
+
+
+def test_by_default_indexing_makes_the_card_sizes_and_the_server_the_rest_on_first_view(
+    library: Library, tiny_embedder: OpenClipEmbedder, folder: Path
+) -> None:
+    """The first results page asks for 256 (1x screens) and 512 (2x, and a phone's three
+    columns at 3x: 34vw of 390 px is ~400 pixels); 768 and the viewer's 1600 cost an indexing
+    run more than both of those (docs/thumbnails.md) and are made when first asked for."""
+    assert IndexingOptions().thumbnail_sizes == parse_sizes(THUMBNAILS.default) == (256, 512)
+    summary = index(library, tiny_embedder, folder, thumbnail_sizes=(256, 512))
+    assert summary.thumbnails_written == 2 * 3
+    record = records_by_name(library)["large.jpg"]
+    kept = thumbnails(library)
+    made = {size: thumbnail_path(kept, record.content_hash, size) for size in SIZED_SIDES}
+    assert [size for size, path in made.items() if path.is_file()] == [256, 512]
+    client = create_app({"TESTING": True, "LIBRARY": library}).test_client()
+    for size in (768, 1600):
+        response = client.get(f"/images/{record.id}/sized/{size}")
+        assert response.status_code == 200 and response.data == made[size].read_bytes()
+        with Image.open(made[size]) as picture:
+            assert max(picture.size) == size
 
 
 def test_the_sizes_are_chosen_from_those_the_page_uses(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import write_pictures
 from PIL import Image
 from sqlalchemy import delete
 
@@ -20,7 +21,6 @@ from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 from pixsift.search.model.loading import load_embedder
 from pixsift.search.model.spec import Runtime
 from pixsift.search.storage.models import LibraryState
-from tests.conftest import write_pictures
 
 
 @pytest.fixture
