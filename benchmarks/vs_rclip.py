@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from pathlib import Path
 
 from benchmarks.common import WORK, print_table, run_measured, write_results
 from benchmarks.startup import (
@@ -26,6 +27,24 @@ from benchmarks.startup import (
     summarise,
 )
 
+#: pixsift's rows (name: settings beside the defaults), each a fresh library of the folder.
+#: "defaults": int8 towers for a new library on a CPU, the 256 and 512 px renditions; "before":
+#: what the defaults were until section 38 (fp32, four renditions); "no thumbnails": rclip's
+#: work, at either precision (fp32: rclip's vectors too).
+VARIANTS: dict[str, dict[str, str]] = {
+    "pixsift index ViT-B-32-256 (defaults)": {},
+    "pixsift index ViT-B-32-256 fp32, four renditions (before)": {
+        "PIXSIFT_QUANTIZE": "fp32",
+        "PIXSIFT_THUMBNAILS": "256,512,768,1600",
+    },
+    "pixsift index ViT-B-32-256 fp32, no thumbnails": {
+        "PIXSIFT_QUANTIZE": "fp32",
+        "PIXSIFT_THUMBNAILS": "off",
+    },
+    "pixsift index ViT-B-32-256 int8, no thumbnails": {"PIXSIFT_THUMBNAILS": "off"},
+}
+RCLIP_ROW = "rclip index ViT-B-32-256"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -35,56 +54,57 @@ def main() -> None:
     arguments = parser.parse_args()
     peer = peer_directory(arguments.peer_dir)
     folder = corpus(peer, arguments.images)
-    prepared_pixsift_library(folder)  # exports the ViT-B-32-256 towers once
     environment = pixsift_environment()
+    _export_towers_once(folder, environment)
+    library = WORK / "vs-rclip-library"
+    rclip = rclip_command(peer, "-f", "-t", "5", QUERY)
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    if rclip:
+        results[RCLIP_ROW] = []
+    results["pixsift index ViT-B-32 (defaults)"] = []
+    for _ in range(arguments.runs):  # interleaved: each round runs every row once
+        for name, settings in VARIANTS.items():
+            shutil.rmtree(library, ignore_errors=True)
+            command = pixsift_index(folder, library)
+            results[name].append(run_measured(command, env={**environment, **settings}))
+        if rclip:
+            for stale in (peer / "rclip-data").glob("db.sqlite3*"):
+                stale.unlink()
+            results[RCLIP_ROW].append(run_measured(rclip[0], cwd=folder, env=rclip[1]))
+        shutil.rmtree(library, ignore_errors=True)
+        command = pixsift_index(folder, library, "ViT-B-32")
+        results["pixsift index ViT-B-32 (defaults)"].append(run_measured(command, env=environment))
+    _report(results, arguments.images, folder)
+
+
+def _export_towers_once(folder: Path, environment: dict[str, str]) -> None:
+    """Every tower the rows run exported beforehand (fp32 and int8, both architectures), as a
+    user's second library finds them: a first run on an empty folder loads the model."""
+    prepared_pixsift_library(folder)
     empty = WORK / "empty-folder"
     empty.mkdir(parents=True, exist_ok=True)
     scratch = WORK / "export-library"
-    shutil.rmtree(scratch, ignore_errors=True)
-    # A first run on an empty folder loads the model: exports the ViT-B-32 towers once.
-    run_measured(pixsift_index(empty, scratch, "ViT-B-32"), env=environment)
-    # int8 towers (--quantize int8, opt-in): exported once the same way.
-    int8 = {**environment, "PIXSIFT_QUANTIZE": "int8"}
-    shutil.rmtree(scratch, ignore_errors=True)
-    run_measured(pixsift_index(empty, scratch, "ViT-B-32-256"), env=int8)
-    library = WORK / "vs-rclip-library"
-    rclip = rclip_command(peer, "-f", "-t", "5", QUERY)
-    results: dict[str, list[dict[str, float]]] = {"pixsift index ViT-B-32-256": []}
-    if rclip:
-        results["rclip index ViT-B-32-256"] = []
-    results["pixsift index ViT-B-32"] = []
-    results["pixsift index ViT-B-32-256 int8"] = []
-    for _ in range(arguments.runs):
-        for model_name in ("ViT-B-32-256", "ViT-B-32"):
-            shutil.rmtree(library, ignore_errors=True)
-            command = pixsift_index(folder, library, model_name)
-            run = run_measured(command, env=environment)
-            results[f"pixsift index {model_name}"].append(run)
-            if rclip and model_name == "ViT-B-32-256":
-                for stale in (peer / "rclip-data").glob("db.sqlite3*"):
-                    stale.unlink()
-                results["rclip index ViT-B-32-256"].append(
-                    run_measured(rclip[0], cwd=folder, env=rclip[1])
-                )
-        shutil.rmtree(library, ignore_errors=True)
-        command = pixsift_index(folder, library, "ViT-B-32-256")
-        results["pixsift index ViT-B-32-256 int8"].append(run_measured(command, env=int8))
+    for model_name in ("ViT-B-32-256", "ViT-B-32"):
+        for precision in ("fp32", "int8"):
+            shutil.rmtree(scratch, ignore_errors=True)
+            settings = {**environment, "PIXSIFT_QUANTIZE": precision}
+            run_measured(pixsift_index(empty, scratch, model_name), env=settings)
+
+
+def _report(results: dict[str, list[dict[str, float]]], images: int, folder: Path) -> None:
     rows = []
     for name, runs in results.items():
         row = summarise(name, runs)
-        row["images_per_s"] = round(arguments.images / float(row["median_s"]), 2)
+        row["images_per_s"] = round(images / float(row["median_s"]), 2)
         rows.append(row)
-    speeds = {row["measure"]: row["images_per_s"] for row in rows}
-    if rclip:
-        ratio = speeds["pixsift index ViT-B-32-256"] / speeds["rclip index ViT-B-32-256"]
-        print(f"pixsift / rclip, images/s, whole command: {ratio:.2f}x")
-        ratio = speeds["pixsift index ViT-B-32-256 int8"] / speeds["rclip index ViT-B-32-256"]
-        print(f"pixsift int8 / rclip, images/s, whole command: {ratio:.2f}x")
+    speeds = {row["measure"]: float(row["images_per_s"]) for row in rows}
+    if RCLIP_ROW in speeds:
+        for name in VARIANTS:
+            ratio = speeds[name] / speeds[RCLIP_ROW]
+            print(f"{name} / rclip, images/s, whole command: {ratio:.2f}x")
     columns = ["measure", "median_s", "median_cpu_s", "runs_s", "images_per_s", "peak_rss_mib"]
     print_table(rows, columns)
-    path = write_results(
-        "vs_rclip", {"folder": str(folder), "images": arguments.images, "rows": rows}
-    )
+    path = write_results("vs_rclip", {"folder": str(folder), "images": images, "rows": rows})
     print(f"wrote {path}")
 
 
