@@ -103,6 +103,19 @@ def tiny_spec(tiny_checkpoint: Path) -> ModelSpec:
     return ModelSpec(model_name=TINY_MODEL_NAME, pretrained=str(tiny_checkpoint))
 
 
+@pytest.fixture
+def cli_args(tmp_path: Path, tiny_spec: ModelSpec) -> list[str]:
+    """``pixsift`` options for a new library in the test's folder, on the tiny model."""
+    return [
+        "--library",
+        str(tmp_path / "library"),
+        "--model",
+        tiny_spec.model_name,
+        "--pretrained",
+        tiny_spec.pretrained,
+    ]
+
+
 @pytest.fixture(scope="session")
 def tiny_embedder(tiny_spec: ModelSpec) -> OpenClipEmbedder:
     torch.manual_seed(0)

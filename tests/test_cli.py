@@ -9,24 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from pixsift.cli.main import main
-from pixsift.search.model.embedder import ModelSpec
 
 
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
-
-
-@pytest.fixture
-def cli_args(tmp_path: Path, tiny_spec: ModelSpec) -> list[str]:
-    return [
-        "--library",
-        str(tmp_path / "library"),
-        "--model",
-        tiny_spec.model_name,
-        "--pretrained",
-        tiny_spec.pretrained,
-    ]
 
 
 def test_index_search_stats_failures(

@@ -23,18 +23,6 @@ from pixsift.search.model.spec import Runtime
 from pixsift.search.storage.models import LibraryState
 
 
-@pytest.fixture
-def cli_args(tmp_path: Path, tiny_spec: ModelSpec) -> list[str]:
-    return [
-        "--library",
-        str(tmp_path / "library"),
-        "--model",
-        tiny_spec.model_name,
-        "--pretrained",
-        tiny_spec.pretrained,
-    ]
-
-
 def _index(folder: Path, cli_args: list[str], *options: str) -> str:
     result = CliRunner().invoke(
         main, [*options, "index", str(folder), "--workers", "1", "--no-progress", *cli_args]
