@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from pixsift.cli.main import main
 from pixsift.search.errors import InvalidInputError, ModelMismatchError
 from pixsift.search.library import Library
-from pixsift.search.library_model import STATE_IMAGE_PRECISION
+from pixsift.search.library_model import INT8_AUTO_AGREEMENT, STATE_IMAGE_PRECISION
 from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 from pixsift.search.model.loading import load_embedder
 from pixsift.search.model.spec import Runtime
@@ -115,6 +115,7 @@ def test_the_runtime_follows_the_recorded_precision_and_an_explicit_ask(
     monkeypatch.setenv("PIXSIFT_QUANTIZE", "auto")
     monkeypatch.setenv("PIXSIFT_BACKEND", "auto")
     assert _chosen(library) == ("auto", "int8")  # a new library: int8 asked for
+    assert library.runtime().int8_floor == INT8_AUTO_AGREEMENT
     library.claim_model(tiny_embedder)  # torch: fp32 weights, recorded as such
     assert library.store.get_state(STATE_IMAGE_PRECISION) == "fp32"
     assert library.runtime().quantize is None
@@ -134,3 +135,26 @@ def test_the_runtime_follows_the_recorded_precision_and_an_explicit_ask(
 def test_a_precision_the_cli_does_not_know_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--quantize", "int4", "stats", "--library", str(tmp_path)])
     assert result.exit_code == 2 and "'int4' is not one of 'auto', 'fp32', 'int8'" in result.output
+
+
+def test_auto_keeps_fp32_for_a_model_whose_int8_towers_stray_from_it(
+    tmp_path: Path,
+    cli_args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The default's guard: int8 only where the int8 image tower agrees with fp32 (the tiny
+    model's does to ~0.9999: here the floor is set above any agreement)."""
+    monkeypatch.setenv("PIXSIFT_QUANTIZE", "auto")
+    monkeypatch.setattr("pixsift.search.library_model.INT8_AUTO_AGREEMENT", 1.01)
+    folder = tmp_path / "pictures"
+    write_pictures(folder, 2)
+    with caplog.at_level("WARNING"):
+        _index(folder, cli_args, "--backend", "onnx")
+    assert _precision(tmp_path / "library") == "fp32"
+    assert "embedding with the fp32 towers" in caplog.text
+    # Asked for explicitly, int8 is int8 whatever the agreement.
+    monkeypatch.setenv("PIXSIFT_QUANTIZE", "int8")
+    explicit = tmp_path / "explicit"
+    _index(folder, [*cli_args[2:], "--library", str(explicit)], "--backend", "onnx")
+    assert _precision(explicit) == "int8"

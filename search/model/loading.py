@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,15 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
         if not isinstance(exported, TowersInfo):
             return exported  # torch, where "auto" met an export it could not trust
         info = exported
+    if runtime.quantize == "int8" and runtime.int8_floor is not None:
+        agreement = info.agreement.get("image", 0.0)
+        if agreement < runtime.int8_floor:
+            LOG.warning(
+                "%s's int8 image tower agrees with fp32 to a cosine of %.5f (below %s): "
+                "embedding with the fp32 towers",
+                spec.model_name, agreement, runtime.int8_floor,
+            )  # fmt: skip
+            return load_embedder(spec, replace(runtime, quantize=None, int8_floor=None))
     return _onnx_embedder(spec, directory, info, runtime)
 
 

@@ -72,10 +72,14 @@ class Runtime:
     #: "torch"; "onnx": ONNX Runtime towers exported from torch once and cached; "auto": ONNX
     #: Runtime on a CPU, torch where a GPU is available.
     backend: Backend = "auto"
-    #: "int8": ONNX towers with int8 weights (opt-in; faster, slightly different vectors).
+    #: "int8": ONNX towers with int8 weights (faster, slightly different vectors); None: fp32.
     quantize: Quantization | None = None
     #: Threads for ONNX Runtime sessions (None: every core).
     threads: int | None = None
+    #: With "int8": int8 towers whose image vectors agree with torch's fp32 ones below this
+    #: cosine (the exporter's probes) are passed over for the fp32 towers. The guard of the
+    #: "auto" default (search.library_model); an explicit ask has none.
+    int8_floor: float | None = None
 
 
 def published_spec_of(model_id: str | None) -> tuple[str | None, str | None]:
