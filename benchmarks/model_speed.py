@@ -39,7 +39,7 @@ CANDIDATES = (
 )
 QUERY = "a red bicycle leaning on a wall next to a green door"
 BATCH = 8
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 class ContextIds:
@@ -61,9 +61,12 @@ class ContextIds:
         return rows
 
 
-def build(name: str, tag: str, work: Path, threads: int, onnx: bool) -> dict[str, Any]:
+def build(
+    name: str, tag: str, work: Path, threads: int, onnx: bool, int8: bool = False
+) -> dict[str, Any]:
     """torch and (with ``onnx``) ONNX embedders of ``name`` at seeded random weights, with the
-    published preprocessing of ``tag``."""
+    published preprocessing of ``tag``; with ``int8`` also its int8 towers (what "auto" gives a
+    new library when their image agreement passes search.library_model's floor)."""
     import open_clip
     import torch
 
@@ -93,7 +96,16 @@ def build(name: str, tag: str, work: Path, threads: int, onnx: bool) -> dict[str
     folder_mb = sum(f.stat().st_size for f in (work / name).iterdir()) / 1e6
     meta |= {"onnx_agreement": info.agreement,
              "export_s": round(export_s, 1), "onnx_mb": round(folder_mb)}  # fmt: skip
-    return {"torch": embedder, "onnx": towers, "meta": meta}
+    parts = {"torch": embedder, "onnx": towers, "meta": meta}
+    if int8:
+        started = time.perf_counter()
+        info8 = export_towers(embedder, work / f"{name}-int8", "int8")
+        meta |= {"int8_agreement": info8.agreement,
+                 "int8_export_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+        parts["onnx-int8"] = OnnxEmbedder(
+            work / f"{name}-int8", info8, preprocess, tokenizer, threads=threads
+        )
+    return parts
 
 
 def measure(models: dict[str, dict[str, Any]], rounds: int) -> dict[str, dict[str, list[float]]]:
@@ -129,6 +141,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-onnx", action="store_true", help="torch only (no export)")
+    parser.add_argument("--int8", action="store_true", help="also the int8 towers")
     parser.add_argument("--name", default="model_speed", help="results/NAME.json")
     args = parser.parse_args()
     import torch
@@ -138,7 +151,7 @@ def main() -> None:
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="model-speed-") as work:
         models = {
-            name: build(name, tag, Path(work), args.threads, not args.no_onnx)
+            name: build(name, tag, Path(work), args.threads, not args.no_onnx, args.int8)
             for name, tag in chosen
         }
         gc.collect()
@@ -157,8 +170,8 @@ def main() -> None:
                     "text_ms_p95": percentiles(slot["text_ms"])["p95"],
                 }
             )
-    columns = ["model", "backend", "parameters_m", "image_size", "text_path",
-               "image_ms_p50", "text_ms_p50", "text_ms_p95", "export_s"]  # fmt: skip
+    columns = ["model", "backend", "parameters_m", "image_size", "text_path", "image_ms_p50",
+               "text_ms_p50", "text_ms_p95", "export_s", "int8_agreement"]  # fmt: skip
     print_table(rows, columns)
     print(uptime_before, "|", uptime_after)
     payload = {"threads": args.threads, "rounds": args.rounds, "batch": BATCH, "rows": rows,

@@ -6,6 +6,7 @@ ones and rank a small library's pictures nearly alike; without the onnx package 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from conftest import make_picture
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.model.loading import load_embedder
 from pixsift.search.model.ort import OnnxEmbedder
-from pixsift.search.model.query_tower import INT8_TEXT_FILE
+from pixsift.search.model.query_tower import INT8_TEXT_FILE, int8_text_tower
 from pixsift.search.model.spec import ModelSpec, Runtime
 
 TEXTS = [f"a photo of a {c} {t} number {i}" for i, (c, t) in enumerate(
@@ -133,3 +134,21 @@ def test_where_the_int8_copy_cannot_be_made_auto_runs_fp32_and_int8_says_why(
     with pytest.raises(InvalidInputError, match=what_int8_says):
         towers(tiny_spec, monkeypatch, "int8").embed_texts(TEXTS)
     assert not (exact.directory / INT8_TEXT_FILE).exists()
+
+
+def test_making_int8_weights_prints_no_advice_a_user_cannot_act_on(
+    private_cache_directory: Path,
+    tiny_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: ExitStack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ONNX Runtime's quantizer advises pre-processing on the root logger: on a first `pixsift
+    index` that was a line per tower on the user's terminal."""
+    directory = towers(tiny_spec, monkeypatch, "fp32").directory
+    stack.enter_context(without_int8_copy(directory))
+    with caplog.at_level("INFO"):
+        made = int8_text_tower(directory)
+    assert made.is_file() and made.stat().st_size > 0
+    assert "pre-processing" not in caplog.text
+    assert logging.getLogger().filters == []  # the filter goes with the quantization

@@ -140,12 +140,12 @@ def _export_onnx(
 
 
 def _quantize_int8(directory: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from pixsift.search.model.int8 import quantize_weights
 
     for name in ("image.onnx", "text.onnx"):
         source = directory / name
         quantized = directory / f"int8-{name}"
-        quantize_dynamic(str(source), str(quantized), weight_type=QuantType.QInt8)
+        quantize_weights(source, quantized)
         os.replace(quantized, source)
     for path in directory.iterdir():  # the fp32 weights' external data files, if any
         if path.name not in (*TOWER_FILES, TOKENIZER_FILE, HF_TOKENIZER_FILE):

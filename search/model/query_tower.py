@@ -74,11 +74,11 @@ def int8_text_tower(directory: Path) -> Path:
     target = directory / INT8_TEXT_FILE
     if target.is_file():
         return target
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from pixsift.search.model.int8 import quantize_weights
 
     staging = directory / f".{INT8_TEXT_FILE}.{os.getpid()}.partial"
     try:
-        quantize_dynamic(str(directory / FP32_TEXT_FILE), str(staging), weight_type=QuantType.QInt8)
+        quantize_weights(directory / FP32_TEXT_FILE, staging)
         os.replace(staging, target)
     finally:
         staging.unlink(missing_ok=True)
