@@ -72,6 +72,7 @@ def build(
 
     from pixsift.search.model.embedder import OpenClipEmbedder
     from pixsift.search.model.export import export_towers
+    from pixsift.search.model.int8 import derive_int8_towers
     from pixsift.search.model.ort import OnnxEmbedder
 
     torch.manual_seed(0)
@@ -99,7 +100,7 @@ def build(
     parts = {"torch": embedder, "onnx": towers, "meta": meta}
     if int8:
         started = time.perf_counter()
-        info8 = export_towers(embedder, work / f"{name}-int8", "int8")
+        info8 = derive_int8_towers(towers, work / f"{name}-int8")
         meta |= {"int8_agreement": info8.agreement,
                  "int8_export_s": round(time.perf_counter() - started, 1)}  # fmt: skip
         parts["onnx-int8"] = OnnxEmbedder(

@@ -149,7 +149,7 @@ def test_auto_keeps_fp32_for_a_model_whose_int8_towers_stray_from_it(
     monkeypatch.setattr("pixsift.search.library_model.INT8_AUTO_AGREEMENT", 1.01)
     folder = tmp_path / "pictures"
     write_pictures(folder, 2)
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO"):
         _index(folder, cli_args, "--backend", "onnx")
     assert _precision(tmp_path / "library") == "fp32"
     assert "embedding with the fp32 towers" in caplog.text

@@ -3,14 +3,17 @@ building the torch model again; refused (torch kept) when they disagree."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from conftest import TINY_MODEL_NAME, make_picture, write_tiny_checkpoint
 
 import pixsift.search.model.checkpoints as checkpoints
 import pixsift.search.model.export as export_module
+import pixsift.search.model.loading as loading
 from pixsift.search.errors import InvalidInputError
 from pixsift.search.model.embedder import OpenClipEmbedder
 from pixsift.search.model.export import TowerExportRejectedError
@@ -94,12 +97,29 @@ def test_towers_that_disagree_with_torch_are_refused(
     assert isinstance(load_embedder(spec, Runtime(backend="auto")), OpenClipEmbedder)
 
 
-def test_int8_towers_record_their_agreement(cache_dir: Path, tiny_spec: ModelSpec) -> None:
-    embedder = load_embedder(tiny_spec, Runtime(backend="onnx", quantize="int8"))
-    assert isinstance(embedder, OnnxEmbedder)
-    assert embedder.info.quantize == "int8"
-    assert 0.0 < embedder.info.agreement["image"] <= 1.0001
-    assert 0.0 < embedder.info.agreement["text"] <= 1.0001
+def test_int8_towers_are_made_from_the_fp32_ones_without_torch_and_record_their_agreement(
+    onnx_embedder: OnnxEmbedder, tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    int8_directory = onnx_embedder.directory.with_name(onnx_embedder.directory.name + "-int8")
+    shutil.rmtree(int8_directory, ignore_errors=True)  # another test's
+
+    def no_export(*_args: object) -> None:
+        raise AssertionError("the int8 towers were exported from torch again")
+
+    monkeypatch.setattr(loading, "_export", no_export)
+    monkeypatch.setattr(loading, "_export_in_child", no_export)
+    embedder = load_embedder(tiny_spec, Runtime(backend="onnx", quantize="int8", threads=1))
+    assert isinstance(embedder, OnnxEmbedder) and embedder.directory == int8_directory
+    assert embedder.info.quantize == "int8" and embedder.image_precision == "int8"
+    for tower in ("image.onnx", "text.onnx"):  # int8 weights, multiplied as integers
+        operators = {node.op_type for node in onnx.load(str(int8_directory / tower)).graph.node}
+        assert {"DynamicQuantizeLinear", "MatMulInteger"} <= operators, operators
+    pixels = np.random.default_rng(3).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    quick, exact = embedder.embed_pixel_batch(pixels), onnx_embedder.embed_pixel_batch(pixels)
+    cosines = np.sum(quick * exact, axis=1)
+    assert cosines.min() > 0.99 and np.abs(quick - exact).max() > 1e-5  # close, not the same
+    assert 0.99 < embedder.info.agreement["image"] < 1.0
+    assert 0.99 < embedder.info.agreement["text"] <= 1.0001
 
 
 def test_a_checkpoints_hash_is_remembered_until_the_file_changes(

@@ -23,12 +23,10 @@ import torch
 
 from pixsift.search.errors import PixsiftError
 from pixsift.search.model.embedder import OpenClipEmbedder
-from pixsift.search.model.hftokenizer import HF_TOKENIZER_FILE
-from pixsift.search.model.ort import SIDECAR_NAME, TOWER_FILES, OnnxEmbedder, TowersInfo
+from pixsift.search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
 from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess, pixel_plan_for
 from pixsift.search.model.query_tower import int8_text_tower
-from pixsift.search.model.spec import Quantization
-from pixsift.search.model.tokenizer import TOKENIZER_FILE, load_tokenizer, save_torch_free_tokenizer
+from pixsift.search.model.tokenizer import load_tokenizer, save_torch_free_tokenizer
 from pixsift.search.records import EmbeddingMatrix, l2_normalise
 
 AGREEMENT_THRESHOLD = 0.99999
@@ -69,11 +67,10 @@ class _TextEncoder(torch.nn.Module):
         return self.model.encode_text(tokens)
 
 
-def export_towers(
-    embedder: OpenClipEmbedder, directory: Path, quantize: Quantization | None = None
-) -> TowersInfo:
-    """Export, check and publish ``embedder``'s towers into ``directory`` (atomically: a
-    half-written export is never seen). Raises TowerExportRejectedError."""
+def export_towers(embedder: OpenClipEmbedder, directory: Path) -> TowersInfo:
+    """Export, check and publish ``embedder``'s fp32 towers into ``directory`` (atomically: a
+    half-written export is never seen; int8 towers are made from them, search.model.int8).
+    Raises TowerExportRejectedError."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent))
     try:
@@ -85,15 +82,10 @@ def export_towers(
                 f"the ONNX export of {embedder.model_id} failed ({type(error).__name__}: "
                 f"{' '.join(str(error).split())[:200]}); using torch"
             ) from error
-        if quantize == "int8":
-            _quantize_int8(staging)
-        else:
-            # Text queries run this copy by default (search.model.query_tower): made here, with
-            # the onnx package the export already needs, it costs a query nothing (~1 s here).
-            int8_text_tower(staging)
-        info = _checked_info(
-            embedder, staging, text_input, quantize, _torch_free_parts(embedder, staging)
-        )
+        # Text queries run this copy by default (search.model.query_tower): made here, with
+        # the onnx package the export already needs, it costs a query nothing (~1 s here).
+        int8_text_tower(staging)
+        info = _checked_info(embedder, staging, text_input, _torch_free_parts(embedder, staging))
         (staging / SIDECAR_NAME).write_text(json.dumps(asdict(info), indent=2))
         if directory.exists():
             shutil.rmtree(directory)
@@ -139,19 +131,6 @@ def _export_onnx(
     return "real_tokens" if tower is not None else "full_context"
 
 
-def _quantize_int8(directory: Path) -> None:
-    from pixsift.search.model.int8 import quantize_weights
-
-    for name in ("image.onnx", "text.onnx"):
-        source = directory / name
-        quantized = directory / f"int8-{name}"
-        quantize_weights(source, quantized)
-        os.replace(quantized, source)
-    for path in directory.iterdir():  # the fp32 weights' external data files, if any
-        if path.name not in (*TOWER_FILES, TOKENIZER_FILE, HF_TOKENIZER_FILE):
-            path.unlink()
-
-
 def _torch_free_parts(
     embedder: OpenClipEmbedder, directory: Path
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -171,7 +150,6 @@ def _checked_info(
     embedder: OpenClipEmbedder,
     directory: Path,
     text_input: Literal["real_tokens", "full_context"],
-    quantize: Quantization | None,
     torch_free: tuple[dict[str, Any] | None, dict[str, Any] | None],
 ) -> TowersInfo:
     tower = embedder.text_tower
@@ -183,7 +161,7 @@ def _checked_info(
         text_input=text_input,
         pool_type=tower.pool_type if tower is not None else None,
         eos_id=tower.eos_id if tower is not None else None,
-        quantize=quantize,
+        quantize=None,
         tokenizer=torch_free[0],
         pixels=torch_free[1],
         patch_grid=embedder.patch_grid,
@@ -210,7 +188,7 @@ def _checked_info(
             exported.embed_texts(PROBE_TEXTS), embedder.embed_texts_full_context(PROBE_TEXTS)
         ),
     }
-    if quantize is None and min(agreement.values()) < AGREEMENT_THRESHOLD:
+    if min(agreement.values()) < AGREEMENT_THRESHOLD:
         raise TowerExportRejectedError(
             f"the ONNX export of {embedder.model_id} does not reproduce torch's vectors "
             f"(cosine {min(agreement.values()):.6f} < {AGREEMENT_THRESHOLD}); using torch"

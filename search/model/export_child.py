@@ -53,15 +53,12 @@ class ExportRefused(Exception):
         return PixsiftError(message)
 
 
-def export_in_child(
-    spec: ModelSpec, directory: Path, quantize: str | None, threads: int | None
-) -> None:
+def export_in_child(spec: ModelSpec, directory: Path, threads: int | None) -> None:
     """Export ``spec``'s towers into ``directory`` in a child process and wait for it. Raises
     :class:`ExportRefused` for a pixsift error in the child, PixsiftError if it crashed."""
     request: dict[str, Any] = {
         "spec": asdict(spec),
         "directory": str(directory),
-        "quantize": quantize,
         "threads": threads,
         "model_config": _registered_config(spec.model_name),
     }
@@ -120,7 +117,7 @@ def _child(request: dict[str, Any]) -> int:
 
         spec = ModelSpec(**request["spec"])
         embedder = OpenClipEmbedder.load(spec, device=torch.device("cpu"))
-        export_towers(embedder, Path(request["directory"]), request.get("quantize"))  # type: ignore[arg-type]
+        export_towers(embedder, Path(request["directory"]))
     except PixsiftError as error:
         kind = type(error)
         answer = {"error": f"{kind.__module__}.{kind.__qualname__}", "message": error.message}

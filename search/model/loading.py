@@ -83,8 +83,10 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
         runtime.backend == "auto" and (onnx_missing or _gpu_available())
     ):
         return _torch_embedder(spec)
+    if runtime.quantize == "int8":
+        return _int8_embedder(spec, runtime)
     model_id = model_id_for(spec)
-    directory = towers_directory(default_cache_directory(), model_id, runtime.quantize)
+    directory = towers_directory(default_cache_directory(), model_id, None)
     info = read_towers_info(directory, model_id)
     if info is None:
         require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
@@ -97,15 +99,30 @@ def load_embedder(spec: ModelSpec, runtime: Runtime | None = None) -> Embedder:
         if not isinstance(exported, TowersInfo):
             return exported  # torch, where "auto" met an export it could not trust
         info = exported
-    if runtime.quantize == "int8" and runtime.int8_floor is not None:
-        agreement = info.agreement.get("image", 0.0)
-        if agreement < runtime.int8_floor:
-            LOG.warning(
-                "%s's int8 image tower agrees with fp32 to a cosine of %.5f (below %s): "
-                "embedding with the fp32 towers",
-                spec.model_name, agreement, runtime.int8_floor,
-            )  # fmt: skip
-            return load_embedder(spec, replace(runtime, quantize=None, int8_floor=None))
+    return _onnx_embedder(spec, directory, info, runtime)
+
+
+def _int8_embedder(spec: ModelSpec, runtime: Runtime) -> Embedder:
+    """The int8 towers, made from the fp32 ones (exported first where missing; search.model.int8)
+    and cached beside them. Below ``runtime.int8_floor`` (the "auto" default's guard) the fp32
+    towers serve instead, as does torch where the fp32 export itself was not trusted."""
+    fp32 = load_embedder(spec, replace(runtime, quantize=None, int8_floor=None))
+    if not isinstance(fp32, OnnxEmbedder):
+        return fp32
+    directory = towers_directory(default_cache_directory(), fp32.model_id, "int8")
+    info = read_towers_info(directory, fp32.model_id)
+    if info is None:
+        from pixsift.search.model.int8 import derive_int8_towers
+
+        info = derive_int8_towers(fp32, directory)
+    agreement = info.agreement.get("image", 0.0)
+    if runtime.int8_floor is not None and agreement < runtime.int8_floor:
+        LOG.info(
+            "%s's int8 image tower agrees with fp32 to a cosine of %.5f (below %s): "
+            "embedding with the fp32 towers",
+            spec.model_name, agreement, runtime.int8_floor,
+        )  # fmt: skip
+        return fp32
     return _onnx_embedder(spec, directory, info, runtime)
 
 
@@ -131,7 +148,7 @@ def _export(spec: ModelSpec, runtime: Runtime, directory: Path) -> TowersInfo | 
     assert isinstance(torch_embedder, OpenClipEmbedder)
     LOG.info("exporting %s to ONNX into %s (once)", torch_embedder.model_id, directory)
     try:
-        return export_towers(torch_embedder, directory, runtime.quantize)
+        return export_towers(torch_embedder, directory)
     except TowerExportRejectedError as error:
         if runtime.backend == "onnx":
             raise
@@ -154,7 +171,7 @@ def _export_in_child(
 
     require_torch(f"exporting {spec.model_name}'s towers to ONNX (first use)", USE_A_PACK)
     try:
-        export_in_child(spec, directory, runtime.quantize, runtime.threads or _thread_budget)
+        export_in_child(spec, directory, runtime.threads or _thread_budget)
     except ExportRefused as refused:
         error = refused.as_error()
         if runtime.backend == "onnx" or error.code != "tower_export_rejected":

@@ -74,7 +74,7 @@ def int8_text_tower(directory: Path) -> Path:
     target = directory / INT8_TEXT_FILE
     if target.is_file():
         return target
-    from pixsift.search.model.int8 import quantize_weights
+    from pixsift.search.model.quantize import quantize_weights
 
     staging = directory / f".{INT8_TEXT_FILE}.{os.getpid()}.partial"
     try:
