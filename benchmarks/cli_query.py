@@ -84,11 +84,20 @@ def main() -> None:
         )  # fmt: skip
         run_measured(command, cwd=cwd, env=environment)
     libraries = {"pixsift (this checkout)": (here, WORK / f"cli-query-{arguments.images}-here")}
+    built = {base_library}
     if arguments.baseline:
         libraries["pixsift (baseline)"] = (arguments.baseline, base_library)
+        # A library this checkout makes itself, as its defaults make a new one (int8 on a CPU).
+        own = WORK / f"cli-query-{arguments.images}-own"
+        shutil.rmtree(own, ignore_errors=True)
+        command, cwd = pixsift(here, "index", str(folder), "--library", str(own), "--no-progress",
+                               "--no-tags", *pixsift_model_args())  # fmt: skip
+        run_measured(command, cwd=cwd, env=environment)
+        libraries["pixsift (this checkout, a library it made)"] = (here, own)
+        built.add(own)
     commands: dict[str, tuple[list[str], Path, dict[str, str]]] = {}
     for name, (checkout, library) in libraries.items():
-        if library != base_library:
+        if library not in built:  # a copy of the baseline's library
             shutil.rmtree(library, ignore_errors=True)
             shutil.copytree(base_library, library)
         command, cwd = pixsift(checkout, "search", QUERY, "--library", str(library), "-k", "5")
