@@ -106,14 +106,16 @@ def _int8_embedder(spec: ModelSpec, runtime: Runtime) -> Embedder:
     """The int8 towers, made from the fp32 ones (exported first where missing; search.model.int8)
     and cached beside them. Below ``runtime.int8_floor`` (the "auto" default's guard) the fp32
     towers serve instead, as does torch where the fp32 export itself was not trusted."""
-    fp32 = load_embedder(spec, replace(runtime, quantize=None, int8_floor=None))
-    if not isinstance(fp32, OnnxEmbedder):
-        return fp32
-    directory = towers_directory(default_cache_directory(), fp32.model_id, "int8")
-    info = read_towers_info(directory, fp32.model_id)
-    if info is None:
+    fp32_runtime = replace(runtime, quantize=None, int8_floor=None)
+    model_id = model_id_for(spec)
+    directory = towers_directory(default_cache_directory(), model_id, "int8")
+    info = read_towers_info(directory, model_id)
+    if info is None:  # made once; later loads read only the int8 towers (a CLI search's time)
         from pixsift.search.model.int8 import derive_int8_towers
 
+        fp32 = load_embedder(spec, fp32_runtime)
+        if not isinstance(fp32, OnnxEmbedder):
+            return fp32
         info = derive_int8_towers(fp32, directory)
     agreement = info.agreement.get("image", 0.0)
     if runtime.int8_floor is not None and agreement < runtime.int8_floor:
@@ -122,7 +124,7 @@ def _int8_embedder(spec: ModelSpec, runtime: Runtime) -> Embedder:
             "embedding with the fp32 towers",
             spec.model_name, agreement, runtime.int8_floor,
         )  # fmt: skip
-        return fp32
+        return load_embedder(spec, fp32_runtime)
     return _onnx_embedder(spec, directory, info, runtime)
 
 
