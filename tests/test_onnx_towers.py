@@ -120,6 +120,15 @@ def test_int8_towers_are_made_from_the_fp32_ones_without_torch_and_record_their_
     assert cosines.min() > 0.99 and np.abs(quick - exact).max() > 1e-5  # close, not the same
     assert 0.99 < embedder.info.agreement["image"] < 1.0
     assert 0.99 < embedder.info.agreement["text"] <= 1.0001
+    # Once made, they load alone (a CLI search of an int8 library reads nothing of fp32's).
+    fp32_directory = onnx_embedder.directory
+    aside = fp32_directory.with_name(fp32_directory.name + ".aside")
+    fp32_directory.rename(aside)
+    try:
+        again = load_embedder(tiny_spec, Runtime(backend="onnx", quantize="int8", threads=1))
+        assert isinstance(again, OnnxEmbedder) and again.directory == int8_directory
+    finally:
+        aside.rename(fp32_directory)
 
 
 def test_a_checkpoints_hash_is_remembered_until_the_file_changes(
