@@ -3,22 +3,20 @@ process on the library loads it with. A library keeps one model and one precisio
 vectors: a run that would mix them is refused before it writes anything.
 
 Precision is that of the image tower, the one whose vectors are stored. On a CPU a new library
-is embedded by int8 towers (about half the model's time; the same retrieval on the small world,
-docs/benchmarks.md, sections 35 and 38); a library made before precision was recorded is taken
-as fp32, as it was built by default.
+is embedded by int8 towers where they agree with the fp32 ones (about half the model's time; the
+same retrieval on the small world, docs/benchmarks.md, section 38); a library made before
+precision was recorded is taken as fp32, as it was built by default.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from pixsift.search import settings
-from pixsift.search.errors import InvalidInputError, ModelMismatchError
-from pixsift.search.model.loading import runtime_from_settings
+from pixsift.search.errors import ModelMismatchError
+from pixsift.search.model.loading import asked_precision, runtime_from_settings
 from pixsift.search.model.protocol import Embedder, embedder_precision
 from pixsift.search.model.spec import (
     DEFAULT_MODEL_NAME,
-    PRECISION_CHOICES,
     ModelSpec,
     Runtime,
     default_pretrained,
@@ -40,22 +38,12 @@ STATE_IMAGE_PRECISION = "image_precision"
 INT8_AUTO_AGREEMENT = 0.999
 
 
-def asked_precision() -> str:
-    """PIXSIFT_QUANTIZE (--quantize), checked: "auto" (the default), "fp32" or "int8"."""
-    asked = (settings.QUANTIZE.value() or "auto").lower()
-    if asked not in PRECISION_CHOICES:
-        raise InvalidInputError(
-            f"quantize must be one of {', '.join(PRECISION_CHOICES)}, not {asked!r}"
-        )
-    return asked
-
-
 def library_runtime(store: LibraryStore) -> Runtime:
     """How a process on the library runs its model: the backend and threads asked for, at the
     library's precision unless another is asked for. "auto" gives a new library int8 towers
-    where they agree with fp32 (:data:`INT8_AUTO_AGREEMENT`; the backend then decides: a GPU
-    runs torch at fp32, recorded as such), a library that
-    records int8 the int8 ONNX towers even where a GPU is found, any other fp32."""
+    where they agree with fp32 (:data:`INT8_AUTO_AGREEMENT`; a GPU runs torch at fp32, recorded
+    as such), a library that records int8 its int8 ONNX towers even where a GPU is found, and
+    any other library fp32."""
     runtime = runtime_from_settings()
     asked, recorded = asked_precision(), store.get_state(STATE_IMAGE_PRECISION)
     if asked != "auto":

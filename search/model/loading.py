@@ -228,6 +228,14 @@ def _gpu_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def asked_precision() -> str:
+    """PIXSIFT_QUANTIZE (--quantize), checked: "auto" (the default), "fp32" or "int8"."""
+    asked = (settings.QUANTIZE.value() or "auto").lower()
+    if asked not in PRECISION_CHOICES:
+        raise InvalidInputError(f"quantize must be auto, fp32 or int8, not {asked!r}")
+    return asked
+
+
 def runtime_from_settings() -> Runtime:
     """The runtime the environment asks for (PIXSIFT_BACKEND, PIXSIFT_QUANTIZE), checked; a
     library's processes use Library.runtime, which also knows the library's precision."""
@@ -236,8 +244,6 @@ def runtime_from_settings() -> Runtime:
         raise InvalidInputError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     # "auto" (a library's own precision, search.library_model) is fp32 for a process that
     # opens no library, as "fp32" is.
-    quantize = (settings.QUANTIZE.value() or "auto").lower()
-    if quantize not in PRECISION_CHOICES:
-        raise InvalidInputError(f"quantize must be auto, fp32 or int8, not {quantize!r}")
+    quantize = asked_precision()
     chosen = quantize if quantize in QUANTIZATIONS else None
     return Runtime(backend=backend, quantize=chosen, threads=_thread_budget)  # type: ignore[arg-type]
