@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -23,7 +21,7 @@ import torch
 
 from pixsift.search.errors import PixsiftError
 from pixsift.search.model.embedder import OpenClipEmbedder
-from pixsift.search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
+from pixsift.search.model.ort import OnnxEmbedder, TowersInfo, publish_towers
 from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess, pixel_plan_for
 from pixsift.search.model.query_tower import int8_text_tower
 from pixsift.search.model.tokenizer import load_tokenizer, save_torch_free_tokenizer
@@ -86,10 +84,7 @@ def export_towers(embedder: OpenClipEmbedder, directory: Path) -> TowersInfo:
         # the onnx package the export already needs, it costs a query nothing (~1 s here).
         int8_text_tower(staging)
         info = _checked_info(embedder, staging, text_input, _torch_free_parts(embedder, staging))
-        (staging / SIDECAR_NAME).write_text(json.dumps(asdict(info), indent=2))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
+        publish_towers(staging, directory, info)
         return info
     finally:
         shutil.rmtree(staging, ignore_errors=True)

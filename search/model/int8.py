@@ -5,16 +5,20 @@ default then keeps the fp32 towers it already has; search.library_model)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from pixsift.search.model.ort import SIDECAR_NAME, TOWER_FILES, OnnxEmbedder, TowersInfo
+from pixsift.search.model.ort import (
+    SIDECAR_NAME,
+    TOWER_FILES,
+    OnnxEmbedder,
+    TowersInfo,
+    publish_towers,
+)
 from pixsift.search.model.quantize import quantize_weights
 from pixsift.search.model.query_tower import INT8_TEXT_FILE
 from pixsift.search.records import l2_normalise
@@ -38,10 +42,7 @@ def derive_int8_towers(fp32: OnnxEmbedder, directory: Path) -> TowersInfo:
                 shutil.copy2(path, staging / path.name)  # the tokenizer's files
         info = replace(fp32.info, quantize="int8", agreement={})
         info = replace(info, agreement=_agreement(fp32, staging, info))
-        (staging / SIDECAR_NAME).write_text(json.dumps(asdict(info), indent=2))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
+        publish_towers(staging, directory, info)
         return info
     finally:
         shutil.rmtree(staging, ignore_errors=True)

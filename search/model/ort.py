@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,6 +64,15 @@ def towers_directory(cache_root: Path, model_id: str, quantize: Quantization | N
     hash for local files) and quantisation."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id)
     return cache_root / "onnx" / (f"{slug}-{quantize}" if quantize else slug)
+
+
+def publish_towers(staging: Path, directory: Path, info: TowersInfo) -> None:
+    """Write ``info`` as the sidecar of the towers made in ``staging`` and put them in place as
+    ``directory`` (a reader finds the old folder or the whole new one, never a half-made one)."""
+    (staging / SIDECAR_NAME).write_text(json.dumps(asdict(info), indent=2))
+    if directory.exists():
+        shutil.rmtree(directory)
+    os.replace(staging, directory)
 
 
 def read_towers_info(directory: Path, model_id: str) -> TowersInfo | None:
