@@ -277,6 +277,8 @@ def train(args: argparse.Namespace) -> dict:
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
+            snapshot(model, args, step + 1, time.perf_counter() - started, losses)
         if step % 50 == 0 or step == args.steps - 1:
             print(f"step {step:5d} loss {np.mean(losses[-50:]):.4f} "
                   f"{time.perf_counter() - started:7.1f} s", flush=True)  # fmt: skip
@@ -305,6 +307,17 @@ def save(model: torch.nn.Module, config: Path, out: Path, name: str, report: dic
     return checkpoint
 
 
+def snapshot(model: torch.nn.Module, args: argparse.Namespace, steps: int, seconds: float,
+             losses: list[float]) -> Path:  # fmt: skip
+    """The weights after ``steps`` of a longer run, in ``OUT/step-N/`` (same names as the final
+    checkpoint, so the product loads it): where the run was, not a run of N steps (the cosine
+    schedule is over all the steps). No held-out report: that costs a minute; measure it apart."""
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    report = {"settings": settings, "steps_done": steps, "train_seconds": round(seconds, 1),
+              "loss": float(np.mean(losses[-50:]))}  # fmt: skip
+    return save(model, args.config, args.out / f"step-{steps}", args.config.stem, report)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -317,6 +330,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-scenes", type=int, default=1000)
+    parser.add_argument("--save-every", type=int, default=0,
+                        help="also save the weights every N steps, in OUT/step-N/")  # fmt: skip
     parser.add_argument(
         "--short-twins",
         action="store_true",
