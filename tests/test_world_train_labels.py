@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import open_clip
 import pytest
 import torch
 
-from benchmarks.world.scenes import Scene, Thing
+from benchmarks.world.scenes import Scene, Thing, scenes
 from benchmarks.world.train import MultiPositiveSigLipLoss, batches, label_matrix
 
 
@@ -99,3 +100,38 @@ def test_training_batches_label_each_text_true_of_its_own_picture_and_of_others(
         assert all(len(text.split()) in (3, 4) for text in texts[:8] + texts[24:])
         assert all(texts[p] != texts[24 + p] for p in range(8))
     assert shared > 0
+
+
+def test_a_shape_alone_is_true_of_every_picture_holding_that_shape_whatever_its_colour() -> None:
+    labels = label_matrix(["a star", "a circle", "a heart"], PICTURES)
+    # Stars: 0 (small red), 1 (big red), 3; circles: 0 (blue), 2 (red), 3; hearts: none.
+    assert labels.tolist() == [[1, 1, -1], [1, -1, -1], [-1, 1, -1], [1, 1, -1]]
+
+
+def test_shape_words_turn_some_texts_into_a_shape_alone_and_leave_the_rest_as_they_were() -> None:
+    """--shape-words: the same pictures, the same twin texts; a share of the other texts become
+    "a <shape>" of their own picture, labelled +1 on exactly the pictures holding that shape."""
+    size, pairs = 32, 8
+
+    def stream(words: float):
+        return batches(0, size, lambda image: torch.from_numpy(np.array(image)).float(), lambda t: t,
+                       size=8, twins=0.5, short_twins=True, shape_words=words)  # fmt: skip
+
+    drawn = scenes(0, 3 * size, allow_held_out=False)  # the first batches' own scenes, in order
+    changed = 0
+    plain_stream, word_stream = stream(0.0), stream(0.5)
+    for batch in range(2):
+        (plain_images, plain, _), (images, texts, labels) = next(plain_stream), next(word_stream)
+        assert torch.equal(images, plain_images)
+        own = drawn[batch * (size - pairs) : (batch + 1) * (size - pairs)]
+        for position, text in enumerate(texts):
+            if text == plain[position]:
+                continue
+            assert pairs <= position < size - pairs  # never a twin's text
+            changed += 1
+            shape = text.removeprefix("a ")
+            assert shape in {t.shape for t in own[position].things}
+            column = labels[: size - pairs, position].tolist()
+            assert column == [1.0 if shape in {t.shape for t in s.things} else -1.0 for s in own]
+    # About half of the 16 other texts a batch, of two batches.
+    assert 8 <= changed <= 24

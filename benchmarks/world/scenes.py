@@ -111,6 +111,13 @@ def caption_variants(scene: Scene) -> list[str]:
     return variants
 
 
+def shape_captions(scene: Scene) -> list[str]:
+    """Each object's shape alone ("a star"): true of any picture holding that shape, whatever its
+    colour. Not among ``caption_variants``, which plain training draws from; train.py's
+    --shape-words writes them, so that a text is ranked by shape with colour out of the way."""
+    return [f"a {thing.shape}" for thing in scene.things]
+
+
 def shape_twin(scene: Scene, rng: np.random.Generator) -> tuple[Scene, int]:
     """``scene`` with one object (its index returned) drawn as another shape: everything else,
     the background's texture included, stays. Training pairs a scene with its twin so that

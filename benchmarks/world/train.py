@@ -32,6 +32,7 @@ from benchmarks.world.scenes import (
     iter_scenes,
     object_captions,
     scenes,
+    shape_captions,
     shape_twin,
 )
 
@@ -84,8 +85,10 @@ def label_matrix(texts: list[str], pictures: list[Scene]) -> torch.Tensor:
     star, "a small red star" only for a small one, "... on a plain background" only there, a
     full caption for its own scene (or one with the identical caption). open_clip's
     SigLipLoss labels all but the diagonal -1, so "a red star" was a negative on the ~2
-    other pictures of a batch holding one (section 36: 0.32 of such labels positive)."""
-    true = [set(caption_variants(picture)) for picture in pictures]
+    other pictures of a batch holding one (section 36: 0.32 of such labels positive).
+    A shape alone ("a star", ``shape_captions``; only --shape-words writes it) is true of
+    every picture holding that shape."""
+    true = [set(caption_variants(picture)) | set(shape_captions(picture)) for picture in pictures]
     labels = [[1.0 if text in held else -1.0 for text in texts] for held in true]
     return torch.tensor(labels, dtype=torch.float32)
 
@@ -109,7 +112,7 @@ class SceneBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, seed: int, batch_size: int, transform, tokenizer, *,
                  size: int = TRAIN_RENDER_SIZE, twins: float = 0.0,
-                 short_twins: bool = False) -> None:  # fmt: skip
+                 short_twins: bool = False, shape_words: float = 0.0) -> None:  # fmt: skip
         self.seed, self.batch_size, self.transform, self.tokenizer = (
             seed,
             batch_size,
@@ -117,28 +120,38 @@ class SceneBatches(torch.utils.data.IterableDataset):
             tokenizer,
         )
         self.size, self.twins, self.short_twins = size, twins, short_twins
+        self.shape_words = shape_words
 
     def __iter__(self):
         return batches(self.seed, self.batch_size, self.transform, self.tokenizer,
-                       size=self.size, twins=self.twins, short_twins=self.short_twins)  # fmt: skip
+                       size=self.size, twins=self.twins, short_twins=self.short_twins,
+                       shape_words=self.shape_words)  # fmt: skip
 
 
 def batches(seed: int, batch_size: int, transform, tokenizer, *, size: int = TRAIN_RENDER_SIZE,
-            twins: float = 0.0, short_twins: bool = False):  # fmt: skip
+            twins: float = 0.0, short_twins: bool = False, shape_words: float = 0.0):  # fmt: skip
     """(images, tokens, labels) batches of fresh training scenes, each with one of its true
     captions; ``labels`` is ``label_matrix`` of the batch (used by --multi-positive).
     A share ``twins`` of each batch is pairs of a scene and its shape twin (one object drawn as
     another shape), both captioned by a text naming that object: contrasting them is only
-    possible by shape, which plain batches let the model skip (it ranked "a red star" by colour)."""
+    possible by shape, which plain batches let the model skip (it ranked "a red star" by colour).
+    A share ``shape_words`` of the other scenes' texts become one object's shape alone ("a
+    star"; with --multi-positive a positive on every picture holding a star), drawn from their
+    own generator so that the scenes and every other text stay as without it."""
     stream = iter_scenes(seed, allow_held_out=False)
     rng = random.Random(seed)
     twin_rng = np.random.default_rng(seed + 1)
+    word_rng = random.Random(seed + 2)
     pairs = int(batch_size * twins) // 2
     while True:
         chunk = [next(stream) for _ in range(batch_size - pairs)]
         texts = [
             s.caption if rng.random() < 0.5 else rng.choice(caption_variants(s)) for s in chunk
         ]
+        if shape_words:
+            for position in range(pairs, len(chunk)):
+                if word_rng.random() < shape_words:
+                    texts[position] = word_rng.choice(shape_captions(chunk[position]))
         for position in range(pairs):
             twin, index = shape_twin(chunk[position], twin_rng)
             # The same kind of caption for both, naming the object (short: the object alone).
@@ -262,7 +275,7 @@ def train(args: argparse.Namespace) -> dict:
     model.train()
     data = SceneBatches(args.seed, args.batch, train_tf, tokenizer,
                        size=render_size(args.config), twins=args.twins,
-                       short_twins=args.short_twins)  # fmt: skip
+                       short_twins=args.short_twins, shape_words=args.shape_words)  # fmt: skip
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=1, prefetch_factor=4)
     positives = []  # positive labels per text, a batch's mean (1.0 for the diagonal alone)
     for step, (images, tokens, labels) in enumerate(loader):
@@ -277,6 +290,8 @@ def train(args: argparse.Namespace) -> dict:
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
+            snapshot(model, args, step + 1, time.perf_counter() - started, losses)
         if step % 50 == 0 or step == args.steps - 1:
             print(f"step {step:5d} loss {np.mean(losses[-50:]):.4f} "
                   f"{time.perf_counter() - started:7.1f} s", flush=True)  # fmt: skip
@@ -305,6 +320,17 @@ def save(model: torch.nn.Module, config: Path, out: Path, name: str, report: dic
     return checkpoint
 
 
+def snapshot(model: torch.nn.Module, args: argparse.Namespace, steps: int, seconds: float,
+             losses: list[float]) -> Path:  # fmt: skip
+    """The weights after ``steps`` of a longer run, in ``OUT/step-N/`` (same names as the final
+    checkpoint, so the product loads it): where the run was, not a run of N steps (the cosine
+    schedule is over all the steps). No held-out report: that costs a minute; measure it apart."""
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    report = {"settings": settings, "steps_done": steps, "train_seconds": round(seconds, 1),
+              "loss": float(np.mean(losses[-50:]))}  # fmt: skip
+    return save(model, args.config, args.out / f"step-{steps}", args.config.stem, report)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -317,6 +343,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-scenes", type=int, default=1000)
+    parser.add_argument("--save-every", type=int, default=0,
+                        help="also save the weights every N steps, in OUT/step-N/")  # fmt: skip
     parser.add_argument(
         "--short-twins",
         action="store_true",
@@ -336,9 +364,17 @@ def main() -> None:
         help="sigmoid loss: a text is positive for every picture of the batch it is true of "
         "('a red star': every picture holding a red star), not only its own",
     )
+    parser.add_argument("--shape-words", type=float, default=0.0,
+                        help="share of the non-twin texts that name one object's shape alone "
+                        "('a star'); needs --multi-positive")  # fmt: skip
     args = parser.parse_args()
     if args.multi_positive and args.loss != "siglip":
         parser.error("--multi-positive needs --loss siglip")
+    if not 0.0 <= args.shape_words <= 1.0:
+        parser.error(f"--shape-words is a share, 0 to 1, not {args.shape_words}")
+    if args.shape_words and not args.multi_positive:
+        parser.error("--shape-words needs --multi-positive (else 'a star' is a negative on "
+                     "every other picture holding a star)")  # fmt: skip
     args.config = model_config(args.config, args.loss, args.out)
     result = train(args)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
