@@ -21,14 +21,18 @@ import torch
 
 from pixsift.search.errors import PixsiftError
 from pixsift.search.model.embedder import OpenClipEmbedder
-from pixsift.search.model.ort import OnnxEmbedder, TowersInfo, publish_towers
+from pixsift.search.model.ort import (
+    PROBE_TEXTS,
+    OnnxEmbedder,
+    TowersInfo,
+    publish_towers,
+    tower_agreement,
+)
 from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess, pixel_plan_for
 from pixsift.search.model.query_tower import int8_text_tower
 from pixsift.search.model.tokenizer import load_tokenizer, save_torch_free_tokenizer
-from pixsift.search.records import EmbeddingMatrix, l2_normalise
 
 AGREEMENT_THRESHOLD = 0.99999
-PROBE_TEXTS = ("", "a photo", "a red bicycle leaning on a wall next to a green door")
 #: Texts on which the torch-free tokenizer must give open_clip's token ids exactly.
 TOKENIZER_PROBES = (
     *PROBE_TEXTS,
@@ -173,23 +177,12 @@ def _checked_info(
         threads=None,
         query_tower="fp32",  # the exported tower itself is what must reproduce torch's vectors
     )
-    rng = np.random.default_rng(0)
-    pixels = rng.standard_normal((4, 3, info.image_size, info.image_size)).astype(np.float32)
-    agreement = {
-        "image": _min_cosine(
-            exported.embed_pixel_batch(pixels), embedder.embed_pixel_batch(pixels)
-        ),
-        "text": _min_cosine(
-            exported.embed_texts(PROBE_TEXTS), embedder.embed_texts_full_context(PROBE_TEXTS)
-        ),
-    }
+    agreement = tower_agreement(
+        exported, embedder.embed_pixel_batch, embedder.embed_texts_full_context
+    )
     if min(agreement.values()) < AGREEMENT_THRESHOLD:
         raise TowerExportRejectedError(
             f"the ONNX export of {embedder.model_id} does not reproduce torch's vectors "
             f"(cosine {min(agreement.values()):.6f} < {AGREEMENT_THRESHOLD}); using torch"
         )
     return TowersInfo(**{**asdict(info), "agreement": agreement})
-
-
-def _min_cosine(first: EmbeddingMatrix, second: EmbeddingMatrix) -> float:
-    return float(np.min(np.sum(l2_normalise(first) * l2_normalise(second), axis=1)))

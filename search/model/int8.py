@@ -10,22 +10,16 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from pixsift.search.model.ort import (
     SIDECAR_NAME,
     TOWER_FILES,
     OnnxEmbedder,
     TowersInfo,
     publish_towers,
+    tower_agreement,
 )
 from pixsift.search.model.quantize import quantize_weights
 from pixsift.search.model.query_tower import INT8_TEXT_FILE
-from pixsift.search.records import l2_normalise
-
-#: What the int8 text tower is compared on (tokenized by the towers' own tokenizer).
-PROBE_TEXTS = ("a photo", "a red bicycle leaning on a wall next to a green door", "two dogs")
-_PROBE_IMAGES = 4
 
 
 def derive_int8_towers(fp32: OnnxEmbedder, directory: Path) -> TowersInfo:
@@ -55,14 +49,4 @@ def _agreement(fp32: OnnxEmbedder, staging: Path, info: TowersInfo) -> dict[str,
         query_tower="fp32",
     )  # fmt: skip
     quick = OnnxEmbedder(staging, info, fp32.preprocess, fp32.tokenizer, threads=None)
-    side = info.image_size
-    pixels = np.random.default_rng(0).standard_normal((_PROBE_IMAGES, 3, side, side))
-    pixels = pixels.astype(np.float32)
-    return {
-        "image": _min_cosine(quick.embed_pixel_batch(pixels), exact.embed_pixel_batch(pixels)),
-        "text": _min_cosine(quick.embed_texts(PROBE_TEXTS), exact.embed_texts(PROBE_TEXTS)),
-    }
-
-
-def _min_cosine(first: np.ndarray, second: np.ndarray) -> float:
-    return float(np.min(np.sum(l2_normalise(first) * l2_normalise(second), axis=1)))
+    return tower_agreement(quick, exact.embed_pixel_batch, exact.embed_texts)

@@ -66,6 +66,32 @@ def towers_directory(cache_root: Path, model_id: str, quantize: Quantization | N
     return cache_root / "onnx" / (f"{slug}-{quantize}" if quantize else slug)
 
 
+#: The texts exported towers are checked on against what they were made from (the model in
+#: torch, or the fp32 towers for int8 ones).
+PROBE_TEXTS = ("", "a photo", "a red bicycle leaning on a wall next to a green door")
+_PROBE_IMAGES = 4
+
+
+def tower_agreement(
+    towers: OnnxEmbedder,
+    reference_images: Callable[[np.ndarray], EmbeddingMatrix],
+    reference_texts: Callable[[Sequence[str]], EmbeddingMatrix],
+) -> dict[str, float]:
+    """Each of ``towers``' smallest cosine to the reference's vectors on the same probes: four
+    seeded pixel batches and :data:`PROBE_TEXTS` (a sidecar's ``agreement``)."""
+    side = towers.info.image_size
+    pixels = np.random.default_rng(0).standard_normal((_PROBE_IMAGES, 3, side, side))
+    pixels = pixels.astype(np.float32)
+    return {
+        "image": _min_cosine(towers.embed_pixel_batch(pixels), reference_images(pixels)),
+        "text": _min_cosine(towers.embed_texts(PROBE_TEXTS), reference_texts(PROBE_TEXTS)),
+    }
+
+
+def _min_cosine(first: np.ndarray, second: np.ndarray) -> float:
+    return float(np.min(np.sum(l2_normalise(first) * l2_normalise(second), axis=1)))
+
+
 def publish_towers(staging: Path, directory: Path, info: TowersInfo) -> None:
     """Write ``info`` as the sidecar of the towers made in ``staging`` and put them in place as
     ``directory`` (a reader finds the old folder or the whole new one, never a half-made one)."""
