@@ -110,6 +110,7 @@ def _int8_embedder(spec: ModelSpec, runtime: Runtime) -> Embedder:
     model_id = model_id_for(spec)
     directory = towers_directory(default_cache_directory(), model_id, "int8")
     info = read_towers_info(directory, model_id)
+    fp32: Embedder | None = None
     if info is None:  # made once; later loads read only the int8 towers (a CLI search's time)
         from pixsift.search.model.int8 import derive_int8_towers
 
@@ -124,7 +125,7 @@ def _int8_embedder(spec: ModelSpec, runtime: Runtime) -> Embedder:
             "embedding with the fp32 towers",
             spec.model_name, agreement, runtime.int8_floor,
         )  # fmt: skip
-        return load_embedder(spec, fp32_runtime)
+        return fp32 or load_embedder(spec, fp32_runtime)
     return _onnx_embedder(spec, directory, info, runtime)
 
 
