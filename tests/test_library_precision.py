@@ -4,6 +4,7 @@ writes anything."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,38 @@ def test_auto_keeps_fp32_for_a_model_whose_int8_towers_stray_from_it(
     explicit = tmp_path / "explicit"
     _index(folder, [*cli_args[2:], "--library", str(explicit)], "--backend", "onnx")
     assert _precision(explicit) == "int8"
+
+
+def test_where_the_int8_towers_cannot_be_written_auto_embeds_fp32_and_int8_says_why(
+    tmp_path: Path,
+    cli_args: list[str],
+    tiny_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read-only cache folder (as the query tower's int8 copy, test_query_tower.py): the
+    default goes on at fp32, an explicit int8 is one line, and nothing is written either way."""
+    import onnxruntime.quantization
+
+    def read_only(_source: str, target: str, **_options: object) -> None:
+        raise PermissionError(13, "Permission denied", target)
+
+    load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))  # the fp32 towers exist
+    int8_folders = list((Path(os.environ["PIXSIFT_CACHE_DIR"]) / "onnx").glob("*-int8"))
+    for folder in int8_folders:  # made by another test: moved aside, put back after
+        folder.rename(folder.with_name(folder.name + ".aside"))
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", read_only)
+    try:
+        folder = tmp_path / "pictures"
+        write_pictures(folder, 2)
+        monkeypatch.setenv("PIXSIFT_QUANTIZE", "int8")
+        refused = CliRunner().invoke(
+            main, ["index", str(folder), "--workers", "1", "--no-progress", *cli_args]
+        )
+        assert refused.exit_code != 0 and "cannot write the int8 towers" in refused.output
+        assert "Traceback" not in refused.output and _stored(tmp_path / "library") == {}
+        monkeypatch.setenv("PIXSIFT_QUANTIZE", "auto")
+        assert "added 2" in _index(folder, cli_args, "--backend", "onnx")
+        assert _precision(tmp_path / "library") == "fp32"
+    finally:
+        for folder in int8_folders:
+            folder.with_name(folder.name + ".aside").rename(folder)

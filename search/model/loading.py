@@ -117,7 +117,15 @@ def _int8_embedder(spec: ModelSpec, runtime: Runtime) -> Embedder:
         fp32 = load_embedder(spec, fp32_runtime)
         if not isinstance(fp32, OnnxEmbedder):
             return fp32
-        info = derive_int8_towers(fp32, directory)
+        try:
+            info = derive_int8_towers(fp32, directory)
+        except OSError as error:  # a read-only cache folder: "auto" embeds with fp32 towers
+            if runtime.int8_floor is None:
+                raise InvalidInputError(
+                    f"cannot write the int8 towers into {directory.parent}: {error}"
+                ) from error
+            LOG.info("embedding with the fp32 towers: the int8 ones cannot be written (%s)", error)
+            return fp32
     agreement = info.agreement.get("image", 0.0)
     if runtime.int8_floor is not None and agreement < runtime.int8_floor:
         LOG.info(
