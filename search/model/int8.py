@@ -19,7 +19,6 @@ from pixsift.search.model.ort import (
     tower_agreement,
 )
 from pixsift.search.model.quantize import quantize_weights
-from pixsift.search.model.query_tower import INT8_TEXT_FILE
 
 
 def derive_int8_towers(fp32: OnnxEmbedder, directory: Path) -> TowersInfo:
@@ -32,8 +31,8 @@ def derive_int8_towers(fp32: OnnxEmbedder, directory: Path) -> TowersInfo:
         for path in fp32.directory.iterdir():
             if path.name in TOWER_FILES:
                 quantize_weights(path, staging / path.name)
-            elif path.is_file() and path.name not in (SIDECAR_NAME, INT8_TEXT_FILE):
-                shutil.copy2(path, staging / path.name)  # the tokenizer's files
+            elif path.is_file() and path.name != SIDECAR_NAME and ".onnx" not in path.name:
+                shutil.copy2(path, staging / path.name)  # the tokenizer's files, not weights
         info = replace(fp32.info, quantize="int8", agreement={})
         info = replace(info, agreement=_agreement(fp32, staging, info))
         publish_towers(staging, directory, info)
