@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from pixsift.search.errors import InvalidInputError
@@ -74,12 +75,15 @@ def int8_text_tower(directory: Path) -> Path:
     target = directory / INT8_TEXT_FILE
     if target.is_file():
         return target
-    from pixsift.search.model.quantize import quantize_weights
+    from pixsift.search.model.quantize import WEIGHTS_SUFFIX, quantize_weights
 
-    staging = directory / f".{INT8_TEXT_FILE}.{os.getpid()}.partial"
-    try:
-        quantize_weights(directory / FP32_TEXT_FILE, staging)
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{INT8_TEXT_FILE}-", dir=directory) as staging:
+        made = Path(staging) / INT8_TEXT_FILE
+        quantize_weights(directory / FP32_TEXT_FILE, made)
+        # Weights first: a reader that finds the graph finds its weights. Two processes making
+        # the copy at once write the same bytes; the last rename wins.
+        weights = made.with_name(made.name + WEIGHTS_SUFFIX)
+        if weights.is_file():
+            os.replace(weights, target.with_name(weights.name))
+        os.replace(made, target)
     return target
