@@ -74,8 +74,9 @@ def pack_vectors(
 
 def test_a_pack_holds_towers_tokenizer_plan_checksums_and_licence(pack: Path) -> None:
     names = {path.name for path in pack.iterdir()}
-    assert {"pack.json", "towers.json", "image.onnx", "text.onnx", "tokenizer.json"} <= names
-    assert "text-int8.onnx" in names  # what its text queries run by default
+    assert {"pack.json", "towers.json", "image.onnx", "text.onnx", "clip-bpe-merges.txt"} <= names
+    # What its text queries run by default, its weights in a file of their own.
+    assert {"text-int8.onnx", "text-int8.onnx.data"} <= names
     info = json.loads((pack / "pack.json").read_text())
     assert info["dimension"] == TINY_MODEL_CONFIG["embed_dim"]
     assert set(info["files"]) == names - {"pack.json"}
@@ -124,12 +125,12 @@ def test_verify_checks_every_file(pack: Path, tmp_path: Path) -> None:
     broken.mkdir()
     for path in pack.iterdir():
         (broken / path.name).write_bytes(path.read_bytes())
-    tokenizer = broken / "tokenizer.json"
-    tokenizer.write_text(tokenizer.read_text().replace('"a</w>"', '"b</w>"', 1))
+    tokenizer = broken / "clip-bpe-merges.txt"
+    tokenizer.write_text(tokenizer.read_text().replace("i n", "i m", 1))
     result = runner.invoke(main, ["models", "verify", str(broken)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        f"Error: {broken}: tokenizer.json does not match its checksum"
+        f"Error: {broken}: clip-bpe-merges.txt does not match its checksum"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import open_clip
 import pytest
 from open_clip.tokenizer import default_bpe
 
-from pixsift.search.model.tokenizer import ClipTokenizer, build_tokenizer_json
+from pixsift.search.model.tokenizer import ClipTokenizer, clip_merges
 
 ALPHABET = (
     list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -37,7 +38,7 @@ FIXED = [
 
 @pytest.fixture(scope="module")
 def tokenizer() -> ClipTokenizer:
-    return ClipTokenizer(build_tokenizer_json(Path(default_bpe())), context_length=77)
+    return ClipTokenizer(clip_merges(Path(default_bpe())), context_length=77)
 
 
 def varied_texts(count: int, seed: int) -> list[str]:
@@ -82,3 +83,18 @@ def test_texts_ftfy_would_leave_alone_skip_it_with_the_same_result() -> None:
     for text in plain + tricky + varied_texts(300, seed=2):
         assert fix_text(text) == ftfy.fix_text(text), repr(text)
     assert fix_text("caf\u00c3\u00a9") == "caf\u00e9"  # mojibake still fixed
+
+
+@pytest.mark.parametrize("merge_form", ["pairs", "lines"])
+def test_towers_exported_with_a_tokenizers_file_keep_their_token_ids(
+    tokenizer: ClipTokenizer, tmp_path: Path, merge_form: str
+) -> None:
+    """Exports before the merges file saved ``tokenizers``' serialisation (tokenizer.json, its
+    merges as pairs; older ``tokenizers`` wrote "first second" lines): those caches and packs
+    load with the same ids."""
+    merges = clip_merges(Path(default_bpe()))
+    saved = [merge.split(" ") for merge in merges] if merge_form == "pairs" else merges
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"model": {"merges": saved}}))
+    loaded = ClipTokenizer.load(tmp_path, {"file": "tokenizer.json", "context_length": 77})
+    texts = FIXED + varied_texts(50, seed=2)
+    np.testing.assert_array_equal(loaded(texts), tokenizer(texts))

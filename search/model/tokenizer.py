@@ -1,18 +1,21 @@
-"""CLIP's byte-pair tokenizer without torch: Hugging Face ``tokenizers`` (Rust) over open_clip's
-own vocabulary, giving the same token ids as open_clip's ``SimpleTokenizer``.
+"""CLIP's byte-pair tokenizer without torch, giving the same token ids as open_clip's
+``SimpleTokenizer``, text for text.
 
 open_clip's tokenizer module imports torch (it returns tensors), and importing open_clip pulls in
-torchvision and torch._dynamo: seconds of start-up for a one-word query. The text cleaning stays
-in Python, as open_clip does it (ftfy, HTML unescaping, whitespace, lower case), because ftfy has
-no counterpart among the ``tokenizers`` normalisers; the byte-level BPE runs in ``tokenizers``.
-The exporter builds one from the model's tokenizer, checks it token for token against open_clip
-on sample texts and saves it as ``tokenizer.json`` beside the towers.
+torchvision and torch._dynamo: seconds of start-up for a one-word query. The text cleaning is
+open_clip's (ftfy, HTML unescaping, whitespace, lower case) and so is the byte-pair merging, run
+here over open_clip's own merge list. Hugging Face ``tokenizers`` (Rust) can run the same BPE, but
+loading its serialisation of the 48,894 merges costs ~55 ms, more than the text tower's pass for a
+query of a few words; building the two tables below from the plain merge list costs ~12 ms, and
+merging a query's words costs microseconds (cached per word, as open_clip caches them). The
+exporter saves the merges beside the towers and checks the ids against open_clip on sample texts.
 """
 
 from __future__ import annotations
 
 import gzip
 import html
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,16 +24,19 @@ import numpy as np
 
 from pixsift.search.model.ftfy_fast import fix_text
 
-#: Token ids as the text tower takes them: one row per text, padded with zeros.
-TOKENIZER_FILE = "tokenizer.json"
+#: open_clip's merges, one "first second" pair per line, in merge order.
+MERGES_FILE = "clip-bpe-merges.txt"
 #: open_clip's SimpleTokenizer: 49152 - 256 - 2 merges from the vocabulary file.
 MERGE_COUNT = 49152 - 256 - 2
 START_OF_TEXT = "<start_of_text>"
 END_OF_TEXT = "<end_of_text>"
+END_OF_WORD = "</w>"
 #: open_clip's pre-tokenisation (with its two special tokens first), applied after lower-casing.
 SPLIT_PATTERN = (
     r"<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"
 )
+#: Words whose ids a tokenizer remembers (a server's queries repeat their words).
+_WORD_CACHE_SIZE = 50_000
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -50,28 +56,22 @@ def bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, (chr(code) for code in codes), strict=True))
 
 
-def build_tokenizer_json(vocabulary_path: Path) -> str:
-    """The ``tokenizers`` serialisation of open_clip's BPE over ``vocabulary_path``
-    (bpe_simple_vocab_16e6.txt.gz)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
+def clip_merges(vocabulary_path: Path) -> list[str]:
+    """The merges of open_clip's vocabulary file (bpe_simple_vocab_16e6.txt.gz), as
+    "first second" lines in merge order."""
     with gzip.open(vocabulary_path) as vocabulary:
         lines = vocabulary.read().decode("utf-8").split("\n")
-    merges = [tuple(line.split()) for line in lines[1 : MERGE_COUNT + 1]]
-    symbols = list(bytes_to_unicode().values())
-    vocabulary = symbols + [symbol + "</w>" for symbol in symbols]
-    vocabulary += ["".join(merge) for merge in merges] + [START_OF_TEXT, END_OF_TEXT]
-    model = models.BPE(
-        vocab={token: number for number, token in enumerate(vocabulary)},
-        merges=merges,
-        end_of_word_suffix="</w>",
-        fuse_unk=False,
-    )
-    tokenizer = Tokenizer(model)
-    # Texts come split into open_clip's pieces (see ClipTokenizer): bytes to symbols, then BPE.
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    return tokenizer.to_str()
+    return lines[1 : MERGE_COUNT + 1]
+
+
+def read_merges(path: Path) -> list[str]:
+    """The merges saved in ``path``: a merges file, or the ``tokenizers`` serialisation that
+    exports before this file wrote (its model's merges, as pairs or "first second" lines)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".json":
+        return text.split("\n")
+    merges = json.loads(text)["model"]["merges"]
+    return [merge if isinstance(merge, str) else " ".join(merge) for merge in merges]
 
 
 def clean_text(text: str) -> str:
@@ -85,42 +85,71 @@ class ClipTokenizer:
     """Texts -> int64 token ids [start, ..., end, 0, ...] of ``context_length`` columns, cut
     (keeping the end token last) when longer, as open_clip's SimpleTokenizer gives them."""
 
-    def __init__(self, serialised: str, context_length: int) -> None:
+    def __init__(self, merges: Sequence[str], context_length: int) -> None:
         import regex
-        from tokenizers import Tokenizer
 
-        self._tokenizer = Tokenizer.from_str(serialised)
+        symbols = list(bytes_to_unicode().values())
+        # open_clip's vocabulary, in its order (a merge's token is its two halves joined).
+        vocabulary = [*symbols, *(symbol + END_OF_WORD for symbol in symbols)]
+        vocabulary += [merge.replace(" ", "") for merge in merges]
+        vocabulary += [START_OF_TEXT, END_OF_TEXT]
+        self._ids = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
+        self._ranks = dict(zip(merges, range(len(merges)), strict=True))
+        self._byte_symbols = bytes_to_unicode()
+        self._words: dict[str, list[int]] = {}
         # Split as open_clip does, with the same regex engine: a special token counts only where
         # open_clip's pattern matches it (not after punctuation, which swallows its "<").
         self._pattern = regex.compile(SPLIT_PATTERN, regex.IGNORECASE)
         self.context_length = context_length
-        self._special = {
-            name: int(self._tokenizer.token_to_id(name)) for name in (START_OF_TEXT, END_OF_TEXT)
-        }
+        self._special = {name: self._ids[name] for name in (START_OF_TEXT, END_OF_TEXT)}
         self.start_id, self.end_id = self._special[START_OF_TEXT], self._special[END_OF_TEXT]
 
     def encode(self, text: str) -> list[int]:
         """The ids of ``text`` without the start and end tokens."""
         ids: list[int] = []
-        words: list[str] = []
         for piece in self._pattern.findall(clean_text(text)):
             special = self._special.get(piece)
-            if special is None:
-                words.append(piece)
-                continue
-            ids += [*self._bpe(words), special]
-            words = []
-        return ids + self._bpe(words)
+            ids += [special] if special is not None else self._word_ids(piece)
+        return ids
 
-    def _bpe(self, words: list[str]) -> list[int]:
-        if not words:
-            return []
-        return list(self._tokenizer.encode(words, is_pretokenized=True).ids)
+    def _word_ids(self, piece: str) -> list[int]:
+        word = "".join(self._byte_symbols[byte] for byte in piece.encode("utf-8"))
+        ids = self._words.get(word)
+        if ids is None:
+            if len(self._words) >= _WORD_CACHE_SIZE:
+                self._words.clear()
+            ids = self._words[word] = [self._ids[token] for token in self._merged(word)]
+        return ids
+
+    def _merged(self, word: str) -> list[str]:
+        """open_clip's BPE of one word: the last symbol marked as the word's end, then the
+        adjacent pair merged first in the merge list joined everywhere, until none is left."""
+        tokens = [*word[:-1], word[-1] + END_OF_WORD]
+        while len(tokens) > 1:
+            ranked = [
+                (rank, at)
+                for at in range(len(tokens) - 1)
+                if (rank := self._ranks.get(f"{tokens[at]} {tokens[at + 1]}")) is not None
+            ]
+            if not ranked:
+                break
+            at = min(ranked)[1]
+            first, second = tokens[at], tokens[at + 1]
+            merged: list[str] = []
+            index = 0
+            while index < len(tokens):
+                if tokens[index] == first and tokens[index + 1 : index + 2] == [second]:
+                    merged.append(first + second)
+                    index += 2
+                else:
+                    merged.append(tokens[index])
+                    index += 1
+            tokens = merged
+        return tokens
 
     @classmethod
     def load(cls, directory: Path, settings: dict[str, Any]) -> ClipTokenizer:
-        serialised = (directory / str(settings["file"])).read_text(encoding="utf-8")
-        return cls(serialised, int(settings["context_length"]))
+        return cls(read_merges(directory / str(settings["file"])), int(settings["context_length"]))
 
     def __call__(self, texts: str | Sequence[str]) -> np.ndarray:
         texts = [texts] if isinstance(texts, str) else list(texts)
@@ -144,8 +173,9 @@ def save_tokenizer_for(tokenizer: Any, directory: Path) -> dict[str, Any] | None
         return None
     if tokenizer.reduction_fn is not None or tokenizer.vocab_size != 2 * 256 + MERGE_COUNT + 2:
         return None
-    (directory / TOKENIZER_FILE).write_text(build_tokenizer_json(Path(default_bpe())))
-    return {"kind": "clip_bpe", "file": TOKENIZER_FILE, "context_length": tokenizer.context_length}
+    merges = clip_merges(Path(default_bpe()))
+    (directory / MERGES_FILE).write_text("\n".join(merges), encoding="utf-8")
+    return {"kind": "clip_bpe", "file": MERGES_FILE, "context_length": tokenizer.context_length}
 
 
 def save_torch_free_tokenizer(tokenizer: Any, directory: Path) -> dict[str, Any] | None:
