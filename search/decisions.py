@@ -14,21 +14,24 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Engine, Table, delete, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from pixsift.search.account_records import Principal, utc_now
 from pixsift.search.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from pixsift.search.query.request import Contract, ImageId
 from pixsift.search.records import ImageIdArray, ImageRecord
 from pixsift.search.storage.decisions import HiddenImage, NotDuplicates
 from pixsift.search.storage.models import Image
+from pixsift.search.storage.rows import utc_now
 from pixsift.search.storage.store import LibraryStore
 from pixsift.search.storage.writes import upsert
+
+if TYPE_CHECKING:  # the accounts' records: a search (which reads decisions) needs none of them
+    from pixsift.search.account_records import Principal
 
 #: A group marked "not duplicates" at once: the duplicate finder never makes larger groups.
 MAX_GROUP = 50

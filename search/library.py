@@ -49,7 +49,6 @@ from pixsift.search.vectors.index import VectorIndex
 from pixsift.search.vectors.live import LiveIndex, PublishedIndexReader
 from pixsift.search.vectors.sidecar import read_sidecar
 from pixsift.search.vectors.text_like import tuning_prompts
-from pixsift.search.vectors.writer import publish_stored_vectors
 
 DATABASE_FILENAME = "pixsift.sqlite3"
 INDEX_DIRECTORY_NAME = "index"
@@ -163,6 +162,8 @@ class Library:
     def publish_index(self) -> VectorIndex | None:
         """Writers only (the indexer, bulk import): publish an index of every stored vector,
         under the publish lock, unless the published one is current (then None)."""
+        from pixsift.search.vectors.writer import publish_stored_vectors  # writers only
+
         model_id = self.store.model_id()
         if model_id is None:
             return None
@@ -185,6 +186,8 @@ class Library:
         ``model_prompts=False`` tunes on synthetic text-like queries instead of the model's
         prompt embeddings: for stored vectors that are not the model's own image embeddings
         (generated benchmark data), where the model's texts say nothing about real queries."""
+        from pixsift.search.vectors.writer import publish_stored_vectors  # writers only
+
         model_id = self.store.model_id()
         if model_id is None:
             raise LibraryError("the library is empty: index a folder first (pixsift index DIR)")

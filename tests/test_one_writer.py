@@ -24,6 +24,7 @@ from pixsift.search.model.embedder import ModelSpec, l2_normalise
 from pixsift.search.storage.models import Embedding
 from pixsift.search.storage.rows import encode_embedding
 from pixsift.search.storage.store import STATE_INDEX_GENERATION
+from pixsift.search.vectors import writer as index_writer
 
 DIMENSION = 16
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +48,7 @@ def forbid_writes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(search.vectors.persist, "_replace_atomically", refuse)
     monkeypatch.setattr(search.vectors.persist, "publish_vector_index", refuse)
-    monkeypatch.setattr(search.vectors.writer, "publish_stored_vectors", refuse)
-    monkeypatch.setattr(search.library, "publish_stored_vectors", refuse)
+    monkeypatch.setattr(index_writer, "publish_stored_vectors", refuse)
 
 
 def brute_force(library: Library, query: np.ndarray, k: int, allowed=None) -> list[int]:

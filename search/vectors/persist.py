@@ -18,14 +18,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
-from filelock import FileLock
 
 from pixsift.search.errors import IndexMismatchError, ModelMismatchError
 from pixsift.search.vectors.index import VectorIndex
 from pixsift.search.vectors.sidecar import SIDECAR_NAME, IndexSidecar, file_generation, read_sidecar
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 LOCK_NAME = "publish.lock"
 #: Temporary files are named ".<final name>.<random>" (see _replace_atomically).
@@ -34,6 +37,8 @@ _TEMPORARY_PREFIXES = (".index-", ".ids-", ".vectors-", f".{SIDECAR_NAME}.")
 
 def publish_lock(directory: Path) -> FileLock:
     """The lock every publisher holds (one per folder and process: re-entrant in a thread)."""
+    from filelock import FileLock  # publishers only: a search reads without it
+
     directory.mkdir(parents=True, exist_ok=True)
     return FileLock(directory / LOCK_NAME, is_singleton=True)
 
