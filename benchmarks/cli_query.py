@@ -69,12 +69,22 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--baseline", type=Path, help="an earlier checkout's folder")
     parser.add_argument("--peer-dir")
+    parser.add_argument(
+        "--baseline-cache", type=Path,
+        help="the baseline's own towers cache (e.g. a `cp -al` of the cache made before a change "
+        "to how towers are written); default: the one this checkout uses",
+    )  # fmt: skip
     arguments = parser.parse_args()
     here = Path(__file__).resolve().parents[1]
     peer = peer_directory(arguments.peer_dir)
     folder = corpus(peer, arguments.images)
     environment = pixsift_environment()
     builder = arguments.baseline or here
+    baseline_environment = (
+        {**environment, "PIXSIFT_CACHE_DIR": str(arguments.baseline_cache)}
+        if arguments.baseline and arguments.baseline_cache
+        else environment
+    )
     base_library = WORK / f"cli-query-{arguments.images}-base"
     if not (base_library / "index").exists():
         shutil.rmtree(base_library, ignore_errors=True)
@@ -82,7 +92,7 @@ def main() -> None:
             builder, "index", str(folder), "--library", str(base_library), "--no-progress",
             "--no-tags", *pixsift_model_args(),
         )  # fmt: skip
-        run_measured(command, cwd=cwd, env=environment)
+        run_measured(command, cwd=cwd, env=baseline_environment)
     libraries = {"pixsift (this checkout)": (here, WORK / f"cli-query-{arguments.images}-here")}
     built = {base_library}
     if arguments.baseline:
@@ -101,8 +111,9 @@ def main() -> None:
             shutil.rmtree(library, ignore_errors=True)
             shutil.copytree(base_library, library)
         command, cwd = pixsift(checkout, "search", QUERY, "--library", str(library), "-k", "5")
-        run_measured(command, cwd=cwd, env=environment)  # migrates a copy once, fills caches
-        commands[name] = (command, cwd, environment)
+        env = baseline_environment if checkout == arguments.baseline else environment
+        run_measured(command, cwd=cwd, env=env)  # migrates a copy once, fills caches
+        commands[name] = (command, cwd, env)
     peer_query = rclip_command(peer, "-n", "-f", "-t", "5", QUERY)
     if peer_query:
         run_measured(peer_query[0], cwd=folder, env=peer_query[1])
