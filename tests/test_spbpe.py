@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, normalizers, processors, trainers
 
+from pixsift.search.model import spbpe
 from pixsift.search.model.hftokenizer import (
     BpeTablesTokenizer,
     HfTokenizer,
@@ -133,6 +134,17 @@ def test_python_bpe_gives_tokenizers_ids_on_raw_texts(saved: Path) -> None:
     assert [text for text, a, b in zip(texts, got, expected, strict=True) if a != b] == []
     unk = reference.token_to_id("<unk>")
     assert sum(unk in ids for ids in expected) > 10  # the unknown piece is exercised
+
+
+def test_ids_stay_the_same_when_the_caches_are_emptied(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = varied_texts(60, seed=4)
+    expected = [SentencePieceBpe(saved / TABLES_FILE).encode(text) for text in texts]
+    monkeypatch.setattr(spbpe, "_CACHE_SIZE", 3)  # emptied many times within each text
+    small = SentencePieceBpe(saved / TABLES_FILE)
+    assert [small.encode(text) for text in texts] == expected
+    assert len(small._buckets) <= 3 and len(small._merges) <= 3
 
 
 def dense_bpe(seed: int) -> Tokenizer:

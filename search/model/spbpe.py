@@ -24,6 +24,7 @@ import json
 import mmap
 import re
 import struct
+import sys
 import zlib
 from array import array
 from pathlib import Path
@@ -37,6 +38,9 @@ _BUCKETS = 1 << 16
 _SEPARATOR = "\x00"
 #: The byte fallback's pieces, tokenizers' ``format!("<{b:#04X}>")``.
 _BYTE_PIECE = re.compile("<0x[0-9A-F]{2}>")
+#: Decoded buckets and looked-up pairs a tokenizer keeps (a server's queries repeat their words;
+#: arbitrary texts would otherwise grow them towards the whole table).
+_CACHE_SIZE = 50_000
 
 
 def reproducible_config(serialised: dict[str, Any]) -> dict[str, Any] | None:
@@ -144,6 +148,8 @@ def save_tables(serialised: dict[str, Any], config: dict[str, Any], path: Path) 
     offsets = array("I", [0])
     for chunk in data:
         offsets.append(offsets[-1] + len(chunk))
+    if sys.byteorder != "little":
+        offsets.byteswap()
     header = json.dumps(config).encode("utf-8")
     with path.open("wb") as out:
         out.write(_MAGIC + struct.pack("<I", len(header)) + header)
@@ -164,6 +170,8 @@ class SentencePieceBpe:
         config = json.loads(self._map[start : start + length])
         self._offsets = array("I")
         self._offsets.frombytes(self._map[start + length : start + length + 4 * (_BUCKETS + 1)])
+        if sys.byteorder != "little":
+            self._offsets.byteswap()
         self._data = start + length + 4 * (_BUCKETS + 1)
         self._buckets: dict[int, dict[str, str]] = {}
         self._replacements = [tuple(pair) for pair in config["replacements"]]
@@ -183,6 +191,8 @@ class SentencePieceBpe:
         index = _bucket(key)
         bucket = self._buckets.get(index)
         if bucket is None:
+            if len(self._buckets) >= _CACHE_SIZE:
+                self._buckets.clear()
             start, end = self._offsets[index], self._offsets[index + 1]
             items = self._map[self._data + start : self._data + end].decode("utf-8")
             parts = items.split(_SEPARATOR) if items else []
@@ -193,6 +203,8 @@ class SentencePieceBpe:
         """(rank, id of the joined piece) of merging ``first`` and ``second``, if they merge."""
         pair = (first, second)
         if pair not in self._merges:
+            if len(self._merges) >= _CACHE_SIZE:
+                self._merges.clear()
             found = self._get(f"{first} {second}")
             rank, piece_id = found.split(" ") if found is not None else (None, None)
             self._merges[pair] = (int(rank), int(piece_id)) if found is not None else None
