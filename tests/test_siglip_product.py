@@ -146,4 +146,6 @@ def test_siglip2s_gemma_tokenizer_without_torch_gives_open_clips_ids(
     assert result["vocab_size"] == 256000 and result["clean"] == "canonicalize"
     assert result["special_ids"] == {"pad": 0, "eos": 1, "bos": 2, "unk": 3}
     assert result["with_bos"] == 0 and result["ending_in_eos"] == 400
+    assert result["bpe_tables"] == "hf-bpe-tables.bin"  # the Python BPE, not tokenizers
     assert result["torch_identical"] == result["torch_free_identical"] == 400
+    assert result["torch_free_serialised_identical"] == 400

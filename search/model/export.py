@@ -21,6 +21,7 @@ import torch
 
 from pixsift.search.errors import PixsiftError
 from pixsift.search.model.embedder import OpenClipEmbedder
+from pixsift.search.model.hftokenizer import without_bpe_tables
 from pixsift.search.model.ort import (
     PROBE_TEXTS,
     OnnxEmbedder,
@@ -130,17 +131,33 @@ def _export_onnx(
     return "real_tokens" if tower is not None else "full_context"
 
 
+def _checked(
+    embedder: OpenClipEmbedder, directory: Path, settings: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``settings`` when the saved tokenizer gives open_clip's ids on the probe texts; else the
+    settings without the Python BPE's tables, if they had some and tokenizers passes instead."""
+    expected = embedder.tokenizer(list(TOKENIZER_PROBES)).numpy()
+    if np.array_equal(load_tokenizer(directory, settings)(TOKENIZER_PROBES), expected):
+        return settings
+    fallback = without_bpe_tables(directory, settings)
+    if fallback is None:
+        return None
+    return (
+        fallback
+        if np.array_equal(load_tokenizer(directory, fallback)(TOKENIZER_PROBES), expected)
+        else None
+    )
+
+
 def _torch_free_parts(
     embedder: OpenClipEmbedder, directory: Path
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(tokenizer settings, pixel plan) that reproduce the model's tokenizer and image transform
     without torch, each None where they would not (then open_clip's are used at load)."""
-    tokenizer = save_torch_free_tokenizer(embedder.tokenizer, directory)
-    if tokenizer is not None:
-        expected = embedder.tokenizer(list(TOKENIZER_PROBES)).numpy()
-        if not np.array_equal(load_tokenizer(directory, tokenizer)(TOKENIZER_PROBES), expected):
-            (directory / str(tokenizer["file"])).unlink()
-            tokenizer = None
+    saved = save_torch_free_tokenizer(embedder.tokenizer, directory)
+    tokenizer = _checked(embedder, directory, saved) if saved is not None else None
+    if saved is not None and tokenizer is None:
+        (directory / str(saved["file"])).unlink()
     plan = pixel_plan_for(embedder.preprocess)
     return tokenizer, asdict(plan) if plan is not None else None
 

@@ -5,18 +5,30 @@ length).
 
 The exporter saves it beside the towers and checks it token for token against open_clip's
 HFTokenizer on sample texts; tokenizers it does not reproduce (open_clip's "clips" mode, a
-stripped separator) keep open_clip's, which needs torch and the tokenizer folder.
+stripped separator) keep open_clip's, which needs torch and the tokenizer folder. A
+SentencePiece-style BPE (Gemma's, SigLIP2's default model) is also saved as hashed tables run in
+Python (search.model.spbpe, sidecar setting "bpe_tables"): loading Gemma's serialisation costs
+~1 s of a CLI query, the tables under a millisecond. Sidecars without the setting keep loading
+the serialisation.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import string
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pixsift.search.model.spbpe import (
+    TABLES_FILE,
+    SentencePieceBpe,
+    reproducible_config,
+    save_tables,
+)
 
 HF_TOKENIZER_FILE = "hf-tokenizer.json"
 
@@ -34,9 +46,10 @@ def canonical_text(text: str) -> str:
     """open_clip's "canonicalize" cleaning (SigLIP's, from big_vision): the same ftfy and HTML
     clean-up, underscores to spaces, ASCII punctuation removed, lower case, whitespace runs to
     one space."""
-    import ftfy
+    from pixsift.search.model.ftfy_fast import fix_text
 
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+    # ftfy.fix_text where it can change the text: importing ftfy costs ~45 ms of a CLI query.
+    text = html.unescape(html.unescape(fix_text(text))).strip()
     text = text.replace("_", " ").translate(_NO_PUNCTUATION).lower()
     return " ".join(text.split()).strip()
 
@@ -62,11 +75,16 @@ class HfTokenizer:
         self._clean = CLEANERS[clean]
 
     @classmethod
-    def load(cls, directory: Path, settings: dict[str, Any]) -> HfTokenizer:
-        serialised = (directory / str(settings["file"])).read_text(encoding="utf-8")
+    def load(cls, directory: Path, settings: dict[str, Any]) -> HfTokenizer | BpeTablesTokenizer:
         # Sidecars written before SigLIP's cleaning was reproduced have no "clean": whitespace.
         clean = str(settings.get("clean", "whitespace"))
-        return cls(serialised, int(settings["context_length"]), int(settings["pad_id"]), clean)
+        length, pad_id = int(settings["context_length"]), int(settings["pad_id"])
+        if settings.get("bpe_tables"):
+            return BpeTablesTokenizer(
+                directory / str(settings["bpe_tables"]), length, pad_id, clean
+            )
+        serialised = (directory / str(settings["file"])).read_text(encoding="utf-8")
+        return cls(serialised, length, pad_id, clean)
 
     def __call__(self, texts: str | Sequence[str]) -> np.ndarray:
         texts = [texts] if isinstance(texts, str) else list(texts)
@@ -74,6 +92,27 @@ class HfTokenizer:
         return np.array([encoding.ids for encoding in encodings], dtype=np.int64).reshape(
             len(texts), self.context_length
         )
+
+
+class BpeTablesTokenizer:
+    """HfTokenizer's ids for a SentencePiece-style BPE, from its saved tables: the template's
+    special tokens around the text's ids, cut to leave them room, padded with ``pad_id``."""
+
+    def __init__(self, tables: Path, context_length: int, pad_id: int, clean: str) -> None:
+        self._bpe = SentencePieceBpe(tables)
+        self.context_length = context_length
+        self._pad_id = pad_id
+        self._clean = CLEANERS[clean]
+        self._room = max(context_length - len(self._bpe.prefix) - len(self._bpe.suffix), 0)
+
+    def __call__(self, texts: str | Sequence[str]) -> np.ndarray:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        rows = np.full((len(texts), self.context_length), self._pad_id, dtype=np.int64)
+        for row, text in enumerate(texts):
+            ids = self._bpe.encode(self._clean(text))[: self._room]
+            ids = [*self._bpe.prefix, *ids, *self._bpe.suffix][: self.context_length]
+            rows[row, : len(ids)] = ids
+        return rows
 
 
 def save_hf_tokenizer_for(tokenizer: Any, directory: Path) -> dict[str, Any] | None:
@@ -90,11 +129,32 @@ def save_hf_tokenizer_for(tokenizer: Any, directory: Path) -> dict[str, Any] | N
     pad_id = tokenizer.tokenizer.pad_token_id
     if backend is None or pad_id is None:  # a slow (Python) tokenizer has no serialisation
         return None
-    (directory / HF_TOKENIZER_FILE).write_text(backend.to_str(), encoding="utf-8")
-    return {
+    serialised = backend.to_str()
+    (directory / HF_TOKENIZER_FILE).write_text(serialised, encoding="utf-8")
+    settings = {
         "kind": "hf",
         "file": HF_TOKENIZER_FILE,
         "context_length": int(tokenizer.context_length),
         "pad_id": int(pad_id),
         "clean": clean[tokenizer.clean_fn],
     }
+    return {**settings, **save_bpe_tables(json.loads(serialised), directory)}
+
+
+def save_bpe_tables(serialised: dict[str, Any], directory: Path) -> dict[str, str]:
+    """The sidecar setting of the Python BPE's tables, written into ``directory``, when
+    serialisation ``serialised`` is a SentencePiece-style BPE (else none: tokenizers runs it)."""
+    config = reproducible_config(serialised)
+    if config is None:
+        return {}
+    save_tables(serialised, config, directory / TABLES_FILE)
+    return {"bpe_tables": TABLES_FILE}
+
+
+def without_bpe_tables(directory: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """``settings`` with the Python BPE's tables removed (their file deleted), for an export
+    whose check they failed; None when there were none (nothing left to fall back to)."""
+    if not settings.get("bpe_tables"):
+        return None
+    (directory / str(settings["bpe_tables"])).unlink(missing_ok=True)
+    return {key: value for key, value in settings.items() if key != "bpe_tables"}

@@ -38,7 +38,7 @@ HUB_FILES = [
     "config.json", "visual/model.onnx", "visual/preprocess_cfg.json", "textual/model.onnx",
     "textual/tokenizer*.json", "textual/special_tokens_map.json", "textual/vocab.json",
     "textual/merges.txt", PACK_FILE, "towers.json", "image.onnx", "text.onnx", "tokenizer.json",
-    "hf-tokenizer.json", "LICENCE.txt", "LICENSE", "README.md",
+    "hf-tokenizer.json", "hf-bpe-tables.bin", "LICENCE.txt", "LICENSE", "README.md",
 ]  # fmt: skip
 
 

@@ -5,7 +5,7 @@ pixsift's own layout (``pixsift models export``)::
     pack.json      name, model id, dimension, SHA-256 of every file, the export's agreement with
                    torch, where the weights came from, the licence note's file name
     towers.json    the towers' sidecar (search.model.ort): preprocessing plan, tokenizer settings
-    image.onnx  text.onnx  clip-bpe-merges.txt (or hf-tokenizer.json)
+    image.onnx  text.onnx  clip-bpe-merges.txt (or hf-tokenizer.json, + hf-bpe-tables.bin)
     LICENCE.txt    whose weights these are and under which terms
 
 Immich's layout (visual/model.onnx, textual/model.onnx, config.json, ...) is read as it is
