@@ -55,7 +55,7 @@ PATHS = json.loads(sys.argv[1])
 
 def open_session(path):
     import onnxruntime
-    from pixsift.search.model.ort import QUICK_START_SESSION_CONFIG
+    from pixsift.search.model.session_options import QUICK_START_SESSION_CONFIG
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 2
     for key, value in QUICK_START_SESSION_CONFIG.items():

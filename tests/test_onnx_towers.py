@@ -208,7 +208,7 @@ def test_quick_start_sessions_skip_prepacking_and_spinning_with_the_same_vectors
     """A CLI search opens its sessions for one query (start_quickly): no weight pre-packing, no
     spinning threads; the towers compute the same vectors."""
     import pixsift.search.model.loading as loading_module
-    from pixsift.search.model.ort import QUICK_START_SESSION_CONFIG
+    from pixsift.search.model.session_options import QUICK_START_SESSION_CONFIG
 
     monkeypatch.setattr(loading_module, "_quick_start", False)
     default = load_embedder(tiny_spec, Runtime(backend="onnx", threads=1))

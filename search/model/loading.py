@@ -58,9 +58,10 @@ def set_thread_budget(threads: int) -> None:
 
 def start_quickly() -> None:
     """This process runs its model a few times and exits (a CLI search): ONNX Runtime sessions
-    open without weight pre-packing and without spinning threads (ort.QUICK_START_SESSION_CONFIG),
-    which costs a long-lived server or an indexing run more than it saves; its few small
-    matrix products run on one BLAS thread (search.threads)."""
+    open without weight pre-packing and without spinning threads
+    (session_options.QUICK_START_SESSION_CONFIG), which costs a long-lived server or an indexing
+    run more than it saves; its few small matrix products run on one BLAS thread
+    (search.threads)."""
     global _quick_start
     _quick_start = True
     limit_blas_threads(1)

@@ -53,7 +53,7 @@ def save_mapped(source: Path, target: Path) -> None:
     less: CI's plain-kernel run keeps the graph as it is)."""
     import onnxruntime
 
-    from pixsift.search.model.ort import graph_optimization_level
+    from pixsift.search.model.session_options import graph_optimization_level
 
     extended = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options = onnxruntime.SessionOptions()
