@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from pixsift.search.model.embedder import ModelSpec, OpenClipEmbedder
 from pixsift.search.model.immich import ImmichEmbedder
 from pixsift.search.model.loading import load_embedder
 from pixsift.search.model.ort import OnnxEmbedder
+from pixsift.search.model.pack_files import HUB_FILES
 from pixsift.search.model.weights import model_id_for
 
 TEXTS = ["a photo", "a red bicycle leaning on a wall next to a green door", "Ça va? 3.14"]
@@ -74,6 +76,8 @@ def pack_vectors(
 
 def test_a_pack_holds_towers_tokenizer_plan_checksums_and_licence(pack: Path) -> None:
     names = {path.name for path in pack.iterdir()}
+    # `pixsift models download REPO` fetches only these names from a hub repository.
+    assert [n for n in names if not any(fnmatch(n, pattern) for pattern in HUB_FILES)] == []
     assert {"pack.json", "towers.json", "image.onnx", "text.onnx", "clip-bpe-merges.txt"} <= names
     # What its text queries run by default, its weights in a file of their own.
     assert {"text-int8.onnx", "text-int8.onnx.data"} <= names

@@ -37,8 +37,10 @@ PROBE_TEXTS = ("a photo", "a red bicycle leaning on a wall next to a green door"
 HUB_FILES = [
     "config.json", "visual/model.onnx", "visual/preprocess_cfg.json", "textual/model.onnx",
     "textual/tokenizer*.json", "textual/special_tokens_map.json", "textual/vocab.json",
-    "textual/merges.txt", PACK_FILE, "towers.json", "image.onnx", "text.onnx", "tokenizer.json",
-    "hf-tokenizer.json", "hf-bpe-tables.bin", "LICENCE.txt", "LICENSE", "README.md",
+    "textual/merges.txt", PACK_FILE, "towers.json", "image.onnx", "image.onnx.data", "text.onnx",
+    "text.onnx.data", "text-int8.onnx", "text-int8.onnx.data", "tokenizer.json",
+    "clip-bpe-merges.txt", "hf-tokenizer.json", "hf-bpe-tables.bin", "LICENCE.txt", "LICENSE",
+    "README.md",
 ]  # fmt: skip
 
 
