@@ -10,8 +10,9 @@ import open_clip
 import pytest
 import torch
 
+from benchmarks.world.batches import batches, label_matrix
 from benchmarks.world.scenes import Scene, Thing, scenes
-from benchmarks.world.train import MultiPositiveSigLipLoss, batches, label_matrix
+from benchmarks.world.train import MultiPositiveSigLipLoss
 
 
 def _scene(*things: Thing, background: str = "plain", word: str | None = None,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from benchmarks.world import train
 
@@ -65,3 +65,37 @@ def test_a_snapshot_is_the_model_after_that_many_steps(tmp_path: Path, monkeypat
 def test_without_the_option_no_snapshot_is_written(tmp_path: Path, monkeypatch) -> None:
     out = _run(tmp_path, monkeypatch, "plain", "--steps", "2")
     assert not any(p.is_dir() for p in out.iterdir())
+
+
+def test_init_starts_every_weight_from_the_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    # --lr 0: a step changes no weight (AdamW's decay is lr * 0.05 too), so the model saved is
+    # the one it started from: with --init the first run's to the bit, without it a fresh one.
+    # --swap-twins rides along: its batches train end to end.
+    first = _run(tmp_path, monkeypatch, "first", "--steps", "2") / f"{NAME}.safetensors"
+    again = _run(tmp_path, monkeypatch, "again", "--steps", "1", "--lr", "0", "--init",
+                 str(first), "--swap-twins", "0.25")  # fmt: skip
+    fresh = _run(tmp_path, monkeypatch, "fresh", "--steps", "1", "--lr", "0")
+    reference = load_file(first)
+    went_on, new = (load_file(d / f"{NAME}.safetensors") for d in (again, fresh))
+    assert all(torch.equal(went_on[k], reference[k]) for k in reference)
+    assert not torch.equal(new["visual.proj"], reference["visual.proj"])
+    report = json.loads((again / f"{NAME}.metrics.json").read_text())
+    assert report["settings"]["swap_twins"] == 0.25
+
+
+def test_init_refuses_a_checkpoint_of_another_model(tmp_path: Path, monkeypatch) -> None:
+    other = tmp_path / "other.safetensors"
+    save_file({"visual.proj": torch.zeros(3, 3)}, str(other))
+    with pytest.raises(SystemExit, match="not a checkpoint of this model"):
+        _run(tmp_path, monkeypatch, "bad", "--steps", "1", "--init", str(other))
+
+
+def test_swap_twins_need_multi_positive_labels(tmp_path: Path, monkeypatch, capsys) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(SMALL))
+    argv = ["train", "--out", str(tmp_path / "x"), "--config", str(config), "--loss", "siglip",
+            "--swap-twins", "0.25"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        train.main()
+    assert "--swap-twins needs --multi-positive" in capsys.readouterr().err

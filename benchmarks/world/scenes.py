@@ -134,6 +134,33 @@ def shape_twin(scene: Scene, rng: np.random.Generator) -> tuple[Scene, int]:
     return replace(scene, things=tuple(things)), index
 
 
+def swap_options(scene: Scene) -> list[tuple[int, int]]:
+    """Pairs of objects of ``scene`` (indices) whose colours ``colour_swap`` can exchange: of
+    different colours and different shapes (else the swap changes no colour-shape pair), and
+    neither exchange makes a held-out pair."""
+    things = scene.things
+    return [
+        (first, second)
+        for first in range(len(things))
+        for second in range(first + 1, len(things))
+        if things[first].colour != things[second].colour
+        and things[first].shape != things[second].shape
+        and (things[second].colour, things[first].shape) not in HELD_OUT_PAIRS
+        and (things[first].colour, things[second].shape) not in HELD_OUT_PAIRS
+    ]
+
+
+def colour_swap(scene: Scene, first: int, second: int) -> Scene:
+    """``scene`` with the colours of objects ``first`` and ``second`` exchanged: the same shapes,
+    sizes, places, background and texture. A red star beside a blue diamond becomes a blue star
+    beside a red diamond, so "a red star" is true of one and false of the other although both
+    hold red, blue, a star and a diamond: only binding colour to shape tells them apart."""
+    things = list(scene.things)
+    things[first] = replace(scene.things[first], colour=scene.things[second].colour)
+    things[second] = replace(scene.things[second], colour=scene.things[first].colour)
+    return replace(scene, things=tuple(things))
+
+
 def object_captions(scene: Scene, index: int) -> list[str]:
     """True captions of ``scene`` that name its object ``index``: the full caption and the
     object alone (with and without its size, with the background)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import shutil
 import time
 from pathlib import Path
@@ -25,21 +24,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from benchmarks.world.batches import SceneBatches
 from benchmarks.world.render import render
-from benchmarks.world.scenes import (
-    Scene,
-    caption_variants,
-    iter_scenes,
-    object_captions,
-    scenes,
-    shape_captions,
-    shape_twin,
-)
+from benchmarks.world.scenes import scenes
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "tests/data/world/pixsift-world-vit.json"
 #: Training scenes use the seed; held-out evaluation scenes use this offset (never trained on).
 EVAL_SEED_OFFSET = 1_000_003
-TRAIN_RENDER_SIZE = 64  # drawn a bit larger than the model's 48 px; the transform crops/resizes
 
 
 def render_size(config: Path) -> int:
@@ -77,22 +68,6 @@ def build_model(config: Path) -> tuple[torch.nn.Module, object, object, object]:
     return model, train_tf, eval_tf, open_clip.get_tokenizer(config.stem)
 
 
-def label_matrix(texts: list[str], pictures: list[Scene]) -> torch.Tensor:
-    """Sigmoid-loss labels for a batch, pictures x texts (the layout of open_clip's SigLipLoss
-    logits, image @ text.T): +1 where the text is a true caption of the picture, else -1. A
-    text is true of a picture when the picture's own captions (``caption_variants``, which
-    every training text is drawn from) hold it: "a red star" for every picture holding a red
-    star, "a small red star" only for a small one, "... on a plain background" only there, a
-    full caption for its own scene (or one with the identical caption). open_clip's
-    SigLipLoss labels all but the diagonal -1, so "a red star" was a negative on the ~2
-    other pictures of a batch holding one (section 36: 0.32 of such labels positive).
-    A shape alone ("a star", ``shape_captions``; only --shape-words writes it) is true of
-    every picture holding that shape."""
-    true = [set(caption_variants(picture)) | set(shape_captions(picture)) for picture in pictures]
-    labels = [[1.0 if text in held else -1.0 for text in texts] for held in true]
-    return torch.tensor(labels, dtype=torch.float32)
-
-
 class MultiPositiveSigLipLoss(open_clip.loss.SigLipLoss):
     """open_clip's SigLipLoss (one process) with the labels given, not its diagonal:
     -sum(logsigmoid(labels * (scale * image @ text.T + bias))) / batch."""
@@ -104,63 +79,6 @@ class MultiPositiveSigLipLoss(open_clip.loss.SigLipLoss):
         if labels.shape != logits.shape:
             raise ValueError(f"labels {tuple(labels.shape)} for logits {tuple(logits.shape)}")
         return -F.logsigmoid(labels.to(logits.dtype) * logits).sum() / image_features.shape[0]
-
-
-class SceneBatches(torch.utils.data.IterableDataset):
-    """(images, tokens, labels) batches of fresh training scenes, drawn in one loader worker process
-    (one stream, so the order is the seed's whatever the machine) while the model trains."""
-
-    def __init__(self, seed: int, batch_size: int, transform, tokenizer, *,
-                 size: int = TRAIN_RENDER_SIZE, twins: float = 0.0,
-                 short_twins: bool = False, shape_words: float = 0.0) -> None:  # fmt: skip
-        self.seed, self.batch_size, self.transform, self.tokenizer = (
-            seed,
-            batch_size,
-            transform,
-            tokenizer,
-        )
-        self.size, self.twins, self.short_twins = size, twins, short_twins
-        self.shape_words = shape_words
-
-    def __iter__(self):
-        return batches(self.seed, self.batch_size, self.transform, self.tokenizer,
-                       size=self.size, twins=self.twins, short_twins=self.short_twins,
-                       shape_words=self.shape_words)  # fmt: skip
-
-
-def batches(seed: int, batch_size: int, transform, tokenizer, *, size: int = TRAIN_RENDER_SIZE,
-            twins: float = 0.0, short_twins: bool = False, shape_words: float = 0.0):  # fmt: skip
-    """(images, tokens, labels) batches of fresh training scenes, each with one of its true
-    captions; ``labels`` is ``label_matrix`` of the batch (used by --multi-positive).
-    A share ``twins`` of each batch is pairs of a scene and its shape twin (one object drawn as
-    another shape), both captioned by a text naming that object: contrasting them is only
-    possible by shape, which plain batches let the model skip (it ranked "a red star" by colour).
-    A share ``shape_words`` of the other scenes' texts become one object's shape alone ("a
-    star"; with --multi-positive a positive on every picture holding a star), drawn from their
-    own generator so that the scenes and every other text stay as without it."""
-    stream = iter_scenes(seed, allow_held_out=False)
-    rng = random.Random(seed)
-    twin_rng = np.random.default_rng(seed + 1)
-    word_rng = random.Random(seed + 2)
-    pairs = int(batch_size * twins) // 2
-    while True:
-        chunk = [next(stream) for _ in range(batch_size - pairs)]
-        texts = [
-            s.caption if rng.random() < 0.5 else rng.choice(caption_variants(s)) for s in chunk
-        ]
-        if shape_words:
-            for position in range(pairs, len(chunk)):
-                if word_rng.random() < shape_words:
-                    texts[position] = word_rng.choice(shape_captions(chunk[position]))
-        for position in range(pairs):
-            twin, index = shape_twin(chunk[position], twin_rng)
-            # The same kind of caption for both, naming the object (short: the object alone).
-            kind = rng.randrange(1, 3) if short_twins else rng.randrange(4)
-            texts[position] = object_captions(chunk[position], index)[kind]
-            chunk.append(twin)
-            texts.append(object_captions(twin, index)[kind])
-        images = torch.stack([transform(render(s, (size, size))) for s in chunk])
-        yield images, tokenizer(texts), label_matrix(texts, chunk)
 
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -235,6 +153,18 @@ def init_vision(model: torch.nn.Module, checkpoint: Path) -> int:
     return len(taken)
 
 
+def init_model(model: torch.nn.Module, checkpoint: Path) -> None:
+    """Start every weight (both towers, temperature, bias) from a checkpoint of this very model
+    (same config): a run that goes on from another with a new recipe, not a fresh start."""
+    from safetensors.torch import load_file
+
+    try:
+        model.load_state_dict({k: v.float() for k, v in load_file(checkpoint).items()})
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise SystemExit(f"{checkpoint}: not a checkpoint of this model ({first})") from error
+
+
 #: What --init-vision takes from the other checkpoint.
 TRUNK_PARTS = ("conv1.", "positional_embedding", "class_embedding", "ln_pre.", "transformer.")
 
@@ -265,6 +195,9 @@ def train(args: argparse.Namespace) -> dict:
     if args.init_vision:
         taken = init_vision(model, args.init_vision)
         print(f"image trunk from {args.init_vision}: {taken} tensors")
+    if args.init:
+        init_model(model, args.init)
+        print(f"whole model from {args.init}")
     criterion = make_criterion(args.loss, args.multi_positive)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -275,7 +208,8 @@ def train(args: argparse.Namespace) -> dict:
     model.train()
     data = SceneBatches(args.seed, args.batch, train_tf, tokenizer,
                        size=render_size(args.config), twins=args.twins,
-                       short_twins=args.short_twins, shape_words=args.shape_words)  # fmt: skip
+                       short_twins=args.short_twins, shape_words=args.shape_words,
+                       swap_twins=args.swap_twins)  # fmt: skip
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=1, prefetch_factor=4)
     positives = []  # positive labels per text, a batch's mean (1.0 for the diagonal alone)
     for step, (images, tokens, labels) in enumerate(loader):
@@ -364,6 +298,15 @@ def main() -> None:
         help="sigmoid loss: a text is positive for every picture of the batch it is true of "
         "('a red star': every picture holding a red star), not only its own",
     )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start the whole model from this checkpoint of the same config",
+    )
+    parser.add_argument("--swap-twins", type=float, default=0.0,
+                        help="share of each batch made of scene / colour-swap-twin pairs, each "
+                        "captioned by a swapped object alone; needs --multi-positive")  # fmt: skip
     parser.add_argument("--shape-words", type=float, default=0.0,
                         help="share of the non-twin texts that name one object's shape alone "
                         "('a star'); needs --multi-positive")  # fmt: skip
@@ -375,6 +318,12 @@ def main() -> None:
     if args.shape_words and not args.multi_positive:
         parser.error("--shape-words needs --multi-positive (else 'a star' is a negative on "
                      "every other picture holding a star)")  # fmt: skip
+    if not 0.0 <= args.swap_twins <= 1.0 or args.twins + args.swap_twins > 1.0:
+        parser.error(f"--swap-twins is a share, 0 to 1 with --twins, not {args.swap_twins}")
+    if args.swap_twins and not args.multi_positive:
+        parser.error("--swap-twins needs --multi-positive (its texts are true of other pictures)")
+    if args.init and args.init_vision:
+        parser.error("--init starts the whole model; --init-vision only its image trunk: one")
     args.config = model_config(args.config, args.loss, args.out)
     result = train(args)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

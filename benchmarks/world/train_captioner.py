@@ -24,6 +24,7 @@ import open_clip
 import torch
 from safetensors.torch import save_file
 
+from benchmarks.world.batches import TRAIN_RENDER_SIZE
 from benchmarks.world.render import render
 from benchmarks.world.scenes import (
     BACKGROUNDS,
@@ -36,7 +37,7 @@ from benchmarks.world.scenes import (
     iter_scenes,
     scenes,
 )
-from benchmarks.world.train import TRAIN_RENDER_SIZE, init_vision, learning_rate
+from benchmarks.world.train import init_vision, learning_rate
 
 DATA = Path(__file__).resolve().parents[2] / "tests/data/world"
 NAME = "pixsift-world-coca"
