@@ -24,18 +24,20 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from platformdirs import user_data_path
 
 from pixsift.search import settings
 from pixsift.search.errors import InvalidInputError, NotFoundError
 from pixsift.search.model.checkpoints import checkpoint_digest, default_cache_directory
-from pixsift.search.model.immich import ImmichEmbedder, is_immich_pack
 from pixsift.search.model.ort import SIDECAR_NAME, OnnxEmbedder, TowersInfo
 from pixsift.search.model.pixels import PixelPlan, PlannedPreprocess
 from pixsift.search.model.query_tower import INT8_TEXT_FILE, query_tower_choice
 from pixsift.search.model.tokenizer import load_tokenizer
+
+if TYPE_CHECKING:  # Immich's layout is read only where a pack has it (a search imports none of it)
+    from pixsift.search.model.immich import ImmichEmbedder
 
 PACK_FILE = "pack.json"
 LICENCE_FILE = "LICENCE.txt"
@@ -72,6 +74,8 @@ def pack_layout(directory: Path) -> Layout | None:
     """Which layout ``directory`` holds, or None where it is not a pack."""
     if (directory / PACK_FILE).is_file() and (directory / SIDECAR_NAME).is_file():
         return "pixsift"
+    from pixsift.search.model.immich import is_immich_pack
+
     if is_immich_pack(directory):
         return "immich"
     return None
@@ -126,6 +130,8 @@ def load_pack(
     sessions for a short-lived process (search.model.loading.start_quickly)."""
     model_id = pack_model_id(directory)
     if pack_layout(directory) == "immich":
+        from pixsift.search.model.immich import ImmichEmbedder
+
         return ImmichEmbedder(directory, model_id, threads=threads)
     raw = json.loads((directory / SIDECAR_NAME).read_text(encoding="utf-8"))
     info = TowersInfo(**raw)
