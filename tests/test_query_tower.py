@@ -178,3 +178,23 @@ def test_the_int8_copy_keeps_its_weights_in_a_mapped_file_and_computes_the_quant
         for path in (copy, plain)
     ]
     np.testing.assert_allclose(vectors[0], vectors[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("level", "products"), [("all", "DynamicQuantizeMatMul"), ("disable", "MatMulInteger")]
+)
+def test_the_int8_copy_is_rewritten_ahead_only_as_far_as_sessions_may_rewrite(
+    private_cache_directory: Path, tiny_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch,
+    stack: ExitStack, level: str, products: str,
+) -> None:  # fmt: skip
+    """Saved pre-optimised to the "extended" level by default (the quantizer's integer products
+    fused); CI's plain-kernel run (PIXSIFT_ORT_GRAPH_OPTIMIZATION=disable) keeps the graph as the
+    quantizer wrote it, else its float checks would run rewritten kernels after all."""
+    import onnx
+
+    directory = towers(tiny_spec, monkeypatch, "fp32").directory
+    stack.enter_context(without_int8_copy(directory))
+    monkeypatch.setenv("PIXSIFT_ORT_GRAPH_OPTIMIZATION", level)
+    copy = int8_text_tower(directory)
+    operators = {node.op_type for node in onnx.load(str(copy), load_external_data=False).graph.node}
+    assert products in operators, operators
