@@ -98,3 +98,16 @@ def test_towers_exported_with_a_tokenizers_file_keep_their_token_ids(
     loaded = ClipTokenizer.load(tmp_path, {"file": "tokenizer.json", "context_length": 77})
     texts = FIXED + varied_texts(50, seed=2)
     np.testing.assert_array_equal(loaded(texts), tokenizer(texts))
+
+
+def test_a_damaged_merge_list_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A truncated list would shift the end token's id: every text vector wrong, silently."""
+    from pixsift.search.errors import InvalidInputError
+
+    merges = clip_merges(Path(default_bpe()))
+    (tmp_path / "clip-bpe-merges.txt").write_text("\n".join(merges[:-100]), encoding="utf-8")
+    settings = {"file": "clip-bpe-merges.txt", "context_length": 77}
+    with pytest.raises(InvalidInputError, match=r"holds 48794 merges, not CLIP's 48894.*delete"):
+        ClipTokenizer.load(tmp_path, settings)
+    (tmp_path / "clip-bpe-merges.txt").write_text("\n".join(merges), encoding="utf-8")
+    assert ClipTokenizer.load(tmp_path, settings).context_length == 77

@@ -149,7 +149,18 @@ class ClipTokenizer:
 
     @classmethod
     def load(cls, directory: Path, settings: dict[str, Any]) -> ClipTokenizer:
-        return cls(read_merges(directory / str(settings["file"])), int(settings["context_length"]))
+        path = directory / str(settings["file"])
+        merges = read_merges(path)
+        # A damaged file would shift every id after the merges (the end token's among them):
+        # wrong vectors, silently. The exporter saves only CLIP's full list.
+        if len(merges) != MERGE_COUNT:
+            from pixsift.search.errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"{path} holds {len(merges)} merges, not CLIP's {MERGE_COUNT}: it is damaged; "
+                f"delete {directory} and its towers are exported again"
+            )
+        return cls(merges, int(settings["context_length"]))
 
     def __call__(self, texts: str | Sequence[str]) -> np.ndarray:
         texts = [texts] if isinstance(texts, str) else list(texts)
