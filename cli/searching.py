@@ -78,6 +78,11 @@ def parse_term(value: str, weight_sign: float) -> QueryTerm:
 @click.option("--collapse-duplicates", is_flag=True, help="One result per near-duplicate group.")
 @click.option("--weaker", is_flag=True, help=RankingOptions.model_fields["weaker"].description)
 @click.option(
+    "--match-probability",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help=RankingOptions.model_fields["match_probability"].description,
+)
+@click.option(
     "--no-stacks",
     is_flag=True,
     help="Every copy of a burst or RAW+JPEG pair as its own result (default: one per stack).",
@@ -106,6 +111,7 @@ def search(
     min_score: float | None,
     collapse_duplicates: bool,
     weaker: bool,
+    match_probability: float | None,
     no_stacks: bool,
     literal: bool,
     as_json: bool,
@@ -131,6 +137,7 @@ def search(
         order=order,  # type: ignore[arg-type]
         collapse=collapse_duplicates,
         weaker=weaker,
+        match_probability=match_probability,
         interpret=not literal,
         stacks=not no_stacks,
     )
@@ -202,6 +209,8 @@ def _print_hits(result: SearchPage) -> None:
         if hit.image.offset_s is not None:
             where += "@" + clock(hit.image.offset_s)
         band = f"  {hit.band}" if hit.band else ""
+        if hit.probability is not None:
+            band += f" (p {hit.probability:.2f})"
         stacked = f"  (+{len(hit.stack) - 1} in stack)" if len(hit.stack) > 1 else ""
         click.echo(f"{similarity:.4f}  {where}  #{hit.id}{band}{stacked}")
         others = [m for m in hit.moments if m.image.id != hit.id]

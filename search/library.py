@@ -231,6 +231,10 @@ class Library:
             return int(recorded)
         return self.embedder.dimension
 
+    def sigmoid_scale(self) -> tuple[float, float] | None:
+        """(scale, bias) of a sigmoid-trained model (search.query.relevance); None otherwise."""
+        return getattr(self.embedder, "sigmoid_scale", None)
+
     # Searching -------------------------------------------------------------------------------
 
     def search(

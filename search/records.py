@@ -201,6 +201,9 @@ class SearchHit:
     #: "strong", "possible", "weak" (kept only when weaker matches are asked for) or "words"
     #: (found by its words); None when the library is too small to calibrate.
     band: str | None = None
+    #: A sigmoid-trained model's (SigLIP's) probability that the picture matches a plain text
+    #: query, the same in every library; None for other models and queries.
+    probability: float | None = None
     #: For a stack (a burst, a RAW+JPEG pair): every copy's id, the best first; they take no
     #: other result slot. Empty for a picture that stands alone.
     stack: tuple[int, ...] = ()

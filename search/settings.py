@@ -124,6 +124,17 @@ BACKGROUND_TAGGING = Setting(
     "the index and tags in a background child (pixsift tags update); 0: it tags before it ends.",
     "PIXSIFT_BACKGROUND_TAGGING",
 )
+MATCH_PROBABILITY = Setting(
+    "match_probability",
+    "calibrated",
+    'Where the result list stops. "calibrated" (the default): where results stop standing out '
+    "from what the query scores across the library (docs/evaluation.md, Relevance). A number "
+    "between 0 and 1, for a sigmoid-trained model (SigLIP, SigLIP2): where the model's "
+    "probability that the picture matches a text query falls below it (other queries stay "
+    "calibrated). Real SigLIP models give true matches of short texts 0.2-0.4 and wrong ones "
+    "under 0.001 (docs/evaluation.md): start low. A request's match_probability overrides it.",
+    "PIXSIFT_MATCH_PROBABILITY",
+)
 ALL_SETTINGS = (
     LIBRARY, DATABASE_URL, MODEL, PRETRAINED, PREPROCESSING_TAG, TOKENIZER, CACHE_DIRECTORY,
     BACKEND, QUANTIZE, INDEX_MEMORY_BUDGET,

@@ -140,7 +140,15 @@ def test_text_search_returns_a_page_matching_the_openapi_document(
         "offset": 0,
         **{
             k: body["query"][k]
-            for k in ("order", "min_score", "collapse", "weaker", "exclude", "terms")
+            for k in (
+                "order",
+                "min_score",
+                "collapse",
+                "weaker",
+                "match_probability",
+                "exclude",
+                "terms",
+            )
         },
         "mode": "hybrid",
         "filters": {},

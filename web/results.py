@@ -118,6 +118,7 @@ class SearchQuery:
             min_score=params.min_score,
             collapse=params.collapse,
             weaker=params.weaker,
+            match_probability=params.match_probability,
             exclude=params.exclude,
             terms=list(params.terms),
             filters=params.filters(),
@@ -146,6 +147,7 @@ class SearchQuery:
             order=params.order,
             collapse=params.collapse,
             weaker=params.weaker,
+            match_probability=params.match_probability,
             interpret=params.interpret,
             stacks=params.stacks,
         )
@@ -355,6 +357,7 @@ def hit_out(hit: SearchHit) -> HitOut:
             "similarity": similarity,
             "relevance": None if hit.relevance is None else round(hit.relevance, 3),
             "band": hit.band,
+            "probability": None if hit.probability is None else round(hit.probability, 4),
             "date": date,
             "date_source": date_source,
             "moments": [moment_out(moment) for moment in hit.moments],

@@ -150,6 +150,12 @@ class HitOut(ImageOut):
         "(found by the words of its name, tags or text). Null when the library is too small "
         "to calibrate.",
     )
+    probability: float | None = Field(
+        None,
+        description="A sigmoid-trained model's (SigLIP's) probability that the picture matches "
+        "the text, the same in every library (null for other models, and for queries that are "
+        "not one text).",
+    )
     date: datetime = Field(description="When it was taken, else the file's modification time.")
     date_source: Literal["taken", "file"]
     moments: list[MomentOut] = Field(
@@ -189,6 +195,7 @@ class QueryEcho(BaseModel):
     min_score: float | None
     collapse: bool
     weaker: bool = False
+    match_probability: float | None = None
     exclude: str | None
     terms: list[TermSpec]
     filters: Annotated[

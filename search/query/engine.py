@@ -38,6 +38,7 @@ from pixsift.search.query.relevance import (
     UNCALIBRATED,
     Relevance,
     calibrate,
+    with_probability,
 )
 from pixsift.search.query.request import MAX_RESULTS, SearchPage, SearchRequest
 from pixsift.search.query.timing import collect_stages, collecting, stage
@@ -155,8 +156,8 @@ def _ranked(
         ranking = keyword
     else:
         ranking = fuse_weighted((semantic, 1.0), (keyword, keyword_weight)) if keyword else semantic
-    relevance = _relevance(library, vector)
-    cutoff = relevance.calibrated and not request.weaker
+    relevance = _relevance(library, request, vector)
+    cutoff = relevance.cuts and not request.weaker
     worded = {image_id for image_id, _ in keyword}
     # Similarities of keyword-only candidates cost a database read each: fetch them for every
     # candidate only when a minimum score or the cutoff needs them, else for the page shown.
@@ -180,11 +181,18 @@ def _ranked(
     return ranking, _Scoring(vector, similarities, relevance, worded)
 
 
-def _relevance(library: SearchContext, vector: EmbeddingMatrix | None) -> Relevance:
-    """The query's calibration on the library (search.query.relevance)."""
+def _relevance(
+    library: SearchContext, request: SearchRequest, vector: EmbeddingMatrix | None
+) -> Relevance:
+    """The query's calibration on the library, and a sigmoid model's probability for a plain
+    text query (search.query.relevance)."""
     if vector is None:
         return UNCALIBRATED
-    return calibrate(vector, library.embedding_sample(CALIBRATION_SAMPLE_SIZE))
+    calibration = calibrate(vector, library.embedding_sample(CALIBRATION_SAMPLE_SIZE))
+    (term,) = request.terms if len(request.terms) == 1 else (None,)
+    if term is None or term.text is None or term.weight <= 0:
+        return calibration  # only one text has a probability of matching
+    return with_probability(calibration, library.sigmoid_scale(), request.match_probability)
 
 
 @dataclass(frozen=True)
@@ -197,15 +205,16 @@ class _Scoring:
     relevance: Relevance
     worded: set[int]
 
-    def relevance_of(self, image_id: int) -> tuple[float | None, str | None]:
+    def relevance_of(self, image_id: int) -> tuple[float | None, str | None, float | None]:
+        """The hit's relevance (z), band and probability (a sigmoid model's, or None)."""
         similarity = self.similarities.get(image_id)
         if similarity is None:
-            return None, "words"
+            return None, "words", None
         band = self.relevance.band(similarity)
         if band == "weak" and image_id in self.worded:
             band = "words"
         score = self.relevance.score(similarity) if self.relevance.calibrated else None
-        return score, band
+        return score, band, self.relevance.probability(similarity)
 
 
 def _selection(
@@ -357,20 +366,19 @@ def _page(
     scored = replace(scored, similarities=similarities)
     moment_ids = [i for image_id in shown_ids for i, _ in groups.get(image_id, [])]
     records = library.images(shown_ids + moment_ids)
-    hits = [
-        SearchHit(
+
+    def hit(image_id: int, score: float) -> SearchHit:
+        relevance, band, probability = scored.relevance_of(image_id)
+        moments = groups.get(image_id, [])
+        return SearchHit(
             image=records[image_id],
             score=score,
             similarity=similarities.get(image_id),
-            moments=tuple(
-                MomentHit(image=records[i], score=s)
-                for i, s in groups.get(image_id, [])
-                if i in records
-            ),
-            relevance=scored.relevance_of(image_id)[0],
-            band=scored.relevance_of(image_id)[1],
+            moments=tuple(MomentHit(image=records[i], score=s) for i, s in moments if i in records),
+            relevance=relevance,
+            band=band,
+            probability=probability,
         )
-        for image_id, score in shown
-        if image_id in records
-    ]
+
+    hits = [hit(image_id, score) for image_id, score in shown if image_id in records]
     return SearchPage(hits=hits, request=request, next_offset=next_offset)

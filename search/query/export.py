@@ -22,7 +22,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 RANKING_COLUMNS = ("id", "score", "similarity")
 #: How good a match it is (search.query.relevance): after the record, so older readers of the
 #: first columns are undisturbed.
-RELEVANCE_COLUMNS = ("relevance", "band")
+RELEVANCE_COLUMNS = ("relevance", "band", "probability")
 DATE_COLUMNS = ("date", "date_source")
 #: The record's fields: where the file is first, then what the file says about itself.
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -48,6 +48,7 @@ def hit_row(hit: SearchHit) -> dict[str, Any]:
         "similarity": None if hit.similarity is None else round(hit.similarity, 6),
         "relevance": None if hit.relevance is None else round(hit.relevance, 3),
         "band": hit.band,
+        "probability": None if hit.probability is None else round(hit.probability, 4),
         "date": date.isoformat(),
         "date_source": date_source,
     }

@@ -16,15 +16,24 @@ several deviations above it stands out as a match. Results are put in bands:
 
 A library too small to tell what is unusual (fewer than ``min_images`` stored embeddings) is not
 calibrated: every similarity stays in the list and no band is given.
+
+A sigmoid-trained model (SigLIP, SigLIP2) says more: ``sigmoid(scale * cosine + bias)`` is its
+probability that a text matches a picture, the same in every library. A plain text query's
+results carry it (``probability``); and where a match probability is asked for (the request's,
+else PIXSIFT_MATCH_PROBABILITY), the bands come from it instead of the calibration: ``possible``
+from that probability, ``strong`` from halfway between it and certainty. Queries that are not
+one text (an image, several terms) have no such probability and stay calibrated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import numpy as np
 
+from pixsift.search.errors import InvalidInputError
 from pixsift.search.records import EmbeddingMatrix
 
 Band = Literal["strong", "possible", "weak", "words"]
@@ -59,15 +68,41 @@ class Relevance:
     std: float
     calibrated: bool
     options: RelevanceOptions = DEFAULT_RELEVANCE
+    #: (scale, bias) of a sigmoid-trained model, for a plain text query; else None.
+    sigmoid: tuple[float, float] | None = None
+    #: Bands from the probability, from this one up (needs ``sigmoid``); None: calibrated.
+    match_probability: float | None = None
+
+    @property
+    def cuts(self) -> bool:
+        """Whether the list can stop where matches end (the bands say something)."""
+        return self.calibrated or self.match_probability is not None
 
     def score(self, similarity: float) -> float:
         """Standard deviations above what this query typically scores in this library."""
         return (similarity - self.mean) / self.std
 
+    def probability(self, similarity: float | None) -> float | None:
+        """The model's probability that the query's text matches (None: not a sigmoid model's
+        plain text query, or no similarity)."""
+        if self.sigmoid is None or similarity is None:
+            return None
+        scale, bias = self.sigmoid
+        logit = scale * similarity + bias
+        # The two forms keep exp() from overflowing at either end.
+        if logit >= 0:
+            return 1.0 / (1.0 + math.exp(-logit))
+        return math.exp(logit) / (1.0 + math.exp(logit))
+
     def band(self, similarity: float | None) -> Band | None:
         """The band of ``similarity`` (None when the library is not calibrated)."""
         if similarity is None:
             return "words"
+        probability = self.probability(similarity)
+        if self.match_probability is not None and probability is not None:
+            if probability >= (1.0 + self.match_probability) / 2:
+                return "strong"
+            return "possible" if probability >= self.match_probability else "weak"
         if not self.calibrated:
             return None
         z = self.score(similarity)
@@ -95,3 +130,46 @@ def calibrate(
     scores = (sample @ query[0]).astype(np.float64)
     std = max(float(scores.std()), options.min_std)
     return Relevance(mean=float(scores.mean()), std=std, calibrated=True, options=options)
+
+
+def checked_match_probability(value: float | str | None) -> float | None:
+    """A match probability (0 < p < 1) from a request or the setting; None or "calibrated":
+    the per-library calibration."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "calibrated")):
+        return None
+    try:
+        probability = float(value)
+    except ValueError:
+        probability = math.nan
+    if not 0.0 < probability < 1.0:  # also refuses NaN
+        raise InvalidInputError(
+            f'a match probability is a number between 0 and 1 (or "calibrated"), not {value!r}'
+        )
+    return probability
+
+
+def match_probability_setting() -> float | None:
+    """PIXSIFT_MATCH_PROBABILITY, checked (search.settings.MATCH_PROBABILITY)."""
+    from pixsift.search.settings import MATCH_PROBABILITY
+
+    try:
+        return checked_match_probability(MATCH_PROBABILITY.value())
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{MATCH_PROBABILITY.environment_variable}: {error}") from None
+
+
+def with_probability(
+    relevance: Relevance, model_sigmoid: tuple[float, float] | None, requested: float | None
+) -> Relevance:
+    """A plain text query's ``relevance`` with the model's probability and the match
+    probability asked for (the request's, else PIXSIFT_MATCH_PROBABILITY's)."""
+    threshold = requested if requested is not None else match_probability_setting()
+    if threshold is not None and model_sigmoid is None:
+        raise InvalidInputError(
+            "a match probability needs a sigmoid-trained model (SigLIP, SigLIP2): this "
+            "library's model is softmax-trained, its similarities are no probabilities; leave "
+            "match_probability out (PIXSIFT_MATCH_PROBABILITY=calibrated)"
+        )
+    if model_sigmoid is None:
+        return relevance
+    return replace(relevance, sigmoid=model_sigmoid, match_probability=threshold)

@@ -310,6 +310,15 @@ class RankingOptions(Contract):
         allow_inf_nan=False,
         description="Drop results whose cosine similarity to the query is below this.",
     )
+    match_probability: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="With a sigmoid-trained model (SigLIP, SigLIP2), a text query's list stops "
+        "where the model's probability that a picture matches falls below this (default: "
+        "PIXSIFT_MATCH_PROBABILITY, else the per-library calibration).",
+    )
     collapse: bool = Field(False, description="Show one image per group of near-duplicates.")
     weaker: bool = Field(
         False,
