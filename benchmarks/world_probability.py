@@ -1,17 +1,18 @@
-"""The list cut at a sigmoid model's probability (match_probability), through the product, on
+"""The list kept by a sigmoid model's probability (match_probability), through the product, on
 the small world: the threshold chosen on one library of scenes, reported on another.
 
 Both libraries are made as a user makes one (scenes written as JPEG files, ``pixsift index``
-with the product's defaults) from different seeds. For each cut (the per-library calibration,
-then match probabilities on a grid) every query runs through ``Library.find`` as the CLI, API
-and page run it (hybrid mode, the default list):
+with the product's defaults) from different seeds. For each cut (the per-library calibration
+alone, then with match probabilities on a grid: the list keeps what stands out in the library
+and what the model gives at least that probability) every query runs through ``Library.find``
+as the CLI, API and page run it (hybrid mode, the default list):
 
 - full captions: the share whose own scene the list keeps, and results per caption;
 - two-word present pairs ("a red star"): recall (true scenes kept) and precision;
 - library-absent pairs: a pair the model was trained on, asked of a library without its scenes.
-  Its list there is its wrong results here: exact for a probability cut (a picture's
-  probability does not depend on the library), close for the calibration (its sample would
-  lose the pair's few scenes); reported as pairs showing anything, and results;
+  Its list there is its wrong results here (close: the calibration's sample would lose the
+  pair's few scenes; a picture's probability does not depend on the library); reported as
+  pairs showing anything, and results;
 - held-out pairs (never in a training scene nor in a library): pairs showing anything.
 
 The threshold: the lowest grid value at which, on the choosing library, at most
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -43,7 +45,8 @@ GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 
 
 def shown(library: Library, text: str, cut: float | None) -> list[int]:
-    """The default list's ids for ``text`` (None: the calibrated cut)."""
+    """The default list's ids for ``text`` (None: the calibration alone, as main() sets
+    PIXSIFT_MATCH_PROBABILITY=off)."""
     request = SearchRequest((QueryTerm(text=text),), k=MAX_RESULTS, match_probability=cut)
     return [hit.id for hit in library.find(request).hits]
 
@@ -107,6 +110,7 @@ def main() -> None:
     parser.add_argument("--absent-share", type=float, default=0.05)
     parser.add_argument("--name", default="world_probability")
     args = parser.parse_args()
+    os.environ["PIXSIFT_MATCH_PROBABILITY"] = "off"  # a request's own value wins over it
     args.work.mkdir(parents=True, exist_ok=True)
     model = ["--model", args.model, "--pretrained", args.pretrained]
     spec = ModelSpec(model_name=args.model, pretrained=args.pretrained)

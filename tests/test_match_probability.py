@@ -51,65 +51,75 @@ def sigmoid_library(
 
 
 def _text(text: str = CAPTIONS[0], **options: Any) -> SearchRequest:
-    return SearchRequest((QueryTerm(text=text),), mode="semantic", k=250, **options)
+    return SearchRequest((QueryTerm(text=text),), mode="semantic", **{"k": 250, **options})
 
 
 def test_probability_and_its_bands() -> None:
-    relevance = Relevance(mean=0.0, std=0.1, calibrated=True, sigmoid=(SCALE, BIAS))
+    sigmoid = (SCALE, BIAS)
+    relevance = Relevance(mean=0.0, std=0.1, calibrated=True, sigmoid=sigmoid)
     assert relevance.probability(0.7) == pytest.approx(expected_probability(0.7), abs=1e-12)
     # No overflow at either end, and no probability without a similarity.
     assert relevance.probability(1e6) == 1.0 and relevance.probability(-1e6) == 0.0
     assert relevance.probability(None) is None
-    # Without a match probability the bands stay calibrated (z = similarity / 0.1).
+    # Without a match probability the bands are the calibration's (z = similarity / 0.1).
     assert relevance.band(0.31) == "possible" and relevance.band(0.36) == "strong"
-    asked = Relevance(
-        mean=0.0, std=0.1, calibrated=True, sigmoid=(SCALE, BIAS), match_probability=0.8
-    )
-    # possible from 0.8, strong from halfway to certainty (0.9), whatever the calibration says.
-    logit = math.log(0.8 / 0.2)
-    assert asked.band((logit - BIAS) / SCALE + 1e-6) == "possible"
-    assert asked.band((logit - BIAS) / SCALE - 1e-6) == "weak"
-    assert asked.band((math.log(0.9 / 0.1) - BIAS) / SCALE + 1e-6) == "strong"
-    assert asked.band(0.36) == "weak"  # 3.6 deviations out, but P 0.18
-    assert asked.cuts and not Relevance(mean=0, std=1, calibrated=False).cuts
+    assert relevance.band(0.2) == "weak"
+    # With one, a picture the model is sure of is a match even where it does not stand out
+    # (z = similarity here): possible from 0.8, strong from halfway to certainty (0.9).
+    wide = Relevance(mean=0.0, std=1.0, calibrated=True, sigmoid=sigmoid, match_probability=0.8)
+    at = lambda probability: (math.log(probability / (1 - probability)) - BIAS) / SCALE  # noqa: E731
+    assert wide.band(at(0.8) + 1e-6) == "possible" and wide.band(at(0.8) - 1e-6) == "weak"
+    assert wide.band(at(0.9) + 1e-6) == "strong"
+    # ... and what stands out stays a match whatever its probability (P 0.18 here).
+    narrow = Relevance(mean=0.0, std=0.1, calibrated=True, sigmoid=sigmoid, match_probability=0.8)
+    assert narrow.probability(0.36) < 0.2 and narrow.band(0.36) == "strong"
+    # A library too small to calibrate: the probability alone bands, nothing is weak.
+    small = Relevance(mean=0.0, std=1.0, calibrated=False, sigmoid=sigmoid, match_probability=0.8)
+    assert small.band(at(0.9) + 1e-6) == "strong" and small.band(0.0) is None
 
 
 @pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1, "nan", "high", float("inf")])
 def test_a_match_probability_is_between_0_and_1(bad: object) -> None:
     with pytest.raises(InvalidInputError, match="between 0 and 1"):
         checked_match_probability(bad)  # type: ignore[arg-type]
-    assert checked_match_probability("calibrated") is None
+    assert checked_match_probability("off") is None
     assert checked_match_probability("0.25") == 0.25
 
 
-def test_the_list_stops_at_the_probability_asked(sigmoid_library: Library) -> None:
+def test_the_list_also_keeps_what_the_model_is_sure_of(
+    sigmoid_library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIXSIFT_MATCH_PROBABILITY", "off")
     everything = sigmoid_library.find(_text(weaker=True)).hits
     for hit in everything:
         assert hit.similarity is not None and hit.probability is not None
         assert hit.probability == pytest.approx(expected_probability(hit.similarity), abs=1e-6)
-    probabilities = sorted((hit.probability for hit in everything), reverse=True)
-    assert probabilities[0] > 0.99  # the caption's own picture
-    # A threshold between the 6th and 7th most probable: exactly six stay, best first.
-    threshold = (probabilities[5] + probabilities[6]) / 2
-    cut = sigmoid_library.find(_text(match_probability=threshold)).hits
-    assert [hit.id for hit in cut] == [hit.id for hit in everything[:6]]
-    assert all(hit.band in ("strong", "possible") for hit in cut)
-    assert cut[0].band == "strong" and cut[0].image.relative_path == "pic-0.jpg"
-    # The default (calibrated) list is another list: the probability does not cut it.
-    calibrated = sigmoid_library.find(_text()).hits
-    assert len(calibrated) != 6 and all(hit.probability is not None for hit in calibrated)
-    # Weaker matches still show everything, banded by the probability.
+    assert everything[0].image.relative_path == "pic-0.jpg" and everything[0].probability > 0.99
+    calibrated = {hit.id for hit in sigmoid_library.find(_text()).hits}
+    assert calibrated and len(calibrated) < len(everything)
+    # A threshold just under the most probable picture the calibration leaves out.
+    outside = max(hit.probability for hit in everything if hit.id not in calibrated)
+    threshold = outside * 0.999
+    kept = sigmoid_library.find(_text(match_probability=threshold)).hits
+    expected = [h.id for h in everything if h.id in calibrated or h.probability >= threshold]
+    assert [hit.id for hit in kept] == expected and len(expected) > len(calibrated)
+    added = [hit for hit in kept if hit.id not in calibrated]
+    assert added and {hit.band for hit in added} <= {"possible", "strong"}
+    # Weaker matches still show everything, the rest banded weak.
     weaker = sigmoid_library.find(_text(match_probability=threshold, weaker=True)).hits
-    assert len(weaker) == len(everything) and weaker[6].band == "weak"
+    assert len(weaker) == len(everything)
+    assert {hit.band for hit in weaker if hit.id not in set(expected)} == {"weak"}
 
 
 def test_the_setting_and_the_request(
     sigmoid_library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PIXSIFT_MATCH_PROBABILITY", "0.999999")
-    assert len(sigmoid_library.find(_text()).hits) <= 1
+    monkeypatch.setenv("PIXSIFT_MATCH_PROBABILITY", "off")
+    calibrated = len(sigmoid_library.find(_text()).hits)
+    monkeypatch.setenv("PIXSIFT_MATCH_PROBABILITY", "0.001")
+    assert len(sigmoid_library.find(_text()).hits) > calibrated
     # The request's own threshold wins over the setting.
-    assert len(sigmoid_library.find(_text(match_probability=0.01)).hits) > 1
+    assert len(sigmoid_library.find(_text(match_probability=0.999999)).hits) == calibrated
     monkeypatch.setenv("PIXSIFT_MATCH_PROBABILITY", "likely")
     with pytest.raises(InvalidInputError, match="PIXSIFT_MATCH_PROBABILITY"):
         sigmoid_library.find(_text())
@@ -127,12 +137,17 @@ def test_only_one_text_has_a_probability(sigmoid_library: Library) -> None:
         assert hits and all(hit.probability is None for hit in hits)
 
 
-def test_a_softmax_model_refuses_a_match_probability(library: Library, tiny_embedder) -> None:
+def test_a_softmax_model_refuses_a_match_probability(
+    library: Library, tiny_embedder: OpenClipEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plant(library, tiny_embedder)
     hits = library.find(_text()).hits
     assert hits and all(hit.probability is None for hit in hits)
     with pytest.raises(InvalidInputError, match="sigmoid-trained"):
         library.find(_text(match_probability=0.5))
+    # The setting is for sigmoid models: it changes nothing here.
+    monkeypatch.setenv("PIXSIFT_MATCH_PROBABILITY", "0.001")
+    assert [hit.id for hit in library.find(_text()).hits] == [hit.id for hit in hits]
 
 
 def test_api_csv_and_page(sigmoid_library: Library) -> None:
@@ -142,16 +157,17 @@ def test_api_csv_and_page(sigmoid_library: Library) -> None:
     client = app.test_client()
     query = f"q={quote(CAPTIONS[0])}&mode=semantic&match_probability=0.99"
     body = client.get(f"/api/search?{query}").get_json()
-    assert [hit["name"] for hit in body["results"]] == ["pic-0.jpg"]
-    assert body["results"][0]["probability"] > 0.99 and body["query"]["match_probability"] == 0.99
+    expected = sigmoid_library.find(_text(match_probability=0.99, k=50)).hits
+    assert [hit["id"] for hit in body["results"]] == [hit.id for hit in expected]
+    assert body["results"][0]["name"] == "pic-0.jpg" and body["results"][0]["probability"] > 0.99
+    assert body["query"]["match_probability"] == 0.99
     refused = client.get(f"/api/search?{query.replace('0.99', '1.5')}")
     assert refused.status_code == 400
     assert "match_probability" in refused.get_json()["error"]["message"]
-    header, *rows = client.get(f"/api/search.csv?{query}").get_data(as_text=True).splitlines()
-    assert header.split(",")[-1] == "probability" and len(rows) == 1
-    assert float(rows[0].split(",")[-1]) > 0.99
+    header, first, *_ = client.get(f"/api/search.csv?{query}").get_data(as_text=True).splitlines()
+    assert header.split(",")[-1] == "probability" and float(first.split(",")[-1]) > 0.99
     page = client.get(f"/?{query}").get_data(as_text=True)
-    assert "probability of a match: 99 %" in page and page.count('<li class="card" data-id=') == 1
+    assert "probability of a match: 99 %" in page
 
 
 def test_cli_takes_a_match_probability(

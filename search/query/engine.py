@@ -157,7 +157,7 @@ def _ranked(
     else:
         ranking = fuse_weighted((semantic, 1.0), (keyword, keyword_weight)) if keyword else semantic
     relevance = _relevance(library, request, vector)
-    cutoff = relevance.cuts and not request.weaker
+    cutoff = relevance.calibrated and not request.weaker
     worded = {image_id for image_id, _ in keyword}
     # Similarities of keyword-only candidates cost a database read each: fetch them for every
     # candidate only when a minimum score or the cutoff needs them, else for the page shown.

@@ -19,10 +19,13 @@ calibrated: every similarity stays in the list and no band is given.
 
 A sigmoid-trained model (SigLIP, SigLIP2) says more: ``sigmoid(scale * cosine + bias)`` is its
 probability that a text matches a picture, the same in every library. A plain text query's
-results carry it (``probability``); and where a match probability is asked for (the request's,
-else PIXSIFT_MATCH_PROBABILITY), the bands come from it instead of the calibration: ``possible``
-from that probability, ``strong`` from halfway between it and certainty. Queries that are not
-one text (an image, several terms) have no such probability and stay calibrated.
+results carry it (``probability``), and a picture the model gives at least the match probability
+(the request's, else PIXSIFT_MATCH_PROBABILITY: 0.9) is a match even where it does not stand out
+from the library: ``possible`` from that probability, ``strong`` from halfway between it and
+certainty. It only adds matches: the calibration keeps a long caption's scenes that the model
+gives a lower probability, the probability keeps a short text's many true scenes that the
+calibration's spread hides (docs/benchmarks.md, section 43). Queries that are not one text (an
+image, several terms) have no such probability.
 """
 
 from __future__ import annotations
@@ -70,13 +73,8 @@ class Relevance:
     options: RelevanceOptions = DEFAULT_RELEVANCE
     #: (scale, bias) of a sigmoid-trained model, for a plain text query; else None.
     sigmoid: tuple[float, float] | None = None
-    #: Bands from the probability, from this one up (needs ``sigmoid``); None: calibrated.
+    #: A match from this probability up, whatever the calibration (needs ``sigmoid``).
     match_probability: float | None = None
-
-    @property
-    def cuts(self) -> bool:
-        """Whether the list can stop where matches end (the bands say something)."""
-        return self.calibrated or self.match_probability is not None
 
     def score(self, similarity: float) -> float:
         """Standard deviations above what this query typically scores in this library."""
@@ -95,23 +93,28 @@ class Relevance:
         return math.exp(logit) / (1.0 + math.exp(logit))
 
     def band(self, similarity: float | None) -> Band | None:
-        """The band of ``similarity`` (None when the library is not calibrated)."""
+        """The band of ``similarity``: the better of the calibration's and the probability's
+        (None when neither says anything: a library too small to calibrate)."""
         if similarity is None:
             return "words"
-        probability = self.probability(similarity)
-        if self.match_probability is not None and probability is not None:
-            if probability >= (1.0 + self.match_probability) / 2:
-                return "strong"
-            return "possible" if probability >= self.match_probability else "weak"
+        by_probability = self._probability_band(similarity)
         if not self.calibrated:
-            return None
+            return by_probability
         z = self.score(similarity)
         clears_margin = similarity - self.mean >= self.options.min_margin
-        if z >= self.options.strong_z and clears_margin:
+        if (z >= self.options.strong_z and clears_margin) or by_probability == "strong":
             return "strong"
-        if z >= self.options.possible_z and clears_margin:
+        if (z >= self.options.possible_z and clears_margin) or by_probability == "possible":
             return "possible"
         return "weak"
+
+    def _probability_band(self, similarity: float) -> Band | None:
+        probability = self.probability(similarity)
+        if self.match_probability is None or probability is None:
+            return None
+        if probability >= (1.0 + self.match_probability) / 2:
+            return "strong"
+        return "possible" if probability >= self.match_probability else None
 
     def is_match(self, similarity: float | None) -> bool:
         """Whether a result stays in the list when weaker matches are not asked for."""
@@ -133,9 +136,8 @@ def calibrate(
 
 
 def checked_match_probability(value: float | str | None) -> float | None:
-    """A match probability (0 < p < 1) from a request or the setting; None or "calibrated":
-    the per-library calibration."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "calibrated")):
+    """A match probability (0 < p < 1) from a request or the setting; None or "off": none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
         return None
     try:
         probability = float(value)
@@ -143,7 +145,7 @@ def checked_match_probability(value: float | str | None) -> float | None:
         probability = math.nan
     if not 0.0 < probability < 1.0:  # also refuses NaN
         raise InvalidInputError(
-            f'a match probability is a number between 0 and 1 (or "calibrated"), not {value!r}'
+            f'a match probability is a number between 0 and 1 (or "off"), not {value!r}'
         )
     return probability
 
@@ -162,14 +164,14 @@ def with_probability(
     relevance: Relevance, model_sigmoid: tuple[float, float] | None, requested: float | None
 ) -> Relevance:
     """A plain text query's ``relevance`` with the model's probability and the match
-    probability asked for (the request's, else PIXSIFT_MATCH_PROBABILITY's)."""
-    threshold = requested if requested is not None else match_probability_setting()
-    if threshold is not None and model_sigmoid is None:
-        raise InvalidInputError(
-            "a match probability needs a sigmoid-trained model (SigLIP, SigLIP2): this "
-            "library's model is softmax-trained, its similarities are no probabilities; leave "
-            "match_probability out (PIXSIFT_MATCH_PROBABILITY=calibrated)"
-        )
+    probability: the request's, else PIXSIFT_MATCH_PROBABILITY's. A softmax model has none: one
+    asked for in the request is refused, the setting does not apply to it."""
     if model_sigmoid is None:
+        if requested is not None:
+            raise InvalidInputError(
+                "a match probability needs a sigmoid-trained model (SigLIP, SigLIP2): this "
+                "library's model is softmax-trained, its similarities are no probabilities"
+            )
         return relevance
+    threshold = requested if requested is not None else match_probability_setting()
     return replace(relevance, sigmoid=model_sigmoid, match_probability=threshold)

@@ -315,9 +315,9 @@ class RankingOptions(Contract):
         gt=0,
         lt=1,
         allow_inf_nan=False,
-        description="With a sigmoid-trained model (SigLIP, SigLIP2), a text query's list stops "
-        "where the model's probability that a picture matches falls below this (default: "
-        "PIXSIFT_MATCH_PROBABILITY, else the per-library calibration).",
+        description="With a sigmoid-trained model (SigLIP, SigLIP2), a text query's list also "
+        "keeps the pictures the model gives at least this probability of matching (default: "
+        "PIXSIFT_MATCH_PROBABILITY, 0.9).",
     )
     collapse: bool = Field(False, description="Show one image per group of near-duplicates.")
     weaker: bool = Field(
