@@ -126,13 +126,13 @@ BACKGROUND_TAGGING = Setting(
 )
 MATCH_PROBABILITY = Setting(
     "match_probability",
-    "0.9",
+    "0.95",
     "With a sigmoid-trained model (SigLIP, SigLIP2), a text query's list also keeps the "
     "pictures the model gives at least this probability of matching, beside those that stand "
     "out from what the query scores across the library; 'off': only those. Chosen on the small "
-    "world (docs/benchmarks.md, section 43): there it keeps 0.53 of a two-word text's true "
-    "scenes where the calibration alone keeps 0.36, at the same precision. Real SigLIP models "
-    "rarely give 0.9 (docs/evaluation.md): lower it to let the probability add more.",
+    "world (docs/benchmarks.md, section 43): there it keeps 0.50 of a two-word text's true "
+    "scenes where the calibration alone keeps 0.35, at the same precision. Real SigLIP models "
+    "rarely give 0.95 (docs/evaluation.md): lower it to let the probability add more.",
     "PIXSIFT_MATCH_PROBABILITY",
 )
 ALL_SETTINGS = (

@@ -20,7 +20,7 @@ calibrated: every similarity stays in the list and no band is given.
 A sigmoid-trained model (SigLIP, SigLIP2) says more: ``sigmoid(scale * cosine + bias)`` is its
 probability that a text matches a picture, the same in every library. A plain text query's
 results carry it (``probability``), and a picture the model gives at least the match probability
-(the request's, else PIXSIFT_MATCH_PROBABILITY: 0.9) is a match even where it does not stand out
+(the request's, else PIXSIFT_MATCH_PROBABILITY: 0.95) is a match even where it does not stand out
 from the library: ``possible`` from that probability, ``strong`` from halfway between it and
 certainty. It only adds matches: the calibration keeps a long caption's scenes that the model
 gives a lower probability, the probability keeps a short text's many true scenes that the

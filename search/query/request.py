@@ -7,15 +7,16 @@ value is refused here (:class:`InvalidInputError`, one line) and never reaches t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from typing_extensions import Self
 
 from pixsift.search.errors import InvalidInputError, PermissionDeniedError
+from pixsift.search.query.contract import BuiltInCode, Contract
 from pixsift.search.query.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 from pixsift.search.query.filter_types import (
     ASCII_SPACE,
@@ -30,15 +31,21 @@ from pixsift.search.query.filter_types import (
     TagName,
     parse_filter_date,
 )
-from pixsift.search.query.problems import describe_validation_error
 from pixsift.search.records import SearchHit
 
 if TYPE_CHECKING:
     from pixsift.search.query.interpretation import QueryInterpretation
 
-#: Declared in search.query.filter_types; importable from here as before.
+#: Declared in search.query.filter_types and .contract; importable from here as before.
 __all__ = [
-    "ASCII_SPACE", "EARLIEST_DATE", "GEO_BOX_PATTERN", "LATEST_DATE", "NOT_BLANK", "GeoBox",
+    "ASCII_SPACE",
+    "EARLIEST_DATE",
+    "GEO_BOX_PATTERN",
+    "LATEST_DATE",
+    "NOT_BLANK",
+    "BuiltInCode",
+    "Contract",
+    "GeoBox",
     "parse_filter_date",
 ]  # fmt: skip
 
@@ -58,43 +65,6 @@ MAX_WEIGHT = 100.0
 MAX_FORMATS = 20
 MAX_SIDE_PIXELS = 2**31
 MAX_MEGAPIXELS = 1e6
-
-
-class Contract(BaseModel):
-    """Base of the request models: frozen, unknown fields refused; :meth:`parse` and
-    :meth:`parse_json` turn a failed validation into an :class:`InvalidInputError` with one line
-    (the first problem, by field name)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
-        """From Python values or form strings (lax: ``"10"`` is 10)."""
-        try:
-            return cls.model_validate(dict(data))
-        except ValidationError as error:
-            raise InvalidInputError(describe_validation_error(error)) from None
-
-    @classmethod
-    def parse_json(cls, raw: bytes | str) -> Self:
-        """From a JSON document, strictly typed as its JSON schema says (``"10"`` is no
-        integer)."""
-        try:
-            return cls.model_validate_json(raw, strict=True)
-        except ValidationError as error:
-            raise InvalidInputError(describe_validation_error(error)) from None
-
-
-class BuiltInCode(Contract):
-    """A model the library builds from its callers' values (the CLI's, the web's): a bad value
-    is an :class:`InvalidInputError` from the constructor too. (Not for models parsed from JSON:
-    a custom ``__init__`` makes pydantic validate them laxly.)"""
-
-    def __init__(self, /, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise InvalidInputError(describe_validation_error(error)) from None
 
 
 # Field types ---------------------------------------------------------------------------------
@@ -317,7 +287,7 @@ class RankingOptions(Contract):
         allow_inf_nan=False,
         description="With a sigmoid-trained model (SigLIP, SigLIP2), a text query's list also "
         "keeps the pictures the model gives at least this probability of matching (default: "
-        "PIXSIFT_MATCH_PROBABILITY, 0.9).",
+        "PIXSIFT_MATCH_PROBABILITY, 0.95).",
     )
     collapse: bool = Field(False, description="Show one image per group of near-duplicates.")
     weaker: bool = Field(
