@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DatabaseFactory
 from test_evaluation import CAPTIONS, plant
+from test_relevance import cli_library_args
 
 from pixsift.cli.main import main
 from pixsift.search.errors import InvalidInputError
@@ -174,9 +175,7 @@ def test_cli_takes_a_match_probability(
     library: Library, tiny_embedder: OpenClipEmbedder, tiny_spec: ModelSpec
 ) -> None:
     plant(library, tiny_embedder)
-    url = library.store.engine.url.render_as_string(hide_password=False)
-    args = ["--library", str(library.directory), "--model", tiny_spec.model_name,
-            "--pretrained", tiny_spec.pretrained, "--database-url", url]  # fmt: skip
+    args = cli_library_args(library, tiny_spec)
     runner = CliRunner()
     # The tiny model is softmax-trained: refused in one line, not ignored.
     result = runner.invoke(main, ["search", CAPTIONS[0], "--match-probability", "0.5", *args])

@@ -67,15 +67,19 @@ def test_words_matches_are_kept_and_banded_as_words(
     assert "weak" not in {hit.band for hit in hybrid}
 
 
+def cli_library_args(library: Library, spec: ModelSpec) -> list[str]:
+    """The CLI options that open ``library`` with ``spec``'s model (its database too)."""
+    url = library.store.engine.url.render_as_string(hide_password=False)
+    args = ["--library", str(library.directory), "--model", spec.model_name,
+            "--pretrained", spec.pretrained]  # fmt: skip
+    return args if url.startswith("sqlite") else [*args, "--database-url", url]
+
+
 def test_cli_shows_bands_and_says_when_nothing_matched(
     library: Library, tiny_embedder: OpenClipEmbedder, tiny_spec: ModelSpec
 ) -> None:
     plant(library, tiny_embedder)
-    url = library.store.engine.url.render_as_string(hide_password=False)
-    args = ["--library", str(library.directory), "--model", tiny_spec.model_name,
-            "--pretrained", tiny_spec.pretrained]  # fmt: skip
-    if not url.startswith("sqlite"):
-        args += ["--database-url", url]
+    args = cli_library_args(library, tiny_spec)
     runner = CliRunner()
     result = runner.invoke(main, ["search", CAPTIONS[0], "--mode", "semantic", "-k", "50", *args])
     assert result.exit_code == 0, result.output

@@ -12,33 +12,22 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_world_search import indexed_world
 
-from benchmarks.world_files import write_scenes
 from benchmarks.world_probability import figures_at
 from pixsift.cli.main import main
 from pixsift.search.library import Library
-from pixsift.search.model.spec import ModelSpec
 from pixsift.search.query.request import QueryTerm, SearchRequest
 
 WORLD_DATA = Path(__file__).resolve().parent / "data" / "world"
 CONFIG = WORLD_DATA / "pixsift-world-vit-sigmoid.json"
 WEIGHTS = WORLD_DATA / "pixsift-world-vit-sigmoid.safetensors"
-SCENES = 150
-SEED = 77
 
 
 @pytest.fixture(scope="module")
 def sigmoid_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Library, list, Path]:
     work = tmp_path_factory.mktemp("sigmoid-world")
-    pictures = write_scenes(work / "scenes", SEED, SCENES)
-    model = ["--model", str(CONFIG), "--pretrained", str(WEIGHTS)]
-    result = CliRunner().invoke(
-        main,
-        ["index", str(work / "scenes"), "--library", str(work / "library"), *model,
-         "--workers", "1", "--no-progress", "--no-tags"],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    library = Library.open(work / "library", model_spec=ModelSpec(str(CONFIG), str(WEIGHTS)))
+    library, pictures = indexed_world(work, CONFIG, WEIGHTS, "--no-tags")
     yield library, pictures, work
     library.close()
 

@@ -44,22 +44,27 @@ def world_checkpoint() -> tuple[Path, Path] | None:
     return (config, weights) if config.exists() and weights.exists() else None
 
 
-@pytest.fixture(scope="module")
-def world_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Library, list, Path]:
-    found = world_checkpoint()
-    if found is None:
-        pytest.skip("no world checkpoint committed under tests/data/world")
-    config, weights = found
-    work = tmp_path_factory.mktemp("world")
+def indexed_world(work: Path, config: Path, weights: Path, *options: str) -> tuple[Library, list]:
+    """SCENES world scenes (seed SEED) written under ``work`` as files and indexed with the
+    model by ``pixsift index`` (and ``options``), as a user would: the library and pictures."""
     pictures = write_scenes(work / "scenes", SEED, SCENES)
     model = ["--model", str(config), "--pretrained", str(weights)]
     result = CliRunner().invoke(
         main,
         ["index", str(work / "scenes"), "--library", str(work / "library"), *model,
-         "--workers", "1", "--no-progress"],
+         "--workers", "1", "--no-progress", *options],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    library = Library.open(work / "library", model_spec=ModelSpec(str(config), str(weights)))
+    return Library.open(work / "library", model_spec=ModelSpec(str(config), str(weights))), pictures
+
+
+@pytest.fixture(scope="module")
+def world_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Library, list, Path]:
+    found = world_checkpoint()
+    if found is None:
+        pytest.skip("no world checkpoint committed under tests/data/world")
+    work = tmp_path_factory.mktemp("world")
+    library, pictures = indexed_world(work, *found)
     yield library, pictures, work
     library.close()
 
