@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, normalizers, processors, trainers
 
+from pixsift.search.errors import InvalidInputError
 from pixsift.search.model import spbpe
 from pixsift.search.model.hftokenizer import (
     BpeTablesTokenizer,
@@ -214,6 +215,41 @@ def test_tables_failing_the_export_check_are_dropped(saved: Path, tmp_path: Path
     fallback = without_bpe_tables(tmp_path, _settings(bpe_tables=TABLES_FILE))
     assert fallback == _settings() and not (tmp_path / TABLES_FILE).exists()
     assert without_bpe_tables(tmp_path, _settings()) is None
+
+
+def _damage(kind: str, tables: bytes) -> bytes:
+    header_end = 12 + int.from_bytes(tables[8:12], "little")
+    return {
+        "empty": b"",
+        "short": tables[:10],
+        "not tables": b"PK\x03\x04" + tables[4:],
+        "truncated": tables[:-7],
+        "grown": tables + b"\0",
+        "cut in the index": tables[: header_end + 100],
+        "header": tables[:12] + b"\xff" * (header_end - 12) + tables[header_end:],
+        "header lacks a setting": tables[:12]
+        + b'{"prefix": []}'.ljust(header_end - 12)
+        + tables[header_end:],
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["empty", "short", "not tables", "truncated", "grown", "cut in the index", "header",
+     "header lacks a setting"],
+)  # fmt: skip
+def test_damaged_tables_are_one_line_naming_the_folder_to_delete(
+    saved: Path, tmp_path: Path, kind: str
+) -> None:
+    # Cut short or grown, the tables would give wrong ids for some words, silently.
+    damaged = tmp_path / "towers" / TABLES_FILE
+    damaged.parent.mkdir()
+    damaged.write_bytes(_damage(kind, (saved / TABLES_FILE).read_bytes()))
+    with pytest.raises(InvalidInputError) as raised:
+        SentencePieceBpe(damaged)
+    message = str(raised.value)
+    assert "damaged" in message and f"delete {damaged.parent}" in message
+    assert "\n" not in message
 
 
 GEMMA_TOKENIZER = os.environ.get("PIXSIFT_GEMMA_TOKENIZER_JSON", "")
