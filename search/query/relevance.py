@@ -24,8 +24,8 @@ results carry it (``probability``), and a picture the model gives at least the m
 from the library: ``possible`` from that probability, ``strong`` from halfway between it and
 certainty. It only adds matches: the calibration keeps a long caption's scenes that the model
 gives a lower probability, the probability keeps more of a short text's true scenes, which the
-calibration often leaves under its bar (docs/benchmarks.md, section 43). Queries that are not one text (an
-image, several terms) have no such probability.
+calibration often leaves under its bar (docs/benchmarks.md, section 43). Queries that are not
+one text (an image, several terms) have no such probability.
 """
 
 from __future__ import annotations
