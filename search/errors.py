@@ -7,6 +7,8 @@ prints ``message`` on one line and exits non-zero; the web layer maps ``http_sta
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class PixsiftError(Exception):
     """Base of every error pixsift raises on purpose."""
@@ -88,3 +90,11 @@ class TorchRequiredError(PixsiftError):
 
     code = "torch_required"
     http_status = 503
+
+
+def damaged_tower_file(path: Path, reason: str) -> InvalidInputError:
+    """A file of exported towers (a tokenizer's merges or tables) that cannot be what the
+    exporter wrote: the message says how to have it made again."""
+    return InvalidInputError(
+        f"{path} is damaged ({reason}): delete {path.parent} and its towers are exported again"
+    )

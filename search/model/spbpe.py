@@ -30,7 +30,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from pixsift.search.errors import InvalidInputError
+from pixsift.search.errors import damaged_tower_file
 
 TABLES_FILE = "hf-bpe-tables.bin"
 _MAGIC = b"PXSPBPE1"
@@ -159,12 +159,6 @@ def save_tables(serialised: dict[str, Any], config: dict[str, Any], path: Path) 
         out.write(b"".join(data))
 
 
-def _damaged(path: Path, reason: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"{path} is damaged ({reason}): delete {path.parent} and its towers are exported again"
-    )
-
-
 class SentencePieceBpe:
     """Text -> ids as ``tokenizers`` encodes it (no truncation or padding) for a saved table."""
 
@@ -173,7 +167,7 @@ class SentencePieceBpe:
             with path.open("rb") as file:
                 self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError:  # mmap refuses an empty file
-            raise _damaged(path, "it is empty") from None
+            raise damaged_tower_file(path, "it is empty") from None
         config = self._header(path)
         try:
             self._replacements = [tuple(pair) for pair in config["replacements"]]
@@ -185,7 +179,7 @@ class SentencePieceBpe:
             self._fuse_unk: bool = config["fuse_unk"]
             self._byte_fallback: bool = config["byte_fallback"]
         except (KeyError, TypeError):
-            raise _damaged(path, "its header lacks a setting") from None
+            raise damaged_tower_file(path, "its header lacks a setting") from None
         self._buckets: dict[int, dict[str, str]] = {}
         # Added tokens split the raw text, leftmost then longest first (tokenizers' matching).
         longest_first = sorted(self._added, key=len, reverse=True)
@@ -196,26 +190,26 @@ class SentencePieceBpe:
         """The header's settings, once the file's layout is checked: a file cut short or
         grown would otherwise give wrong ids for some words, silently."""
         if self._map[: len(_MAGIC)] != _MAGIC:
-            raise _damaged(path, "it is not a table of SentencePiece-style BPE merges")
+            raise damaged_tower_file(path, "it is not a table of SentencePiece-style BPE merges")
         start = len(_MAGIC) + 4
         if len(self._map) < start:
-            raise _damaged(path, "it is cut short")
+            raise damaged_tower_file(path, "it is cut short")
         (length,) = struct.unpack_from("<I", self._map, len(_MAGIC))
         self._data = start + length + 4 * (_BUCKETS + 1)
         if len(self._map) < self._data:
-            raise _damaged(path, "it is cut short")
+            raise damaged_tower_file(path, "it is cut short")
         try:
             config = json.loads(self._map[start : start + length])
         except ValueError:  # not JSON, or not UTF-8
-            raise _damaged(path, "its header is not readable") from None
+            raise damaged_tower_file(path, "its header is not readable") from None
         self._offsets = array("I")
         self._offsets.frombytes(self._map[start + length : self._data])
         if sys.byteorder != "little":
             self._offsets.byteswap()
         if self._offsets[0] != 0 or self._data + self._offsets[-1] != len(self._map):
-            raise _damaged(path, "its size is not the size its index gives")
+            raise damaged_tower_file(path, "its size is not the size its index gives")
         if not isinstance(config, dict):
-            raise _damaged(path, "its header is not readable")
+            raise damaged_tower_file(path, "its header is not readable")
         return config
 
     def _get(self, key: str) -> str | None:

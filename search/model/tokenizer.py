@@ -154,12 +154,10 @@ class ClipTokenizer:
         # A damaged file would shift every id after the merges (the end token's among them):
         # wrong vectors, silently. The exporter saves only CLIP's full list.
         if len(merges) != MERGE_COUNT:
-            from pixsift.search.errors import InvalidInputError
+            from pixsift.search.errors import damaged_tower_file
 
-            raise InvalidInputError(
-                f"{path} holds {len(merges)} merges, not CLIP's {MERGE_COUNT}: it is damaged; "
-                f"delete {directory} and its towers are exported again"
-            )
+            reason = f"it holds {len(merges)} merges, not CLIP's {MERGE_COUNT}"
+            raise damaged_tower_file(path, reason)
         return cls(merges, int(settings["context_length"]))
 
     def __call__(self, texts: str | Sequence[str]) -> np.ndarray:
